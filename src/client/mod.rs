@@ -1,0 +1,139 @@
+//! HTTP client side: wire protocols, pure stream parsers, and one streaming request
+//! turned into a [`Trace`] of raw instants.
+//!
+//! - [`sse`]: a pure, incremental Server-Sent-Events parser (no I/O).
+//! - [`ndjson`]: a pure, incremental newline-delimited JSON splitter (Ollama).
+//! - [`protocol`]: request bodies per wire protocol, and decoding of one event's JSON into
+//!   [`StreamEvent`]s (pure).
+//! - [`stream`]: executes one request and stamps each event when it is parsed out of the
+//!   bytes (not once per read).
+
+pub mod ndjson;
+pub mod protocol;
+pub mod sse;
+pub mod stream;
+
+use crate::measure::metrics::Timeline;
+use crate::results::EngineReport;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The wire protocol a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// OpenAI `/v1/chat/completions` (messages in, deltas out).
+    OpenAiChat,
+    /// OpenAI `/v1/completions` (rendered prompt in, text out).
+    OpenAiCompletions,
+    /// llama.cpp native `/completion` (rendered prompt, `content` + `timings`).
+    LlamaCompletion,
+    /// Ollama `/api/generate` (NDJSON, nanosecond durations).
+    OllamaGenerate,
+    /// Ollama `/api/chat` (NDJSON, nanosecond durations).
+    OllamaChat,
+}
+
+impl Protocol {
+    /// Whether the request carries chat messages (true) or a rendered prompt (false).
+    pub fn is_chat(self) -> bool {
+        matches!(self, Protocol::OpenAiChat | Protocol::OllamaChat)
+    }
+
+    /// Whether the streamed body is NDJSON (Ollama) rather than SSE.
+    pub fn is_ndjson(self) -> bool {
+        matches!(self, Protocol::OllamaGenerate | Protocol::OllamaChat)
+    }
+}
+
+/// Which field carries the output-length limit; engines read different ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensField {
+    MaxTokens,
+    MaxCompletionTokens,
+    /// llama.cpp native `n_predict`.
+    NPredict,
+    /// Ollama `options.num_predict`.
+    NumPredict,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// The prompt of one request, in both forms: messages for chat endpoints, the text
+/// rendered by our chat template for raw endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptInput {
+    pub messages: Vec<Message>,
+    pub rendered: String,
+}
+
+/// Token usage as reported by the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+}
+
+/// What one parsed event meant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// Non-empty generated text.
+    Content(String),
+    Usage(Usage),
+    Timings(EngineReport),
+    FinishReason(String),
+    /// The server reported an error inside the stream.
+    Error(String),
+    /// End of stream marker (`[DONE]`, `done: true`, `stop: true`).
+    Done,
+}
+
+/// A fully specified request: where, how, what.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    pub url: String,
+    pub protocol: Protocol,
+    pub body: serde_json::Value,
+    pub stream: bool,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum RequestError {
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("timed out after {0:.1} s")]
+    Timeout(f64),
+    #[error("stream ended before completion ({0})")]
+    Truncated(String),
+    #[error("malformed stream: {0}")]
+    Malformed(String),
+    #[error("engine error: {0}")]
+    Engine(String),
+    #[error("transport error: {0}")]
+    Transport(String),
+}
+
+/// Everything recorded about one request, before metrics are derived.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    pub timeline: Timeline,
+    /// Concatenated generated text.
+    pub text: String,
+    pub usage: Option<Usage>,
+    pub engine_report: Option<EngineReport>,
+    pub finish_reason: Option<String>,
+    pub http_status: Option<u16>,
+    /// Set when the request failed; a failed trace still carries what was received.
+    pub error: Option<RequestError>,
+}

@@ -1,0 +1,1 @@
+//! Pure incremental NDJSON splitter for Ollama streams. (Filled by the client work.)

@@ -1,0 +1,1 @@
+//! Pure incremental Server-Sent-Events parser. (Filled by the client work.)

@@ -1,0 +1,1 @@
+//! One streaming request → [`super::Trace`]. (Filled by the client work.)

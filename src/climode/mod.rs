@@ -1,0 +1,1 @@
+//! CLI mode (to be written)

@@ -1,0 +1,1009 @@
+//! `benchmark_config.json` (the seed's layout) + `BENCHMARK_*` environment overrides +
+//! command-line flags → one validated [`Settings`], with the origin of every value.
+//!
+//! Precedence: flag > environment > file > built-in default. The file's layout is the
+//! seed's (`benchmark`, `engines`, `servers`); our additions live in a top-level
+//! `inferbench` section and in documented extra keys of the engine sections. Unknown keys,
+//! wrong types and bad values are [`ConfigError`]s naming the file and the key.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The name of the config file looked up in the current directory.
+pub const DEFAULT_CONFIG_FILE: &str = "benchmark_config.json";
+
+/// An input error the user must fix; the CLI exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: key `{key}`: {message}")]
+    Parse {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("{path}: key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("environment variable {var}={value:?}: {message}")]
+    Env {
+        var: String,
+        value: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+// ---------------------------------------------------------------------------------------
+// The file model
+// ---------------------------------------------------------------------------------------
+
+/// The whole `benchmark_config.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub benchmark: BenchmarkSection,
+    /// CLI-mode engines (the seed's `engines`), by config key.
+    #[serde(default)]
+    pub engines: BTreeMap<String, EngineSection>,
+    /// API-mode servers (the seed's `servers`), by config key.
+    #[serde(default)]
+    pub servers: BTreeMap<String, EngineSection>,
+    /// Our additions to the seed's layout.
+    #[serde(default)]
+    pub inferbench: InferbenchSection,
+}
+
+/// The seed's `benchmark` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchmarkSection {
+    #[serde(default = "d_max_tokens")]
+    pub max_tokens: u32,
+    #[serde(default = "d_temperature")]
+    pub temperature: f64,
+    #[serde(default = "d_num_runs")]
+    pub num_runs: u32,
+    #[serde(default = "d_timeout")]
+    pub timeout_seconds: f64,
+    #[serde(default)]
+    pub system_prompt_override: Option<String>,
+}
+
+fn d_max_tokens() -> u32 {
+    500
+}
+fn d_temperature() -> f64 {
+    0.3
+}
+fn d_num_runs() -> u32 {
+    10
+}
+fn d_timeout() -> f64 {
+    120.0
+}
+
+impl Default for BenchmarkSection {
+    fn default() -> Self {
+        BenchmarkSection {
+            max_tokens: d_max_tokens(),
+            temperature: d_temperature(),
+            num_runs: d_num_runs(),
+            timeout_seconds: d_timeout(),
+            system_prompt_override: None,
+        }
+    }
+}
+
+/// Our global additions (top-level `inferbench` section).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferbenchSection {
+    /// Sampling seed sent with every request (default 42).
+    pub seed: Option<u64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<u32>,
+    /// Ask engines that support it to ignore end-of-sequence (fixed output length).
+    pub ignore_eos: Option<bool>,
+    /// Untimed runs per engine before measuring (default 1).
+    pub warmup_runs: Option<u32>,
+    /// A custom prompt suite (JSON or JSONL: id, tier, text).
+    pub prompts_file: Option<String>,
+    /// Reference chat template: a built-in name (`gemma3`, `chatml`), a `.jinja` file, a
+    /// `tokenizer_config.json`, or a `.gguf` whose `tokenizer.chat_template` is used.
+    pub chat_template: Option<String>,
+    /// A `tokenizer.json` used to count tokens where the engine reports none.
+    pub tokenizer: Option<String>,
+    /// Where the engine runs: `cpu`, `cuda`, `mps`, `metal`, or `auto`.
+    pub device: Option<String>,
+    /// CPU threads for engines that take a thread count.
+    pub threads: Option<u32>,
+    /// Memory bandwidth in GB/s for the physical decode bound; measured when absent.
+    pub memory_bandwidth_gbps: Option<f64>,
+    /// Relative tolerance (%) when two clocks or two token counts are compared.
+    pub tolerance_pct: Option<f64>,
+    /// Continue when an engine's prompt differs from the reference rendering.
+    pub allow_template_mismatch: Option<bool>,
+    /// Grace period between SIGTERM and SIGKILL when stopping an engine, seconds.
+    pub stop_grace_seconds: Option<f64>,
+}
+
+/// One engine (`engines.*`) or server (`servers.*`) section. The seed's keys plus our
+/// documented extras; which keys matter depends on the engine kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    // --- the seed's keys ---
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    pub device: Option<String>,
+    pub torch_dtype: Option<String>,
+    pub model_name: Option<String>,
+    pub verbose: Option<bool>,
+    pub model_path: Option<String>,
+    pub ngl: Option<i64>,
+    pub chat_template: Option<String>,
+    pub port: Option<u16>,
+    pub server_timeout: Option<f64>,
+    pub startup_timeout: Option<f64>,
+    pub api_endpoint: Option<String>,
+    pub note: Option<String>,
+    // --- our extras ---
+    /// Adapter to use: `llamacpp`, `pytorch`, `ollama`, `uzu`, `openai`. Defaults to the
+    /// section's key when that is a known kind.
+    pub kind: Option<String>,
+    /// Program to run (default: found on PATH or in the setup cache).
+    pub binary: Option<String>,
+    /// Host to bind / connect to (default 127.0.0.1).
+    pub host: Option<String>,
+    /// Base URL of an already running server (no life cycle).
+    pub url: Option<String>,
+    /// Full command line of a generic OpenAI-compatible server (`kind: openai`).
+    pub command: Option<Vec<String>>,
+    /// Extra arguments appended to the engine's command line.
+    pub extra_args: Option<Vec<String>>,
+    /// CPU threads for this engine.
+    pub threads: Option<u32>,
+    /// A `tokenizer.json` for this engine's model.
+    pub tokenizer: Option<String>,
+    /// Python interpreter for the PyTorch engine.
+    pub python: Option<String>,
+    /// Supports `ignore_eos`/`min_tokens` (generic OpenAI servers).
+    pub supports_ignore_eos: Option<bool>,
+}
+
+fn d_true() -> bool {
+    true
+}
+
+// ---------------------------------------------------------------------------------------
+// Effective settings with origins
+// ---------------------------------------------------------------------------------------
+
+/// Where an effective value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum Origin {
+    Default,
+    File(String),
+    Env(String),
+    Flag(String),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Default => write!(f, "default"),
+            Origin::File(p) => write!(f, "file {p}"),
+            Origin::Env(v) => write!(f, "env {v}"),
+            Origin::Flag(n) => write!(f, "flag {n}"),
+        }
+    }
+}
+
+/// Flags that override the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub runs: Option<u32>,
+    pub quick: bool,
+    pub engines: Option<Vec<String>>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    pub seed: Option<u64>,
+    pub prompts_file: Option<PathBuf>,
+    pub chat_template: Option<String>,
+    pub warmup_runs: Option<u32>,
+    pub allow_template_mismatch: bool,
+}
+
+/// The validated, effective configuration of one invocation.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The config file read, if any.
+    pub path: Option<PathBuf>,
+    /// Directory relative paths in the file are resolved against.
+    pub base_dir: PathBuf,
+    pub file: ConfigFile,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub num_runs: u32,
+    pub timeout_seconds: f64,
+    /// `None`: the seed's system prompt.
+    pub system_prompt_override: Option<String>,
+    pub seed: u64,
+    pub top_p: Option<f64>,
+    pub top_k: Option<u32>,
+    pub ignore_eos: bool,
+    pub warmup_runs: u32,
+    pub quick: bool,
+    pub prompts_file: Option<PathBuf>,
+    pub chat_template: String,
+    pub tokenizer: Option<PathBuf>,
+    pub device: String,
+    pub threads: Option<u32>,
+    pub memory_bandwidth_gbps: Option<f64>,
+    pub tolerance_pct: f64,
+    pub allow_template_mismatch: bool,
+    pub stop_grace_seconds: f64,
+    /// Engine keys chosen with `--engines`, if given.
+    pub engine_filter: Option<Vec<String>>,
+    /// Setting name → where its value came from.
+    pub origins: BTreeMap<String, Origin>,
+}
+
+/// Tracks origins while layering sources.
+struct Layer<'a> {
+    origins: &'a mut BTreeMap<String, Origin>,
+}
+
+impl Layer<'_> {
+    fn set(&mut self, key: &str, origin: Origin) {
+        self.origins.insert(key.to_string(), origin);
+    }
+}
+
+/// Parse a config file's text. `path` is only used in messages.
+pub fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let file: ConfigFile = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            key: if key == "." || key.is_empty() {
+                "(top level)".into()
+            } else {
+                key
+            },
+            message: allowed_hint(&e.inner().to_string()),
+        }
+    })?;
+    validate_file(&file, path)?;
+    Ok(file)
+}
+
+/// serde's messages already list the expected keys for an unknown field; add a hint.
+fn allowed_hint(msg: &str) -> String {
+    if msg.starts_with("unknown field") {
+        format!("{msg} (check the spelling; see README.md, Configuration)")
+    } else {
+        msg.to_string()
+    }
+}
+
+fn invalid(path: &Path, key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Value checks the type system cannot express.
+fn validate_file(f: &ConfigFile, path: &Path) -> Result<(), ConfigError> {
+    let b = &f.benchmark;
+    check_max_tokens(b.max_tokens).map_err(|m| invalid(path, "benchmark.max_tokens", m))?;
+    check_temperature(b.temperature).map_err(|m| invalid(path, "benchmark.temperature", m))?;
+    check_runs(b.num_runs).map_err(|m| invalid(path, "benchmark.num_runs", m))?;
+    check_timeout(b.timeout_seconds).map_err(|m| invalid(path, "benchmark.timeout_seconds", m))?;
+    let x = &f.inferbench;
+    if let Some(p) = x.top_p
+        && !(p > 0.0 && p <= 1.0)
+    {
+        return Err(invalid(path, "inferbench.top_p", "must be in (0, 1]"));
+    }
+    if let Some(d) = &x.device {
+        check_device(d).map_err(|m| invalid(path, "inferbench.device", m))?;
+    }
+    if let Some(t) = x.threads
+        && t == 0
+    {
+        return Err(invalid(path, "inferbench.threads", "must be at least 1"));
+    }
+    if let Some(bw) = x.memory_bandwidth_gbps
+        && !(bw > 0.0 && bw.is_finite())
+    {
+        return Err(invalid(
+            path,
+            "inferbench.memory_bandwidth_gbps",
+            "must be a positive number of GB/s",
+        ));
+    }
+    if let Some(t) = x.tolerance_pct
+        && !(t > 0.0 && t < 100.0)
+    {
+        return Err(invalid(
+            path,
+            "inferbench.tolerance_pct",
+            "must be in (0, 100)",
+        ));
+    }
+    for (section, map) in [("engines", &f.engines), ("servers", &f.servers)] {
+        for (name, e) in map {
+            let key = |k: &str| format!("{section}.{name}.{k}");
+            if e.port == Some(0) {
+                return Err(invalid(path, &key("port"), "must be 1–65535"));
+            }
+            if let Some(d) = &e.device {
+                check_device(d).map_err(|m| invalid(path, &key("device"), m))?;
+            }
+            for (k, v) in [
+                ("startup_timeout", e.startup_timeout),
+                ("server_timeout", e.server_timeout),
+            ] {
+                if let Some(v) = v {
+                    check_timeout(v).map_err(|m| invalid(path, &key(k), m))?;
+                }
+            }
+            let kind = e.kind.as_deref().unwrap_or(name.as_str());
+            if !KNOWN_KINDS.contains(&kind) {
+                return Err(invalid(
+                    path,
+                    &key("kind"),
+                    format!(
+                        "unknown engine kind `{kind}`: set `kind` to one of {}",
+                        KNOWN_KINDS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Engine kinds an adapter exists for.
+pub const KNOWN_KINDS: &[&str] = &["llamacpp", "pytorch", "ollama", "uzu", "openai", "mock"];
+
+fn check_max_tokens(v: u32) -> Result<(), String> {
+    if v == 0 {
+        Err("must be at least 1".into())
+    } else {
+        Ok(())
+    }
+}
+fn check_temperature(v: f64) -> Result<(), String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err("must be a number ≥ 0".into())
+    }
+}
+fn check_runs(v: u32) -> Result<(), String> {
+    if v == 0 {
+        Err("must be at least 1".into())
+    } else {
+        Ok(())
+    }
+}
+fn check_timeout(v: f64) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err("must be a positive number of seconds".into())
+    }
+}
+fn check_device(d: &str) -> Result<(), String> {
+    const DEVICES: &[&str] = &["auto", "cpu", "cuda", "mps", "metal"];
+    if DEVICES.contains(&d) || d.starts_with("cuda:") {
+        Ok(())
+    } else {
+        Err(format!("`{d}` is not one of {}", DEVICES.join(", ")))
+    }
+}
+
+/// Reads `BENCHMARK_*` variables; injectable for tests.
+pub trait EnvSource {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+impl EnvSource for BTreeMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        BTreeMap::get(self, key).cloned()
+    }
+}
+
+fn env_parse<T: std::str::FromStr + Copy>(
+    env: &dyn EnvSource,
+    var: &str,
+    check: fn(T) -> Result<(), String>,
+) -> Result<Option<T>, ConfigError> {
+    let Some(raw) = env.get(var) else {
+        return Ok(None);
+    };
+    let value: T = raw.trim().parse().map_err(|_| ConfigError::Env {
+        var: var.into(),
+        value: raw.clone(),
+        message: "not a valid number".into(),
+    })?;
+    check(value).map_err(|message| ConfigError::Env {
+        var: var.into(),
+        value: raw,
+        message,
+    })?;
+    Ok(Some(value))
+}
+
+/// Expand `~/` and `$VAR` / `${VAR}` in a path-like value, then resolve it against
+/// `base` when relative.
+pub fn expand_path(raw: &str, base: &Path) -> PathBuf {
+    let mut s = String::new();
+    let rest = if let Some(r) = raw.strip_prefix("~/") {
+        s.push_str(&std::env::var("HOME").unwrap_or_default());
+        s.push('/');
+        r
+    } else {
+        raw
+    };
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            s.push(c);
+            continue;
+        }
+        let braced = chars.peek() == Some(&'{');
+        if braced {
+            chars.next();
+        }
+        let mut name = String::new();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphanumeric() || n == '_' {
+                name.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        if braced && chars.peek() == Some(&'}') {
+            chars.next();
+        }
+        if name.is_empty() {
+            s.push('$');
+        } else {
+            s.push_str(&std::env::var(&name).unwrap_or_default());
+        }
+    }
+    let p = PathBuf::from(s);
+    if p.is_absolute() { p } else { base.join(p) }
+}
+
+/// Read the config (explicit path, else `./benchmark_config.json` if present, else the
+/// built-in defaults) and layer environment and flags on top.
+pub fn load(
+    explicit: Option<&Path>,
+    env: &dyn EnvSource,
+    flags: &Overrides,
+) -> Result<Settings, ConfigError> {
+    let (path, file) = match explicit {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?;
+            (Some(p.to_path_buf()), parse_config(&text, p)?)
+        }
+        None => {
+            let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+            match std::fs::read_to_string(&p) {
+                Ok(text) => (Some(p.clone()), parse_config(&text, &p)?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, ConfigFile::default()),
+                Err(source) => return Err(ConfigError::Read { path: p, source }),
+            }
+        }
+    };
+    resolve(path, file, env, flags)
+}
+
+/// Layer defaults, file, environment and flags (pure apart from `env`).
+pub fn resolve(
+    path: Option<PathBuf>,
+    file: ConfigFile,
+    env: &dyn EnvSource,
+    flags: &Overrides,
+) -> Result<Settings, ConfigError> {
+    let mut origins = BTreeMap::new();
+    let file_origin = match &path {
+        Some(p) => Origin::File(p.display().to_string()),
+        None => Origin::Default,
+    };
+    let base_dir = path
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        })
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut layer = Layer {
+        origins: &mut origins,
+    };
+    let b = &file.benchmark;
+    let x = &file.inferbench;
+    let defaults = BenchmarkSection::default();
+
+    // Seed keys: default < file < env < flag.
+    macro_rules! seed_key {
+        ($name:literal, $field:ident, $var:literal, $check:expr, $flag:expr, $flagname:literal) => {{
+            let mut v = b.$field;
+            layer.set(
+                $name,
+                if path.is_some() && b.$field != defaults.$field {
+                    file_origin.clone()
+                } else {
+                    Origin::Default
+                },
+            );
+            if let Some(e) = env_parse(env, $var, $check)? {
+                v = e;
+                layer.set($name, Origin::Env($var.into()));
+            }
+            if let Some(f) = $flag {
+                $check(f).map_err(|m| ConfigError::Usage(format!("{}: {m}", $flagname)))?;
+                v = f;
+                layer.set($name, Origin::Flag($flagname.into()));
+            }
+            v
+        }};
+    }
+    let max_tokens: u32 = seed_key!(
+        "max_tokens",
+        max_tokens,
+        "BENCHMARK_MAX_TOKENS",
+        check_max_tokens,
+        flags.max_tokens,
+        "--max-tokens"
+    );
+    let temperature: f64 = seed_key!(
+        "temperature",
+        temperature,
+        "BENCHMARK_TEMPERATURE",
+        check_temperature,
+        flags.temperature,
+        "--temperature"
+    );
+    let mut num_runs: u32 = seed_key!(
+        "num_runs",
+        num_runs,
+        "BENCHMARK_NUM_RUNS",
+        check_runs,
+        flags.runs,
+        "--runs"
+    );
+    if flags.quick && flags.runs.is_none() {
+        num_runs = 1;
+        layer.set("num_runs", Origin::Flag("--quick".into()));
+    }
+    let timeout_seconds: f64 = seed_key!(
+        "timeout_seconds",
+        timeout_seconds,
+        "BENCHMARK_TIMEOUT",
+        check_timeout,
+        flags.timeout_seconds,
+        "--timeout"
+    );
+    let mut system_prompt_override = b.system_prompt_override.clone();
+    layer.set(
+        "system_prompt",
+        if system_prompt_override.is_some() {
+            file_origin.clone()
+        } else {
+            Origin::Default
+        },
+    );
+    if let Some(s) = env.get("BENCHMARK_SYSTEM_PROMPT") {
+        system_prompt_override = Some(s);
+        layer.set(
+            "system_prompt",
+            Origin::Env("BENCHMARK_SYSTEM_PROMPT".into()),
+        );
+    }
+
+    // Our extras: default < file < flag.
+    macro_rules! extra {
+        ($name:literal, $val:expr, $default:expr) => {{
+            match $val {
+                Some(v) => {
+                    layer.set($name, file_origin.clone());
+                    v
+                }
+                None => {
+                    layer.set($name, Origin::Default);
+                    $default
+                }
+            }
+        }};
+    }
+    let mut seed = extra!("seed", x.seed, 42);
+    if let Some(s) = flags.seed {
+        seed = s;
+        layer.set("seed", Origin::Flag("--seed".into()));
+    }
+    let top_p = x.top_p;
+    layer.set(
+        "top_p",
+        if top_p.is_some() {
+            file_origin.clone()
+        } else {
+            Origin::Default
+        },
+    );
+    let top_k = x.top_k;
+    layer.set(
+        "top_k",
+        if top_k.is_some() {
+            file_origin.clone()
+        } else {
+            Origin::Default
+        },
+    );
+    let ignore_eos = extra!("ignore_eos", x.ignore_eos, false);
+    let mut warmup_runs = extra!("warmup_runs", x.warmup_runs, 1);
+    if let Some(w) = flags.warmup_runs {
+        warmup_runs = w;
+        layer.set("warmup_runs", Origin::Flag("--warmup".into()));
+    }
+    let mut prompts_file = x.prompts_file.as_deref().map(|p| expand_path(p, &base_dir));
+    layer.set(
+        "prompts_file",
+        if prompts_file.is_some() {
+            file_origin.clone()
+        } else {
+            Origin::Default
+        },
+    );
+    if let Some(p) = &flags.prompts_file {
+        prompts_file = Some(p.clone());
+        layer.set("prompts_file", Origin::Flag("--prompts".into()));
+    }
+    let mut chat_template = extra!(
+        "chat_template",
+        x.chat_template.clone(),
+        "gemma3".to_string()
+    );
+    if let Some(t) = &flags.chat_template {
+        chat_template = t.clone();
+        layer.set("chat_template", Origin::Flag("--chat-template".into()));
+    }
+    let tokenizer = x.tokenizer.as_deref().map(|p| expand_path(p, &base_dir));
+    layer.set(
+        "tokenizer",
+        if tokenizer.is_some() {
+            file_origin.clone()
+        } else {
+            Origin::Default
+        },
+    );
+    let device = extra!("device", x.device.clone(), "cpu".to_string());
+    let threads = x.threads;
+    layer.set(
+        "threads",
+        if threads.is_some() {
+            file_origin.clone()
+        } else {
+            Origin::Default
+        },
+    );
+    let memory_bandwidth_gbps = x.memory_bandwidth_gbps;
+    layer.set(
+        "memory_bandwidth_gbps",
+        if memory_bandwidth_gbps.is_some() {
+            file_origin.clone()
+        } else {
+            Origin::Default
+        },
+    );
+    let tolerance_pct = extra!("tolerance_pct", x.tolerance_pct, 10.0);
+    let mut allow_template_mismatch =
+        extra!("allow_template_mismatch", x.allow_template_mismatch, false);
+    if flags.allow_template_mismatch {
+        allow_template_mismatch = true;
+        layer.set(
+            "allow_template_mismatch",
+            Origin::Flag("--allow-template-mismatch".into()),
+        );
+    }
+    let stop_grace_seconds = extra!("stop_grace_seconds", x.stop_grace_seconds, 5.0);
+
+    if let Some(list) = &flags.engines {
+        let known: Vec<&String> = file.engines.keys().chain(file.servers.keys()).collect();
+        for name in list {
+            if !known.contains(&name) {
+                return Err(ConfigError::Usage(format!(
+                    "--engines: no engine `{name}` in {}; configured: {}",
+                    path.as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "the built-in defaults".into()),
+                    known
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+    }
+
+    Ok(Settings {
+        path,
+        base_dir,
+        file,
+        max_tokens,
+        temperature,
+        num_runs,
+        timeout_seconds,
+        system_prompt_override,
+        seed,
+        top_p,
+        top_k,
+        ignore_eos,
+        warmup_runs,
+        quick: flags.quick,
+        prompts_file,
+        chat_template,
+        tokenizer,
+        device,
+        threads,
+        memory_bandwidth_gbps,
+        tolerance_pct,
+        allow_template_mismatch,
+        stop_grace_seconds,
+        engine_filter: flags.engines.clone(),
+        origins,
+    })
+}
+
+impl Settings {
+    /// Resolve a path-like value from the file against the config's directory.
+    pub fn path_of(&self, raw: &str) -> PathBuf {
+        expand_path(raw, &self.base_dir)
+    }
+
+    /// Whether an engine key is selected (by `--engines`, else by its `enabled` flag).
+    pub fn selected(&self, key: &str, section: &EngineSection) -> bool {
+        match &self.engine_filter {
+            Some(list) => list.iter().any(|k| k == key),
+            None => section.enabled,
+        }
+    }
+
+    /// The adapter kind of an engine section.
+    pub fn kind_of<'a>(key: &'a str, section: &'a EngineSection) -> &'a str {
+        section.kind.as_deref().unwrap_or(key)
+    }
+
+    /// The sampling settings every request carries.
+    pub fn sampling(&self) -> crate::results::Sampling {
+        crate::results::Sampling {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            seed: Some(self.seed),
+            top_p: self.top_p,
+            top_k: self.top_k,
+            ignore_eos: self.ignore_eos,
+        }
+    }
+
+    /// The effective settings as JSON, each with its origin (for results and `config`).
+    pub fn effective_json(&self) -> serde_json::Value {
+        let mut values = serde_json::Map::new();
+        let mut put = |k: &str, v: serde_json::Value| {
+            let origin = self
+                .origins
+                .get(k)
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "default".into());
+            values.insert(
+                k.to_string(),
+                serde_json::json!({"value": v, "origin": origin}),
+            );
+        };
+        use serde_json::json;
+        put("max_tokens", json!(self.max_tokens));
+        put("temperature", json!(self.temperature));
+        put("num_runs", json!(self.num_runs));
+        put("timeout_seconds", json!(self.timeout_seconds));
+        put("system_prompt", json!(self.system_prompt_override));
+        put("seed", json!(self.seed));
+        put("top_p", json!(self.top_p));
+        put("top_k", json!(self.top_k));
+        put("ignore_eos", json!(self.ignore_eos));
+        put("warmup_runs", json!(self.warmup_runs));
+        put("prompts_file", json!(self.prompts_file));
+        put("chat_template", json!(self.chat_template));
+        put("tokenizer", json!(self.tokenizer));
+        put("device", json!(self.device));
+        put("threads", json!(self.threads));
+        put("memory_bandwidth_gbps", json!(self.memory_bandwidth_gbps));
+        put("tolerance_pct", json!(self.tolerance_pct));
+        put(
+            "allow_template_mismatch",
+            json!(self.allow_template_mismatch),
+        );
+        put("stop_grace_seconds", json!(self.stop_grace_seconds));
+        serde_json::json!({
+            "config_file": self.path,
+            "quick": self.quick,
+            "engine_filter": self.engine_filter,
+            "settings": values,
+            "engines": self.file.engines,
+            "servers": self.file.servers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> PathBuf {
+        PathBuf::from("cfg.json")
+    }
+
+    #[test]
+    fn seed_config_parses_with_seed_defaults() {
+        let f = parse_config(include_str!("../tests/fixtures/seed_config.json"), &p()).unwrap();
+        assert_eq!(f.benchmark.max_tokens, 500);
+        assert_eq!(f.benchmark.temperature, 0.3);
+        assert_eq!(f.benchmark.num_runs, 10);
+        assert_eq!(f.benchmark.timeout_seconds, 120.0);
+        assert_eq!(f.servers["llamacpp"].port, Some(8002));
+        assert!(!f.engines["uzu"].enabled);
+    }
+
+    #[test]
+    fn misspelled_key_names_key_and_file() {
+        let err = parse_config(r#"{"benchmark": {"max_token": 5}}"#, &p()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("cfg.json"), "{msg}");
+        assert!(msg.contains("max_token"), "{msg}");
+        assert!(msg.contains("max_tokens"), "lists the allowed keys: {msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let err = parse_config(r#"{"benchmark": {"num_runs": "ten"}}"#, &p()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("benchmark.num_runs"), "{msg}");
+    }
+
+    #[test]
+    fn negative_runs_and_temperature_rejected() {
+        let err = parse_config(r#"{"benchmark": {"num_runs": -1}}"#, &p()).unwrap_err();
+        assert!(err.to_string().contains("benchmark.num_runs"), "{err}");
+        let err = parse_config(r#"{"benchmark": {"temperature": -0.5}}"#, &p()).unwrap_err();
+        assert!(err.to_string().contains("benchmark.temperature"), "{err}");
+        let err = parse_config(r#"{"benchmark": {"num_runs": 0}}"#, &p()).unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn unknown_engine_kind_rejected() {
+        let err = parse_config(r#"{"servers": {"vllm": {"port": 8000}}}"#, &p()).unwrap_err();
+        assert!(err.to_string().contains("servers.vllm.kind"), "{err}");
+        parse_config(
+            r#"{"servers": {"vllm": {"kind": "openai", "port": 8000}}}"#,
+            &p(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn precedence_flag_over_env_over_file() {
+        let f = parse_config(r#"{"benchmark": {"num_runs": 3, "max_tokens": 64}}"#, &p()).unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("BENCHMARK_NUM_RUNS".to_string(), "4".to_string());
+        env.insert("BENCHMARK_TEMPERATURE".to_string(), "0".to_string());
+        let s = resolve(Some(p()), f.clone(), &env, &Overrides::default()).unwrap();
+        assert_eq!(s.num_runs, 4);
+        assert_eq!(
+            s.origins["num_runs"],
+            Origin::Env("BENCHMARK_NUM_RUNS".into())
+        );
+        assert_eq!(s.max_tokens, 64);
+        assert_eq!(s.origins["max_tokens"], Origin::File("cfg.json".into()));
+        assert_eq!(s.temperature, 0.0);
+        let flags = Overrides {
+            runs: Some(7),
+            ..Default::default()
+        };
+        let s = resolve(Some(p()), f.clone(), &env, &flags).unwrap();
+        assert_eq!(s.num_runs, 7);
+        assert_eq!(s.origins["num_runs"], Origin::Flag("--runs".into()));
+        let quick = Overrides {
+            quick: true,
+            ..Default::default()
+        };
+        let s = resolve(Some(p()), f, &env, &quick).unwrap();
+        assert_eq!(s.num_runs, 1);
+    }
+
+    #[test]
+    fn bad_env_value_is_an_error() {
+        let mut env = BTreeMap::new();
+        env.insert("BENCHMARK_NUM_RUNS".to_string(), "many".to_string());
+        let err = resolve(None, ConfigFile::default(), &env, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("BENCHMARK_NUM_RUNS"), "{err}");
+        env.insert("BENCHMARK_NUM_RUNS".to_string(), "0".to_string());
+        assert!(resolve(None, ConfigFile::default(), &env, &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn system_prompt_from_env() {
+        let mut env = BTreeMap::new();
+        env.insert(
+            "BENCHMARK_SYSTEM_PROMPT".to_string(),
+            "Be brief.".to_string(),
+        );
+        let s = resolve(None, ConfigFile::default(), &env, &Overrides::default()).unwrap();
+        assert_eq!(s.system_prompt_override.as_deref(), Some("Be brief."));
+    }
+
+    #[test]
+    fn engines_filter_must_name_configured_engines() {
+        let f = parse_config(r#"{"servers": {"llamacpp": {"port": 8002}}}"#, &p()).unwrap();
+        let flags = Overrides {
+            engines: Some(vec!["llamcpp".into()]),
+            ..Default::default()
+        };
+        let err = resolve(Some(p()), f, &BTreeMap::new(), &flags).unwrap_err();
+        assert!(err.to_string().contains("llamcpp"), "{err}");
+    }
+
+    #[test]
+    fn path_expansion() {
+        // SAFETY: test-only; no other thread reads this variable.
+        let base = Path::new("/base");
+        assert_eq!(expand_path("/abs/x", base), PathBuf::from("/abs/x"));
+        assert_eq!(expand_path("rel/x", base), PathBuf::from("/base/rel/x"));
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(
+            expand_path("~/m.gguf", base),
+            PathBuf::from(format!("{home}/m.gguf"))
+        );
+        assert_eq!(
+            expand_path("${HOME}/m.gguf", base),
+            PathBuf::from(format!("{home}/m.gguf"))
+        );
+    }
+}

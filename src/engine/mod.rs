@@ -1,0 +1,64 @@
+//! Engine adapters: one file per engine. Each knows how to launch its engine, when it is
+//! ready, how to phrase a request, and how to read what the engine says about itself.
+
+use crate::client::{MaxTokensField, Protocol};
+use serde::{Deserialize, Serialize};
+
+/// How the benchmark talks to one engine's server: everything the runner needs to build
+/// requests and judge responses, as data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiTarget {
+    /// Config key, e.g. "llamacpp".
+    pub name: String,
+    /// Adapter kind, e.g. "llamacpp", "openai".
+    pub kind: String,
+    /// Base URL without a trailing slash, e.g. "http://127.0.0.1:8002".
+    pub base_url: String,
+    /// Path of the measured endpoint, e.g. "/v1/chat/completions".
+    pub endpoint: String,
+    pub protocol: Protocol,
+    /// Model name sent in the body, where the protocol has one.
+    pub model: Option<String>,
+    pub max_tokens_field: MaxTokensField,
+    /// Send `ignore_eos` (and `min_tokens`) when the settings ask for fixed lengths.
+    pub supports_ignore_eos: bool,
+    /// Send `stream_options.include_usage`.
+    pub include_usage: bool,
+    /// Extra JSON fields merged into every request body (e.g. `cache_prompt: false`).
+    pub extra_body: serde_json::Map<String, serde_json::Value>,
+    /// A 200 response whose content starts with "Error:" and reports zero usage is a
+    /// failed run (Uzu).
+    pub error_text_is_failure: bool,
+}
+
+impl ApiTarget {
+    /// A generic OpenAI-compatible server that inferbench did not start.
+    pub fn openai(name: &str, base_url: &str, model: Option<String>, chat: bool) -> Self {
+        ApiTarget {
+            name: name.to_string(),
+            kind: "openai".into(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            endpoint: if chat {
+                "/v1/chat/completions".into()
+            } else {
+                "/v1/completions".into()
+            },
+            protocol: if chat {
+                Protocol::OpenAiChat
+            } else {
+                Protocol::OpenAiCompletions
+            },
+            model,
+            max_tokens_field: MaxTokensField::MaxTokens,
+            supports_ignore_eos: false,
+            include_usage: true,
+            extra_body: serde_json::Map::new(),
+            error_text_is_failure: false,
+        }
+    }
+
+    /// Full URL of the measured endpoint.
+    pub fn url(&self) -> String {
+        format!("{}{}", self.base_url, self.endpoint)
+    }
+}

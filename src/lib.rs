@@ -1,0 +1,100 @@
+//! # inferbench
+//!
+//! Benchmarks LLM inference engines (llama.cpp, Ollama, PyTorch/transformers, Uzu, any
+//! OpenAI-compatible server) fairly and explainably, in two modes: **API** (start each
+//! engine's HTTP server, wait until ready, stream requests, stop it) and **CLI** (run each
+//! engine's own command-line tool and parse what it prints).
+//!
+//! ## Module map
+//! - [`cli`]: clap definitions only.
+//! - [`config`]: `benchmark_config.json` + `BENCHMARK_*` env + flags → validated
+//!   [`config::Settings`] with the origin of every value.
+//! - [`prompt`]: the prompt suite, chat-template rendering (minijinja), token counting.
+//! - [`gguf`]: a GGUF header/metadata/tensor-info reader (never loads tensor data).
+//! - [`client`]: wire protocols, pure SSE/NDJSON parsers, one streaming request → trace.
+//! - [`measure`]: pure metric math over recorded instants, summaries, resource sampling.
+//! - [`engine`]: one file per engine: launch command, readiness, request shape, quirks.
+//! - [`process`]: spawn in an own process group, capture logs, kill the whole group.
+//! - [`server`]: the server manager (start/stop/status, state file, readiness, load time).
+//! - [`runner`]: API mode: engine up → warm-up → runs → persist each record → engine down.
+//! - [`climode`]: CLI mode: each engine's own tool as a subprocess, parsers of its output.
+//! - [`load`]: concurrency / arrival-rate schedules and sweeps.
+//! - [`results`]: the one result model every exporter reads.
+//! - [`output`]: file naming, the append-only JSONL of records, writing exports.
+//! - [`export`]: JSON, Markdown, log, HTML and CSV renderers (pure: records → bytes).
+//! - [`compare`]: two results files → per-metric verdicts.
+//! - [`mock`]: a synthetic OpenAI-compatible engine with scripted timing and faults.
+//! - [`environment`]: facts about the host (OS, CPU, memory, GPU).
+//!
+//! ## Data flow
+//! ```text
+//! Settings ──► prompts + template ──► PromptInput (messages + rendered text)
+//!     │                                   │
+//!     ▼                                   ▼
+//! engine adapter ──► ApiTarget ──► client::stream::execute ──► Trace (raw instants)
+//!                                                                 │
+//!                  measure::metrics::compute ◄────────────────────┘
+//!                                │
+//!                                ▼
+//!                 RunRecord ──► output (JSONL, flushed per run)
+//!                                │
+//!                                ▼
+//!               measure::stats summaries ──► export (JSON, Markdown, log, HTML, CSV)
+//! ```
+
+pub mod cli;
+pub mod client;
+pub mod climode;
+pub mod compare;
+pub mod config;
+pub mod engine;
+pub mod environment;
+pub mod error;
+pub mod export;
+pub mod gguf;
+pub mod load;
+pub mod measure;
+pub mod mock;
+pub mod output;
+pub mod process;
+pub mod prompt;
+pub mod results;
+pub mod runner;
+pub mod server;
+
+use cli::{Cli, Command};
+
+/// Set up `tracing` on stderr; `RUST_LOG` wins over `-v`.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Run one command; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Config(args) => {
+                let settings = args.settings()?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&settings.effective_json())?
+                );
+                Ok(0)
+            }
+            other => anyhow::bail!("command not implemented yet: {other:?}"),
+        }
+    })
+}

@@ -1,0 +1,1 @@
+//! Chat-template rendering with minijinja. (Filled by the prompt work.)

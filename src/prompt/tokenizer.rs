@@ -1,0 +1,1 @@
+//! Token counting with a `tokenizer.json`. (Filled by the prompt work.)
