@@ -8,7 +8,10 @@ use crate::results::{GroupSummary, Mode, RunRecord};
 use std::collections::BTreeMap;
 
 /// The metrics summarised for every group, with how to read each from a record.
-pub const METRICS: &[(&str, fn(&RunRecord) -> Option<f64>)] = &[
+/// Reads one metric from a record.
+pub type MetricGetter = fn(&RunRecord) -> Option<f64>;
+
+pub const METRICS: &[(&str, MetricGetter)] = &[
     ("ttft_ms", |r| r.ttft_ms),
     ("tpot_ms", |r| r.tpot_ms),
     ("e2e_ms", |r| r.e2e_ms),
