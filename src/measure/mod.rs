@@ -1,5 +1,6 @@
 //! Measurement: raw instants → per-request metrics → summaries (pure), and resource
 //! sampling of engine processes.
 
+pub mod inference;
 pub mod metrics;
 pub mod stats;
