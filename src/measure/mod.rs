@@ -4,3 +4,4 @@
 pub mod inference;
 pub mod metrics;
 pub mod stats;
+pub mod summary;
