@@ -1,1 +1,6 @@
-//! Load generation (to be written)
+//! Load generation beyond the seed's one request at a time: closed-loop concurrency,
+//! open-loop arrival rates, sweeps over either, warm-up, SLOs and goodput.
+//!
+//! - [`schedule`]: pure — flags → steps, seeded arrival times, sweep and SLO parsing.
+
+pub mod schedule;
