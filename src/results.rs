@@ -5,7 +5,8 @@
 //! ([`ResultsDoc`]) holds the environment, the effective config, every record and the
 //! summaries. `schema/results.schema.json` describes it.
 
-use crate::measure::metrics::{Timeline, TokenSource};
+use crate::measure::metrics::{Timeline, TokenSource, ms_between};
+use std::time::Duration;
 use crate::measure::stats::Summary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -127,8 +128,8 @@ pub struct RunRecord {
 
     /// Wall time of the whole process, spawn to exit (CLI mode), ms.
     pub wall_ms: Option<f64>,
-    /// Raw instants, ms offsets from the benchmark origin (API mode).
-    pub timeline: Option<Timeline>,
+    /// Raw instants of the request (API mode).
+    pub timeline: Option<TimelineMs>,
     pub engine_report: Option<EngineReport>,
     pub memory: Option<MemoryStats>,
     #[serde(default)]
@@ -204,6 +205,31 @@ impl RunRecord {
             kind: kind.to_string(),
             message: message.into(),
         });
+    }
+}
+
+/// A request's raw instants in milliseconds: `scheduled_ms`/`sent_ms` from the benchmark
+/// origin, everything else from `sent`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelineMs {
+    pub scheduled_ms: f64,
+    pub sent_ms: f64,
+    pub first_byte_ms: Option<f64>,
+    pub end_ms: Option<f64>,
+    /// One offset per content event, from `sent`.
+    pub events_ms: Vec<f64>,
+}
+
+impl TimelineMs {
+    pub fn from_timeline(t: &Timeline) -> Self {
+        let rel = |d: Duration| ms_between(t.sent, d);
+        TimelineMs {
+            scheduled_ms: ms_between(Duration::ZERO, t.scheduled),
+            sent_ms: ms_between(Duration::ZERO, t.sent),
+            first_byte_ms: t.first_byte.map(rel),
+            end_ms: t.end.map(rel),
+            events_ms: t.content_events.iter().copied().map(rel).collect(),
+        }
     }
 }
 

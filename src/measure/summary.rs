@@ -1,0 +1,155 @@
+//! Group run records and summarise every metric (pure).
+//!
+//! Groups are engine × mode × tier, plus engine × mode over all tiers (`tier = "all"`).
+//! Failed runs are counted and excluded; warm-up runs are neither counted nor summarised.
+
+use crate::measure::stats::summarize;
+use crate::results::{GroupSummary, Mode, RunRecord};
+use std::collections::BTreeMap;
+
+/// The metrics summarised for every group, with how to read each from a record.
+/// Reads one metric from a record.
+pub type MetricGetter = fn(&RunRecord) -> Option<f64>;
+
+pub const METRICS: &[(&str, MetricGetter)] = &[
+    ("ttft_ms", |r| r.ttft_ms),
+    ("tpot_ms", |r| r.tpot_ms),
+    ("e2e_ms", |r| r.e2e_ms),
+    ("icl_ms", |r| r.icl_ms),
+    ("decode_tps", |r| r.decode_tps),
+    ("e2e_tps", |r| r.e2e_tps),
+    ("prefill_tps", |r| r.prefill_tps),
+    ("output_tokens", |r| r.output_tokens.map(|n| n as f64)),
+    ("prompt_tokens", |r| r.prompt_tokens.map(|n| n as f64)),
+    ("wall_ms", |r| r.wall_ms),
+    ("engine_decode_tps", |r| {
+        r.engine_report.as_ref().and_then(|e| e.decode_tps)
+    }),
+    ("engine_prefill_tps", |r| {
+        r.engine_report.as_ref().and_then(|e| e.prefill_tps)
+    }),
+    ("rss_peak_mib", |r| {
+        r.memory.as_ref().and_then(|m| m.rss_peak_mib)
+    }),
+    ("gpu_mib", |r| r.memory.as_ref().and_then(|m| m.gpu_mib)),
+];
+
+/// Summaries per engine × mode × tier and per engine × mode overall, in first-seen
+/// engine order (so "relative to the first engine" follows the run order).
+pub fn summarize_runs(runs: &[RunRecord]) -> Vec<GroupSummary> {
+    let mut order: Vec<(String, Mode)> = Vec::new();
+    let mut groups: BTreeMap<(String, Mode, String), Vec<&RunRecord>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| !r.warmup) {
+        let key = (r.engine.clone(), r.mode);
+        if !order.contains(&key) {
+            order.push(key);
+        }
+        groups
+            .entry((r.engine.clone(), r.mode, r.tier.clone()))
+            .or_default()
+            .push(r);
+        groups
+            .entry((r.engine.clone(), r.mode, "all".to_string()))
+            .or_default()
+            .push(r);
+    }
+    let mut out = Vec::new();
+    for (engine, mode) in order {
+        let mut tiers: Vec<&String> = groups
+            .keys()
+            .filter(|(e, m, _)| *e == engine && *m == mode)
+            .map(|(_, _, t)| t)
+            .collect();
+        // "all" first, then tiers in their natural order.
+        tiers.sort_by_key(|t| match t.as_str() {
+            "all" => 0,
+            "short" => 1,
+            "medium" => 2,
+            "long" => 3,
+            _ => 4,
+        });
+        for tier in tiers {
+            let members = &groups[&(engine.clone(), mode, tier.clone())];
+            out.push(summarize_group(&engine, mode, tier, members));
+        }
+    }
+    out
+}
+
+fn summarize_group(engine: &str, mode: Mode, tier: &str, members: &[&RunRecord]) -> GroupSummary {
+    let ok: Vec<&RunRecord> = members.iter().copied().filter(|r| r.ok).collect();
+    let mut metrics = BTreeMap::new();
+    for (name, get) in METRICS {
+        let values: Vec<f64> = ok.iter().filter_map(|r| get(r)).collect();
+        if let Some(s) = summarize(&values) {
+            metrics.insert(name.to_string(), s);
+        }
+    }
+    GroupSummary {
+        engine: engine.to_string(),
+        mode,
+        tier: tier.to_string(),
+        runs: members.len(),
+        ok: ok.len(),
+        failed: members.len() - ok.len(),
+        metrics,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::results::Sampling;
+
+    pub(crate) fn rec(engine: &str, tier: &str, ok: bool, tps: f64) -> RunRecord {
+        let mut r = RunRecord::new(
+            engine,
+            Mode::Api,
+            "/v1/chat/completions",
+            "p",
+            tier,
+            0,
+            Sampling {
+                max_tokens: 8,
+                temperature: 0.0,
+                seed: Some(1),
+                top_p: None,
+                top_k: None,
+                ignore_eos: false,
+            },
+            "gemma3",
+        );
+        r.ok = ok;
+        r.decode_tps = Some(tps);
+        r
+    }
+
+    #[test]
+    fn groups_count_failures_and_exclude_them() {
+        let mut warm = rec("a", "short", true, 1000.0);
+        warm.warmup = true;
+        let runs = vec![
+            rec("b", "short", true, 10.0),
+            rec("a", "short", true, 20.0),
+            rec("a", "long", true, 40.0),
+            rec("a", "long", false, 99.0),
+            warm,
+        ];
+        let s = summarize_runs(&runs);
+        // engine b was seen first
+        assert_eq!(s[0].engine, "b");
+        let a_all = s
+            .iter()
+            .find(|g| g.engine == "a" && g.tier == "all")
+            .unwrap();
+        assert_eq!((a_all.runs, a_all.ok, a_all.failed), (3, 2, 1));
+        assert_eq!(a_all.metrics["decode_tps"].mean, 30.0);
+        assert_eq!(a_all.metrics["decode_tps"].n, 2);
+        let a_long = s
+            .iter()
+            .find(|g| g.engine == "a" && g.tier == "long")
+            .unwrap();
+        assert_eq!(a_long.metrics["decode_tps"].mean, 40.0);
+        assert_eq!(a_long.failed, 1);
+    }
+}
