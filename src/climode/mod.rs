@@ -9,8 +9,10 @@
 //!   decode ceiling; flags figures above it.
 //! - [`bandwidth`]: a small memory-bandwidth probe, cached.
 
+pub mod bandwidth;
 pub mod llamacpp;
 pub mod ollama;
 pub mod parse;
 pub mod pytorch;
+pub mod roofline;
 pub mod uzu;
