@@ -9,6 +9,7 @@
 
 use crate::cli::{ApiArgs, Endpoint};
 use crate::client::{PromptInput, Trace};
+use crate::climode::roofline::{self, Roofline};
 use crate::config::Settings;
 use crate::engine::ApiTarget;
 use crate::measure::metrics::{self, TokenSource, choose_token_count};
@@ -19,12 +20,12 @@ use anyhow::Context;
 use std::time::{Duration, Instant};
 
 /// Checks applied while turning a trace into a record.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Checks {
     /// Relative tolerance (%) for clock and token-count cross-checks.
     pub tolerance_pct: f64,
-    /// Physical decode ceiling (tok/s) for this engine's model and device, if known.
-    pub ceiling_tps: Option<f64>,
+    /// Physical decode ceiling for this engine's model and memory system, if known.
+    pub roofline: Option<Roofline>,
 }
 
 /// Relative difference |a − b| / max(|a|, |b|) in percent.
@@ -42,7 +43,7 @@ pub fn record_from_trace(
     mut r: RunRecord,
     trace: &Trace,
     tokenizer_count: Option<u64>,
-    checks: Checks,
+    checks: &Checks,
 ) -> RunRecord {
     let t = &trace.timeline;
     r.timeline = Some(TimelineMs::from_timeline(t));
@@ -119,18 +120,8 @@ pub fn record_from_trace(
         }
     }
     // The physical bound: a figure above it is a measurement bug, not a fast engine.
-    if let (Some(ceiling), Some(tps)) = (checks.ceiling_tps, r.decode_tps)
-        && tps > ceiling
-    {
-        {
-            r.flag(
-                "above_roofline",
-                format!("decode {tps:.1} tok/s exceeds the physical ceiling {ceiling:.1} tok/s"),
-            );
-            r.fail(format!(
-                "decode {tps:.1} tok/s is above the physical ceiling {ceiling:.1} tok/s: a measurement error, excluded"
-            ));
-        }
+    if let Some(roof) = &checks.roofline {
+        roofline::apply(&mut r, roof);
     }
     r
 }
@@ -285,8 +276,12 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         ));
         let checks = Checks {
             tolerance_pct: settings.tolerance_pct,
-            ceiling_tps: None,
+            roofline: running.as_ref().and_then(|r| r.roofline.clone()),
         };
+        if let Some(roof) = &checks.roofline {
+            session.log(&format!("{}: {}", target.name, roof.describe()));
+            info.notes.push(roof.describe());
+        }
         let template_name = template.name.clone();
         let run_one = async |p: &Prompt, input: &PromptInput, run_index: u32, warmup: bool| {
             pb.set_message(format!(
@@ -316,7 +311,7 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
                 base,
                 &trace,
                 count_tokens(tokenizer.as_ref(), &trace.text),
-                checks,
+                &checks,
             );
             if let Some(tps) = record.decode_tps.filter(|_| record.ok) {
                 pb.set_message(format!("{} {} {tps:.1} tok/s", target.name, p.id));
@@ -359,6 +354,7 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
 /// Placeholder for the server manager's handle until branch `engines` lands.
 struct NotYet {
     info: EngineInfo,
+    roofline: Option<Roofline>,
 }
 
 impl NotYet {
@@ -463,9 +459,9 @@ mod tests {
         }
     }
 
-    const CHECKS: Checks = Checks {
+    const CHECKS: &Checks = &Checks {
         tolerance_pct: 10.0,
-        ceiling_tps: None,
+        roofline: None,
     };
 
     #[test]
@@ -529,10 +525,10 @@ mod tests {
             r.flags
         );
         let checks = Checks {
-            ceiling_tps: Some(120.0),
-            ..CHECKS
+            tolerance_pct: 10.0,
+            roofline: Some(Roofline::new(1_000_000, 0.12, "test")),
         };
-        let r = record_from_trace(base(), &t, None, checks);
+        let r = record_from_trace(base(), &t, None, &checks);
         assert!(!r.ok, "a figure above the ceiling is not a result");
         assert!(r.flags.iter().any(|f| f.kind == "above_roofline"));
     }
