@@ -6,10 +6,10 @@
 //! summaries. `schema/results.schema.json` describes it.
 
 use crate::measure::metrics::{Timeline, TokenSource, ms_between};
-use std::time::Duration;
 use crate::measure::stats::Summary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Version of the JSON results layout; bump on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
