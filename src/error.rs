@@ -31,6 +31,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause
                 .downcast_ref::<crate::engine::launch::StartError>()
                 .is_some()
+            || cause
+                .downcast_ref::<crate::engine::fairness::TemplateMismatch>()
+                .is_some()
         {
             return 2;
         }

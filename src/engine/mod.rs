@@ -1,6 +1,7 @@
 //! Engine adapters: one file per engine. Each knows how to launch its engine, when it is
 //! ready, how to phrase a request, and how to read what the engine says about itself.
 
+pub mod fairness;
 pub mod launch;
 pub mod llamacpp;
 pub mod ollama;
