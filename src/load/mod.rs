@@ -2,5 +2,8 @@
 //! open-loop arrival rates, sweeps over either, warm-up, SLOs and goodput.
 //!
 //! - [`schedule`]: pure — flags → steps, seeded arrival times, sweep and SLO parsing.
+//! - [`report`]: pure — one step's records → throughput windows, timeline, goodput,
+//!   client headroom.
 
+pub mod report;
 pub mod schedule;
