@@ -94,6 +94,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 );
                 Ok(0)
             }
+            Command::Prompts(args) => crate::prompt::cmd_prompts(&args.settings()?),
+            Command::Compare(args) => crate::compare::run(args),
             other => anyhow::bail!("command not implemented yet: {other:?}"),
         }
     })
