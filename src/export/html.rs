@@ -161,10 +161,13 @@ fn y_axis(s: &mut String, lo: f64, hi: f64, label: &str, height: f64) -> Scale {
     sc
 }
 
-/// One bar series: a name and, per category, a value with an optional interval.
+/// A bar's value with an optional interval (lo, hi).
+pub type BarValue = (f64, Option<(f64, f64)>);
+
+/// One bar series: a name and, per category, a value.
 pub struct BarSeries {
     pub name: String,
-    pub values: Vec<Option<(f64, Option<(f64, f64)>)>>,
+    pub values: Vec<Option<BarValue>>,
 }
 
 /// Grouped bars, one group per category.
@@ -459,7 +462,7 @@ fn values(runs: &[&RunRecord], get: fn(&RunRecord) -> Option<f64>) -> Vec<f64> {
         .collect()
 }
 
-fn mean_ci(v: &[f64]) -> Option<(f64, Option<(f64, f64)>)> {
+fn mean_ci(v: &[f64]) -> Option<BarValue> {
     let inf = infer(v, Bootstrap::default())?;
     Some((inf.mean.value, Some((inf.mean.ci.lo, inf.mean.ci.hi))))
 }
@@ -846,9 +849,9 @@ pub fn render(doc: &ResultsDoc) -> String {
     flags_section(&mut s, doc);
     runs_section(&mut s, doc);
     let config = serde_json::to_string_pretty(&doc.config).unwrap_or_default();
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<h2>Configuration</h2><details><summary>effective settings</summary><pre>{}</pre></details></body></html>\n",
+        "<h2>Configuration</h2><details><summary>effective settings</summary><pre>{}</pre></details></body></html>",
         esc(&config)
     );
     s
