@@ -2,8 +2,12 @@
 //! open-loop arrival rates, sweeps over either, warm-up, SLOs and goodput.
 //!
 //! - [`schedule`]: pure — flags → steps, seeded arrival times, sweep and SLO parsing.
+//! - [`executor`]: runs the steps against one server ([`executor::run_load`]).
 //! - [`report`]: pure — one step's records → throughput windows, timeline, goodput,
 //!   client headroom.
 
+pub mod executor;
 pub mod report;
 pub mod schedule;
+
+pub use executor::{LoadOptions, LoadPrompt, run_load};
