@@ -96,6 +96,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Command::Prompts(args) => crate::prompt::cmd_prompts(&args.settings()?),
             Command::Compare(args) => crate::compare::run(args),
+            Command::Api(args) if crate::load::schedule::is_load_mode(&args.load) => {
+                crate::load::run_api_load(&args).await
+            }
+            Command::MockEngine(args) => crate::mock::run(args).await,
             other => anyhow::bail!("command not implemented yet: {other:?}"),
         }
     })
