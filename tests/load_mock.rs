@@ -102,6 +102,7 @@ async fn closed_loop_measures_the_scripted_timing() {
     assert_eq!(reports.len(), 1);
     let r = &reports[0];
     assert_eq!((r.requests, r.ok, r.failed, r.warmup), (64, 64, 0, 8));
+    assert_eq!(r.max_in_flight, 8);
     assert_eq!(records[0].len(), 72);
     assert_eq!(records[0].iter().filter(|x| x.warmup).count(), 8);
     assert!(

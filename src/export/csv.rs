@@ -167,7 +167,7 @@ pub fn render_records(runs: &[RunRecord]) -> String {
 /// Only a header when the run had no load steps.
 pub fn render_load(doc: &ResultsDoc) -> String {
     let mut s = String::from(
-        "engine,step,requests,ok,failed,warmup,in_flight,span_s,steady_s,ramp_up_s,drain_s,\
+        "engine,step,requests,ok,failed,warmup,in_flight,max_in_flight,span_s,steady_s,ramp_up_s,drain_s,\
          output_tps,output_tps_steady,request_rps,good,good_fraction,good_rps,\
          ttft_p50_ms,ttft_p99_ms,tpot_p50_ms,tpot_p99_ms,e2e_p50_ms,e2e_p99_ms,\
          ttft_from_scheduled_p99_ms,send_lag_p99_ms,client_cpu_cores,client_bottleneck\r\n",
@@ -183,6 +183,7 @@ pub fn render_load(doc: &ResultsDoc) -> String {
             st.failed.to_string(),
             st.warmup.to_string(),
             st.in_flight.to_string(),
+            st.max_in_flight.to_string(),
             opt(st.span.map(|w| w.seconds())),
             opt(st.steady.map(|w| w.seconds())),
             opt(st.ramp_up_s),

@@ -115,6 +115,8 @@ pub struct StepReport {
     pub failed: u64,
     /// Requests in flight assumed for the steady-state window.
     pub in_flight: u64,
+    /// Most requests that were in flight at once (send to end), warm-up included.
+    pub max_in_flight: u64,
     pub span: Option<Window>,
     pub steady: Option<Window>,
     /// Seconds from the span's start to the steady window's start.
@@ -385,6 +387,8 @@ pub fn step_report(
         });
     }
 
+    let max_in_flight = peak_overlap(all_abs.iter().map(|(_, a)| (a.sent, a.finish)));
+
     StepReport {
         engine: engine.to_string(),
         step: step_label.to_string(),
@@ -395,6 +399,7 @@ pub fn step_report(
         ok: ok.len() as u64,
         failed: (measured.len() - ok.len()) as u64,
         in_flight,
+        max_in_flight,
         span,
         steady,
         ramp_up_s: match (span, steady) {
@@ -423,6 +428,23 @@ pub fn step_report(
         connect_ms: summarize(&extras.connect_ms),
         flags,
     }
+}
+
+/// The most intervals `[start, end)` that overlap at one instant.
+pub fn peak_overlap(intervals: impl Iterator<Item = (f64, f64)>) -> u64 {
+    let mut edges: Vec<(f64, i64)> = Vec::new();
+    for (a, b) in intervals {
+        edges.push((a, 1));
+        edges.push((b.max(a), -1));
+    }
+    // Ends before starts at the same instant: back-to-back requests do not overlap.
+    edges.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    let (mut cur, mut peak) = (0i64, 0i64);
+    for (_, d) in edges {
+        cur += d;
+        peak = peak.max(cur);
+    }
+    peak as u64
 }
 
 #[cfg(test)]
@@ -517,6 +539,19 @@ mod tests {
         assert!(r.flags.is_empty(), "{:?}", r.flags);
         assert_eq!(r.metrics["ttft_ms"].mean, 10.0);
         assert_eq!(r.inference["ttft_ms"].mean.ci.lo, 10.0);
+    }
+
+    #[test]
+    fn peak_overlap_counts_concurrent_intervals() {
+        assert_eq!(peak_overlap([].into_iter()), 0);
+        assert_eq!(
+            peak_overlap([(0.0, 10.0), (10.0, 20.0), (20.0, 30.0)].into_iter()),
+            1
+        );
+        assert_eq!(
+            peak_overlap([(0.0, 10.0), (5.0, 15.0), (6.0, 7.0), (12.0, 13.0)].into_iter()),
+            3
+        );
     }
 
     #[test]
