@@ -209,11 +209,6 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         .into());
     }
 
-    if args.load.concurrency.is_some() || args.load.rate.is_some() || args.load.sweep.is_some() {
-        let _targets = planned_targets(&planned)?;
-        anyhow::bail!("load modes are being merged (branch `load`)");
-    }
-
     let stamp = crate::output::stamp_now();
     let started_at = chrono::Local::now().to_rfc3339();
     let mut session = Session::create(&args.output.out_dir, Mode::Api, settings.num_runs, &stamp)?;
@@ -407,19 +402,6 @@ fn engine_roofline(settings: &Settings, key: &str) -> Option<Roofline> {
     Some(Roofline::new(bytes.bytes_per_token, bw.gbps, &bw.source))
 }
 
-fn planned_targets(planned: &[Planned]) -> anyhow::Result<Vec<ApiTarget>> {
-    planned
-        .iter()
-        .map(|p| match p {
-            Planned::External(t) => Ok(t.clone()),
-            Planned::Managed(k) => Err(crate::error::UserError::new(format!(
-                "load modes run against a server given with --url; start `{k}` with `inferbench server start {k}` and pass its URL"
-            ))
-            .into()),
-        })
-        .collect()
-}
-
 /// Summaries, the JSON document and the reports; the exit code (non-zero when every
 /// measured run failed).
 pub fn finish(
@@ -442,6 +424,7 @@ pub fn finish(
         config: settings.effective_json(),
         engines,
         summaries: crate::measure::summary::summarize_runs(&runs),
+        load: Vec::new(),
         runs,
     };
     session.write_exports(&doc, html, csv)?;
