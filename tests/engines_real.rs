@@ -365,3 +365,66 @@ async fn a_server_that_dies_during_startup_reports_its_log() {
     );
     assert!(t.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn ollama_prepare_start_request_stop_clean() {
+    let bin = inferbench_home().join("bin/ollama");
+    assert!(
+        bin.is_file() || inferbench::engine::launch::search_path("ollama").is_some(),
+        "ollama is not installed: run scripts/setup.sh (it builds Ollama with `go install`)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // A private model store, so the test neither needs nor changes the user's.
+    // SAFETY: only Ollama code reads this variable, and only this test sets it.
+    unsafe { std::env::set_var("OLLAMA_MODELS", dir.path().join("ollama-models")) };
+    let port = free_port();
+    let s = settings(
+        dir.path(),
+        json!({"ollama": {"port": port, "model_path": gemma().display().to_string(),
+                          "model_name": "inferbench-test-gemma", "api_endpoint": "/api/generate",
+                          "startup_timeout": 60}}),
+    );
+    assert_eq!(
+        inferbench::engine::ollama::prepare(&s)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+        0
+    );
+    let engine = server::start(&s, "ollama", &dir.path().join("logging"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let pid = engine.pid();
+    let r = reference();
+    let body = json!({
+        "model": "inferbench-test-gemma", "prompt": engine.target.raw_prompt(&r.rendered),
+        "raw": true, "stream": false,
+        "options": {"temperature": 0.0, "seed": 42, "num_predict": 32, "num_thread": 2}
+    });
+    let resp: Value = reqwest::Client::new()
+        .post(engine.target.url())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tok = tokenizer();
+    assert_eq!(
+        resp["prompt_eval_count"].as_u64().unwrap() as usize,
+        tok.encode_ids(&r.rendered, false).unwrap().len(),
+        "Ollama adds BOS itself: the raw prompt without it gives exactly our tokens: {resp}"
+    );
+    let n = resp["eval_count"].as_u64().unwrap();
+    let ns = resp["eval_duration"].as_u64().unwrap();
+    assert!(n > 0 && ns > 0, "{resp}");
+    eprintln!(
+        "ollama: load {:.0} ms, decode {:.1} tok/s, output {:?}",
+        engine.info.load_ms.unwrap(),
+        n as f64 / ns as f64 * 1e9,
+        resp["response"].as_str().unwrap_or_default()
+    );
+    engine.stop().await.unwrap();
+    // `ollama serve` runs the model in a runner subprocess: the whole group must be gone.
+    assert_group_gone(pid);
+}
