@@ -161,6 +161,50 @@ async fn llamacpp_starts_serves_one_request_and_stops_clean() {
         resp["content"].as_str().unwrap_or_default()
     );
     assert!(!resp["content"].as_str().unwrap().is_empty());
+    // The same run through our client: our decode rate against the server's timings.
+    let mut sampling = s.sampling();
+    sampling.max_tokens = 64;
+    sampling.ignore_eos = true;
+    let spec = inferbench::client::stream::build_spec(
+        &engine.target,
+        &reference(),
+        &sampling,
+        true,
+        Duration::from_secs(60),
+    );
+    let http = inferbench::client::stream::http_client(1).unwrap();
+    let origin = std::time::Instant::now();
+    let trace = inferbench::client::stream::execute(&http, &spec, origin, origin).await;
+    assert_eq!(trace.error, None);
+    let rec = inferbench::runner::record_from_trace(
+        inferbench::results::RunRecord::new(
+            "llamacpp",
+            inferbench::results::Mode::Api,
+            "/completion",
+            "p",
+            "short",
+            0,
+            sampling.clone(),
+            "gemma3",
+        ),
+        &trace,
+        None,
+        &inferbench::runner::Checks {
+            tolerance_pct: 5.0,
+            roofline: None,
+        },
+    );
+    let ours = rec.decode_tps.unwrap();
+    let theirs = rec.engine_report.as_ref().unwrap().decode_tps.unwrap();
+    eprintln!(
+        "llama-server /completion, 64 tokens: decode {ours:.1} tok/s by our clock, {theirs:.1} tok/s by its timings; flags {:?}",
+        rec.flags
+    );
+    assert_eq!(rec.output_tokens, Some(64));
+    assert!(
+        inferbench::runner::rel_diff_pct(ours, theirs) < 5.0,
+        "our clock {ours:.2} vs engine {theirs:.2} tok/s"
+    );
     let peak = sampler.peak_mib().unwrap();
     assert!(peak > 50.0, "peak {peak} MiB");
     drop(sampler);
