@@ -209,11 +209,6 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         .into());
     }
 
-    if args.load.concurrency.is_some() || args.load.rate.is_some() || args.load.sweep.is_some() {
-        let _targets = planned_targets(&planned)?;
-        anyhow::bail!("load modes are being merged (branch `load`)");
-    }
-
     let stamp = crate::output::stamp_now();
     let started_at = chrono::Local::now().to_rfc3339();
     let mut session = Session::create(&args.output.out_dir, Mode::Api, settings.num_runs, &stamp)?;
@@ -244,14 +239,10 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
             Planned::External(t) => (t, None),
             Planned::Managed(key) => {
                 pb.set_message(format!("starting {key}"));
-                anyhow::bail!(
-                    "managed engine `{key}`: the server manager is being merged (branch `engines`)"
-                );
-                #[allow(unreachable_code)]
-                (
-                    ApiTarget::openai(&key, "", None, true),
-                    Option::<NotYet>::None,
-                )
+                let running = crate::server::start(&settings, &key, &session.paths.logging_dir)
+                    .await
+                    .with_context(|| format!("starting engine `{key}`"))?;
+                (running.target.clone(), Some(running))
             }
         };
         let mut info = running
@@ -274,15 +265,50 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
                 .map(|l| format!(", ready after {l:.0} ms"))
                 .unwrap_or_default()
         ));
+        let roofline = match &running {
+            Some(_) => engine_roofline(&settings, &target.name),
+            None => None,
+        };
+        if running.is_some() && roofline.is_none() {
+            info.notes.push(
+                "no physical ceiling: unknown model size or no bandwidth for this device \
+                 (set inferbench.memory_bandwidth_gbps)"
+                    .into(),
+            );
+        }
         let checks = Checks {
             tolerance_pct: settings.tolerance_pct,
-            roofline: running.as_ref().and_then(|r| r.roofline.clone()),
+            roofline,
         };
+        // Fairness: the prompt the engine will see must be the reference rendering.
+        if let Some((_, input)) = inputs.first() {
+            pb.set_message(format!("{}: checking the prompt it sees", target.name));
+            let outcome = crate::engine::fairness::check(
+                &target,
+                input,
+                &sampling,
+                tokenizer.as_ref(),
+                settings.allow_template_mismatch,
+            )
+            .await
+            .with_context(|| format!("fairness check of `{}`", target.name))?;
+            session.log(&format!("{}: fairness {}", target.name, outcome.summary()));
+            info.fairness = Some(outcome.summary());
+        }
+        let sampler = running
+            .as_ref()
+            .and_then(|r| r.memory_sampler(Duration::from_millis(100)));
+        if let Some(s) = &sampler
+            && info.rss_after_load_mib.is_none()
+        {
+            info.rss_after_load_mib = s.current_mib();
+        }
         if let Some(roof) = &checks.roofline {
             session.log(&format!("{}: {}", target.name, roof.describe()));
             info.notes.push(roof.describe());
         }
         let template_name = template.name.clone();
+        let info_rss_after_load = info.rss_after_load_mib;
         let run_one = async |p: &Prompt, input: &PromptInput, run_index: u32, warmup: bool| {
             pb.set_message(format!(
                 "{} {}{}",
@@ -307,12 +333,22 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
                 &template_name,
             );
             base.warmup = warmup;
-            let record = record_from_trace(
+            if let Some(s) = &sampler {
+                s.reset_peak();
+            }
+            let mut record = record_from_trace(
                 base,
                 &trace,
                 count_tokens(tokenizer.as_ref(), &trace.text),
                 &checks,
             );
+            if let Some(s) = &sampler {
+                record.memory = Some(crate::results::MemoryStats {
+                    rss_peak_mib: s.peak_mib(),
+                    rss_after_load_mib: info_rss_after_load,
+                    gpu_mib: s.gpu_peak_mib(),
+                });
+            }
             if let Some(tps) = record.decode_tps.filter(|_| record.ok) {
                 pb.set_message(format!("{} {} {tps:.1} tok/s", target.name, p.id));
             }
@@ -351,29 +387,19 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
     )
 }
 
-/// Placeholder for the server manager's handle until branch `engines` lands.
-struct NotYet {
-    info: EngineInfo,
-    roofline: Option<Roofline>,
-}
-
-impl NotYet {
-    async fn stop(self) -> anyhow::Result<()> {
-        Ok(())
+/// The physical decode ceiling of a managed engine: its model file's bytes per token and
+/// the memory bandwidth (configured, or probed on the host for `device: cpu`).
+fn engine_roofline(settings: &Settings, key: &str) -> Option<Roofline> {
+    let section = settings.file.servers.get(key)?;
+    let model = settings.path_of(section.model_path.as_deref()?);
+    let bytes = roofline::model_bytes(&model).ok()?;
+    let device = section.device.as_deref().unwrap_or(&settings.device);
+    if settings.memory_bandwidth_gbps.is_none() && device != "cpu" {
+        // The host probe measures system RAM, not a GPU's memory.
+        return None;
     }
-}
-
-fn planned_targets(planned: &[Planned]) -> anyhow::Result<Vec<ApiTarget>> {
-    planned
-        .iter()
-        .map(|p| match p {
-            Planned::External(t) => Ok(t.clone()),
-            Planned::Managed(k) => Err(crate::error::UserError::new(format!(
-                "load modes run against a server given with --url; start `{k}` with `inferbench server start {k}` and pass its URL"
-            ))
-            .into()),
-        })
-        .collect()
+    let bw = crate::climode::bandwidth::resolve(settings.memory_bandwidth_gbps).ok()?;
+    Some(Roofline::new(bytes.bytes_per_token, bw.gbps, &bw.source))
 }
 
 /// Summaries, the JSON document and the reports; the exit code (non-zero when every
@@ -398,6 +424,7 @@ pub fn finish(
         config: settings.effective_json(),
         engines,
         summaries: crate::measure::summary::summarize_runs(&runs),
+        load: Vec::new(),
         runs,
     };
     session.write_exports(&doc, html, csv)?;

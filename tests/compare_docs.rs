@@ -57,6 +57,7 @@ fn doc(engine: &str, seed: u64, n: u32, slowdown: f64) -> ResultsDoc {
         engines: Vec::new(),
         runs,
         summaries: Vec::new(),
+        load: Vec::new(),
     }
 }
 

@@ -15,12 +15,16 @@
 //! read as `eval time`, whatever the order, spacing or prefix; and the printed rate is
 //! checked against `count / ms` of the same line.
 
+use super::exec::ProcessOutcome;
 use super::parse::{
     Quantity, normalize_spaces, relative_diff_pct, scan_quantities, split_ident_prefix,
     strip_log_time_prefix, strip_terminal_noise,
 };
-use crate::results::EngineReport;
+use super::{Case, Interpreted};
+use crate::process::CommandSpec;
+use crate::results::{EngineReport, Flag, Sampling};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 /// One phase line of a perf block: `X ms / N runs|tokens ( X ms per token, X tokens per
 /// second)`.
@@ -403,6 +407,240 @@ pub fn visible_prompt(rendered: &str, special_tokens: &[&str]) -> String {
         }
     }
     s
+}
+
+// ---------------------------------------------------------------------------------------
+// Running it
+// ---------------------------------------------------------------------------------------
+
+/// Which llama.cpp program runs the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tool {
+    /// `llama-completion` (since 2025-12): one-shot with `-no-cnv`.
+    Completion,
+    /// An older `llama-cli` (or `main`) that still does one-shot with `-no-cnv`.
+    OneShotCli,
+    /// The chat-only `llama-cli` (2025-12 on): `--simple-io -st`, the GGUF's template.
+    ChatCli,
+}
+
+impl Tool {
+    /// Guess from the program's file name; `llama-cli` starts as one-shot and falls back to
+    /// chat mode when it refuses `-no-cnv`.
+    pub fn for_program(program: &Path) -> Tool {
+        let name = program
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.contains("llama-cli") || name == "main" {
+            Tool::OneShotCli
+        } else {
+            Tool::Completion
+        }
+    }
+}
+
+/// How one llama.cpp engine of the config is run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    pub program: PathBuf,
+    pub tool: Tool,
+    pub model: PathBuf,
+    pub threads: u32,
+    pub ngl: Option<i64>,
+    /// Use the GGUF's own template (`--jinja -st -sys S -p U`) instead of our rendering.
+    pub jinja: bool,
+    /// The BOS text our template prints; llama.cpp adds BOS itself, so it is cut from the
+    /// front of the rendered prompt (else the prompt starts with two BOS tokens).
+    pub bos: String,
+    /// Context size (`-c`): the model's default (32k for Gemma 3) would allocate a large
+    /// KV cache for nothing.
+    pub ctx: u32,
+    pub extra_args: Vec<String>,
+}
+
+impl Setup {
+    /// The program name recorded as the run's endpoint.
+    pub fn endpoint(&self) -> String {
+        let name = self
+            .program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match self.tool {
+            Tool::ChatCli => format!("{name} --simple-io -st"),
+            _ if self.jinja => format!("{name} --jinja -st"),
+            _ => format!("{name} -no-cnv"),
+        }
+    }
+
+    /// The command line for one run. Stdin is closed by the process module.
+    pub fn command(&self, case: &Case, s: &Sampling) -> CommandSpec {
+        let mut spec = CommandSpec::new(&self.program).arg("-m").arg(&self.model);
+        match self.tool {
+            Tool::ChatCli => {
+                spec = spec.args(["--simple-io", "-st"]);
+                if !case.system.is_empty() {
+                    spec = spec.arg("-sys").arg(&case.system);
+                }
+                spec = spec.arg("-p").arg(&case.user);
+            }
+            _ if self.jinja => {
+                spec = spec.args(["--jinja", "-st", "--no-display-prompt"]);
+                if !case.system.is_empty() {
+                    spec = spec.arg("-sys").arg(&case.system);
+                }
+                spec = spec.arg("-p").arg(&case.user);
+            }
+            _ => {
+                let rendered = case.input.rendered.as_str();
+                let prompt = if self.bos.is_empty() {
+                    rendered
+                } else {
+                    rendered.strip_prefix(self.bos.as_str()).unwrap_or(rendered)
+                };
+                spec = spec
+                    .args(["-no-cnv", "--no-display-prompt", "-p"])
+                    .arg(prompt);
+            }
+        }
+        spec = spec
+            .arg("-n")
+            .arg(s.max_tokens.to_string())
+            .arg("--temp")
+            .arg(s.temperature.to_string())
+            .arg("-t")
+            .arg(self.threads.to_string())
+            .arg("-c")
+            .arg(self.ctx.to_string());
+        if let Some(seed) = s.seed {
+            spec = spec.arg("--seed").arg(seed.to_string());
+        }
+        if let Some(p) = s.top_p {
+            spec = spec.arg("--top-p").arg(p.to_string());
+        }
+        if let Some(k) = s.top_k {
+            spec = spec.arg("--top-k").arg(k.to_string());
+        }
+        if s.ignore_eos {
+            spec = spec.arg("--ignore-eos");
+        }
+        if let Some(ngl) = self.ngl {
+            spec = spec.arg("-ngl").arg(ngl.to_string());
+        }
+        spec = spec.args(self.extra_args.iter());
+        // The pip build links shared libraries that live beside the binaries.
+        if let Some(dir) = self.program.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let mut paths = std::ffi::OsString::from(dir);
+            if let Some(old) = std::env::var_os("LD_LIBRARY_PATH").filter(|o| !o.is_empty()) {
+                paths.push(":");
+                paths.push(old);
+            }
+            spec = spec.env("LD_LIBRARY_PATH", paths);
+        }
+        spec
+    }
+
+    /// Whether this outcome says the program is the chat-only llama-cli (retry in
+    /// [`Tool::ChatCli`]).
+    pub fn needs_chat_fallback(&self, o: &ProcessOutcome) -> bool {
+        self.tool == Tool::OneShotCli && !o.success() && refuses_no_cnv(&o.stderr_text())
+    }
+
+    /// Read one run's output.
+    pub fn interpret(&self, case: &Case, o: &ProcessOutcome, max_tokens: u32) -> Interpreted {
+        let stdout = o.stdout_text();
+        let stderr = o.stderr_text();
+        let parsed = Parsed::from_output(&stdout, &stderr);
+        let mut out = Interpreted {
+            report: parsed.report(),
+            ..Default::default()
+        };
+        match self.tool {
+            Tool::ChatCli => {
+                if let Some((from, to)) = chat_reply_range(&stdout, &case.user) {
+                    out.text = stdout[from..to].trim().to_string();
+                    out.stdout_span = Some((from, to));
+                }
+            }
+            _ => {
+                let (cut, eos) = match stdout.rfind("[end of text]") {
+                    Some(i) => (i, true),
+                    None => (stdout.len(), false),
+                };
+                out.text = stdout[..cut].trim().to_string();
+                out.stdout_span = Some((0, cut));
+                // eval runs = tokens decoded after the first; the token that ended the
+                // run (EOS) is sampled but never printed.
+                out.output_tokens = parsed.perf.eval.as_ref().and_then(|e| e.count).map(|runs| {
+                    if eos {
+                        runs
+                    } else {
+                        (runs + 1).min(max_tokens as u64)
+                    }
+                });
+            }
+        }
+        if let Some(e) = &parsed.perf.eval
+            && !e.is_consistent()
+        {
+            out.flags.push(Flag {
+                kind: "engine_report_inconsistent".into(),
+                message: format!(
+                    "eval line: {:?} runs in {:?} ms but printed {:?} tok/s",
+                    e.count, e.ms, e.tokens_per_second
+                ),
+            });
+        }
+        if !o.success() {
+            out.error = Some(o.failure_reason());
+        } else if out.report.is_none() {
+            out.error = Some(format!(
+                "no perf block or rate line in the output of {}: cannot read the engine's \
+                 figures (last stderr: {})",
+                self.endpoint(),
+                stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+            ));
+        }
+        out
+    }
+}
+
+/// The byte range of the reply in the chat llama-cli's stdout: after the echoed
+/// `> USER` line, up to the `[ Prompt: … ]` line.
+pub fn chat_reply_range(stdout: &str, user: &str) -> Option<(usize, usize)> {
+    let first_line = user.lines().next().unwrap_or(user);
+    let marker = format!("> {first_line}");
+    let from = match stdout.rfind(&marker) {
+        Some(start) => {
+            let mut from = start + marker.len();
+            // A multi-line prompt is echoed whole.
+            if let Some(rest) = user.get(first_line.len()..)
+                && stdout[from..].starts_with(rest)
+            {
+                from += rest.len();
+            }
+            from
+        }
+        // The echo differs from our prompt (e.g. re-wrapped): after the last `> ` line.
+        None => {
+            let line_start = stdout.rfind("\n> ")? + 1;
+            line_start
+                + stdout[line_start..]
+                    .find('\n')
+                    .unwrap_or(stdout.len() - line_start)
+        }
+    };
+    let to = stdout[from..]
+        .find("[ Prompt:")
+        .or_else(|| stdout[from..].find("[Prompt:"))
+        .map_or(stdout.len(), |i| from + i);
+    Some((from, to))
 }
 
 #[cfg(test)]

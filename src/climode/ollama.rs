@@ -18,9 +18,13 @@
 //! The first run after the server starts includes the model load: `load duration` is
 //! reported separately and never enters the decode figures (eval only).
 
+use super::exec::ProcessOutcome;
 use super::parse::{normalize_spaces, parse_go_duration_ms, scan_quantities, strip_terminal_noise};
+use super::{Case, Interpreted};
+use crate::process::CommandSpec;
 use crate::results::EngineReport;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// The `--verbose` stats of one `ollama run`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -118,6 +122,61 @@ pub fn parse_verbose_stats(stderr: &str) -> VerboseStats {
         }
     }
     s
+}
+
+/// How one Ollama engine of the config is run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    pub program: PathBuf,
+    /// The registered model (`ollama create NAME -f Modelfile`).
+    pub model: String,
+    /// `OLLAMA_HOST` for the client, when the config names a host/port/url.
+    pub host: Option<String>,
+    pub extra_args: Vec<String>,
+}
+
+impl Setup {
+    pub fn endpoint(&self) -> String {
+        "ollama run --verbose".into()
+    }
+
+    /// `ollama run MODEL --verbose [extra] USER`. The system prompt, template and sampling
+    /// come from the Modelfile: `ollama run` has no flags for them.
+    pub fn command(&self, case: &Case) -> CommandSpec {
+        let mut spec = CommandSpec::new(&self.program)
+            .args(["run", self.model.as_str(), "--verbose"])
+            .args(self.extra_args.iter());
+        if case.user.starts_with('-') {
+            spec = spec.arg("--");
+        }
+        spec = spec.arg(&case.user);
+        if let Some(h) = &self.host {
+            spec = spec.env("OLLAMA_HOST", h);
+        }
+        spec
+    }
+
+    pub fn interpret(&self, o: &ProcessOutcome) -> Interpreted {
+        let stdout = o.stdout_text();
+        let stats = parse_verbose_stats(&o.stderr_text());
+        let mut out = Interpreted {
+            text: stdout.trim().to_string(),
+            stdout_span: Some((0, stdout.len())),
+            output_tokens: stats.eval_count,
+            // The measured process is the client; the model runs in the server.
+            tree_is_not_engine: true,
+            ..Default::default()
+        };
+        if !stats.is_empty() {
+            out.report = Some(stats.to_report());
+        }
+        if !o.success() {
+            out.error = Some(o.failure_reason());
+        } else if stats.decode_tps().is_none() {
+            out.error = Some("no `eval rate`/`eval count` in ollama's --verbose stats".into());
+        }
+        out
+    }
 }
 
 #[cfg(test)]

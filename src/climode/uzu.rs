@@ -12,10 +12,15 @@
 //!   when it has one and the PREFILL rate otherwise; with 0 output tokens it is prefill,
 //!   with 1 it cannot be told apart, so only 2 or more tokens give a decode rate.
 
+use super::exec::ProcessOutcome;
 use super::parse::{scan_quantities, strip_terminal_noise};
+use super::{Case, Interpreted};
 use crate::client::Message;
-use crate::results::EngineReport;
+use crate::process::CommandSpec;
+use crate::results::{EngineReport, Sampling};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// One message of a bench task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,6 +196,141 @@ pub fn run_text(stdout: &str) -> String {
         .rposition(|l| l.trim_start().starts_with("time:"))
         .unwrap_or(lines.len());
     lines[..end].join("\n").trim().to_string()
+}
+
+/// Which `cli` subcommand runs the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tool {
+    /// `cli bench MODEL task.json out.json` with one run per process.
+    Bench,
+    /// 0.4.x `cli run MODEL -m MSG` (user message only; no system prompt flag).
+    Run,
+}
+
+/// How one Uzu engine of the config is run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    pub program: PathBuf,
+    pub tool: Tool,
+    pub model: PathBuf,
+    /// `repo_id` written into the task (the config's `model_name`, else the directory name).
+    pub repo_id: String,
+    pub workdir: PathBuf,
+    pub extra_args: Vec<String>,
+}
+
+impl Setup {
+    pub fn endpoint(&self) -> String {
+        match self.tool {
+            Tool::Bench => "cli bench".into(),
+            Tool::Run => "cli run".into(),
+        }
+    }
+
+    fn files(&self, case: &Case) -> (PathBuf, PathBuf) {
+        let stem = format!(
+            "uzu-{}-{}{}",
+            super::pytorch::sanitize(&case.prompt_id),
+            case.run_index,
+            if case.warmup { "-warmup" } else { "" }
+        );
+        (
+            self.workdir.join(format!("{stem}-task.json")),
+            self.workdir.join(format!("{stem}-output.json")),
+        )
+    }
+
+    /// The command line for one run (bench: writes the task file, one run per process so
+    /// that our wall clock times that run alone).
+    pub fn command(&self, case: &Case, s: &Sampling) -> anyhow::Result<CommandSpec> {
+        let spec = CommandSpec::new(&self.program);
+        Ok(match self.tool {
+            Tool::Bench => {
+                let (task_path, out_path) = self.files(case);
+                let task = BenchTask::new(
+                    &case.prompt_id,
+                    &self.repo_id,
+                    1,
+                    s.max_tokens as u64,
+                    s.temperature,
+                    &case.input.messages,
+                );
+                std::fs::write(&task_path, serde_json::to_vec_pretty(&task)?)
+                    .with_context(|| format!("writing {}", task_path.display()))?;
+                let _ = std::fs::remove_file(&out_path);
+                spec.arg("bench")
+                    .arg(&self.model)
+                    .arg(&task_path)
+                    .arg(&out_path)
+                    .args(self.extra_args.iter())
+            }
+            Tool::Run => spec
+                .arg("run")
+                .arg(&self.model)
+                .args(self.extra_args.iter())
+                .arg("-m")
+                .arg(&case.user),
+        })
+    }
+
+    /// Whether this `cli` has no `bench` subcommand (retry with [`Tool::Run`]).
+    pub fn needs_run_fallback(&self, o: &ProcessOutcome) -> bool {
+        let err = o.stderr_text();
+        self.tool == Tool::Bench
+            && !o.success()
+            && (err.contains("unrecognized subcommand") || err.contains("unexpected argument"))
+            && err.contains("bench")
+    }
+
+    pub fn interpret(&self, case: &Case, o: &ProcessOutcome) -> Interpreted {
+        let mut out = Interpreted::default();
+        match self.tool {
+            Tool::Bench => {
+                let (_, out_path) = self.files(case);
+                let parsed = std::fs::read_to_string(&out_path)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|t| parse_bench_output(&t).map_err(anyhow::Error::from));
+                match parsed {
+                    Ok(results) => match results.into_iter().next() {
+                        Some(r) => {
+                            out.report = Some(r.to_report());
+                            out.text = r.text.clone().unwrap_or_default();
+                            out.output_tokens = r.tokens_count_output;
+                            out.ttft_ms = r.ttft_ms();
+                            out.gpu_mib = r.memory_mib();
+                        }
+                        None => out.error = Some("uzu bench wrote no results".into()),
+                    },
+                    Err(e) if o.success() => {
+                        out.error = Some(format!(
+                            "cannot read uzu bench output {}: {e:#}",
+                            out_path.display()
+                        ))
+                    }
+                    Err(_) => {}
+                }
+            }
+            Tool::Run => {
+                let stdout = o.stdout_text();
+                match parse_run_stats(&stdout) {
+                    Some(st) => {
+                        out.report = Some(st.to_report());
+                        out.output_tokens = Some(st.output_tokens);
+                    }
+                    None if o.success() => {
+                        out.error = Some("no `time: … speed: … tokens: …` line from cli run".into())
+                    }
+                    None => {}
+                }
+                out.text = run_text(&stdout);
+            }
+        }
+        if !o.success() {
+            out.error = Some(o.failure_reason());
+        }
+        out
+    }
 }
 
 #[cfg(test)]

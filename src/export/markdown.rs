@@ -343,6 +343,7 @@ mod tests {
             engines: vec![],
             summaries: crate::measure::summary::summarize_runs(&runs),
             runs,
+            load: Vec::new(),
         }
     }
 
