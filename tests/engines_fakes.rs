@@ -330,6 +330,12 @@ async fn ollama_life_cycle_env_and_unregistered_model() {
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     let pid = engine.pid();
+    // The model was loaded (0.3 s in the fake) before start returned, inside load_ms.
+    assert!(
+        engine.info.load_ms.unwrap() >= 300.0,
+        "{:?}",
+        engine.info.load_ms
+    );
     let logged = argv_log(dir.path());
     assert_eq!(logged[0]["argv"], json!(["serve"]));
     let port = engine

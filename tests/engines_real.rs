@@ -301,6 +301,41 @@ async fn pytorch_server_starts_streams_with_usage_and_timings_and_stops_clean() 
         last["timings"]["predicted_per_second"]
     );
 
+    // Non-streaming, and the raw completions route with our rendering: same prompt tokens.
+    let client = reqwest::Client::new();
+    let full: Value = client
+        .post(engine.target.url())
+        .json(
+            &json!({"messages": r.messages, "max_tokens": 8, "temperature": 0.0, "stream": false}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !full["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .is_empty(),
+        "{full}"
+    );
+    assert!(full["usage"]["completion_tokens"].as_u64().unwrap() <= 8);
+    let raw: Value = client
+        .post(format!("{}/v1/completions", engine.target.base_url))
+        .json(&json!({"prompt": r.rendered, "max_tokens": 4, "temperature": 0.0}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        raw["usage"]["prompt_tokens"], full["usage"]["prompt_tokens"],
+        "raw rendering and chat template give the same prompt: {raw}"
+    );
+
     engine.stop().await.unwrap();
     assert_group_gone(pid);
 }
@@ -438,26 +473,37 @@ async fn ollama_prepare_start_request_stop_clean() {
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     let pid = engine.pid();
-    let r = reference();
-    let body = json!({
-        "model": "inferbench-test-gemma", "prompt": engine.target.raw_prompt(&r.rendered),
-        "raw": true, "stream": false,
-        "options": {"temperature": 0.0, "seed": 42, "num_predict": 32, "num_thread": 2}
-    });
-    let resp: Value = reqwest::Client::new()
-        .post(engine.target.url())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let tok = tokenizer();
+    let client = reqwest::Client::new();
+    let generate = async |r: &inferbench::client::PromptInput| -> Value {
+        let body = json!({
+            "model": "inferbench-test-gemma", "prompt": engine.target.raw_prompt(&r.rendered),
+            "raw": true, "stream": false,
+            "options": {"temperature": 0.0, "seed": 42, "num_predict": 32, "num_thread": 2}
+        });
+        client
+            .post(engine.target.url())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    // A prompt without "\n\n" (no system message), where Ollama's tokenizer and ours
+    // agree: Ollama adds BOS itself, so the raw prompt without it is exactly our tokens.
+    // (With a system message the template puts "\n\n" after it, which tokenizer.json
+    // and llama.cpp read as one token (108) and Ollama 0.17.4 as more; reported below.)
+    let ascii = ChatTemplate::builtin("gemma3")
+        .unwrap()
+        .prompt_input("", "What is the difference between a list and a tuple?")
+        .unwrap();
+    let resp = generate(&ascii).await;
     assert_eq!(
         resp["prompt_eval_count"].as_u64().unwrap() as usize,
-        tok.encode_ids(&r.rendered, false).unwrap().len(),
-        "Ollama adds BOS itself: the raw prompt without it gives exactly our tokens: {resp}"
+        tok.encode_ids(&ascii.rendered, false).unwrap().len(),
+        "{resp}"
     );
     let n = resp["eval_count"].as_u64().unwrap();
     let ns = resp["eval_duration"].as_u64().unwrap();
@@ -467,6 +513,14 @@ async fn ollama_prepare_start_request_stop_clean() {
         engine.info.load_ms.unwrap(),
         n as f64 / ns as f64 * 1e9,
         resp["response"].as_str().unwrap_or_default()
+    );
+    // The seed's Korean prompt: report how Ollama's own tokenizer counts it.
+    let korean = reference();
+    let resp = generate(&korean).await;
+    eprintln!(
+        "ollama: seed-style prompt (system + Korean user) evaluated as {} tokens; tokenizer.json says {}",
+        resp["prompt_eval_count"],
+        tok.encode_ids(&korean.rendered, false).unwrap().len()
     );
     engine.stop().await.unwrap();
     // `ollama serve` runs the model in a runner subprocess: the whole group must be gone.

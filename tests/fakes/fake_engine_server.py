@@ -72,6 +72,11 @@ class H(BaseHTTPRequestHandler):
             if body.get("model") == "gemma-3-270m-bench":
                 return self.reply(200, {"details": {"format": "gguf"}})
             return self.reply(404, {"error": f"model '{body.get('model')}' not found"})
+        if mode == "ollama" and self.path == "/api/generate" and not body.get("prompt"):
+            # An empty generate loads the model (Ollama answers done_reason "load").
+            time.sleep(0.3)
+            return self.reply(200, {"model": body.get("model"), "response": "", "done": True,
+                                    "done_reason": "load"})
         self.reply(404, {"error": "not found"})
 
 
