@@ -1,1 +1,332 @@
-//! (to be written)
+//! `inferbench compare A.json B.json`: two results documents → per-metric verdicts.
+//!
+//! Runs are grouped by engine × mode (successful, non-warm-up runs only). Groups with the
+//! same engine and mode in both documents are compared; when neither document shares a
+//! group with the other but each holds exactly one, those two are compared (engine X
+//! against engine Y). For each metric the table shows both means, the ratio B/A with its
+//! bootstrap interval, the number of MAD outliers on each side, and a verdict on B:
+//! faster, slower, or no significant difference (see [`crate::measure::inference`]).
+
+use crate::error::UserError;
+use crate::measure::inference::{
+    Bootstrap, Comparison, DEFAULT_RESAMPLES, DEFAULT_SEED, Direction, MIN_EFFECT, compare_samples,
+    mad_outliers,
+};
+use crate::results::{Mode, ResultsDoc, RunRecord};
+use anyhow::Context;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Metrics compared, in display order.
+pub const METRICS: &[&str] = &[
+    "ttft_ms",
+    "tpot_ms",
+    "icl_ms",
+    "e2e_ms",
+    "decode_tps",
+    "e2e_tps",
+    "prefill_tps",
+    "ttft_from_scheduled_ms",
+    "e2e_from_scheduled_ms",
+];
+
+/// The value of a named metric in a record.
+pub fn metric_of(r: &RunRecord, name: &str) -> Option<f64> {
+    match name {
+        "ttft_ms" => r.ttft_ms,
+        "tpot_ms" => r.tpot_ms,
+        "icl_ms" => r.icl_ms,
+        "e2e_ms" => r.e2e_ms,
+        "decode_tps" => r.decode_tps,
+        "e2e_tps" => r.e2e_tps,
+        "prefill_tps" => r.prefill_tps,
+        "ttft_from_scheduled_ms" => r.ttft_from_scheduled_ms,
+        "e2e_from_scheduled_ms" => r.e2e_from_scheduled_ms,
+        "send_lag_ms" => r.send_lag_ms,
+        "wall_ms" => r.wall_ms,
+        _ => None,
+    }
+}
+
+/// One group of runs: engine × mode.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct GroupKey {
+    pub engine: String,
+    pub mode: Mode,
+}
+
+impl std::fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.engine, self.mode.as_str())
+    }
+}
+
+/// One metric compared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricRow {
+    pub metric: String,
+    pub comparison: Comparison,
+    pub outliers_a: usize,
+    pub outliers_b: usize,
+}
+
+/// One pair of groups compared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupComparison {
+    pub a: GroupKey,
+    pub b: GroupKey,
+    pub runs_a: usize,
+    pub runs_b: usize,
+    pub failed_a: usize,
+    pub failed_b: usize,
+    pub rows: Vec<MetricRow>,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompareReport {
+    pub level: f64,
+    pub groups: Vec<GroupComparison>,
+    /// Groups present in A only, and in B only.
+    pub only_a: Vec<GroupKey>,
+    pub only_b: Vec<GroupKey>,
+}
+
+/// All records of a document, grouped by engine × mode (warm-up runs left out).
+fn groups(doc: &ResultsDoc) -> BTreeMap<GroupKey, Vec<&RunRecord>> {
+    let mut g: BTreeMap<GroupKey, Vec<&RunRecord>> = BTreeMap::new();
+    for r in doc.runs.iter().filter(|r| !r.warmup) {
+        g.entry(GroupKey {
+            engine: r.engine.clone(),
+            mode: r.mode,
+        })
+        .or_default()
+        .push(r);
+    }
+    g
+}
+
+fn values(runs: &[&RunRecord], metric: &str) -> Vec<f64> {
+    runs.iter()
+        .filter(|r| r.ok)
+        .filter_map(|r| metric_of(r, metric))
+        .filter(|x| x.is_finite())
+        .collect()
+}
+
+fn compare_groups(
+    ka: &GroupKey,
+    ra: &[&RunRecord],
+    kb: &GroupKey,
+    rb: &[&RunRecord],
+    boot: Bootstrap,
+) -> GroupComparison {
+    let rows = METRICS
+        .iter()
+        .filter_map(|&m| {
+            let (va, vb) = (values(ra, m), values(rb, m));
+            let comparison = compare_samples(&va, &vb, Direction::of_metric(m), boot, MIN_EFFECT)?;
+            Some(MetricRow {
+                metric: m.to_string(),
+                comparison,
+                outliers_a: mad_outliers(&va).len(),
+                outliers_b: mad_outliers(&vb).len(),
+            })
+        })
+        .collect();
+    GroupComparison {
+        a: ka.clone(),
+        b: kb.clone(),
+        runs_a: ra.len(),
+        runs_b: rb.len(),
+        failed_a: ra.iter().filter(|r| !r.ok).count(),
+        failed_b: rb.iter().filter(|r| !r.ok).count(),
+        rows,
+    }
+}
+
+/// Compare two documents (pure).
+pub fn compare_docs(a: &ResultsDoc, b: &ResultsDoc, boot: Bootstrap) -> CompareReport {
+    let (ga, gb) = (groups(a), groups(b));
+    let mut out = CompareReport {
+        level: boot.level,
+        groups: Vec::new(),
+        only_a: Vec::new(),
+        only_b: Vec::new(),
+    };
+    let shared: Vec<&GroupKey> = ga.keys().filter(|k| gb.contains_key(*k)).collect();
+    if shared.is_empty() && ga.len() == 1 && gb.len() == 1 {
+        let (ka, ra) = ga.iter().next().expect("one group");
+        let (kb, rb) = gb.iter().next().expect("one group");
+        out.groups.push(compare_groups(ka, ra, kb, rb, boot));
+        return out;
+    }
+    for k in &shared {
+        out.groups
+            .push(compare_groups(k, &ga[*k], k, &gb[*k], boot));
+    }
+    out.only_a = ga
+        .keys()
+        .filter(|k| !gb.contains_key(*k))
+        .cloned()
+        .collect();
+    out.only_b = gb
+        .keys()
+        .filter(|k| !ga.contains_key(*k))
+        .cloned()
+        .collect();
+    out
+}
+
+/// A number with about four significant digits.
+fn num(x: f64) -> String {
+    let a = x.abs();
+    if a >= 1000.0 {
+        format!("{x:.0}")
+    } else if a >= 100.0 {
+        format!("{x:.1}")
+    } else if a >= 10.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// The report as a plain-text table.
+pub fn render(report: &CompareReport, a_name: &str, b_name: &str) -> String {
+    let mut s = String::new();
+    let pct = report.level * 100.0;
+    let _ = writeln!(s, "A = {a_name}");
+    let _ = writeln!(s, "B = {b_name}");
+    if report.groups.is_empty() {
+        let _ = writeln!(s, "\nNo engine × mode group appears in both files.");
+    }
+    for g in &report.groups {
+        let title = if g.a == g.b {
+            g.a.to_string()
+        } else {
+            format!("{} vs {}", g.a, g.b)
+        };
+        let _ = writeln!(
+            s,
+            "\n{title}: A {} runs ({} failed), B {} runs ({} failed)",
+            g.runs_a, g.failed_a, g.runs_b, g.failed_b
+        );
+        let header = [
+            "metric".to_string(),
+            "mean A".into(),
+            "mean B".into(),
+            "B/A".into(),
+            format!("{pct:.0}% CI of B/A"),
+            "outliers A/B".into(),
+            "verdict (B)".into(),
+        ];
+        let mut table: Vec<[String; 7]> = vec![header];
+        for r in &g.rows {
+            let c = &r.comparison;
+            table.push([
+                r.metric.clone(),
+                num(c.mean_a),
+                num(c.mean_b),
+                format!("{:.4}", c.ratio),
+                format!("[{:.4}, {:.4}]", c.ratio_ci.lo, c.ratio_ci.hi),
+                format!("{}/{}", r.outliers_a, r.outliers_b),
+                c.verdict.to_string(),
+            ]);
+        }
+        let widths: Vec<usize> = (0..7)
+            .map(|i| {
+                table
+                    .iter()
+                    .map(|row| row[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in &table {
+            let line: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| {
+                    if i == 0 || i == 6 {
+                        format!("{cell:<w$}", w = widths[i])
+                    } else {
+                        format!("{cell:>w$}", w = widths[i])
+                    }
+                })
+                .collect();
+            let _ = writeln!(s, "  {}", line.join("  ").trim_end());
+        }
+    }
+    for k in &report.only_a {
+        let _ = writeln!(s, "\nOnly in A: {k}");
+    }
+    for k in &report.only_b {
+        let _ = writeln!(s, "\nOnly in B: {k}");
+    }
+    let _ = writeln!(
+        s,
+        "\nLatencies (ms): lower is better; tok/s: higher is better. A verdict needs the \
+         {pct:.0}% bootstrap interval of B/A to exclude 1 and a change of at least {:.0}%.",
+        MIN_EFFECT * 100.0
+    );
+    s
+}
+
+/// Read a results document, with a message that says what to fix.
+pub fn read_doc(path: &Path) -> anyhow::Result<ResultsDoc> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UserError::new(format!(
+            "cannot read results file {}: {e}; pass a JSON file written by `inferbench api` or `inferbench cli` (output/*.json)",
+            path.display()
+        ))
+    })?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        UserError::new(format!(
+            "{} is not an inferbench results document (at {}: {}); pass the .json file from output/, not the .jsonl",
+            path.display(),
+            e.path(),
+            e.inner()
+        ))
+        .into()
+    })
+}
+
+/// Compare two files and return the report.
+pub fn compare_files(a: &Path, b: &Path, level: f64) -> anyhow::Result<CompareReport> {
+    if !(level > 0.0 && level < 1.0) {
+        return Err(UserError::new(format!(
+            "--confidence {level} is out of range; give a level between 0 and 1, e.g. 0.95"
+        ))
+        .into());
+    }
+    let da = read_doc(a).with_context(|| format!("reading {}", a.display()))?;
+    let db = read_doc(b).with_context(|| format!("reading {}", b.display()))?;
+    let boot = Bootstrap {
+        resamples: DEFAULT_RESAMPLES,
+        level,
+        seed: DEFAULT_SEED,
+    };
+    Ok(compare_docs(&da, &db, boot))
+}
+
+/// The `compare` command: print the table; exit code 0 (1 when nothing could be compared).
+pub fn run(args: crate::cli::CompareArgs) -> anyhow::Result<i32> {
+    let report = compare_files(&args.a, &args.b, args.confidence)?;
+    print!(
+        "{}",
+        render(
+            &report,
+            &args.a.display().to_string(),
+            &args.b.display().to_string()
+        )
+    );
+    Ok(if report.groups.iter().any(|g| !g.rows.is_empty()) {
+        0
+    } else {
+        1
+    })
+}

@@ -1,1 +1,817 @@
-//! (to be written)
+//! A synthetic OpenAI-compatible engine with scripted timing and faults.
+//!
+//! Tests use it to check the client's numbers against known truth, and a user can use it
+//! to check that the client has headroom (`inferbench mock-engine`).
+//!
+//! Routes: `POST /v1/chat/completions`, `POST /v1/completions` (streaming SSE or one JSON
+//! body), `GET /v1/models`, `GET /health`.
+//!
+//! Timing. Every deadline is absolute from the request's arrival instant `a`: token `i`
+//! (0-based) is due at `a + slowdown·(ttft + i·itl)`, and a chunk of `tokens_per_chunk`
+//! tokens is sent when its last token is due. Late wake-ups therefore never accumulate
+//! into drift. Deadlines are kept by one high-resolution timer thread (tokio's timer
+//! rounds up to whole milliseconds, which would bias TTFT by up to 1 ms); chunks already
+//! due when the stream is polled are coalesced into one write, as a busy server would.
+//!
+//! Streaming order (chat): a role-only chunk at arrival, content chunks, a chunk with
+//! `finish_reason`, a usage-only chunk with `"choices":[]` (unless `no_usage`), then
+//! `data: [DONE]`. The output length is `min(tokens, max_tokens or
+//! max_completion_tokens of the request)`; `prompt_tokens` is a synthetic estimate
+//! (prompt bytes / 4).
+//!
+//! Faults, applied to every `fault_every`-th request: `http500` answers 500; `truncate`
+//! drops the connection half way (no finish, no `[DONE]`); `garbage` sends a non-JSON
+//! data line in place of the first content chunk; `stall` sends the first token and then
+//! only `:` heartbeats, until the client gives up.
+//!
+//! Scale: a response body is a lazily polled stream of `Bytes` driven by hyper's
+//! connection task: no task or channel per token, so 10,000 concurrent streams cost one
+//! connection task each.
+
+use crate::cli::{Fault, MockArgs};
+use crate::error::UserError;
+use anyhow::Context;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How the synthetic engine behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockConfig {
+    /// Time from request arrival to the first token, ms.
+    pub ttft_ms: f64,
+    /// Time between tokens, ms.
+    pub itl_ms: f64,
+    /// Output tokens per response (capped by the request's max tokens).
+    pub tokens: u32,
+    /// Tokens carried by each SSE event (≥ 1).
+    pub tokens_per_chunk: u32,
+    pub fault: Option<Fault>,
+    /// Apply `fault` to every Nth request (≥ 1).
+    pub fault_every: u32,
+    pub model: String,
+    /// Text of every token; `None` cycles through a short Korean sentence.
+    pub token_text: Option<String>,
+    /// Omit `usage` from responses.
+    pub no_usage: bool,
+    /// Multiplies TTFT and ITL (1.2 = 20% slower).
+    pub slowdown: f64,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            ttft_ms: 50.0,
+            itl_ms: 5.0,
+            tokens: 128,
+            tokens_per_chunk: 1,
+            fault: None,
+            fault_every: 1,
+            model: "mock".into(),
+            token_text: None,
+            no_usage: false,
+            slowdown: 1.0,
+        }
+    }
+}
+
+impl MockConfig {
+    /// Validated settings from the command line.
+    pub fn from_args(a: &MockArgs) -> Result<Self, UserError> {
+        let cfg = MockConfig {
+            ttft_ms: a.ttft_ms,
+            itl_ms: a.itl_ms,
+            tokens: a.tokens,
+            tokens_per_chunk: a.tokens_per_chunk,
+            fault: a.fault,
+            fault_every: a.fault_every,
+            model: a.model.clone(),
+            token_text: a.token_text.clone(),
+            no_usage: a.no_usage,
+            slowdown: a.slowdown,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), UserError> {
+        let ok_ms = |x: f64| x.is_finite() && x >= 0.0;
+        if !ok_ms(self.ttft_ms) || !ok_ms(self.itl_ms) {
+            return Err(UserError::new(
+                "--ttft-ms and --itl-ms must be finite numbers ≥ 0",
+            ));
+        }
+        if !(self.slowdown.is_finite() && self.slowdown > 0.0) {
+            return Err(UserError::new(
+                "--slowdown must be a number > 0 (1 = as scripted)",
+            ));
+        }
+        if self.tokens_per_chunk == 0 {
+            return Err(UserError::new("--tokens-per-chunk must be ≥ 1"));
+        }
+        if self.fault_every == 0 {
+            return Err(UserError::new(
+                "--fault-every must be ≥ 1 (1 = every request)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// When token `i` is due, relative to arrival.
+    fn due(&self, i: u32) -> Duration {
+        let ms = self.slowdown * (self.ttft_ms + f64::from(i) * self.itl_ms);
+        Duration::from_secs_f64(ms / 1000.0)
+    }
+}
+
+/// Default token texts, cycled: one short Korean sentence.
+const DEFAULT_TOKENS: &[&str] = &["오늘", " 날씨", "가", " 정말", " 좋", "습니다", "."];
+
+struct Shared {
+    cfg: MockConfig,
+    /// JSON-escaped token texts (without quotes), cycled.
+    tokens: Vec<String>,
+    /// JSON-escaped model name (with quotes).
+    model_json: String,
+    requests: AtomicU64,
+}
+
+/// The router of the synthetic engine.
+pub fn router(cfg: MockConfig) -> Router {
+    let escape = |s: &str| {
+        let q = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        q[1..q.len() - 1].to_string()
+    };
+    let tokens = match &cfg.token_text {
+        Some(t) => vec![escape(t)],
+        None => DEFAULT_TOKENS.iter().map(|t| escape(t)).collect(),
+    };
+    let shared = Arc::new(Shared {
+        model_json: serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"mock\"".into()),
+        tokens,
+        cfg,
+        requests: AtomicU64::new(0),
+    });
+    Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(|s: State<Arc<Shared>>, b: Bytes| completion(s, b, Kind::Chat)),
+        )
+        .route(
+            "/v1/completions",
+            post(|s: State<Arc<Shared>>, b: Bytes| completion(s, b, Kind::Text)),
+        )
+        .route("/v1/models", get(models))
+        .route(
+            "/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .with_state(shared)
+}
+
+/// Serve on an already-bound listener until `shutdown` completes. Streams still open
+/// then get two seconds to finish (a stalled one would otherwise hold shutdown forever).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    cfg: MockConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    cfg.validate()?;
+    // Nagle would hold back small SSE writes behind delayed ACKs (tens of ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let graceful = axum::serve(listener, router(cfg)).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
+    tokio::select! {
+        r = graceful => r.context("mock engine server failed"),
+        _ = async {
+            match rx.await {
+                Ok(()) => tokio::time::sleep(Duration::from_secs(2)).await,
+                Err(_) => std::future::pending().await,
+            }
+        } => Ok(()),
+    }
+}
+
+/// `inferbench mock-engine`: bind, print `listening on http://ADDR`, serve until Ctrl-C
+/// or SIGTERM.
+pub async fn run(args: MockArgs) -> anyhow::Result<i32> {
+    let cfg = MockConfig::from_args(&args)?;
+    raise_fd_limit();
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+        .await
+        .map_err(|e| {
+            UserError::new(format!(
+                "cannot listen on {}:{}: {e}; choose another --port (0 = any free port)",
+                args.host, args.port
+            ))
+        })?;
+    let addr = listener.local_addr().context("no local address")?;
+    println!("listening on http://{addr}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    serve(listener, cfg, shutdown_signal()).await?;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Raise the soft open-files limit to the hard limit: each concurrent stream is one
+/// socket, and the usual soft limit (1024) is far below 10,000. Best effort.
+pub fn raise_fd_limit() {
+    #[cfg(unix)]
+    {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+            && soft < hard
+        {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+async fn models(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "object": "list",
+        "data": [{"id": s.cfg.model, "object": "model", "owned_by": "inferbench-mock"}]
+    }))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Chat,
+    Text,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
+    #[serde(default)]
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    prompt: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatMessage {
+    #[serde(default)]
+    content: Option<serde_json::Value>,
+}
+
+fn error_response(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"error": {"message": message, "type": "mock_error", "code": status.as_u16()}});
+    (status, axum::Json(body)).into_response()
+}
+
+async fn completion(State(s): State<Arc<Shared>>, body: Bytes, kind: Kind) -> Response {
+    let arrival = Instant::now();
+    let k = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let req: CompletionRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("bad request: {e}")),
+    };
+    let cfg = &s.cfg;
+    let fault = cfg
+        .fault
+        .filter(|_| k.is_multiple_of(u64::from(cfg.fault_every)));
+    if fault == Some(Fault::Http500) {
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "injected fault: http500");
+    }
+    let limit = req.max_completion_tokens.or(req.max_tokens);
+    let n = match limit {
+        Some(l) => u64::from(cfg.tokens).min(l) as u32,
+        None => cfg.tokens,
+    };
+    let finish = if limit.is_some_and(|l| u64::from(n) == l) {
+        "length"
+    } else {
+        "stop"
+    };
+    let prompt_bytes: usize = match kind {
+        Kind::Chat => req
+            .messages
+            .iter()
+            .filter_map(|m| m.content.as_ref())
+            .map(|c| c.as_str().map_or(c.to_string().len(), str::len))
+            .sum(),
+        Kind::Text => req
+            .prompt
+            .as_ref()
+            .map_or(0, |p| p.as_str().map_or(p.to_string().len(), str::len)),
+    };
+    let state = Gen {
+        shared: s.clone(),
+        kind,
+        arrival,
+        n,
+        next: 0,
+        phase: Phase::Start,
+        fault,
+        finish,
+        prompt_tokens: (prompt_bytes as u64).div_ceil(4).max(1),
+        head: head(&s, kind, k),
+    };
+    if req.stream {
+        let stream = futures_util::stream::unfold(state, |mut g| async move {
+            g.next_sse().await.map(|item| (item, g))
+        });
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| error_response(StatusCode::INTERNAL_SERVER_ERROR, "response"))
+    } else {
+        full_response(state).await
+    }
+}
+
+/// The JSON before the content of a chunk: `data: {"id":...,"choices":[{"index":0,`.
+fn head(s: &Shared, kind: Kind, k: u64) -> String {
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (id, object) = match kind {
+        Kind::Chat => ("chatcmpl", "chat.completion.chunk"),
+        Kind::Text => ("cmpl", "text_completion"),
+    };
+    format!(
+        "{{\"id\":\"{id}-mock-{k}\",\"object\":\"{object}\",\"created\":{created},\"model\":{},",
+        s.model_json
+    )
+}
+
+enum Phase {
+    Start,
+    Tokens,
+    Tail,
+    Stall,
+    Finished,
+}
+
+/// One response being generated.
+struct Gen {
+    shared: Arc<Shared>,
+    kind: Kind,
+    arrival: Instant,
+    /// Output tokens of this response.
+    n: u32,
+    /// Index of the first token of the next chunk.
+    next: u32,
+    phase: Phase,
+    fault: Option<Fault>,
+    finish: &'static str,
+    prompt_tokens: u64,
+    head: String,
+}
+
+/// Coalesced writes stop growing at this size.
+const MAX_WRITE: usize = 16 * 1024;
+
+impl Gen {
+    fn cfg(&self) -> &MockConfig {
+        &self.shared.cfg
+    }
+
+    /// The concatenated text of tokens `from..to`, JSON-escaped, without quotes.
+    fn push_text(&self, out: &mut String, from: u32, to: u32) {
+        let t = &self.shared.tokens;
+        for i in from..to {
+            out.push_str(&t[i as usize % t.len()]);
+        }
+    }
+
+    fn push_content_chunk(&self, out: &mut String, from: u32, to: u32) {
+        out.push_str("data: ");
+        out.push_str(&self.head);
+        match self.kind {
+            Kind::Chat => out.push_str("\"choices\":[{\"index\":0,\"delta\":{\"content\":\""),
+            Kind::Text => out.push_str("\"choices\":[{\"index\":0,\"text\":\""),
+        }
+        self.push_text(out, from, to);
+        match self.kind {
+            Kind::Chat => out.push_str("\"},\"finish_reason\":null}]}\n\n"),
+            Kind::Text => out.push_str("\",\"logprobs\":null,\"finish_reason\":null}]}\n\n"),
+        }
+    }
+
+    fn usage_json(&self) -> String {
+        format!(
+            "{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{}}}",
+            self.prompt_tokens,
+            self.n,
+            self.prompt_tokens + u64::from(self.n)
+        )
+    }
+
+    fn chunk_end(&self, from: u32) -> u32 {
+        from.saturating_add(self.cfg().tokens_per_chunk).min(self.n)
+    }
+
+    /// The next piece of the SSE body, `None` at its end.
+    async fn next_sse(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        loop {
+            match self.phase {
+                Phase::Start => {
+                    self.phase = Phase::Tokens;
+                    if self.kind == Kind::Chat {
+                        let mut s = String::with_capacity(256);
+                        s.push_str("data: ");
+                        s.push_str(&self.head);
+                        s.push_str("\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null},\"finish_reason\":null}]}\n\n");
+                        return Some(Ok(Bytes::from(s)));
+                    }
+                }
+                Phase::Tokens => {
+                    if self.next >= self.n {
+                        self.phase = Phase::Tail;
+                        continue;
+                    }
+                    if self.fault == Some(Fault::Truncate) && self.next >= self.n / 2 {
+                        // Drop the connection while "generating" the next chunk, after
+                        // what was sent so far has been flushed.
+                        let end = self.chunk_end(self.next);
+                        let due = self.arrival + self.cfg().due(end - 1);
+                        sleep_until(due.max(Instant::now() + Duration::from_millis(2))).await;
+                        self.phase = Phase::Finished;
+                        return Some(Err(std::io::Error::other("injected fault: truncate")));
+                    }
+                    let end = self.chunk_end(self.next);
+                    sleep_until(self.arrival + self.cfg().due(end - 1)).await;
+                    let mut out = String::with_capacity(512);
+                    if self.fault == Some(Fault::Garbage) {
+                        out.push_str("data: \u{1}\u{7f}garbage{{not json]]\n\n");
+                        self.fault = None;
+                        self.next = end;
+                        return Some(Ok(Bytes::from(out)));
+                    }
+                    self.push_content_chunk(&mut out, self.next, end);
+                    self.next = end;
+                    if self.fault == Some(Fault::Stall) {
+                        self.phase = Phase::Stall;
+                        return Some(Ok(Bytes::from(out)));
+                    }
+                    // Coalesce chunks that are already due (a busy or zero-delay server).
+                    let now = Instant::now();
+                    while self.next < self.n && out.len() < MAX_WRITE {
+                        if self.fault == Some(Fault::Truncate) && self.next >= self.n / 2 {
+                            break;
+                        }
+                        let end = self.chunk_end(self.next);
+                        if self.arrival + self.cfg().due(end - 1) > now {
+                            break;
+                        }
+                        self.push_content_chunk(&mut out, self.next, end);
+                        self.next = end;
+                    }
+                    return Some(Ok(Bytes::from(out)));
+                }
+                Phase::Tail => {
+                    self.phase = Phase::Finished;
+                    let mut s = String::with_capacity(512);
+                    s.push_str("data: ");
+                    s.push_str(&self.head);
+                    let empty = match self.kind {
+                        Kind::Chat => "\"delta\":{}",
+                        Kind::Text => "\"text\":\"\"",
+                    };
+                    s.push_str(&format!(
+                        "\"choices\":[{{\"index\":0,{empty},\"finish_reason\":\"{}\"}}]}}\n\n",
+                        self.finish
+                    ));
+                    if !self.cfg().no_usage {
+                        s.push_str("data: ");
+                        s.push_str(&self.head);
+                        s.push_str("\"choices\":[],\"usage\":");
+                        s.push_str(&self.usage_json());
+                        s.push_str("}\n\n");
+                    }
+                    s.push_str("data: [DONE]\n\n");
+                    return Some(Ok(Bytes::from(s)));
+                }
+                Phase::Stall => {
+                    // Heartbeats let the server notice when the client has gone.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    return Some(Ok(Bytes::from_static(b": stalled\n\n")));
+                }
+                Phase::Finished => return None,
+            }
+        }
+    }
+}
+
+/// A non-streaming answer: the whole body when the last token is due.
+async fn full_response(g: Gen) -> Response {
+    let last = g.n.saturating_sub(1);
+    sleep_until(g.arrival + g.cfg().due(last)).await;
+    match g.fault {
+        Some(Fault::Stall) => std::future::pending().await,
+        Some(Fault::Garbage) => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "\u{1}garbage{{ not json",
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    let mut text = String::new();
+    g.push_text(&mut text, 0, g.n);
+    let (object, choice) = match g.kind {
+        Kind::Chat => (
+            "chat.completion",
+            format!(
+                "{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"{text}\"}},\"finish_reason\":\"{}\"}}",
+                g.finish
+            ),
+        ),
+        Kind::Text => (
+            "text_completion",
+            format!(
+                "{{\"index\":0,\"text\":\"{text}\",\"logprobs\":null,\"finish_reason\":\"{}\"}}",
+                g.finish
+            ),
+        ),
+    };
+    // `head` ends with the model and a comma; replace the chunk object name.
+    let head = g.head.replace("chat.completion.chunk", object);
+    let mut body = format!("{head}\"choices\":[{choice}]");
+    if !g.cfg().no_usage {
+        body.push_str(",\"usage\":");
+        body.push_str(&g.usage_json());
+    }
+    body.push('}');
+    if g.fault == Some(Fault::Truncate) {
+        let half = body.len() / 2;
+        let first = Bytes::from(body).slice(..half);
+        use futures_util::StreamExt;
+        // Pause before dropping the connection so the head and first half get out.
+        let stream =
+            futures_util::stream::iter([Ok(first)]).chain(futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Err(std::io::Error::other("injected fault: truncate"))
+            }));
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| error_response(StatusCode::INTERNAL_SERVER_ERROR, "response"));
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// Sleep until `at` with sub-millisecond precision (see [`timer`]).
+pub async fn sleep_until(at: Instant) {
+    timer::Sleep::new(at).await
+}
+
+/// One thread that wakes futures at their deadlines with sub-millisecond precision.
+///
+/// tokio's timer wheel has 1 ms resolution and rounds deadlines up, so a 50 ms TTFT would
+/// come out anywhere in 50–51 ms. This thread keeps a min-heap of (deadline, waker),
+/// parks until the earliest one with the kernel's timer slack set to the minimum, and
+/// wakes what is due. One thread serves all streams; a wake-up costs a heap push.
+mod timer {
+    use std::cmp::Ordering;
+    use std::collections::BinaryHeap;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Mutex, OnceLock};
+    use std::task::{Context, Poll, Waker};
+    use std::thread::Thread;
+    use std::time::Instant;
+
+    struct Entry {
+        at: Instant,
+        seq: u64,
+        waker: Waker,
+    }
+
+    impl PartialEq for Entry {
+        fn eq(&self, o: &Self) -> bool {
+            (self.at, self.seq) == (o.at, o.seq)
+        }
+    }
+    impl Eq for Entry {}
+    impl PartialOrd for Entry {
+        fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Entry {
+        // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+        fn cmp(&self, o: &Self) -> Ordering {
+            (o.at, o.seq).cmp(&(self.at, self.seq))
+        }
+    }
+
+    #[derive(Default)]
+    struct Queue {
+        heap: BinaryHeap<Entry>,
+        seq: u64,
+    }
+
+    struct Timer {
+        queue: Mutex<Queue>,
+        thread: Thread,
+    }
+
+    fn timer() -> &'static Timer {
+        static TIMER: OnceLock<Timer> = OnceLock::new();
+        TIMER.get_or_init(|| {
+            let handle = std::thread::Builder::new()
+                .name("mock-timer".into())
+                .spawn(run)
+                .unwrap_or_else(|e| panic!("cannot start the mock timer thread: {e}"));
+            Timer {
+                queue: Mutex::new(Queue::default()),
+                thread: handle.thread().clone(),
+            }
+        })
+    }
+
+    fn run() {
+        #[cfg(target_os = "linux")]
+        // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+        }
+        let t = timer();
+        let mut due = Vec::new();
+        loop {
+            let next = {
+                let mut q = t.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                while q.heap.peek().is_some_and(|e| e.at <= now) {
+                    if let Some(e) = q.heap.pop() {
+                        due.push(e.waker);
+                    }
+                }
+                q.heap.peek().map(|e| e.at)
+            };
+            for w in due.drain(..) {
+                w.wake();
+            }
+            match next {
+                Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
+                None => std::thread::park(),
+            }
+        }
+    }
+
+    fn register(at: Instant, waker: Waker) {
+        let t = timer();
+        let earliest = {
+            let mut q = t.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.seq += 1;
+            let seq = q.seq;
+            q.heap.push(Entry { at, seq, waker });
+            q.heap.peek().is_some_and(|e| e.seq == seq)
+        };
+        if earliest {
+            t.thread.unpark();
+        }
+    }
+
+    /// A future that completes at `at`.
+    pub struct Sleep {
+        at: Instant,
+        registered: Option<Waker>,
+    }
+
+    impl Sleep {
+        pub fn new(at: Instant) -> Self {
+            Sleep {
+                at,
+                registered: None,
+            }
+        }
+    }
+
+    impl Future for Sleep {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if Instant::now() >= self.at {
+                return Poll::Ready(());
+            }
+            if !self
+                .registered
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                register(self.at, cx.waker().clone());
+                self.registered = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_absolute_and_scaled() {
+        let cfg = MockConfig {
+            ttft_ms: 50.0,
+            itl_ms: 5.0,
+            slowdown: 1.2,
+            ..MockConfig::default()
+        };
+        assert_eq!(cfg.due(0), Duration::from_secs_f64(0.060));
+        assert_eq!(cfg.due(10), Duration::from_secs_f64(1.2 * 0.100));
+    }
+
+    #[test]
+    fn invalid_settings_are_rejected() {
+        for bad in [
+            MockConfig {
+                tokens_per_chunk: 0,
+                ..MockConfig::default()
+            },
+            MockConfig {
+                fault_every: 0,
+                ..MockConfig::default()
+            },
+            MockConfig {
+                ttft_ms: -1.0,
+                ..MockConfig::default()
+            },
+            MockConfig {
+                slowdown: 0.0,
+                ..MockConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        assert!(MockConfig::default().validate().is_ok());
+    }
+
+    #[tokio::test]
+    async fn precise_sleep_is_never_early() {
+        // Sub-millisecond precision is a matter for a quiet machine and a benchmark; a
+        // test on a shared machine can only check that a sleep never ends early and that
+        // it ends at all, in reasonable time, for many interleaved deadlines.
+        let start = Instant::now();
+        let deadlines: Vec<Instant> = (0..50u64)
+            .map(|i| start + Duration::from_micros(1_000 + (i * 7_919) % 20_000))
+            .collect();
+        let woke = futures_util::future::join_all(deadlines.iter().map(|&at| async move {
+            sleep_until(at).await;
+            Instant::now()
+        }))
+        .await;
+        let mut late: Vec<Duration> = Vec::new();
+        for (at, w) in deadlines.iter().zip(&woke) {
+            assert!(w >= at, "woke early");
+            late.push(*w - *at);
+        }
+        late.sort();
+        assert!(late[late.len() / 2] < Duration::from_millis(50), "{late:?}");
+        // A deadline already past completes at once.
+        sleep_until(start).await;
+    }
+}

@@ -127,7 +127,16 @@ impl Session {
     pub fn write_exports(&mut self, doc: &ResultsDoc, html: bool, csv: bool) -> anyhow::Result<()> {
         write_file(&self.paths.json, &crate::export::json::render(doc)?)?;
         write_file(&self.paths.report, &crate::export::markdown::render(doc))?;
-        let _ = (html, csv);
+        if html {
+            write_file(&self.paths.html, &crate::export::html::render(doc))?;
+        }
+        if csv {
+            write_file(&self.paths.csv, &crate::export::csv::render(doc))?;
+            if !doc.load.is_empty() {
+                let steps = self.paths.csv.with_extension("steps.csv");
+                write_file(&steps, &crate::export::csv::render_load(doc))?;
+            }
+        }
         self.log(&format!(
             "wrote {} and {}",
             self.paths.json.display(),

@@ -6,10 +6,10 @@
 //! summaries. `schema/results.schema.json` describes it.
 
 use crate::measure::metrics::{Timeline, TokenSource, ms_between};
-use std::time::Duration;
 use crate::measure::stats::Summary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Version of the JSON results layout; bump on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -139,6 +139,9 @@ pub struct RunRecord {
     pub template: String,
     /// The generated text (escape before showing it anywhere).
     pub output_text: String,
+    /// The load step this run belongs to (e.g. "c=16", "rate=2/s"); absent when sequential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_step: Option<String>,
 }
 
 impl RunRecord {
@@ -191,6 +194,7 @@ impl RunRecord {
             sampling,
             template: template.to_string(),
             output_text: String::new(),
+            load_step: None,
         }
     }
 
@@ -290,4 +294,7 @@ pub struct ResultsDoc {
     pub engines: Vec<EngineInfo>,
     pub runs: Vec<RunRecord>,
     pub summaries: Vec<GroupSummary>,
+    /// One report per load step (`--concurrency`, `--rate`, `--sweep`); empty when sequential.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load: Vec<crate::load::report::StepReport>,
 }

@@ -1,1 +1,491 @@
-//! One streaming request → [`super::Trace`]. (Filled by the client work.)
+//! One request → a [`Trace`] of raw monotonic instants.
+//!
+//! Instants recorded (offsets from the benchmark's origin):
+//! - `sent`: just before the request is handed to the connection (connect time, if a new
+//!   connection is opened, therefore falls inside TTFT; preconnect to keep it out);
+//! - `first_byte`: response headers received;
+//! - one instant per content-bearing event, taken when that event is parsed out of the
+//!   bytes, so events that arrive together in one read still get distinct, ordered stamps;
+//! - `end`: the terminator (`[DONE]`, `done:true`, `stop:true`) or, without one, end of body.
+//!
+//! The hot path allocates nothing per event: content text is appended to the trace's one
+//! `String`, parser buffers are reused, and decoding borrows from the read.
+//!
+//! Failures become [`RequestError`]s in `Trace::error` (what arrived before is kept):
+//! connect errors, HTTP ≥ 400 (with a body excerpt), the whole-request timeout, a stream
+//! that ends (or whose connection drops) before its terminator, bytes that are not the
+//! expected JSON, and an error object sent inside the stream.
+
+use super::ndjson::NdjsonSplitter;
+use super::protocol::{self, EventSink};
+use super::sse::{SseItem, SseParser};
+use super::{PromptInput, Protocol, RequestError, RequestSpec, Trace, Usage};
+use crate::engine::ApiTarget;
+use crate::results::{EngineReport, Sampling};
+use std::time::{Duration, Instant};
+
+/// The request for one prompt against one target.
+pub fn build_spec(
+    target: &ApiTarget,
+    prompt: &PromptInput,
+    sampling: &Sampling,
+    stream: bool,
+    timeout: Duration,
+) -> RequestSpec {
+    RequestSpec {
+        url: target.url(),
+        protocol: target.protocol,
+        body: protocol::build_body(target, prompt, sampling, stream),
+        stream,
+        timeout,
+    }
+}
+
+/// An HTTP client tuned for measuring: no proxy (a system proxy would sit in the timing
+/// path), Nagle off, HTTP/1.1 only (one stream per connection, as engines serve it), and
+/// an idle pool large enough to keep `max_connections` connections warm.
+pub fn http_client(max_connections: usize) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .http1_only()
+        .pool_max_idle_per_host(max_connections.max(1))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("inferbench/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Send one request and record everything about it. Never fails: errors go into
+/// `Trace::error`. `scheduled` is when the load schedule meant it to be sent.
+pub async fn execute(
+    http: &reqwest::Client,
+    spec: &RequestSpec,
+    origin: Instant,
+    scheduled: Instant,
+) -> Trace {
+    let mut trace = Trace::default();
+    trace.timeline.scheduled = scheduled.saturating_duration_since(origin);
+    trace.timeline.sent = trace.timeline.scheduled;
+    let deadline = tokio::time::Instant::now() + spec.timeout;
+    let mut rec = Recorder {
+        trace: &mut trace,
+        origin,
+        stamp: None,
+        done: false,
+        engine_error: None,
+    };
+    let outcome = tokio::time::timeout_at(deadline, run(http, spec, origin, &mut rec)).await;
+    let done = rec.done;
+    let now = Instant::now().saturating_duration_since(origin);
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => trace.error = Some(e),
+        Err(_) => trace.error = Some(RequestError::Timeout(spec.timeout.as_secs_f64())),
+    }
+    if !done {
+        trace.timeline.end = Some(now);
+    }
+    trace
+}
+
+/// Engines such as Uzu answer failures with HTTP 200 and content "Error: ..." with zero
+/// usage; for targets with `error_text_is_failure`, call this to mark such a trace failed.
+pub fn apply_error_text_rule(trace: &mut Trace) {
+    let zero_usage = trace
+        .usage
+        .and_then(|u| u.completion_tokens)
+        .is_none_or(|n| n == 0);
+    if trace.error.is_none() && zero_usage && trace.text.trim_start().starts_with("Error:") {
+        trace.error = Some(RequestError::Engine(excerpt(trace.text.as_bytes(), 300)));
+    }
+}
+
+/// Collects decoded events into the trace, stamping each content event as it is decoded.
+struct Recorder<'t> {
+    trace: &'t mut Trace,
+    origin: Instant,
+    /// A fixed stamp for content (non-streaming: the body's arrival).
+    stamp: Option<Instant>,
+    /// The stream's terminator was seen.
+    done: bool,
+    engine_error: Option<String>,
+}
+
+impl Recorder<'_> {
+    fn at(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(self.origin)
+    }
+}
+
+impl EventSink for Recorder<'_> {
+    fn content(&mut self, text: &str) {
+        let now = self.stamp.unwrap_or_else(Instant::now);
+        let at = self.at(now);
+        self.trace.timeline.content_events.push(at);
+        self.trace.text.push_str(text);
+    }
+    fn usage(&mut self, usage: Usage) {
+        // Keep what an earlier chunk said if a later one omits a field.
+        let old = self.trace.usage.unwrap_or_default();
+        self.trace.usage = Some(Usage {
+            prompt_tokens: usage.prompt_tokens.or(old.prompt_tokens),
+            completion_tokens: usage.completion_tokens.or(old.completion_tokens),
+        });
+    }
+    fn timings(&mut self, report: EngineReport) {
+        self.trace.engine_report = Some(report);
+    }
+    fn finish_reason(&mut self, reason: &str) {
+        self.trace.finish_reason = Some(reason.to_string());
+    }
+    fn error(&mut self, message: String) {
+        self.engine_error.get_or_insert(message);
+    }
+    fn done(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.trace.timeline.end = Some(self.at(Instant::now()));
+        }
+    }
+}
+
+async fn run(
+    http: &reqwest::Client,
+    spec: &RequestSpec,
+    origin: Instant,
+    rec: &mut Recorder<'_>,
+) -> Result<(), RequestError> {
+    let body = serde_json::to_vec(&spec.body)
+        .map_err(|e| RequestError::Transport(format!("could not serialize the body: {e}")))?;
+    let accept = match (spec.stream, spec.protocol.is_ndjson()) {
+        (true, true) => "application/x-ndjson",
+        (true, false) => "text/event-stream",
+        (false, _) => "application/json",
+    };
+    let request = http
+        .post(&spec.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::ACCEPT, accept)
+        .body(body);
+    let sent = Instant::now();
+    rec.trace.timeline.sent = sent.saturating_duration_since(origin);
+    let mut resp = request.send().await.map_err(send_error)?;
+    rec.trace.timeline.first_byte = Some(rec.at(Instant::now()));
+    let status = resp.status().as_u16();
+    rec.trace.http_status = Some(status);
+    if status >= 400 {
+        let body = read_excerpt(&mut resp, 300).await;
+        return Err(RequestError::Status { status, body });
+    }
+
+    if !spec.stream {
+        let bytes = resp.bytes().await.map_err(|e| {
+            RequestError::Truncated(format!("connection closed mid-body: {}", chain(&e)))
+        })?;
+        rec.stamp = Some(Instant::now());
+        protocol::decode_full_into(spec.protocol, &bytes, rec).map_err(RequestError::Malformed)?;
+        return match rec.engine_error.take() {
+            Some(e) => Err(RequestError::Engine(e)),
+            None => Ok(()),
+        };
+    }
+
+    let mut ingest = Ingest::new(spec.protocol);
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                ingest.finish(rec)?;
+                return Err(RequestError::Truncated(format!(
+                    "connection closed mid-stream{}: {}",
+                    if rec.done {
+                        " after the terminator"
+                    } else {
+                        ""
+                    },
+                    chain(&e)
+                )));
+            }
+        };
+        ingest.feed(&chunk, rec)?;
+    }
+    ingest.finish(rec)?;
+    let completed = rec.done || (!spec.protocol.is_ndjson() && rec.trace.finish_reason.is_some());
+    if !completed {
+        let expected = match spec.protocol {
+            Protocol::OpenAiChat | Protocol::OpenAiCompletions => "data: [DONE]",
+            Protocol::LlamaCompletion => "\"stop\": true",
+            Protocol::OllamaGenerate | Protocol::OllamaChat => "\"done\": true",
+        };
+        return Err(RequestError::Truncated(format!(
+            "body ended without {expected}"
+        )));
+    }
+    Ok(())
+}
+
+/// The stream parser for a protocol plus the first decoding failure.
+struct Ingest {
+    protocol: Protocol,
+    sse: SseParser,
+    ndjson: NdjsonSplitter,
+    failure: Option<String>,
+}
+
+impl Ingest {
+    fn new(protocol: Protocol) -> Self {
+        Ingest {
+            protocol,
+            sse: SseParser::new(),
+            ndjson: NdjsonSplitter::new(),
+            failure: None,
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8], rec: &mut Recorder<'_>) -> Result<(), RequestError> {
+        let (protocol, failure) = (self.protocol, &mut self.failure);
+        if protocol.is_ndjson() {
+            self.ndjson
+                .feed(chunk, |line| on_payload(protocol, line, rec, failure));
+        } else {
+            self.sse
+                .feed(chunk, |item| on_item(protocol, item, rec, failure));
+        }
+        self.check(rec)
+    }
+
+    fn finish(&mut self, rec: &mut Recorder<'_>) -> Result<(), RequestError> {
+        let (protocol, failure) = (self.protocol, &mut self.failure);
+        if protocol.is_ndjson() {
+            self.ndjson
+                .finish(|line| on_payload(protocol, line, rec, failure));
+        } else {
+            self.sse
+                .finish(|item| on_item(protocol, item, rec, failure));
+        }
+        self.check(rec)
+    }
+
+    fn check(&mut self, rec: &mut Recorder<'_>) -> Result<(), RequestError> {
+        if let Some(e) = self.failure.take() {
+            return Err(RequestError::Malformed(e));
+        }
+        if let Some(e) = rec.engine_error.take() {
+            return Err(RequestError::Engine(e));
+        }
+        Ok(())
+    }
+}
+
+fn on_item(
+    protocol: Protocol,
+    item: SseItem<'_>,
+    rec: &mut Recorder<'_>,
+    failure: &mut Option<String>,
+) {
+    match item {
+        SseItem::Done => rec.done(),
+        SseItem::Data(d) => on_payload(protocol, d, rec, failure),
+    }
+}
+
+fn on_payload(
+    protocol: Protocol,
+    payload: &[u8],
+    rec: &mut Recorder<'_>,
+    failure: &mut Option<String>,
+) {
+    // After a failure, the rest of the read is not trusted.
+    if failure.is_some() || rec.engine_error.is_some() {
+        return;
+    }
+    if let Err(e) = protocol::decode_into(protocol, payload, rec) {
+        *failure = Some(e);
+    }
+}
+
+fn send_error(e: reqwest::Error) -> RequestError {
+    if e.is_connect() {
+        RequestError::Connect(chain(&e))
+    } else {
+        RequestError::Transport(chain(&e))
+    }
+}
+
+/// An error and its causes on one line ("a: b: c").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let c_s = c.to_string();
+        if !s.contains(&c_s) {
+            s.push_str(": ");
+            s.push_str(&c_s);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// The start of an error body, as readable text.
+async fn read_excerpt(resp: &mut reqwest::Response, max: usize) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < max {
+        match resp.chunk().await {
+            Ok(Some(c)) => buf.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    excerpt(&buf, max)
+}
+
+fn excerpt(bytes: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(max)]);
+    let mut s: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if bytes.len() > max {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Message;
+
+    #[test]
+    fn spec_carries_url_protocol_and_body() {
+        let t = ApiTarget::openai("x", "http://127.0.0.1:9/", Some("m".into()), true);
+        let p = PromptInput {
+            messages: vec![Message {
+                role: "user".into(),
+                content: "hi".into(),
+            }],
+            rendered: "hi".into(),
+        };
+        let s = Sampling {
+            max_tokens: 7,
+            temperature: 0.0,
+            seed: None,
+            top_p: None,
+            top_k: None,
+            ignore_eos: false,
+        };
+        let spec = build_spec(&t, &p, &s, true, Duration::from_secs(3));
+        assert_eq!(spec.url, "http://127.0.0.1:9/v1/chat/completions");
+        assert_eq!(spec.protocol, Protocol::OpenAiChat);
+        assert_eq!(spec.body["max_tokens"], 7);
+        assert!(spec.stream);
+        assert_eq!(spec.timeout, Duration::from_secs(3));
+    }
+
+    fn recorder_events(protocol: Protocol, reads: &[&[u8]]) -> (Trace, Result<(), RequestError>) {
+        let mut trace = Trace::default();
+        let origin = Instant::now();
+        let mut rec = Recorder {
+            trace: &mut trace,
+            origin,
+            stamp: None,
+            done: false,
+            engine_error: None,
+        };
+        let mut ingest = Ingest::new(protocol);
+        let mut res = Ok(());
+        for r in reads {
+            res = ingest.feed(r, &mut rec);
+            if res.is_err() {
+                break;
+            }
+        }
+        if res.is_ok() {
+            res = ingest.finish(&mut rec);
+        }
+        (trace, res)
+    }
+
+    #[test]
+    fn events_in_one_read_get_distinct_ordered_stamps() {
+        let mut read = Vec::new();
+        for i in 0..200 {
+            read.extend_from_slice(
+                format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"t{i}\"}}}}]}}\n\n")
+                    .as_bytes(),
+            );
+        }
+        let (trace, res) = recorder_events(Protocol::OpenAiChat, &[&read]);
+        res.unwrap();
+        let ev = &trace.timeline.content_events;
+        assert_eq!(ev.len(), 200);
+        assert!(ev.windows(2).all(|w| w[0] <= w[1]));
+        // Stamps are taken per event, not once per read: not all equal.
+        assert!(
+            ev.first() < ev.last(),
+            "{:?} .. {:?}",
+            ev.first(),
+            ev.last()
+        );
+        assert!(trace.text.starts_with("t0t1t2"));
+    }
+
+    #[test]
+    fn garbage_and_engine_errors_stop_the_stream() {
+        let (_, res) = recorder_events(Protocol::OpenAiChat, &[b"data: {oops\n\n"]);
+        assert!(matches!(res, Err(RequestError::Malformed(_))), "{res:?}");
+        let (t, res) = recorder_events(
+            Protocol::OpenAiChat,
+            &[
+                b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n",
+                b"data: {\"error\":{\"message\":\"out of memory\"}}\n\n",
+            ],
+        );
+        assert_eq!(res, Err(RequestError::Engine("out of memory".into())));
+        assert_eq!(t.text, "a");
+    }
+
+    #[test]
+    fn ndjson_recording() {
+        let (t, res) = recorder_events(
+            Protocol::OllamaChat,
+            &[
+                b"{\"message\":{\"content\":\"a\"},\"done\":false}\n{\"message\":{\"con",
+                b"tent\":\"b\"},\"done\":false}\n{\"done\":true,\"eval_count\":2}",
+            ],
+        );
+        res.unwrap();
+        assert_eq!(t.text, "ab");
+        assert_eq!(t.timeline.content_events.len(), 2);
+        assert_eq!(t.usage.unwrap().completion_tokens, Some(2));
+        assert!(t.timeline.end.is_some());
+    }
+
+    #[test]
+    fn error_text_rule() {
+        let mut t = Trace {
+            text: "Error: model failed".into(),
+            usage: Some(Usage {
+                prompt_tokens: Some(0),
+                completion_tokens: Some(0),
+            }),
+            ..Trace::default()
+        };
+        apply_error_text_rule(&mut t);
+        assert!(matches!(t.error, Some(RequestError::Engine(_))));
+        let mut ok = Trace {
+            text: "Error: is a fine word".into(),
+            usage: Some(Usage {
+                prompt_tokens: Some(3),
+                completion_tokens: Some(5),
+            }),
+            ..Trace::default()
+        };
+        apply_error_text_rule(&mut ok);
+        assert!(ok.error.is_none());
+    }
+
+    #[test]
+    fn excerpt_is_bounded_and_one_line() {
+        assert_eq!(excerpt(b"a\n  b\tc", 100), "a b c");
+        assert_eq!(excerpt(b"abcdef", 3), "abc…");
+    }
+}

@@ -957,6 +957,7 @@ pub async fn run(args: crate::cli::CliArgs) -> anyhow::Result<i32> {
         config: settings.effective_json(),
         engines: infos,
         summaries: crate::measure::summary::summarize_runs(&runs),
+        load: Vec::new(),
         runs,
     };
     session.write_exports(&doc, args.output.html, args.output.csv)?;

@@ -96,7 +96,10 @@ pub fn render(doc: &ResultsDoc) -> String {
             settings
                 .get(k)
                 .and_then(|v| v.get("value"))
-                .map(|v| v.to_string())
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
                 .unwrap_or_else(|| "–".into())
         };
         let _ = writeln!(
@@ -292,42 +295,6 @@ pub fn render(doc: &ResultsDoc) -> String {
     md
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::results::{Environment, Mode, ResultsDoc};
-
-    fn doc(runs: Vec<RunRecord>) -> ResultsDoc {
-        ResultsDoc {
-            schema_version: crate::results::SCHEMA_VERSION,
-            tool: "inferbench".into(),
-            mode: Mode::Api,
-            started_at: "s".into(),
-            finished_at: "f".into(),
-            environment: Environment::default(),
-            config: serde_json::json!({}),
-            engines: vec![],
-            summaries: crate::measure::summary::summarize_runs(&runs),
-            runs,
-        }
-    }
-
-    #[test]
-    fn relative_to_first_engine_and_escaped_output() {
-        let mut a = crate::measure::summary::tests::rec("a", "short", true, 10.0);
-        a.output_text = "<script>alert(1)</script> | x".into();
-        let b = crate::measure::summary::tests::rec("b", "short", true, 25.0);
-        let mut c = crate::measure::summary::tests::rec("b", "short", false, 0.0);
-        c.error = Some("HTTP 500".into());
-        let md = render(&doc(vec![a, b, c]));
-        assert!(md.contains("| a | api | 10.00 | 1.00x | 1/1 |"), "{md}");
-        assert!(md.contains("| b | api | 25.00 | 2.50x | 1/2 |"), "{md}");
-        assert!(!md.contains("<script>"), "{md}");
-        assert!(md.contains("&lt;script&gt;"), "{md}");
-        assert!(md.contains("HTTP 500"), "{md}");
-    }
-}
-
 /// A short plain-text summary for the terminal: one line per engine × mode.
 pub fn console_summary(doc: &ResultsDoc) -> String {
     let mut out = String::new();
@@ -357,4 +324,41 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Environment, Mode, ResultsDoc};
+
+    fn doc(runs: Vec<RunRecord>) -> ResultsDoc {
+        ResultsDoc {
+            schema_version: crate::results::SCHEMA_VERSION,
+            tool: "inferbench".into(),
+            mode: Mode::Api,
+            started_at: "s".into(),
+            finished_at: "f".into(),
+            environment: Environment::default(),
+            config: serde_json::json!({}),
+            engines: vec![],
+            summaries: crate::measure::summary::summarize_runs(&runs),
+            runs,
+            load: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn relative_to_first_engine_and_escaped_output() {
+        let mut a = crate::measure::summary::tests::rec("a", "short", true, 10.0);
+        a.output_text = "<script>alert(1)</script> | x".into();
+        let b = crate::measure::summary::tests::rec("b", "short", true, 25.0);
+        let mut c = crate::measure::summary::tests::rec("b", "short", false, 0.0);
+        c.error = Some("HTTP 500".into());
+        let md = render(&doc(vec![a, b, c]));
+        assert!(md.contains("| a | api | 10.00 | 1.00x | 1/1 |"), "{md}");
+        assert!(md.contains("| b | api | 25.00 | 2.50x | 1/2 |"), "{md}");
+        assert!(!md.contains("<script>"), "{md}");
+        assert!(md.contains("&lt;script&gt;"), "{md}");
+        assert!(md.contains("HTTP 500"), "{md}");
+    }
 }

@@ -5,6 +5,10 @@ pub mod json;
 pub mod log;
 pub mod markdown;
 
+// Load-branch exporters (pure, like the rest).
+pub mod csv;
+pub mod html;
+
 /// Escape text for HTML and Markdown contexts: `& < > " '` become entities, and the
 /// Markdown metacharacters that could change table or emphasis structure are
 /// backslash-escaped. Newlines become spaces when `single_line` is set.

@@ -1,6 +1,8 @@
 //! Measurement: raw instants → per-request metrics → summaries (pure), and resource
 //! sampling of engine processes.
 
+pub mod inference;
 pub mod metrics;
+pub mod resources;
 pub mod stats;
 pub mod summary;

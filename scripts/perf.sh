@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# How fast and how exact the client itself is, against the synthetic engine
+# (`inferbench mock-engine`), each pinned to one core with taskset: mock on MOCK_CORE
+# (default 1), inferbench on CLIENT_CORE (default 0). A benchmark, not a test: it prints
+# the figures and whether each meets its target (README, "Performance").
+#
+#   scripts/perf.sh                  build (cargo build --release) and measure
+#   BIN=path scripts/perf.sh         measure an existing binary
+#   C1_REQUESTS=50 scripts/perf.sh   more requests at concurrency 1 (default 20)
+#   KEEP=1 scripts/perf.sh           keep the results directory
+#
+# Figures:
+#   1. mean TTFT and TPOT error at concurrency 1 and 512 (TTFT 50 ms, ITL 5 ms, 256 tokens)
+#   2. output tokens ingested per second, zero-delay responses, concurrency 64
+#   3. peak RSS of inferbench with 512 streams (VmHWM)
+#   4. 10,000 concurrent streams, no errors
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOCK_CORE=${MOCK_CORE:-1}
+CLIENT_CORE=${CLIENT_CORE:-0}
+C1_REQUESTS=${C1_REQUESTS:-20}
+if [ -z "${BIN:-}" ]; then
+    cargo build --release --quiet
+    BIN="${CARGO_TARGET_DIR:-target}/release/inferbench"
+fi
+BIN=$(realpath "$BIN")
+for tool in taskset jq; do
+    command -v "$tool" >/dev/null || { echo "perf.sh needs $tool (apt-get install util-linux jq)" >&2; exit 2; }
+done
+# 10,000 streams need that many sockets on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+work=$(mktemp -d)
+mock_pid=""
+cleanup() {
+    if [ -n "$mock_pid" ]; then kill "$mock_pid" 2>/dev/null || true; wait "$mock_pid" 2>/dev/null || true; fi
+    if [ -z "${KEEP:-}" ]; then rm -rf "$work"; else echo "results kept in $work"; fi
+}
+trap cleanup EXIT
+
+# start_mock ARGS...: start the mock on MOCK_CORE, set $url.
+start_mock() {
+    taskset -c "$MOCK_CORE" "$BIN" mock-engine --port 0 "$@" >"$work/mock.out" 2>&1 &
+    mock_pid=$!
+    for _ in $(seq 100); do
+        url=$(sed -n 's/^listening on //p' "$work/mock.out")
+        [ -n "$url" ] && return 0
+        sleep 0.05
+    done
+    echo "mock engine did not start: $(cat "$work/mock.out")" >&2
+    exit 1
+}
+
+stop_mock() {
+    kill "$mock_pid"
+    wait "$mock_pid" 2>/dev/null || true
+    mock_pid=""
+}
+
+# mock_cpu: CPU seconds the mock has used so far (utime + stime from /proc).
+mock_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$mock_pid/stat"
+}
+
+# run NAME ARGS...: inferbench api against $url on CLIENT_CORE; peak RSS into $work/NAME.rss_kb.
+run() {
+    local name=$1; shift
+    taskset -c "$CLIENT_CORE" "$BIN" api --url "$url" --model mock --quick --quiet \
+        --timeout 600 --out-dir "$work/$name" "$@" >"$work/$name.log" 2>&1 &
+    local pid=$! peak=0 hwm
+    while kill -0 "$pid" 2>/dev/null; do
+        hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
+        sleep 0.05
+    done
+    if ! wait "$pid"; then
+        echo "inferbench api ($name) failed:" >&2
+        cat "$work/$name.log" >&2
+        exit 1
+    fi
+    echo "$peak" >"$work/$name.rss_kb"
+}
+
+# q NAME JQ: a figure from NAME's results document.
+q() {
+    jq -r "$2" "$work/$1"/output/*.json
+}
+
+verdict() { # verdict VALUE OP LIMIT → PASS/MISS
+    awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+        ok = (op == "<=") ? (v <= l) : (v >= l); print ok ? "PASS" : "MISS" }'
+}
+
+rows=()
+row() { rows+=("$(printf '| %-52s | %14s | %10s | %s |' "$1" "$2" "$3" "$4")"); }
+
+echo "inferbench perf: $("$BIN" --version), mock on core $MOCK_CORE, client on core $CLIENT_CORE" >&2
+echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
+
+# 1. Exactness at concurrency 1 and 512 (the mock's clock is the truth: 50 ms, 5 ms).
+start_mock --ttft-ms 50 --itl-ms 5 --tokens 256
+for c in 1 512; do
+    n=$([ "$c" = 1 ] && echo "$C1_REQUESTS" || echo 1024)
+    echo "concurrency $c, $n requests..." >&2
+    run "c$c" --max-tokens 256 --concurrency "$c" --requests "$n"
+    failed=$(q "c$c" '.load[0].failed')
+    ttft_err=$(q "c$c" '.load[0].metrics.ttft_ms.mean - 50 | fabs')
+    tpot_err=$(q "c$c" '.load[0].metrics.tpot_ms.mean - 5 | fabs')
+    limit=$([ "$c" = 1 ] && echo 0.2 || echo 2)
+    row "mean TTFT error, c=$c ($n requests, $failed failed)" "$(printf '%.3f ms' "$ttft_err")" "≤ $limit ms" "$(verdict "$ttft_err" '<=' "$limit")"
+    row "mean TPOT error, c=$c" "$(printf '%.4f ms' "$tpot_err")" "≤ 0.01 ms" "$(verdict "$tpot_err" '<=' 0.01)"
+    if [ "$c" = 512 ]; then
+        rss_mb=$(awk '{printf "%.1f", $1 / 1024}' "$work/c512.rss_kb")
+        row "inferbench peak RSS, 512 streams" "$rss_mb MB" "≤ 64 MB" "$(verdict "$rss_mb" '<=' 64)"
+    fi
+    echo "  $(q "c$c" '.load[0] | "TTFT mean \(.metrics.ttft_ms.mean) p99 \(.metrics.ttft_ms.p99), TPOT mean \(.metrics.tpot_ms.mean), lag p99 \(.client.send_lag_ms.p99), client CPU \(.client.cpu_cores)"')" >&2
+done
+stop_mock
+
+# 2. Ingest: zero-delay responses, 64 streams; who was busy tells whose limit it was.
+echo "ingest, concurrency 64, zero delay..." >&2
+start_mock --ttft-ms 0 --itl-ms 0 --tokens 4096
+cpu0=$(mock_cpu)
+run ingest --max-tokens 4096 --concurrency 64 --requests 512
+mock_busy=$(awk -v a="$cpu0" -v b="$(mock_cpu)" -v w="$(q ingest '(.load[0].span.end_ms - .load[0].span.start_ms) / 1000')" 'BEGIN {printf "%.0f", 100 * (b - a) / w}')
+stop_mock
+tps=$(q ingest '.load[0].output_tps | floor')
+client_busy=$(q ingest '.load[0].client.cpu_cores * 100 | floor')
+row "output tokens ingested per second, c=64 (client CPU ${client_busy}%, mock ~${mock_busy}%)" "$tps tok/s" "≥ 500000" "$(verdict "$tps" '>=' 500000)"
+
+# 3. 10,000 concurrent streams.
+echo "10,000 concurrent streams..." >&2
+start_mock --ttft-ms 50 --itl-ms 5 --tokens 64
+run c10k --max-tokens 64 --concurrency 10000 --requests 10000
+stop_mock
+failed=$(q c10k '.load[0].failed')
+peak=$(q c10k '.load[0].max_in_flight')
+ok=$(q c10k '.load[0].ok')
+row "10,000 concurrent streams (peak in flight $peak, $ok ok)" "$failed failed" "0 failed" "$([ "$failed" = 0 ] && [ "$peak" -ge 10000 ] && echo PASS || echo MISS)"
+
+echo
+echo "| figure | measured | target | |"
+echo "|---|---:|---:|---|"
+printf '%s\n' "${rows[@]}"

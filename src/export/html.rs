@@ -1,0 +1,926 @@
+//! A self-contained HTML report (pure: `&ResultsDoc → String`).
+//!
+//! One file with inline CSS and inline SVG charts drawn here by hand: no script, no
+//! fonts, no network access needed to view it. Charts: output tok/s per engine and mode
+//! (bars with the bootstrap interval of the mean), TTFT and TPOT distributions (box plots:
+//! quartiles, Tukey whiskers at 1.5 IQR, points beyond them), and for load runs latency
+//! against throughput across the steps and output tok/s per second.
+//!
+//! Every string that came from outside (model output, engine names, errors, notes,
+//! environment, config) passes through [`esc`] before it reaches the page.
+
+use crate::measure::inference::{Bootstrap, infer, mad_outliers};
+use crate::measure::stats::{percentile_sorted, summarize};
+use crate::results::{ResultsDoc, RunRecord};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Runs whose output text is shown in full; the rest are in the JSON and CSV.
+pub const MAX_RUNS_SHOWN: usize = 200;
+
+const COLORS: &[&str] = &[
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#7f7f7f", "#bcbd22",
+];
+
+/// Escape text for HTML element content and quoted attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A number with about four significant digits; "–" when absent.
+fn num(x: Option<f64>) -> String {
+    match x {
+        None => "–".into(),
+        Some(v) if !v.is_finite() => "–".into(),
+        Some(v) => {
+            let a = v.abs();
+            if a >= 1000.0 {
+                format!("{v:.0}")
+            } else if a >= 100.0 {
+                format!("{v:.1}")
+            } else if a >= 10.0 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.3}")
+            }
+        }
+    }
+}
+
+/// Tick values for an axis: 1, 2 or 5 × 10^k steps covering [lo, hi].
+pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
+    let raw = (hi - lo) / target.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).floor() * step;
+    let mut t = Vec::new();
+    let mut x = first;
+    while x <= hi + step * 1e-9 {
+        t.push(if x.abs() < step * 1e-9 { 0.0 } else { x });
+        x += step;
+    }
+    if t.last().is_some_and(|&l| l < hi) {
+        t.push(x);
+    }
+    t
+}
+
+/// Tick labels with as many decimals as the step needs ("0", "50", "0.25").
+fn tick_label(v: f64, ticks: &[f64]) -> String {
+    let step = if ticks.len() > 1 {
+        (ticks[1] - ticks[0]).abs()
+    } else {
+        1.0
+    };
+    let decimals = if step > 0.0 {
+        (-step.log10().floor()).max(0.0) as usize
+    } else {
+        0
+    };
+    format!("{v:.decimals$}")
+}
+
+/// A linear map from data to pixels.
+#[derive(Clone, Copy)]
+struct Scale {
+    d0: f64,
+    d1: f64,
+    p0: f64,
+    p1: f64,
+}
+
+impl Scale {
+    fn at(&self, v: f64) -> f64 {
+        if self.d1 == self.d0 {
+            return self.p0;
+        }
+        self.p0 + (v - self.d0) / (self.d1 - self.d0) * (self.p1 - self.p0)
+    }
+}
+
+const W: f64 = 680.0;
+const H: f64 = 320.0;
+const ML: f64 = 70.0;
+const MR: f64 = 20.0;
+const MT: f64 = 34.0;
+const MB: f64 = 70.0;
+
+fn svg_open(s: &mut String, title: &str, height: f64) {
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img" aria-label="{t}"><text x="{x}" y="20" class="title" text-anchor="middle" font-size="14" font-weight="600" font-family="sans-serif">{t}</text>"#,
+        t = esc(title),
+        x = W / 2.0
+    );
+}
+
+/// Y axis with grid lines and a label; returns the scale.
+fn y_axis(s: &mut String, lo: f64, hi: f64, label: &str, height: f64) -> Scale {
+    let ticks = nice_ticks(lo, hi, 5);
+    let (t0, t1) = (ticks[0], *ticks.last().unwrap_or(&hi));
+    let sc = Scale {
+        d0: t0,
+        d1: t1,
+        p0: height - MB,
+        p1: MT,
+    };
+    for t in &ticks {
+        let y = sc.at(*t);
+        let _ = write!(
+            s,
+            r#"<line x1="{ML}" x2="{x2}" y1="{y:.1}" y2="{y:.1}" stroke="rgb(230,230,230)"/><text x="{tx}" y="{ty:.1}" class="tick" font-size="11" fill="rgb(68,68,68)" font-family="sans-serif" text-anchor="end">{v}</text>"#,
+            x2 = W - MR,
+            tx = ML - 6.0,
+            ty = y + 4.0,
+            v = tick_label(*t, &ticks)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text transform="translate(16,{cy}) rotate(-90)" class="axis" font-size="12" font-family="sans-serif" text-anchor="middle">{l}</text>"#,
+        cy = (height - MB + MT) / 2.0,
+        l = esc(label)
+    );
+    sc
+}
+
+/// A bar's value with an optional interval (lo, hi).
+pub type BarValue = (f64, Option<(f64, f64)>);
+
+/// One bar series: a name and, per category, a value.
+pub struct BarSeries {
+    pub name: String,
+    pub values: Vec<Option<BarValue>>,
+}
+
+/// Grouped bars, one group per category.
+pub fn bar_chart(title: &str, unit: &str, categories: &[String], series: &[BarSeries]) -> String {
+    let mut s = String::new();
+    svg_open(&mut s, title, H);
+    let max = series
+        .iter()
+        .flat_map(|x| x.values.iter().flatten())
+        .map(|(v, ci)| ci.map(|c| c.1).unwrap_or(*v).max(*v))
+        .fold(0.0f64, f64::max);
+    let y = y_axis(&mut s, 0.0, if max > 0.0 { max } else { 1.0 }, unit, H);
+    let n = categories.len().max(1) as f64;
+    let band = (W - ML - MR) / n;
+    let k = series.len().max(1) as f64;
+    let bw = (band * 0.8 / k).min(60.0);
+    for (ci, cat) in categories.iter().enumerate() {
+        let x0 = ML + band * ci as f64 + (band - bw * k) / 2.0;
+        for (si, ser) in series.iter().enumerate() {
+            let Some(Some((v, interval))) = ser.values.get(ci) else {
+                continue;
+            };
+            let x = x0 + bw * si as f64;
+            let (top, base) = (y.at(*v), y.at(0.0));
+            let _ = write!(
+                s,
+                r#"<rect x="{x:.1}" y="{top:.1}" width="{w:.1}" height="{h:.1}" fill="{c}"><title>{t}: {name} {val} {u}</title></rect>"#,
+                w = bw - 2.0,
+                h = (base - top).max(0.0),
+                c = COLORS[si % COLORS.len()],
+                t = esc(cat),
+                name = esc(&ser.name),
+                val = num(Some(*v)),
+                u = esc(unit)
+            );
+            if let Some((lo, hi)) = interval {
+                let cx = x + (bw - 2.0) / 2.0;
+                let _ = write!(
+                    s,
+                    r#"<path d="M{cx:.1},{a:.1}V{b:.1}M{l:.1},{a:.1}H{r:.1}M{l:.1},{b:.1}H{r:.1}" class="whisker" stroke="rgb(51,51,51)" stroke-width="1.2" fill="none"/>"#,
+                    a = y.at(*lo),
+                    b = y.at(*hi),
+                    l = cx - 4.0,
+                    r = cx + 4.0
+                );
+            }
+        }
+        let _ = write!(
+            s,
+            r#"<text x="{x:.1}" y="{ty}" class="tick" font-size="11" fill="rgb(68,68,68)" font-family="sans-serif" text-anchor="middle">{t}</text>"#,
+            x = ML + band * (ci as f64 + 0.5),
+            ty = H - MB + 16.0,
+            t = esc(cat)
+        );
+    }
+    legend(&mut s, series.iter().map(|x| x.name.as_str()), H);
+    s.push_str("</svg>");
+    s
+}
+
+fn legend<'a>(s: &mut String, names: impl Iterator<Item = &'a str>, height: f64) {
+    let mut x = ML;
+    for (i, name) in names.enumerate() {
+        let _ = write!(
+            s,
+            r#"<rect x="{x:.1}" y="{y:.1}" width="10" height="10" fill="{c}"/><text x="{tx:.1}" y="{ty:.1}" class="tick" font-size="11" fill="rgb(68,68,68)" font-family="sans-serif">{n}</text>"#,
+            y = height - 24.0,
+            c = COLORS[i % COLORS.len()],
+            tx = x + 14.0,
+            ty = height - 15.0,
+            n = esc(name)
+        );
+        x += 30.0 + 7.5 * name.chars().count() as f64;
+    }
+}
+
+/// Five-number summary with Tukey whiskers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoxStats {
+    pub q1: f64,
+    pub median: f64,
+    pub q3: f64,
+    pub whisker_lo: f64,
+    pub whisker_hi: f64,
+    /// Values beyond the whiskers.
+    pub beyond: Vec<f64>,
+    pub n: usize,
+}
+
+/// Box statistics of the finite values; `None` when there are none.
+pub fn box_stats(values: &[f64]) -> Option<BoxStats> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let q1 = percentile_sorted(&v, 25.0);
+    let q3 = percentile_sorted(&v, 75.0);
+    let iqr = q3 - q1;
+    let (fence_lo, fence_hi) = (q1 - 1.5 * iqr, q3 + 1.5 * iqr);
+    let inside: Vec<f64> = v
+        .iter()
+        .copied()
+        .filter(|x| *x >= fence_lo && *x <= fence_hi)
+        .collect();
+    Some(BoxStats {
+        q1,
+        median: percentile_sorted(&v, 50.0),
+        q3,
+        whisker_lo: inside.first().copied().unwrap_or(q1),
+        whisker_hi: inside.last().copied().unwrap_or(q3),
+        beyond: v
+            .iter()
+            .copied()
+            .filter(|x| *x < fence_lo || *x > fence_hi)
+            .collect(),
+        n: v.len(),
+    })
+}
+
+/// Box plots, one per category.
+pub fn box_chart(title: &str, unit: &str, boxes: &[(String, BoxStats)]) -> String {
+    let mut s = String::new();
+    svg_open(&mut s, title, H);
+    let lo = boxes
+        .iter()
+        .flat_map(|(_, b)| b.beyond.iter().copied().chain([b.whisker_lo]))
+        .fold(f64::INFINITY, f64::min);
+    let hi = boxes
+        .iter()
+        .flat_map(|(_, b)| b.beyond.iter().copied().chain([b.whisker_hi]))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    };
+    let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-9);
+    let y = y_axis(&mut s, (lo - pad).max(0.0), hi + pad, unit, H);
+    let band = (W - ML - MR) / boxes.len().max(1) as f64;
+    for (i, (label, b)) in boxes.iter().enumerate() {
+        let cx = ML + band * (i as f64 + 0.5);
+        let bw = (band * 0.5).min(70.0);
+        let c = COLORS[i % COLORS.len()];
+        let _ = write!(
+            s,
+            r#"<g><title>{t}: n={n}, median {m}, IQR {q1}–{q3} {u}</title><path d="M{cx:.1},{wl:.1}V{q1y:.1}M{cx:.1},{q3y:.1}V{wh:.1}M{l:.1},{wl:.1}H{r:.1}M{l:.1},{wh:.1}H{r:.1}" class="whisker" stroke="rgb(51,51,51)" stroke-width="1.2" fill="none"/><rect x="{bx:.1}" y="{q3y:.1}" width="{bw:.1}" height="{bh:.1}" fill="{c}" fill-opacity="0.35" stroke="{c}"/><line x1="{bx:.1}" x2="{bx2:.1}" y1="{my:.1}" y2="{my:.1}" stroke="{c}" stroke-width="2.5"/></g>"#,
+            t = esc(label),
+            n = b.n,
+            m = num(Some(b.median)),
+            q1 = num(Some(b.q1)),
+            q3 = num(Some(b.q3)),
+            u = esc(unit),
+            wl = y.at(b.whisker_lo),
+            wh = y.at(b.whisker_hi),
+            q1y = y.at(b.q1),
+            q3y = y.at(b.q3),
+            l = cx - bw / 4.0,
+            r = cx + bw / 4.0,
+            bx = cx - bw / 2.0,
+            bx2 = cx + bw / 2.0,
+            bh = (y.at(b.q1) - y.at(b.q3)).max(0.5),
+            my = y.at(b.median),
+        );
+        // At most 100 points beyond the whiskers, so the file stays small.
+        for v in b.beyond.iter().take(100) {
+            let _ = write!(
+                s,
+                r#"<circle cx="{cx:.1}" cy="{py:.1}" r="2.5" fill="none" stroke="{c}"><title>{val}</title></circle>"#,
+                py = y.at(*v),
+                val = num(Some(*v))
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text x="{cx:.1}" y="{ty}" class="tick" font-size="11" fill="rgb(68,68,68)" font-family="sans-serif" text-anchor="middle">{t}</text>"#,
+            ty = H - MB + 16.0,
+            t = esc(label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// One line of an x–y chart.
+pub struct XySeries {
+    pub name: String,
+    pub dashed: bool,
+    /// (x, y, label shown on hover).
+    pub points: Vec<(f64, f64, String)>,
+}
+
+/// Lines through points, with axis labels.
+pub fn xy_chart(title: &str, x_label: &str, y_label: &str, series: &[XySeries]) -> String {
+    let mut s = String::new();
+    svg_open(&mut s, title, H);
+    let pts = || series.iter().flat_map(|x| x.points.iter());
+    let xmax = pts().map(|p| p.0).fold(0.0f64, f64::max);
+    let ymax = pts().map(|p| p.1).fold(0.0f64, f64::max);
+    let y = y_axis(&mut s, 0.0, if ymax > 0.0 { ymax } else { 1.0 }, y_label, H);
+    let xt = nice_ticks(0.0, if xmax > 0.0 { xmax } else { 1.0 }, 6);
+    let x = Scale {
+        d0: xt[0],
+        d1: *xt.last().unwrap_or(&1.0),
+        p0: ML,
+        p1: W - MR,
+    };
+    for t in &xt {
+        let _ = write!(
+            s,
+            r#"<text x="{px:.1}" y="{py}" class="tick" font-size="11" fill="rgb(68,68,68)" font-family="sans-serif" text-anchor="middle">{v}</text>"#,
+            px = x.at(*t),
+            py = H - MB + 16.0,
+            v = tick_label(*t, &xt)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{cx}" y="{py}" class="axis" font-size="12" font-family="sans-serif" text-anchor="middle">{l}</text>"#,
+        cx = (ML + W - MR) / 2.0,
+        py = H - MB + 34.0,
+        l = esc(x_label)
+    );
+    for (i, ser) in series.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        let path: Vec<String> = ser
+            .points
+            .iter()
+            .map(|(px, py, _)| format!("{:.1},{:.1}", x.at(*px), y.at(*py)))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<polyline points="{p}" fill="none" stroke="{c}" stroke-width="2"{d}/>"#,
+            p = path.join(" "),
+            d = if ser.dashed {
+                r#" stroke-dasharray="6 4""#
+            } else {
+                ""
+            }
+        );
+        for (px, py, label) in &ser.points {
+            let _ = write!(
+                s,
+                r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="3.5" fill="{c}"><title>{n} {l}: {xv}, {yv}</title></circle>"#,
+                cx = x.at(*px),
+                cy = y.at(*py),
+                n = esc(&ser.name),
+                l = esc(label),
+                xv = num(Some(*px)),
+                yv = num(Some(*py))
+            );
+        }
+    }
+    legend(&mut s, series.iter().map(|x| x.name.as_str()), H);
+    s.push_str("</svg>");
+    s
+}
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}\
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}\
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right;vertical-align:top}\
+th{background:#f4f4f4}td.l,th.l{text-align:left}.bad{color:#b00}.flag{background:#fff4e0}\
+pre{white-space:pre-wrap;word-break:break-word;background:#f8f8f8;padding:.5em;margin:.3em 0;max-width:900px}\
+svg{display:block;margin:1em 0;max-width:100%;height:auto}.charts{display:flex;flex-wrap:wrap;gap:1em}\
+.note{color:#555;font-size:.9em}";
+
+/// Successful, measured runs grouped by engine × mode (in first-seen order).
+fn groups(runs: &[RunRecord]) -> Vec<(String, Vec<&RunRecord>)> {
+    let mut order: Vec<String> = Vec::new();
+    let mut map: BTreeMap<String, Vec<&RunRecord>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| !r.warmup) {
+        let key = format!("{} ({})", r.engine, r.mode.as_str());
+        if !map.contains_key(&key) {
+            order.push(key.clone());
+        }
+        map.entry(key).or_default().push(r);
+    }
+    order
+        .into_iter()
+        .map(|k| {
+            let v = map.remove(&k).unwrap_or_default();
+            (k, v)
+        })
+        .collect()
+}
+
+fn values(runs: &[&RunRecord], get: fn(&RunRecord) -> Option<f64>) -> Vec<f64> {
+    runs.iter()
+        .filter(|r| r.ok)
+        .filter_map(|r| get(r))
+        .filter(|x| x.is_finite())
+        .collect()
+}
+
+fn mean_ci(v: &[f64]) -> Option<BarValue> {
+    let inf = infer(v, Bootstrap::default())?;
+    Some((inf.mean.value, Some((inf.mean.ci.lo, inf.mean.ci.hi))))
+}
+
+fn est_cell(v: &[f64]) -> String {
+    match infer(v, Bootstrap::default()) {
+        None => "–".into(),
+        Some(i) => format!(
+            "{} <span class=\"note\">[{}, {}]</span>",
+            num(Some(i.mean.value)),
+            num(Some(i.mean.ci.lo)),
+            num(Some(i.mean.ci.hi))
+        ),
+    }
+}
+
+fn summary_section(s: &mut String, doc: &ResultsDoc) {
+    let groups = groups(&doc.runs);
+    if groups.is_empty() {
+        s.push_str("<p>No runs.</p>");
+        return;
+    }
+    s.push_str("<h2>Summary</h2><p class=\"note\">Means with 95% percentile-bootstrap intervals (2000 resamples, fixed seed); outliers by median absolute deviation (modified z &gt; 3.5), counted, not removed.</p>");
+    s.push_str("<table><tr><th class=\"l\">engine (mode)</th><th>runs</th><th>ok</th><th>failed</th><th>TTFT ms</th><th>TTFT p50 / p99</th><th>TPOT ms</th><th>TPOT p50 / p99</th><th>decode tok/s</th><th>e2e tok/s</th><th>outliers TTFT / TPOT</th></tr>");
+    for (name, runs) in &groups {
+        let ok = runs.iter().filter(|r| r.ok).count();
+        let ttft = values(runs, |r| r.ttft_ms);
+        let tpot = values(runs, |r| r.tpot_ms);
+        let pct = |v: &[f64]| match summarize(v) {
+            Some(x) => format!("{} / {}", num(Some(x.p50)), num(Some(x.p99))),
+            None => "–".into(),
+        };
+        let _ = write!(
+            s,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
+            esc(name),
+            runs.len(),
+            ok,
+            if ok < runs.len() {
+                " class=\"bad\""
+            } else {
+                ""
+            },
+            runs.len() - ok,
+            est_cell(&ttft),
+            pct(&ttft),
+            est_cell(&tpot),
+            pct(&tpot),
+            est_cell(&values(runs, |r| r.decode_tps)),
+            est_cell(&values(runs, |r| r.e2e_tps)),
+            mad_outliers(&ttft).len(),
+            mad_outliers(&tpot).len(),
+        );
+    }
+    s.push_str("</table>");
+
+    let cats: Vec<String> = groups.iter().map(|(n, _)| n.clone()).collect();
+    let series = vec![
+        BarSeries {
+            name: "decode tok/s".into(),
+            values: groups
+                .iter()
+                .map(|(_, r)| mean_ci(&values(r, |x| x.decode_tps)))
+                .collect(),
+        },
+        BarSeries {
+            name: "end-to-end tok/s".into(),
+            values: groups
+                .iter()
+                .map(|(_, r)| mean_ci(&values(r, |x| x.e2e_tps)))
+                .collect(),
+        },
+        BarSeries {
+            name: "engine-reported decode tok/s".into(),
+            values: groups
+                .iter()
+                .map(|(_, r)| {
+                    mean_ci(&values(r, |x| {
+                        x.engine_report.as_ref().and_then(|e| e.decode_tps)
+                    }))
+                })
+                .collect(),
+        },
+    ];
+    let series: Vec<BarSeries> = series
+        .into_iter()
+        .filter(|x| x.values.iter().any(Option::is_some))
+        .collect();
+    s.push_str("<div class=\"charts\">");
+    s.push_str(&bar_chart(
+        "Output tokens per second by engine and mode (mean, 95% CI)",
+        "tok/s",
+        &cats,
+        &series,
+    ));
+    for (title, get) in [
+        (
+            "TTFT distribution",
+            (|r: &RunRecord| r.ttft_ms) as fn(&RunRecord) -> Option<f64>,
+        ),
+        ("TPOT distribution", |r: &RunRecord| r.tpot_ms),
+    ] {
+        let boxes: Vec<(String, BoxStats)> = groups
+            .iter()
+            .filter_map(|(n, r)| Some((n.clone(), box_stats(&values(r, get))?)))
+            .collect();
+        if !boxes.is_empty() {
+            s.push_str(&box_chart(title, "ms", &boxes));
+        }
+    }
+    s.push_str("</div>");
+}
+
+fn load_section(s: &mut String, doc: &ResultsDoc) {
+    if doc.load.is_empty() {
+        return;
+    }
+    s.push_str("<h2>Load</h2><p class=\"note\">System output tok/s over the whole span and over the steady-state window (ramp-up before the N-th request starts and drain after the first of the last N requests ends are cut off). Latency from the actual send; “from scheduled” includes time queued in the client (coordinated omission). Goodput counts failed requests in the denominator.</p>");
+    s.push_str("<table><tr><th class=\"l\">engine</th><th class=\"l\">step</th><th>requests</th><th>failed</th><th>out tok/s (span)</th><th>out tok/s (steady)</th><th>ramp-up / drain s</th><th>req/s</th><th>goodput</th><th>TTFT p50 / p99</th><th>TTFT p99 from scheduled</th><th>TPOT p50 / p99</th><th>send lag p99 ms</th><th>client CPU</th><th>connect ms</th></tr>");
+    for st in &doc.load {
+        let p = |m: &str| match st.metrics.get(m) {
+            Some(x) => format!("{} / {}", num(Some(x.p50)), num(Some(x.p99))),
+            None => "–".into(),
+        };
+        let good = match &st.goodput {
+            Some(g) => format!(
+                "{:.1}% ({}/{}), {} req/s",
+                100.0 * g.fraction,
+                g.good,
+                g.total,
+                num(Some(g.good_rps))
+            ),
+            None => "–".into(),
+        };
+        let _ = write!(
+            s,
+            "<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if st.client.bottleneck {
+                " class=\"flag\""
+            } else {
+                ""
+            },
+            esc(&st.engine),
+            esc(&st.step),
+            st.requests,
+            st.failed,
+            num(st.output_tps),
+            num(st.output_tps_steady),
+            num(st.ramp_up_s),
+            num(st.drain_s),
+            num(st.request_rps),
+            esc(&good),
+            p("ttft_ms"),
+            num(st.metrics.get("ttft_from_scheduled_ms").map(|x| x.p99)),
+            p("tpot_ms"),
+            num(st.client.send_lag_ms.as_ref().map(|l| l.p99)),
+            match st.client.cpu_cores {
+                Some(c) => format!("{:.0}% of {}", 100.0 * c, st.client.cores_available),
+                None => "–".into(),
+            },
+            num(st.connect_ms.as_ref().map(|c| c.mean)),
+        );
+    }
+    s.push_str("</table>");
+
+    // Latency against throughput: one line per engine and percentile.
+    let mut engines: Vec<&str> = Vec::new();
+    for st in &doc.load {
+        if !engines.contains(&st.engine.as_str()) {
+            engines.push(&st.engine);
+        }
+    }
+    let series_for = |metric: &str| -> Vec<XySeries> {
+        let mut out = Vec::new();
+        for e in &engines {
+            for (pname, dashed) in [("p50", false), ("p99", true)] {
+                let points: Vec<(f64, f64, String)> = doc
+                    .load
+                    .iter()
+                    .filter(|st| st.engine == *e)
+                    .filter_map(|st| {
+                        let x = st.output_tps_steady.or(st.output_tps)?;
+                        let m = st.metrics.get(metric)?;
+                        Some((x, if dashed { m.p99 } else { m.p50 }, st.step.clone()))
+                    })
+                    .collect();
+                if !points.is_empty() {
+                    out.push(XySeries {
+                        name: format!("{e} {pname}"),
+                        dashed,
+                        points,
+                    });
+                }
+            }
+        }
+        out
+    };
+    s.push_str("<div class=\"charts\">");
+    for (metric, title) in [
+        ("ttft_ms", "TTFT against throughput"),
+        ("tpot_ms", "TPOT against throughput"),
+        ("e2e_ms", "E2E latency against throughput"),
+    ] {
+        let series = series_for(metric);
+        if !series.is_empty() {
+            s.push_str(&xy_chart(
+                title,
+                "system output tok/s (steady state)",
+                "ms",
+                &series,
+            ));
+        }
+    }
+    let timeline: Vec<XySeries> = doc
+        .load
+        .iter()
+        .filter(|st| !st.timeline.is_empty())
+        .map(|st| XySeries {
+            name: format!("{} {}", st.engine, st.step),
+            dashed: false,
+            points: st
+                .timeline
+                .iter()
+                .map(|b| (b.t_s as f64, b.output_tokens, format!("t={}s", b.t_s)))
+                .collect(),
+        })
+        .collect();
+    if !timeline.is_empty() {
+        s.push_str(&xy_chart(
+            "Output tokens per second over time",
+            "seconds from the step's start",
+            "tok/s",
+            &timeline,
+        ));
+    }
+    s.push_str("</div>");
+}
+
+fn flags_section(s: &mut String, doc: &ResultsDoc) {
+    let mut lines: Vec<String> = Vec::new();
+    for st in &doc.load {
+        for f in &st.flags {
+            lines.push(format!(
+                "<li><b>{}</b> {} {}: {}</li>",
+                esc(&f.kind),
+                esc(&st.engine),
+                esc(&st.step),
+                esc(&f.message)
+            ));
+        }
+    }
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for r in &doc.runs {
+        for f in &r.flags {
+            *seen
+                .entry((
+                    format!("{} ({})", r.engine, r.mode.as_str()),
+                    f.kind.clone(),
+                ))
+                .or_default() += 1;
+        }
+    }
+    for ((g, kind), n) in &seen {
+        let example = doc
+            .runs
+            .iter()
+            .flat_map(|r| r.flags.iter())
+            .find(|f| &f.kind == kind)
+            .map(|f| f.message.as_str())
+            .unwrap_or("");
+        lines.push(format!(
+            "<li><b>{}</b> {} ({} runs): {}</li>",
+            esc(kind),
+            esc(g),
+            n,
+            esc(example)
+        ));
+    }
+    if !lines.is_empty() {
+        s.push_str("<h2>Flags</h2><ul>");
+        for l in lines {
+            s.push_str(&l);
+        }
+        s.push_str("</ul>");
+    }
+}
+
+fn runs_section(s: &mut String, doc: &ResultsDoc) {
+    let _ = write!(
+        s,
+        "<h2>Runs</h2><p class=\"note\">{} runs{}. Model output is shown as plain text.</p>",
+        doc.runs.len(),
+        if doc.runs.len() > MAX_RUNS_SHOWN {
+            format!("; the first {MAX_RUNS_SHOWN} are listed here, all are in the JSON and CSV")
+        } else {
+            String::new()
+        }
+    );
+    s.push_str("<table><tr><th class=\"l\">engine</th><th class=\"l\">mode</th><th class=\"l\">step</th><th class=\"l\">prompt</th><th>run</th><th>ok</th><th>TTFT ms</th><th>TPOT ms</th><th>E2E ms</th><th>tokens</th><th>decode tok/s</th><th class=\"l\">output / error</th></tr>");
+    for r in doc.runs.iter().take(MAX_RUNS_SHOWN) {
+        let body = match &r.error {
+            Some(e) => format!("<span class=\"bad\">{}</span>", esc(e)),
+            None => format!(
+                "<details><summary>{} chars</summary><pre>{}</pre></details>",
+                r.output_text.chars().count(),
+                esc(&r.output_text)
+            ),
+        };
+        let _ = write!(
+            s,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{} ({})</td><td>{}{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            esc(&r.engine),
+            r.mode.as_str(),
+            esc(r.load_step.as_deref().unwrap_or("")),
+            esc(&r.prompt_id),
+            esc(&r.tier),
+            r.run_index,
+            if r.warmup { " (warm-up)" } else { "" },
+            if r.ok { "" } else { " class=\"bad\"" },
+            if r.ok { "yes" } else { "no" },
+            num(r.ttft_ms),
+            num(r.tpot_ms),
+            num(r.e2e_ms),
+            r.output_tokens.map(|n| n.to_string()).unwrap_or("–".into()),
+            num(r.decode_tps),
+            body
+        );
+    }
+    s.push_str("</table>");
+}
+
+fn header_section(s: &mut String, doc: &ResultsDoc) {
+    let e = &doc.environment;
+    let _ = write!(
+        s,
+        "<h1>inferbench report: {} mode</h1><table><tr><th class=\"l\">started</th><td class=\"l\">{}</td></tr><tr><th class=\"l\">finished</th><td class=\"l\">{}</td></tr><tr><th class=\"l\">tool</th><td class=\"l\">{}</td></tr><tr><th class=\"l\">machine</th><td class=\"l\">{} {} ({}), {}, {} cores, {:.1} GiB{}</td></tr></table>",
+        doc.mode.as_str(),
+        esc(&doc.started_at),
+        esc(&doc.finished_at),
+        esc(&doc.tool),
+        esc(&e.os),
+        esc(e.kernel.as_deref().unwrap_or("")),
+        esc(&e.arch),
+        esc(&e.cpu_model),
+        e.cores,
+        e.memory_gib,
+        if e.gpus.is_empty() {
+            String::new()
+        } else {
+            format!(", GPUs: {}", esc(&e.gpus.join(", ")))
+        }
+    );
+    if !doc.engines.is_empty() {
+        s.push_str("<h2>Engines</h2><table><tr><th class=\"l\">engine</th><th class=\"l\">kind</th><th class=\"l\">URL</th><th>load ms</th><th class=\"l\">template</th><th class=\"l\">fairness / notes</th></tr>");
+        for en in &doc.engines {
+            let mut notes: Vec<String> = en.fairness.iter().cloned().collect();
+            notes.extend(en.notes.iter().cloned());
+            let _ = write!(
+                s,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
+                esc(&en.engine),
+                esc(&en.kind),
+                esc(en.base_url.as_deref().unwrap_or("")),
+                num(en.load_ms),
+                esc(en.template.as_deref().unwrap_or("")),
+                esc(&notes.join("; "))
+            );
+        }
+        s.push_str("</table>");
+    }
+}
+
+/// The whole report.
+pub fn render(doc: &ResultsDoc) -> String {
+    let mut s = String::with_capacity(64 * 1024);
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>inferbench report {}</title><style>{CSS}</style></head><body>",
+        esc(&doc.started_at)
+    );
+    header_section(&mut s, doc);
+    summary_section(&mut s, doc);
+    load_section(&mut s, doc);
+    flags_section(&mut s, doc);
+    runs_section(&mut s, doc);
+    let config = serde_json::to_string_pretty(&doc.config).unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "<h2>Configuration</h2><details><summary>effective settings</summary><pre>{}</pre></details></body></html>",
+        esc(&config)
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_everything_that_matters() {
+        assert_eq!(
+            esc("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+        assert_eq!(esc("한국어 text"), "한국어 text");
+    }
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(
+            nice_ticks(0.0, 10.0, 5),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
+        let t = nice_ticks(0.0, 47.0, 5);
+        assert_eq!(t, vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0]);
+        let t = nice_ticks(4.9, 5.1, 4);
+        assert!(t[0] <= 4.9 && *t.last().unwrap() >= 5.1, "{t:?}");
+        assert!(t.len() <= 8, "{t:?}");
+        assert!(!nice_ticks(3.0, 3.0, 5).is_empty());
+    }
+
+    #[test]
+    fn box_stats_with_tukey_whiskers() {
+        let mut v: Vec<f64> = (1..=9).map(f64::from).collect();
+        v.push(100.0);
+        let b = box_stats(&v).unwrap();
+        // q1 = 3.25, q3 = 7.75, IQR 4.5 → fences −3.5 and 14.5.
+        assert_eq!((b.q1, b.median, b.q3), (3.25, 5.5, 7.75));
+        assert_eq!((b.whisker_lo, b.whisker_hi), (1.0, 9.0));
+        assert_eq!(b.beyond, vec![100.0]);
+        assert!(box_stats(&[]).is_none());
+    }
+
+    #[test]
+    fn charts_are_svg_with_escaped_labels() {
+        let bars = bar_chart(
+            "t",
+            "tok/s",
+            &["<b>x</b>".to_string()],
+            &[BarSeries {
+                name: "s".into(),
+                values: vec![Some((10.0, Some((9.0, 11.0))))],
+            }],
+        );
+        assert!(bars.starts_with("<svg") && bars.ends_with("</svg>"));
+        assert!(bars.contains("&lt;b&gt;x&lt;/b&gt;") && !bars.contains("<b>"));
+        assert!(bars.contains("<rect") && bars.contains("class=\"whisker\""));
+        let xy = xy_chart(
+            "lat",
+            "tok/s",
+            "ms",
+            &[XySeries {
+                name: "e p50".into(),
+                dashed: true,
+                points: vec![(10.0, 5.0, "c=1".into()), (40.0, 9.0, "c=4".into())],
+            }],
+        );
+        assert!(xy.contains("<polyline") && xy.contains("stroke-dasharray"));
+        assert_eq!(xy.matches("<circle").count(), 2);
+    }
+}

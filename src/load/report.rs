@@ -1,0 +1,700 @@
+//! What one load step achieved, computed from its run records (pure).
+//!
+//! Definitions (all instants are ms from the benchmark origin; a record's `sent_ms` and
+//! `scheduled_ms` are absolute, its event and end offsets are relative to `sent`):
+//! - **Span**: from the first measured request's scheduled instant to the last measured
+//!   request's end. Warm-up requests are not measured.
+//! - **Steady-state window** with N requests in flight (N = concurrency; for an open loop
+//!   N = rate × mean E2E, Little's law, at least 1): it starts when the N-th measured
+//!   request is sent (ramp-up before it) and ends when the first of the last N measured
+//!   requests (by send order) finishes (drain after it). `None` when the step was too short
+//!   for the two to be in order; give more requests than N.
+//! - **System output tok/s** in a window: output tokens whose content event falls inside
+//!   it, from every request of the step (warm-up included, since the engine served them),
+//!   ÷ the window's length. A request's tokens are spread evenly over its content events
+//!   (an event can carry several tokens).
+//! - **Request throughput**: successful measured requests ÷ span.
+//! - **Timeline**: per second of the span, tokens out, requests started, finished and failed.
+//! - **Goodput**: measured requests that succeeded and met every SLO ÷ span; the good
+//!   fraction divides by all measured requests, failed ones included.
+//! - **Client headroom**: send lag (sent − scheduled) and the client's CPU time ÷ wall
+//!   time. A step is flagged `client_bottleneck` when lag p99 exceeds
+//!   [`LAG_P99_LIMIT_MS`] or the client used at least [`CPU_LIMIT`] of the cores its
+//!   runtime could use: then the figures describe the client, not the engine.
+
+use crate::load::schedule::{Arrival, Slo};
+use crate::measure::inference::{Bootstrap, Inference, infer};
+use crate::measure::stats::{Summary, summarize};
+use crate::results::{Flag, RunRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Send lag p99 above which the client could not keep the schedule (ms).
+pub const LAG_P99_LIMIT_MS: f64 = 5.0;
+/// Share of the available cores above which the client itself is saturated.
+pub const CPU_LIMIT: f64 = 0.9;
+
+/// An interval of the run, ms from the benchmark origin.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub start_ms: f64,
+    pub end_ms: f64,
+}
+
+impl Window {
+    pub fn seconds(&self) -> f64 {
+        (self.end_ms - self.start_ms) / 1000.0
+    }
+    pub fn contains(&self, t_ms: f64) -> bool {
+        self.start_ms <= t_ms && t_ms <= self.end_ms
+    }
+}
+
+/// One second of the span.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    /// Seconds from the span's start (bucket [t, t+1)).
+    pub t_s: u64,
+    pub output_tokens: f64,
+    pub started: u64,
+    pub finished: u64,
+    pub failed: u64,
+}
+
+/// Goodput under SLOs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Goodput {
+    pub slo: Slo,
+    pub good: u64,
+    /// Measured requests, failed ones included.
+    pub total: u64,
+    pub fraction: f64,
+    /// Good requests per second of the span.
+    pub good_rps: f64,
+}
+
+/// Facts about the client itself during the step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientHeadroom {
+    /// sent − scheduled over measured requests, ms.
+    pub send_lag_ms: Option<Summary>,
+    /// The client process's CPU time ÷ wall time (1.0 = one core busy).
+    pub cpu_cores: Option<f64>,
+    /// Cores the client's runtime could use (its worker threads).
+    pub cores_available: usize,
+    pub bottleneck: bool,
+    /// Why it was flagged, when it was.
+    pub reasons: Vec<String>,
+}
+
+/// Measured by the executor around the step, beside the records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepExtras {
+    /// Client CPU seconds used during the step.
+    pub cpu_s: Option<f64>,
+    /// Wall seconds of the step.
+    pub wall_s: Option<f64>,
+    pub cores_available: usize,
+    /// Connection set-up times of `--preconnect`, ms.
+    pub connect_ms: Vec<f64>,
+    pub slo: Option<Slo>,
+}
+
+/// The report of one load step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub engine: String,
+    /// Label, e.g. "c=16".
+    pub step: String,
+    pub index: usize,
+    pub arrival: Arrival,
+    pub warmup: u64,
+    /// Measured requests (warm-up excluded), failed included.
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Requests in flight assumed for the steady-state window.
+    pub in_flight: u64,
+    /// Most requests that were in flight at once (send to end), warm-up included.
+    pub max_in_flight: u64,
+    pub span: Option<Window>,
+    pub steady: Option<Window>,
+    /// Seconds from the span's start to the steady window's start.
+    pub ramp_up_s: Option<f64>,
+    /// Seconds from the steady window's end to the span's end.
+    pub drain_s: Option<f64>,
+    /// Output tokens of measured, successful requests.
+    pub output_tokens: u64,
+    /// System output tok/s over the span.
+    pub output_tps: Option<f64>,
+    /// System output tok/s over the steady-state window.
+    pub output_tps_steady: Option<f64>,
+    /// Successful requests per second of the span.
+    pub request_rps: Option<f64>,
+    pub timeline: Vec<Second>,
+    pub goodput: Option<Goodput>,
+    /// Summaries of per-request metrics over measured, successful requests.
+    pub metrics: BTreeMap<String, Summary>,
+    /// Bootstrap intervals and MAD outliers of TTFT, TPOT and E2E.
+    pub inference: BTreeMap<String, Inference>,
+    pub client: ClientHeadroom,
+    /// Connection set-up times with `--preconnect`, ms (not part of TTFT).
+    pub connect_ms: Option<Summary>,
+    pub flags: Vec<Flag>,
+}
+
+/// Absolute instants of one record: (sent, [events], finish), ms from the origin.
+struct Abs {
+    sent: f64,
+    events: Vec<f64>,
+    finish: f64,
+}
+
+fn abs(r: &RunRecord) -> Option<Abs> {
+    let t = r.timeline.as_ref()?;
+    let events: Vec<f64> = t.events_ms.iter().map(|e| t.sent_ms + e).collect();
+    let finish = t
+        .end_ms
+        .or(t.events_ms.last().copied())
+        .map(|e| t.sent_ms + e)
+        .unwrap_or(t.sent_ms);
+    Some(Abs {
+        sent: t.sent_ms,
+        events,
+        finish,
+    })
+}
+
+/// Tokens carried by each content event of a record.
+fn tokens_per_event(r: &RunRecord, events: usize) -> f64 {
+    if events == 0 {
+        return 0.0;
+    }
+    match r.output_tokens {
+        Some(n) => n as f64 / events as f64,
+        None => 1.0,
+    }
+}
+
+/// Per-request metrics summarised per step.
+const STEP_METRICS: &[(&str, crate::measure::summary::MetricGetter)] = &[
+    ("ttft_ms", |r| r.ttft_ms),
+    ("tpot_ms", |r| r.tpot_ms),
+    ("icl_ms", |r| r.icl_ms),
+    ("e2e_ms", |r| r.e2e_ms),
+    ("decode_tps", |r| r.decode_tps),
+    ("e2e_tps", |r| r.e2e_tps),
+    ("ttft_from_scheduled_ms", |r| r.ttft_from_scheduled_ms),
+    ("e2e_from_scheduled_ms", |r| r.e2e_from_scheduled_ms),
+    ("send_lag_ms", |r| r.send_lag_ms),
+];
+
+/// Build the report of one step from all its records (warm-up included).
+pub fn step_report(
+    engine: &str,
+    step_label: &str,
+    index: usize,
+    arrival: Arrival,
+    records: &[RunRecord],
+    extras: &StepExtras,
+) -> StepReport {
+    let measured: Vec<&RunRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let ok: Vec<&RunRecord> = measured.iter().copied().filter(|r| r.ok).collect();
+    let warmup = records.len() - measured.len();
+
+    // Span.
+    let mut m_abs: Vec<(f64, Abs)> = measured
+        .iter()
+        .filter_map(|r| Some((r.timeline.as_ref()?.scheduled_ms, abs(r)?)))
+        .collect();
+    let span = if m_abs.is_empty() {
+        None
+    } else {
+        let start = m_abs.iter().map(|(s, _)| *s).fold(f64::INFINITY, f64::min);
+        let end = m_abs
+            .iter()
+            .map(|(_, a)| a.finish)
+            .fold(f64::NEG_INFINITY, f64::max);
+        Some(Window {
+            start_ms: start,
+            end_ms: end,
+        })
+    };
+
+    // Requests in flight for the steady window.
+    let mean_e2e_s =
+        crate::measure::stats::mean(&ok.iter().filter_map(|r| r.e2e_ms).collect::<Vec<_>>())
+            .map(|x| x / 1000.0);
+    let in_flight: u64 = match arrival {
+        Arrival::Closed { concurrency } => u64::from(concurrency),
+        Arrival::Open { rate, .. } => mean_e2e_s
+            .map(|e| (rate * e).round() as u64)
+            .unwrap_or(1)
+            .max(1),
+    };
+
+    // Steady-state window: N-th send → first finish among the last N sends.
+    m_abs.sort_by(|a, b| a.1.sent.total_cmp(&b.1.sent));
+    let n = in_flight as usize;
+    let steady = if m_abs.len() >= n && n > 0 {
+        let start = m_abs[n - 1].1.sent;
+        let end = m_abs[m_abs.len() - n..]
+            .iter()
+            .map(|(_, a)| a.finish)
+            .fold(f64::INFINITY, f64::min);
+        (end > start).then_some(Window {
+            start_ms: start,
+            end_ms: end,
+        })
+    } else {
+        None
+    };
+
+    // Token instants of every request of the step (warm-up included).
+    let all_abs: Vec<(&RunRecord, Abs)> =
+        records.iter().filter_map(|r| Some((r, abs(r)?))).collect();
+    let tokens_in = |w: &Window| -> f64 {
+        all_abs
+            .iter()
+            .map(|(r, a)| {
+                let per = tokens_per_event(r, a.events.len());
+                a.events.iter().filter(|&&t| w.contains(t)).count() as f64 * per
+            })
+            .sum()
+    };
+    let rate_in = |w: &Window| {
+        let s = w.seconds();
+        (s > 0.0).then(|| tokens_in(w) / s)
+    };
+    let output_tps = span.as_ref().and_then(rate_in);
+    let output_tps_steady = steady.as_ref().and_then(rate_in);
+    let span_s = span.map(|w| w.seconds()).filter(|s| *s > 0.0);
+    let request_rps = span_s.map(|s| ok.len() as f64 / s);
+
+    // Per-second timeline over the span.
+    let mut timeline: Vec<Second> = Vec::new();
+    if let Some(w) = span {
+        let secs = ((w.end_ms - w.start_ms) / 1000.0).floor().max(0.0) as usize + 1;
+        timeline = (0..secs)
+            .map(|i| Second {
+                t_s: i as u64,
+                ..Second::default()
+            })
+            .collect();
+        let bucket = |t: f64| -> Option<usize> {
+            if t < w.start_ms || t > w.end_ms {
+                return None;
+            }
+            Some((((t - w.start_ms) / 1000.0).floor() as usize).min(secs - 1))
+        };
+        for (r, a) in &all_abs {
+            let per = tokens_per_event(r, a.events.len());
+            for &e in &a.events {
+                if let Some(b) = bucket(e) {
+                    timeline[b].output_tokens += per;
+                }
+            }
+            if r.warmup {
+                continue;
+            }
+            if let Some(b) = bucket(a.sent) {
+                timeline[b].started += 1;
+            }
+            if let Some(b) = bucket(a.finish) {
+                if r.ok {
+                    timeline[b].finished += 1;
+                } else {
+                    timeline[b].failed += 1;
+                }
+            }
+        }
+    }
+
+    let goodput = extras.slo.map(|slo| {
+        let good = measured.iter().filter(|r| slo.is_good(r)).count() as u64;
+        let total = measured.len() as u64;
+        Goodput {
+            slo,
+            good,
+            total,
+            fraction: if total > 0 {
+                good as f64 / total as f64
+            } else {
+                0.0
+            },
+            good_rps: span_s.map(|s| good as f64 / s).unwrap_or(0.0),
+        }
+    });
+
+    let mut metrics = BTreeMap::new();
+    let mut inference = BTreeMap::new();
+    for (name, get) in STEP_METRICS {
+        let values: Vec<f64> = ok.iter().filter_map(|r| get(r)).collect();
+        if let Some(s) = summarize(&values) {
+            metrics.insert(name.to_string(), s);
+        }
+        if matches!(*name, "ttft_ms" | "tpot_ms" | "e2e_ms")
+            && let Some(inf) = infer(&values, Bootstrap::default())
+        {
+            inference.insert(name.to_string(), inf);
+        }
+    }
+
+    // Client headroom: lag over every measured request (failed ones were sent too).
+    let lags: Vec<f64> = measured.iter().filter_map(|r| r.send_lag_ms).collect();
+    let send_lag_ms = summarize(&lags);
+    let cpu_cores = match (extras.cpu_s, extras.wall_s) {
+        (Some(c), Some(w)) if w > 0.0 => Some(c / w),
+        _ => None,
+    };
+    let cores_available = extras.cores_available.max(1);
+    let mut reasons = Vec::new();
+    if let Some(l) = &send_lag_ms
+        && l.p99 > LAG_P99_LIMIT_MS
+    {
+        reasons.push(format!(
+            "send lag p99 {:.2} ms > {LAG_P99_LIMIT_MS} ms: the client sent late",
+            l.p99
+        ));
+    }
+    if let Some(c) = cpu_cores
+        && c >= CPU_LIMIT * cores_available as f64
+    {
+        reasons.push(format!(
+            "client CPU {:.0}% of {cores_available} core(s) ≥ {:.0}%",
+            100.0 * c / cores_available as f64,
+            100.0 * CPU_LIMIT
+        ));
+    }
+    let bottleneck = !reasons.is_empty();
+    let mut flags = Vec::new();
+    if bottleneck {
+        flags.push(Flag {
+            kind: "client_bottleneck".into(),
+            message: format!(
+                "the client, not the engine, may have limited this step: {}",
+                reasons.join("; ")
+            ),
+        });
+    }
+    if steady.is_none() && !measured.is_empty() {
+        flags.push(Flag {
+            kind: "no_steady_state".into(),
+            message: format!(
+                "too few requests ({}) for a steady state with {in_flight} in flight; give --requests well above {in_flight}",
+                measured.len()
+            ),
+        });
+    }
+
+    let max_in_flight = peak_overlap(all_abs.iter().map(|(_, a)| (a.sent, a.finish)));
+
+    StepReport {
+        engine: engine.to_string(),
+        step: step_label.to_string(),
+        index,
+        arrival,
+        warmup: warmup as u64,
+        requests: measured.len() as u64,
+        ok: ok.len() as u64,
+        failed: (measured.len() - ok.len()) as u64,
+        in_flight,
+        max_in_flight,
+        span,
+        steady,
+        ramp_up_s: match (span, steady) {
+            (Some(a), Some(s)) => Some((s.start_ms - a.start_ms) / 1000.0),
+            _ => None,
+        },
+        drain_s: match (span, steady) {
+            (Some(a), Some(s)) => Some((a.end_ms - s.end_ms) / 1000.0),
+            _ => None,
+        },
+        output_tokens: ok.iter().filter_map(|r| r.output_tokens).sum(),
+        output_tps,
+        output_tps_steady,
+        request_rps,
+        timeline,
+        goodput,
+        metrics,
+        inference,
+        client: ClientHeadroom {
+            send_lag_ms,
+            cpu_cores,
+            cores_available,
+            bottleneck,
+            reasons,
+        },
+        connect_ms: summarize(&extras.connect_ms),
+        flags,
+    }
+}
+
+/// The most intervals `[start, end)` that overlap at one instant.
+pub fn peak_overlap(intervals: impl Iterator<Item = (f64, f64)>) -> u64 {
+    let mut edges: Vec<(f64, i64)> = Vec::new();
+    for (a, b) in intervals {
+        edges.push((a, 1));
+        edges.push((b.max(a), -1));
+    }
+    // Ends before starts at the same instant: back-to-back requests do not overlap.
+    edges.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    let (mut cur, mut peak) = (0i64, 0i64);
+    for (_, d) in edges {
+        cur += d;
+        peak = peak.max(cur);
+    }
+    peak as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Mode, Sampling, TimelineMs};
+
+    fn sampling() -> Sampling {
+        Sampling {
+            max_tokens: 4,
+            temperature: 0.0,
+            seed: None,
+            top_p: None,
+            top_k: None,
+            ignore_eos: true,
+        }
+    }
+
+    /// A request scheduled at `sched`, sent at `sent`, with 4 tokens in 2 events at
+    /// sent+10 and sent+20, ending at sent+20.
+    fn rec(i: u32, sched: f64, sent: f64, ok: bool, warmup: bool) -> RunRecord {
+        let mut r = RunRecord::new("mock", Mode::Api, "/v1", "p", "t", i, sampling(), "t");
+        r.ok = ok;
+        r.warmup = warmup;
+        r.timeline = Some(TimelineMs {
+            scheduled_ms: sched,
+            sent_ms: sent,
+            first_byte_ms: Some(5.0),
+            end_ms: Some(20.0),
+            events_ms: vec![10.0, 20.0],
+        });
+        r.output_tokens = Some(4);
+        r.ttft_ms = Some(10.0);
+        r.tpot_ms = Some(10.0 / 3.0);
+        r.e2e_ms = Some(20.0);
+        r.send_lag_ms = Some(sent - sched);
+        r
+    }
+
+    fn extras() -> StepExtras {
+        StepExtras {
+            cores_available: 1,
+            ..StepExtras::default()
+        }
+    }
+
+    #[test]
+    fn closed_loop_windows_and_throughput() {
+        // Concurrency 2, back to back: sends at 0,0,20,20,40,40 (each lasts 20 ms).
+        let recs: Vec<RunRecord> = (0..6)
+            .map(|i| {
+                let t = 20.0 * f64::from(i / 2);
+                rec(i, t, t, true, false)
+            })
+            .collect();
+        let r = step_report(
+            "mock",
+            "c=2",
+            0,
+            Arrival::Closed { concurrency: 2 },
+            &recs,
+            &extras(),
+        );
+        assert_eq!(
+            (r.requests, r.ok, r.failed, r.warmup, r.in_flight),
+            (6, 6, 0, 0, 2)
+        );
+        assert_eq!(
+            r.span,
+            Some(Window {
+                start_ms: 0.0,
+                end_ms: 60.0
+            })
+        );
+        // 2nd send at 0; last two sends at 40 finish at 60.
+        assert_eq!(
+            r.steady,
+            Some(Window {
+                start_ms: 0.0,
+                end_ms: 60.0
+            })
+        );
+        assert_eq!(r.output_tokens, 24);
+        // 24 tokens in 60 ms.
+        assert!((r.output_tps.unwrap() - 400.0).abs() < 1e-9);
+        assert!((r.request_rps.unwrap() - 100.0).abs() < 1e-9);
+        assert_eq!(r.timeline.len(), 1);
+        assert_eq!(r.timeline[0].started, 6);
+        assert_eq!(r.timeline[0].finished, 6);
+        assert!((r.timeline[0].output_tokens - 24.0).abs() < 1e-9);
+        assert!(!r.client.bottleneck);
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
+        assert_eq!(r.metrics["ttft_ms"].mean, 10.0);
+        assert_eq!(r.inference["ttft_ms"].mean.ci.lo, 10.0);
+    }
+
+    #[test]
+    fn peak_overlap_counts_concurrent_intervals() {
+        assert_eq!(peak_overlap([].into_iter()), 0);
+        assert_eq!(
+            peak_overlap([(0.0, 10.0), (10.0, 20.0), (20.0, 30.0)].into_iter()),
+            1
+        );
+        assert_eq!(
+            peak_overlap([(0.0, 10.0), (5.0, 15.0), (6.0, 7.0), (12.0, 13.0)].into_iter()),
+            3
+        );
+    }
+
+    #[test]
+    fn ramp_up_and_drain_are_cut_off() {
+        // Concurrency 2 with staggered starts: sends at 0, 500, 1000, ..., 4500 ms, each 20 ms long,
+        // so the 2nd send is at 500 and the first finish among the last two (sent 4000,
+        // 4500) is 4020.
+        let recs: Vec<RunRecord> = (0..10)
+            .map(|i| {
+                let t = 500.0 * f64::from(i);
+                rec(i, t, t, true, false)
+            })
+            .collect();
+        let r = step_report(
+            "mock",
+            "c=2",
+            0,
+            Arrival::Closed { concurrency: 2 },
+            &recs,
+            &extras(),
+        );
+        let s = r.steady.unwrap();
+        assert_eq!((s.start_ms, s.end_ms), (500.0, 4020.0));
+        assert_eq!(r.ramp_up_s, Some(0.5));
+        assert!((r.drain_s.unwrap() - 0.5).abs() < 1e-12);
+        // Steady window holds requests sent at 500..3500 fully (7 × 4 tokens) and both
+        // events of the one sent at 4000 (at 4010 and 4020, the window's inclusive end):
+        // 32 tokens over 3.52 s.
+        assert!((r.output_tps_steady.unwrap() - 32.0 / 3.52).abs() < 1e-9);
+        // Span 0..4520 ms: five one-second buckets.
+        assert_eq!(r.timeline.len(), 5);
+        assert_eq!(r.timeline[0].started, 2);
+        assert!((r.timeline[4].output_tokens - 8.0).abs() < 1e-9);
+        let total: f64 = r.timeline.iter().map(|s| s.output_tokens).sum();
+        assert!((total - 40.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn warmup_is_excluded_from_measures_but_its_tokens_count_for_the_system() {
+        let mut recs = vec![rec(0, 0.0, 0.0, true, true)];
+        recs.push(rec(1, 5.0, 5.0, true, false));
+        let r = step_report(
+            "mock",
+            "c=1",
+            0,
+            Arrival::Closed { concurrency: 1 },
+            &recs,
+            &extras(),
+        );
+        assert_eq!((r.requests, r.warmup), (1, 1));
+        let span = r.span.unwrap();
+        assert_eq!((span.start_ms, span.end_ms), (5.0, 25.0));
+        assert_eq!(r.output_tokens, 4);
+        // Both warm-up events (10, 20 ms; 2 tokens each) fall inside the span, beside the
+        // measured request's two: 8 tokens in 20 ms.
+        assert!((r.output_tps.unwrap() - 400.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn goodput_counts_failures_in_the_denominator() {
+        let mut recs: Vec<RunRecord> = (0..4).map(|i| rec(i, 0.0, 0.0, true, false)).collect();
+        recs[1].ttft_ms = Some(600.0);
+        recs[2].ok = false;
+        let ex = StepExtras {
+            slo: Some(Slo {
+                ttft_ms: Some(500.0),
+                tpot_ms: None,
+                e2e_ms: None,
+            }),
+            ..extras()
+        };
+        let r = step_report(
+            "m",
+            "c=4",
+            0,
+            Arrival::Closed { concurrency: 4 },
+            &recs,
+            &ex,
+        );
+        let g = r.goodput.unwrap();
+        assert_eq!((g.good, g.total), (2, 4));
+        assert_eq!(g.fraction, 0.5);
+        // span 0..20 ms: 2 good in 0.02 s.
+        assert!((g.good_rps - 100.0).abs() < 1e-9);
+        assert_eq!((r.ok, r.failed), (3, 1));
+        assert_eq!(r.timeline[0].failed, 1);
+    }
+
+    #[test]
+    fn client_bottleneck_by_lag_or_cpu() {
+        // Lags 0..=19 ms: p99 ≈ 18.8 ms > 5 ms.
+        let recs: Vec<RunRecord> = (0..20)
+            .map(|i| rec(i, 0.0, f64::from(i), true, false))
+            .collect();
+        let r = step_report(
+            "m",
+            "rate",
+            0,
+            Arrival::Open {
+                rate: 1.0,
+                burstiness: 1.0,
+            },
+            &recs,
+            &extras(),
+        );
+        assert!(r.client.bottleneck);
+        assert!(
+            r.client.reasons[0].contains("send lag p99"),
+            "{:?}",
+            r.client.reasons
+        );
+        assert_eq!(r.flags[0].kind, "client_bottleneck");
+
+        let calm: Vec<RunRecord> = (0..20).map(|i| rec(i, 0.0, 0.0, true, false)).collect();
+        let cpu = StepExtras {
+            cpu_s: Some(1.85),
+            wall_s: Some(2.0),
+            ..extras()
+        };
+        let r = step_report("m", "c", 0, Arrival::Closed { concurrency: 1 }, &calm, &cpu);
+        assert!(r.client.bottleneck, "{:?}", r.client);
+        assert!((r.client.cpu_cores.unwrap() - 0.925).abs() < 1e-12);
+        let two = StepExtras {
+            cores_available: 2,
+            ..cpu
+        };
+        let r = step_report("m", "c", 0, Arrival::Closed { concurrency: 1 }, &calm, &two);
+        assert!(!r.client.bottleneck);
+    }
+
+    #[test]
+    fn too_short_for_steady_state_is_flagged() {
+        let recs = vec![rec(0, 0.0, 0.0, true, false)];
+        let r = step_report(
+            "m",
+            "c=4",
+            0,
+            Arrival::Closed { concurrency: 4 },
+            &recs,
+            &extras(),
+        );
+        assert_eq!(r.steady, None);
+        assert_eq!(r.output_tps_steady, None);
+        assert!(r.flags.iter().any(|f| f.kind == "no_steady_state"));
+    }
+}

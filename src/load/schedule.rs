@@ -1,0 +1,640 @@
+//! Load schedules (pure): what to send and when, decided before any request is sent.
+//!
+//! - **Closed loop** (`--concurrency N`): N workers, each sends its next request when its
+//!   previous one ends. A request's scheduled instant is the moment its worker became free.
+//! - **Open loop** (`--rate R`): arrivals at R requests/s on average, independent of
+//!   responses. Inter-arrival times are gamma distributed with shape k = `--burstiness`
+//!   and scale 1/(R·k), so the mean is 1/R for every k; k = 1 is a Poisson process, k < 1
+//!   burstier, k > 1 more regular. The first arrival is at offset 0. The generator is
+//!   seeded, so a schedule is the same on every run.
+//! - **Sweep** (`--sweep`): "1,4,16" (or "concurrency:1,4,16") runs one closed-loop step
+//!   per value; "rate:1,2,4" one open-loop step per rate.
+//! - **Bounds**: a step ends after `--requests` measured requests or `--duration` seconds
+//!   of measured load (from the first measured request), whichever comes first. Without
+//!   either: closed loop 4·N requests (at least 32), open loop ⌈30·R⌉ (at least 32).
+//! - **Warm-up**: the first `--load-warmup` requests of each step are sent but excluded
+//!   from results. Default: one per worker for closed loop (N, at most 64), one second of
+//!   arrivals for open loop (⌈R⌉, at most 64).
+//! - **SLOs** (`--slo ttft_ms=…,tpot_ms=…,e2e_ms=…`) decide which requests count toward
+//!   goodput.
+
+use crate::cli::LoadArgs;
+use crate::results::RunRecord;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Gamma};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Most warm-up requests a step gets by default.
+pub const DEFAULT_WARMUP_CAP: u64 = 64;
+
+/// Bad load flags; each message says what is wrong and what to give instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LoadError {
+    #[error("--concurrency must be at least 1 (got {0})")]
+    Concurrency(u32),
+    #[error("--rate must be a positive number of requests per second (got {0})")]
+    Rate(f64),
+    #[error("--burstiness must be a positive gamma shape, e.g. 1 for Poisson (got {0})")]
+    Burstiness(f64),
+    #[error("--requests must be at least 1 (got {0})")]
+    Requests(u64),
+    #[error("--duration must be a positive number of seconds (got {0})")]
+    Duration(f64),
+    #[error(
+        "--sweep {0:?} is not a list of steps; give concurrency steps like \"1,4,16\" or rate steps like \"rate:1,2,4\""
+    )]
+    Sweep(String),
+    #[error("--sweep replaces --concurrency and --rate; give only one of them")]
+    SweepConflict,
+    #[error("--{0} needs a load mode; add --concurrency N, --rate R or --sweep STEPS")]
+    NeedsMode(&'static str),
+    #[error("--slo {0}")]
+    Slo(String),
+}
+
+/// How requests arrive in one step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Arrival {
+    /// Keep `concurrency` requests in flight.
+    Closed { concurrency: u32 },
+    /// Arrivals at `rate` per second with gamma(`burstiness`) inter-arrival times.
+    Open { rate: f64, burstiness: f64 },
+}
+
+/// One load step of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// 0-based position in the sweep.
+    pub index: usize,
+    pub arrival: Arrival,
+    /// Measured requests (warm-up excluded); `None`: bounded by duration only.
+    pub requests: Option<u64>,
+    /// Measured duration; `None`: bounded by requests only.
+    pub duration: Option<Duration>,
+    pub warmup: u64,
+    /// Seed of this step's arrival generator.
+    pub seed: u64,
+}
+
+impl Step {
+    /// A short label, e.g. "c=16" or "rate=2/s".
+    pub fn label(&self) -> String {
+        match self.arrival {
+            Arrival::Closed { concurrency } => format!("c={concurrency}"),
+            Arrival::Open {
+                rate,
+                burstiness: 1.0,
+            } => format!("rate={rate}/s"),
+            Arrival::Open { rate, burstiness } => format!("rate={rate}/s k={burstiness}"),
+        }
+    }
+
+    /// Whether request number `index` of this step (warm-up included, 0-based) may still
+    /// be sent, `since_measure_start` after the first measured request was scheduled
+    /// (`None` while still in warm-up).
+    pub fn may_send(&self, index: u64, since_measure_start: Option<Duration>) -> bool {
+        if let Some(n) = self.requests
+            && index >= self.warmup + n
+        {
+            return false;
+        }
+        match (self.duration, since_measure_start) {
+            (Some(d), Some(t)) => t < d,
+            _ => true,
+        }
+    }
+
+    /// The arrival offsets of an open-loop step (an endless iterator); `None` for a
+    /// closed-loop step.
+    pub fn open_arrivals(&self) -> Option<OpenArrivals> {
+        match self.arrival {
+            Arrival::Open { rate, burstiness } => {
+                OpenArrivals::new(rate, burstiness, self.seed).ok()
+            }
+            Arrival::Closed { .. } => None,
+        }
+    }
+}
+
+/// Arrival offsets from a step's start: 0, then cumulative gamma-distributed gaps.
+#[derive(Debug, Clone)]
+pub struct OpenArrivals {
+    rng: StdRng,
+    gamma: Gamma<f64>,
+    next_s: f64,
+}
+
+impl OpenArrivals {
+    pub fn new(rate: f64, burstiness: f64, seed: u64) -> Result<Self, LoadError> {
+        check_rate(rate)?;
+        check_burstiness(burstiness)?;
+        let gamma =
+            Gamma::new(burstiness, 1.0 / (rate * burstiness)).map_err(|_| LoadError::Rate(rate))?;
+        Ok(OpenArrivals {
+            rng: StdRng::seed_from_u64(seed),
+            gamma,
+            next_s: 0.0,
+        })
+    }
+}
+
+impl Iterator for OpenArrivals {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let now = self.next_s;
+        self.next_s += self.gamma.sample(&mut self.rng);
+        Some(Duration::from_secs_f64(now))
+    }
+}
+
+fn check_rate(rate: f64) -> Result<(), LoadError> {
+    if rate.is_finite() && rate > 0.0 {
+        Ok(())
+    } else {
+        Err(LoadError::Rate(rate))
+    }
+}
+
+fn check_burstiness(k: f64) -> Result<(), LoadError> {
+    if k.is_finite() && k > 0.0 {
+        Ok(())
+    } else {
+        Err(LoadError::Burstiness(k))
+    }
+}
+
+/// The steps of a `--sweep`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sweep {
+    Concurrency(Vec<u32>),
+    Rate(Vec<f64>),
+}
+
+/// Parse `--sweep`: "1,4,16", "concurrency:1,4,16" or "rate:0.5,1,2".
+pub fn parse_sweep(s: &str) -> Result<Sweep, LoadError> {
+    let bad = || LoadError::Sweep(s.to_string());
+    let t = s.trim();
+    let (kind, list) = match t.split_once(':') {
+        Some((k, rest)) => (k.trim().to_ascii_lowercase(), rest),
+        None => ("concurrency".to_string(), t),
+    };
+    let items: Vec<&str> = list.split(',').map(str::trim).collect();
+    if items.iter().any(|x| x.is_empty()) {
+        return Err(bad());
+    }
+    match kind.as_str() {
+        "concurrency" | "c" => {
+            let v = items
+                .iter()
+                .map(|x| x.parse::<u32>().map_err(|_| bad()))
+                .collect::<Result<Vec<u32>, _>>()?;
+            if let Some(&z) = v.iter().find(|&&c| c == 0) {
+                return Err(LoadError::Concurrency(z));
+            }
+            Ok(Sweep::Concurrency(v))
+        }
+        "rate" | "r" => {
+            let v = items
+                .iter()
+                .map(|x| x.parse::<f64>().map_err(|_| bad()))
+                .collect::<Result<Vec<f64>, _>>()?;
+            for &r in &v {
+                check_rate(r)?;
+            }
+            Ok(Sweep::Rate(v))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Whether any load flag asks for load mode (otherwise the run is sequential).
+pub fn is_load_mode(load: &LoadArgs) -> bool {
+    load.concurrency.is_some() || load.rate.is_some() || load.sweep.is_some()
+}
+
+/// The steps of a run from the load flags; empty when no load mode was asked for.
+/// `seed` makes the arrival times reproducible (step i uses seed + i).
+pub fn plan_steps(load: &LoadArgs, seed: u64) -> Result<Vec<Step>, LoadError> {
+    check_burstiness(load.burstiness)?;
+    if let Some(n) = load.requests
+        && n == 0
+    {
+        return Err(LoadError::Requests(n));
+    }
+    if let Some(d) = load.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(LoadError::Duration(d));
+    }
+    let arrivals: Vec<Arrival> = match (&load.sweep, load.concurrency, load.rate) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(LoadError::SweepConflict),
+        (Some(s), None, None) => match parse_sweep(s)? {
+            Sweep::Concurrency(v) => v
+                .into_iter()
+                .map(|concurrency| Arrival::Closed { concurrency })
+                .collect(),
+            Sweep::Rate(v) => v
+                .into_iter()
+                .map(|rate| Arrival::Open {
+                    rate,
+                    burstiness: load.burstiness,
+                })
+                .collect(),
+        },
+        (None, Some(c), _) => {
+            if c == 0 {
+                return Err(LoadError::Concurrency(c));
+            }
+            vec![Arrival::Closed { concurrency: c }]
+        }
+        (None, None, Some(r)) => {
+            check_rate(r)?;
+            vec![Arrival::Open {
+                rate: r,
+                burstiness: load.burstiness,
+            }]
+        }
+        (None, None, None) => {
+            for (flag, given) in [
+                ("requests", load.requests.is_some()),
+                ("duration", load.duration.is_some()),
+                ("load-warmup", load.load_warmup.is_some()),
+                ("preconnect", load.preconnect),
+            ] {
+                if given {
+                    return Err(LoadError::NeedsMode(flag));
+                }
+            }
+            return Ok(Vec::new());
+        }
+    };
+    let duration = load.duration.map(Duration::from_secs_f64);
+    Ok(arrivals
+        .into_iter()
+        .enumerate()
+        .map(|(index, arrival)| {
+            let requests = match (load.requests, duration) {
+                (Some(n), _) => Some(n),
+                (None, Some(_)) => None,
+                (None, None) => Some(default_requests(arrival)),
+            };
+            Step {
+                index,
+                arrival,
+                requests,
+                duration,
+                warmup: load.load_warmup.unwrap_or_else(|| default_warmup(arrival)),
+                seed: seed.wrapping_add(index as u64),
+            }
+        })
+        .collect())
+}
+
+/// Measured requests of a step when neither --requests nor --duration is given.
+pub fn default_requests(a: Arrival) -> u64 {
+    match a {
+        Arrival::Closed { concurrency } => (4 * u64::from(concurrency)).max(32),
+        Arrival::Open { rate, .. } => ((30.0 * rate).ceil() as u64).max(32),
+    }
+}
+
+/// Warm-up requests of a step when --load-warmup is not given.
+pub fn default_warmup(a: Arrival) -> u64 {
+    match a {
+        Arrival::Closed { concurrency } => u64::from(concurrency).min(DEFAULT_WARMUP_CAP),
+        Arrival::Open { rate, .. } => (rate.ceil() as u64).clamp(1, DEFAULT_WARMUP_CAP),
+    }
+}
+
+/// Service-level objectives: a request is good when it succeeded and meets every one given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}
+
+/// Parse `--slo ttft_ms=500,tpot_ms=50,e2e_ms=10000` (any subset, at least one).
+pub fn parse_slo(s: &str) -> Result<Slo, LoadError> {
+    let mut slo = Slo::default();
+    if s.trim().is_empty() {
+        return Err(LoadError::Slo(
+            "is empty; give e.g. ttft_ms=500,tpot_ms=50,e2e_ms=10000".into(),
+        ));
+    }
+    for item in s.split(',') {
+        let item = item.trim();
+        let (k, v) = item.split_once('=').ok_or_else(|| {
+            LoadError::Slo(format!(
+                "item {item:?} is not NAME=MILLISECONDS; give e.g. ttft_ms=500"
+            ))
+        })?;
+        let (k, v) = (k.trim(), v.trim());
+        let value: f64 = v
+            .parse()
+            .ok()
+            .filter(|x: &f64| x.is_finite() && *x > 0.0)
+            .ok_or_else(|| {
+                LoadError::Slo(format!(
+                    "{k}={v}: the limit must be a positive number of milliseconds"
+                ))
+            })?;
+        let slot = match k {
+            "ttft_ms" => &mut slo.ttft_ms,
+            "tpot_ms" => &mut slo.tpot_ms,
+            "e2e_ms" => &mut slo.e2e_ms,
+            _ => {
+                return Err(LoadError::Slo(format!(
+                    "unknown objective {k:?}; use ttft_ms, tpot_ms or e2e_ms"
+                )));
+            }
+        };
+        if slot.is_some() {
+            return Err(LoadError::Slo(format!("{k} is given twice")));
+        }
+        *slot = Some(value);
+    }
+    Ok(slo)
+}
+
+impl Slo {
+    /// Whether a request counts toward goodput. A failed request never does. TTFT and
+    /// E2E must exist to meet their objectives; a response of fewer than two tokens has
+    /// no TPOT and cannot violate a TPOT objective.
+    pub fn is_good(&self, r: &RunRecord) -> bool {
+        if !r.ok {
+            return false;
+        }
+        let within = |limit: Option<f64>, value: Option<f64>, missing_ok: bool| match (limit, value)
+        {
+            (None, _) => true,
+            (Some(l), Some(v)) => v <= l,
+            (Some(_), None) => missing_ok,
+        };
+        within(self.ttft_ms, r.ttft_ms, false)
+            && within(self.tpot_ms, r.tpot_ms, true)
+            && within(self.e2e_ms, r.e2e_ms, false)
+    }
+
+    /// "ttft_ms≤500, tpot_ms≤50".
+    pub fn describe(&self) -> String {
+        [
+            ("ttft_ms", self.ttft_ms),
+            ("tpot_ms", self.tpot_ms),
+            ("e2e_ms", self.e2e_ms),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}≤{v}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Mode, Sampling};
+
+    fn args() -> LoadArgs {
+        LoadArgs {
+            burstiness: 1.0,
+            ..LoadArgs::default()
+        }
+    }
+
+    #[test]
+    fn sweep_parsing() {
+        assert_eq!(
+            parse_sweep("1,4,16"),
+            Ok(Sweep::Concurrency(vec![1, 4, 16]))
+        );
+        assert_eq!(
+            parse_sweep(" concurrency: 2 , 8 "),
+            Ok(Sweep::Concurrency(vec![2, 8]))
+        );
+        assert_eq!(
+            parse_sweep("rate:1,2.5,4"),
+            Ok(Sweep::Rate(vec![1.0, 2.5, 4.0]))
+        );
+        assert_eq!(parse_sweep("RATE:0.5"), Ok(Sweep::Rate(vec![0.5])));
+        assert_eq!(parse_sweep("1,0"), Err(LoadError::Concurrency(0)));
+        assert_eq!(parse_sweep("rate:1,-2"), Err(LoadError::Rate(-2.0)));
+        for bad in ["", "1,,2", "a,b", "qps:1", "1.5,2", "rate:"] {
+            assert_eq!(parse_sweep(bad), Err(LoadError::Sweep(bad.into())), "{bad}");
+        }
+        assert!(
+            LoadError::Sweep("x".into())
+                .to_string()
+                .contains("\"rate:1,2,4\"")
+        );
+    }
+
+    #[test]
+    fn no_load_flags_means_sequential_and_stray_flags_are_errors() {
+        assert_eq!(plan_steps(&args(), 1), Ok(vec![]));
+        assert!(!is_load_mode(&args()));
+        let a = LoadArgs {
+            requests: Some(10),
+            ..args()
+        };
+        assert_eq!(plan_steps(&a, 1), Err(LoadError::NeedsMode("requests")));
+        let a = LoadArgs {
+            preconnect: true,
+            ..args()
+        };
+        assert_eq!(plan_steps(&a, 1), Err(LoadError::NeedsMode("preconnect")));
+    }
+
+    #[test]
+    fn closed_loop_plan_with_defaults() {
+        let a = LoadArgs {
+            concurrency: Some(16),
+            ..args()
+        };
+        let steps = plan_steps(&a, 7).unwrap();
+        assert_eq!(steps.len(), 1);
+        let s = &steps[0];
+        assert_eq!(s.arrival, Arrival::Closed { concurrency: 16 });
+        assert_eq!(
+            (s.requests, s.duration, s.warmup, s.seed),
+            (Some(64), None, 16, 7)
+        );
+        assert_eq!(s.label(), "c=16");
+        assert!(s.open_arrivals().is_none());
+        assert_eq!(default_requests(Arrival::Closed { concurrency: 1 }), 32);
+        assert_eq!(default_warmup(Arrival::Closed { concurrency: 1000 }), 64);
+    }
+
+    #[test]
+    fn sweep_plan_with_bounds() {
+        let a = LoadArgs {
+            sweep: Some("rate:1,2,4".into()),
+            burstiness: 0.5,
+            duration: Some(10.0),
+            load_warmup: Some(3),
+            ..args()
+        };
+        let steps = plan_steps(&a, 100).unwrap();
+        assert_eq!(steps.len(), 3);
+        assert_eq!(
+            steps[2].arrival,
+            Arrival::Open {
+                rate: 4.0,
+                burstiness: 0.5
+            }
+        );
+        assert_eq!(steps[2].label(), "rate=4/s k=0.5");
+        assert_eq!(steps[1].seed, 101);
+        assert!(steps.iter().all(|s| s.requests.is_none()
+            && s.duration == Some(Duration::from_secs(10))
+            && s.warmup == 3));
+    }
+
+    #[test]
+    fn invalid_flags_are_rejected() {
+        let with = |f: &dyn Fn(&mut LoadArgs)| {
+            let mut a = args();
+            f(&mut a);
+            plan_steps(&a, 1)
+        };
+        assert_eq!(
+            with(&|a| a.concurrency = Some(0)),
+            Err(LoadError::Concurrency(0))
+        );
+        assert_eq!(with(&|a| a.rate = Some(0.0)), Err(LoadError::Rate(0.0)));
+        assert_eq!(
+            with(&|a| {
+                a.rate = Some(1.0);
+                a.burstiness = 0.0
+            }),
+            Err(LoadError::Burstiness(0.0))
+        );
+        assert_eq!(
+            with(&|a| {
+                a.concurrency = Some(2);
+                a.requests = Some(0)
+            }),
+            Err(LoadError::Requests(0))
+        );
+        assert_eq!(
+            with(&|a| {
+                a.concurrency = Some(2);
+                a.duration = Some(-1.0)
+            }),
+            Err(LoadError::Duration(-1.0))
+        );
+        assert_eq!(
+            with(&|a| {
+                a.concurrency = Some(2);
+                a.sweep = Some("1,2".into())
+            }),
+            Err(LoadError::SweepConflict)
+        );
+    }
+
+    #[test]
+    fn bounds_by_requests_and_duration() {
+        let step = |requests, duration| Step {
+            index: 0,
+            arrival: Arrival::Closed { concurrency: 2 },
+            requests,
+            duration,
+            warmup: 2,
+            seed: 0,
+        };
+        let s = step(Some(3), None);
+        // indices 0,1 are warm-up, 2,3,4 measured, 5 is one too many.
+        assert!(s.may_send(4, Some(Duration::from_secs(100))));
+        assert!(!s.may_send(5, None));
+        let d = step(None, Some(Duration::from_secs(2)));
+        assert!(d.may_send(1000, None));
+        assert!(d.may_send(1000, Some(Duration::from_millis(1999))));
+        assert!(!d.may_send(3, Some(Duration::from_secs(2))));
+        let both = step(Some(3), Some(Duration::from_secs(2)));
+        assert!(!both.may_send(5, Some(Duration::ZERO)));
+        assert!(!both.may_send(3, Some(Duration::from_secs(3))));
+    }
+
+    #[test]
+    fn open_arrivals_are_seeded_and_have_the_right_mean() {
+        let a: Vec<Duration> = OpenArrivals::new(10.0, 1.0, 5).unwrap().take(5).collect();
+        let b: Vec<Duration> = OpenArrivals::new(10.0, 1.0, 5).unwrap().take(5).collect();
+        let c: Vec<Duration> = OpenArrivals::new(10.0, 1.0, 6).unwrap().take(5).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a[0], Duration::ZERO);
+        assert!(a.windows(2).all(|w| w[0] <= w[1]));
+
+        // 20,000 arrivals at 50/s: mean gap 20 ms for every shape; the coefficient of
+        // variation of the gaps is 1/√k (1 for Poisson, 2 for k = 0.25, 0.5 for k = 4).
+        for (k, cv) in [(1.0, 1.0), (0.25, 2.0), (4.0, 0.5)] {
+            let t: Vec<f64> = OpenArrivals::new(50.0, k, 9)
+                .unwrap()
+                .take(20_001)
+                .map(|d| d.as_secs_f64())
+                .collect();
+            let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+            let m = gaps.iter().sum::<f64>() / gaps.len() as f64;
+            let sd = (gaps.iter().map(|g| (g - m).powi(2)).sum::<f64>() / gaps.len() as f64).sqrt();
+            assert!((m - 0.02).abs() < 0.02 * 0.05, "k={k} mean {m}");
+            assert!((sd / m - cv).abs() < cv * 0.08, "k={k} cv {}", sd / m);
+        }
+        assert!(OpenArrivals::new(f64::NAN, 1.0, 1).is_err());
+    }
+
+    fn record(ok: bool, ttft: Option<f64>, tpot: Option<f64>, e2e: Option<f64>) -> RunRecord {
+        let sampling = Sampling {
+            max_tokens: 8,
+            temperature: 0.0,
+            seed: None,
+            top_p: None,
+            top_k: None,
+            ignore_eos: false,
+        };
+        let mut r = RunRecord::new("e", Mode::Api, "/x", "p", "t", 0, sampling, "t");
+        r.ok = ok;
+        r.ttft_ms = ttft;
+        r.tpot_ms = tpot;
+        r.e2e_ms = e2e;
+        r
+    }
+
+    #[test]
+    fn slo_parsing_and_goodness() {
+        let slo = parse_slo("ttft_ms=500, tpot_ms=50,e2e_ms=1e4").unwrap();
+        assert_eq!(
+            slo,
+            Slo {
+                ttft_ms: Some(500.0),
+                tpot_ms: Some(50.0),
+                e2e_ms: Some(10000.0)
+            }
+        );
+        assert_eq!(slo.describe(), "ttft_ms≤500, tpot_ms≤50, e2e_ms≤10000");
+        assert!(slo.is_good(&record(true, Some(500.0), Some(10.0), Some(900.0))));
+        assert!(!slo.is_good(&record(true, Some(500.1), Some(10.0), Some(900.0))));
+        assert!(!slo.is_good(&record(true, Some(1.0), Some(50.5), Some(900.0))));
+        assert!(!slo.is_good(&record(false, Some(1.0), Some(1.0), Some(2.0))));
+        // One output token: no TPOT, still good; no first token at all: not good.
+        assert!(slo.is_good(&record(true, Some(10.0), None, Some(10.0))));
+        assert!(!slo.is_good(&record(true, None, None, None)));
+
+        let only = parse_slo("tpot_ms=20").unwrap();
+        assert!(only.is_good(&record(true, Some(1e9), Some(19.0), None)));
+
+        for (bad, needle) in [
+            ("", "is empty"),
+            ("ttft=5", "unknown objective \"ttft\""),
+            ("ttft_ms", "not NAME=MILLISECONDS"),
+            ("ttft_ms=-1", "positive number"),
+            ("ttft_ms=abc", "positive number"),
+            ("ttft_ms=1,ttft_ms=2", "given twice"),
+        ] {
+            let e = parse_slo(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--slo ") && e.contains(needle), "{bad}: {e}");
+        }
+    }
+}
