@@ -60,7 +60,8 @@ pub struct LoadOptions {
 const CONNECT_SAMPLES: usize = 32;
 
 /// Run every step the load flags ask for against `target`, cycling through `prompts`.
-/// After each step, `sink` receives its report and its records (warm-up included, marked).
+/// After each step, `sink` receives its report and (by value, so no copy stays here) its
+/// records, warm-up included and marked.
 /// Returns the step reports.
 pub async fn run_load(
     target: &ApiTarget,
@@ -68,7 +69,7 @@ pub async fn run_load(
     sampling: &Sampling,
     load: &LoadArgs,
     opts: &LoadOptions,
-    sink: &mut (dyn FnMut(&StepReport, &[RunRecord]) -> anyhow::Result<()> + Send),
+    sink: &mut (dyn FnMut(&StepReport, Vec<RunRecord>) -> anyhow::Result<()> + Send),
 ) -> anyhow::Result<Vec<StepReport>> {
     let steps = plan_steps(load, opts.seed).map_err(|e| UserError::new(e.to_string()))?;
     if steps.is_empty() {
@@ -147,7 +148,7 @@ pub async fn run_load(
             &records,
             &extras,
         );
-        sink(&report, &records)?;
+        sink(&report, records)?;
         reports.push(report);
     }
     Ok(reports)
@@ -325,6 +326,8 @@ pub fn fill_record(r: &mut RunRecord, trace: Trace, count_tokens: Option<&TokenC
     r.engine_report = trace.engine_report;
     r.timeline = Some(TimelineMs::from_timeline(&trace.timeline));
     r.output_text = trace.text;
+    // Thousands of records stay in memory until the results document is written.
+    r.output_text.shrink_to_fit();
     match trace.error {
         Some(e) => r.fail(e.to_string()),
         None if events == 0 => r.fail("the response held no generated text"),
