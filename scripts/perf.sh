@@ -42,7 +42,7 @@ trap cleanup EXIT
 
 # start_mock ARGS...: start the mock on MOCK_CORE, set $url.
 start_mock() {
-    "${prio[@]}" taskset -c "$MOCK_CORE" "$BIN" mock-engine --port 0 "$@" >"$work/mock.out" 2>&1 &
+    ${prio[@]+"${prio[@]}"} taskset -c "$MOCK_CORE" "$BIN" mock-engine --port 0 "$@" >"$work/mock.out" 2>&1 &
     mock_pid=$!
     for _ in $(seq 100); do
         url=$(sed -n 's/^listening on //p' "$work/mock.out")
@@ -73,7 +73,7 @@ sched() {
 # run NAME ARGS...: inferbench api against $url on CLIENT_CORE; peak RSS into $work/NAME.rss_kb.
 run() {
     local name=$1; shift
-    "${prio[@]}" taskset -c "$CLIENT_CORE" "$BIN" api --url "$url" --model mock --quick --quiet --csv \
+    ${prio[@]+"${prio[@]}"} taskset -c "$CLIENT_CORE" "$BIN" api --url "$url" --model mock --quick --quiet --csv \
         --preconnect --timeout 600 --out-dir "$work/$name" "$@" >"$work/$name.log" 2>&1 &
     local pid=$! peak=0 hwm s last="0 0" m0 m1 t0 t1
     m0=$(sched "$mock_pid")

@@ -58,6 +58,10 @@ pub struct LoadOptions {
 
 /// Connections whose bare TCP connect is timed with `--preconnect`.
 const CONNECT_SAMPLES: usize = 32;
+/// Connects `--preconnect` keeps pending at once.
+const PRECONNECT_PARALLEL: usize = 128;
+/// How long `--preconnect` waits for one connection.
+const PRECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Run every step the load flags ask for against `target`, cycling through `prompts`.
 /// After each step, `sink` receives its report and (by value, so no copy stays here) its
@@ -223,24 +227,44 @@ async fn preconnect(
             }
         }
     }
-    // Concurrent small GETs: none finds an idle connection, so each opens its own, and
-    // all stay idle in the pool afterwards. Any status will do; the body is drained so
-    // the connection can be reused.
+    // Small GETs, each holding its response (and so its connection) until all have one:
+    // only then is every one of the n connections distinct and open. At most
+    // PRECONNECT_PARALLEL connects are pending at a time, so that a server slow to
+    // accept does not overflow its listen queue. Bodies are drained afterwards so the
+    // connections go back to the pool idle. Any status will do.
     let probe = if target.protocol.is_ndjson() {
         format!("{}/api/version", target.base_url)
     } else {
         format!("{}/v1/models", target.base_url)
     };
+    let gate = Arc::new(tokio::sync::Semaphore::new(PRECONNECT_PARALLEL));
+    let all_open = Arc::new(tokio::sync::Barrier::new(n));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
-        let (http, probe) = (http.clone(), probe.clone());
+        let (http, probe, gate, all_open) =
+            (http.clone(), probe.clone(), gate.clone(), all_open.clone());
         set.spawn(async move {
-            if let Ok(r) = http.get(&probe).send().await {
-                let _ = r.bytes().await;
+            let response = tokio::time::timeout(PRECONNECT_TIMEOUT, async {
+                let _permit = gate.acquire().await.ok()?;
+                http.get(&probe).send().await.ok()
+            })
+            .await
+            .ok()
+            .flatten();
+            all_open.wait().await;
+            match response {
+                Some(r) => r.bytes().await.is_ok(),
+                None => false,
             }
         });
     }
-    while set.join_next().await.is_some() {}
+    let mut opened = 0;
+    while let Some(done) = set.join_next().await {
+        opened += usize::from(matches!(done, Ok(true)));
+    }
+    if opened < n {
+        tracing::warn!("--preconnect opened {opened} of {n} connections");
+    }
     Ok(connect_ms)
 }
 
