@@ -8,8 +8,10 @@
 #   BIN=path scripts/perf.sh         measure an existing binary
 #   C1_REQUESTS=50 scripts/perf.sh   more requests at concurrency 1 (default 20)
 #   KEEP=1 scripts/perf.sh           keep the results directory
-#   PRIO="chrt -f 1" scripts/perf.sh run both at a real-time priority, so that other
-#                                    work on a shared machine does not preempt them
+#
+# On a shared machine, read the "wait" shares printed beside each figure: the time the
+# client or the mock was runnable but waiting for its core (other work on it). Large waits
+# mean the figure measures the machine, not the client.
 #
 # Figures:
 #   1. mean TTFT and TPOT error at concurrency 1 and 512 (TTFT 50 ms, ITL 5 ms, 256 tokens)
@@ -20,7 +22,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOCK_CORE=${MOCK_CORE:-1}
-read -ra prio <<<"${PRIO:-}"
 CLIENT_CORE=${CLIENT_CORE:-0}
 C1_REQUESTS=${C1_REQUESTS:-20}
 if [ -z "${BIN:-}" ]; then
@@ -42,7 +43,7 @@ trap cleanup EXIT
 
 # start_mock ARGS...: start the mock on MOCK_CORE, set $url.
 start_mock() {
-    ${prio[@]+"${prio[@]}"} taskset -c "$MOCK_CORE" "$BIN" mock-engine --port 0 "$@" >"$work/mock.out" 2>&1 &
+    taskset -c "$MOCK_CORE" "$BIN" mock-engine --port 0 "$@" >"$work/mock.out" 2>&1 &
     mock_pid=$!
     for _ in $(seq 100); do
         url=$(sed -n 's/^listening on //p' "$work/mock.out")
@@ -73,7 +74,7 @@ sched() {
 # run NAME ARGS...: inferbench api against $url on CLIENT_CORE; peak RSS into $work/NAME.rss_kb.
 run() {
     local name=$1; shift
-    ${prio[@]+"${prio[@]}"} taskset -c "$CLIENT_CORE" "$BIN" api --url "$url" --model mock --quick --quiet --csv \
+    taskset -c "$CLIENT_CORE" "$BIN" api --url "$url" --model mock --quick --quiet --csv \
         --preconnect --timeout 600 --out-dir "$work/$name" "$@" >"$work/$name.log" 2>&1 &
     local pid=$! peak=0 hwm s last="0 0" m0 m1 t0 t1
     m0=$(sched "$mock_pid")
@@ -117,7 +118,7 @@ verdict() { # verdict VALUE OP LIMIT → PASS/MISS
 rows=()
 row() { rows+=("$(printf '| %-52s | %14s | %10s | %s |' "$1" "$2" "$3" "$4")"); }
 
-echo "inferbench perf: $("$BIN" --version), mock on core $MOCK_CORE, client on core $CLIENT_CORE${PRIO:+, under $PRIO}" >&2
+echo "inferbench perf: $("$BIN" --version), mock on core $MOCK_CORE, client on core $CLIENT_CORE" >&2
 echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
 
 # 1. Exactness at concurrency 1 and 512 (the mock's clock is the truth: 50 ms, 5 ms).
