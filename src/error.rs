@@ -28,6 +28,12 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if cause.downcast_ref::<ConfigError>().is_some()
             || cause.downcast_ref::<UserError>().is_some()
+            || cause
+                .downcast_ref::<crate::engine::launch::StartError>()
+                .is_some()
+            || cause
+                .downcast_ref::<crate::engine::fairness::TemplateMismatch>()
+                .is_some()
         {
             return 2;
         }

@@ -99,8 +99,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Api(args) if crate::load::schedule::is_load_mode(&args.load) => {
                 crate::load::run_api_load(&args).await
             }
+            Command::Api(args) => crate::runner::run_api(args).await,
             Command::MockEngine(args) => crate::mock::run(args).await,
-            other => anyhow::bail!("command not implemented yet: {other:?}"),
+            Command::Server(args) => crate::server::run(args).await,
+            Command::Models(args) => match args.action {
+                cli::ModelsAction::Prepare { common } => {
+                    crate::engine::ollama::prepare(&common.settings()?).await
+                }
+            },
+            Command::Cli(args) => crate::climode::run(args).await,
         }
     })
 }

@@ -121,8 +121,20 @@ pub struct ProcessGroup {
 }
 
 impl ProcessGroup {
-    /// Spawn `spec` in a new process group with stdin closed.
+    /// Spawn `spec` in a new process group with stdin closed; the child dies with us.
     pub fn spawn(spec: &CommandSpec, log: LogTarget) -> Result<ProcessGroup> {
+        Self::spawn_with(spec, log, true)
+    }
+
+    /// Like [`ProcessGroup::spawn`]; with `die_with_parent` false the child gets no
+    /// parent-death signal, so it can outlive us after [`ProcessGroup::detach`]
+    /// (`inferbench server start`). Until detached it is registered and killed on drop
+    /// like any other.
+    pub fn spawn_with(
+        spec: &CommandSpec,
+        log: LogTarget,
+        die_with_parent: bool,
+    ) -> Result<ProcessGroup> {
         let mut cmd = std::process::Command::new(&spec.program);
         cmd.args(&spec.args);
         cmd.envs(&spec.env);
@@ -159,7 +171,7 @@ impl ProcessGroup {
         };
         cmd.process_group(0);
         #[cfg(target_os = "linux")]
-        {
+        if die_with_parent {
             let parent = std::process::id() as libc::pid_t;
             // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
             unsafe {
@@ -244,6 +256,16 @@ impl ProcessGroup {
         Ok(status)
     }
 
+    /// Let the group run on after this value is gone: unregistered, not killed on drop.
+    /// Returns the pid (= process-group id) for a state file.
+    pub fn detach(mut self) -> u32 {
+        unregister(self.pid as i32);
+        // Dropping a std Child neither kills nor waits; the zombie (if it exits before we
+        // do) is reaped by init when we exit.
+        drop(self.child.take());
+        self.pid
+    }
+
     /// Wait until the leader exits (blocking the current task's thread pool, not the runtime).
     pub async fn wait(mut self) -> Result<ExitStatus> {
         let pgid = self.pid as i32;
@@ -308,6 +330,14 @@ fn spawn_on_keeper(cmd: std::process::Command) -> std::io::Result<Child> {
     reply_rx
         .recv()
         .map_err(|_| std::io::Error::other("spawn keeper thread did not answer"))?
+}
+
+/// The start time of a process in clock ticks since boot (Linux `/proc/PID/stat` field
+/// 22): with the pid it identifies a process across pid reuse.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Whether any process in group `pgid` still exists (zombies count until reaped).
@@ -588,6 +618,29 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("inferbench-no-such-binary"));
+    }
+
+    #[test]
+    fn detached_group_survives_the_value_and_kill_group_ends_it() {
+        let pg = ProcessGroup::spawn_with(&sleeper(), LogTarget::Null, false).unwrap();
+        let pgid = pg.pid();
+        wait_members(pgid as i32, 3);
+        let ticks = start_ticks(pgid).unwrap();
+        assert_eq!(pg.detach(), pgid);
+        assert!(!live_groups().contains(&(pgid as i32)));
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            group_members(pgid as i32).len(),
+            3,
+            "detached group must keep running"
+        );
+        assert_eq!(start_ticks(pgid), Some(ticks));
+        assert!(kill_group(pgid, Duration::from_secs(2)));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !group_members(pgid as i32).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(group_members(pgid as i32).is_empty());
     }
 
     #[test]

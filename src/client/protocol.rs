@@ -61,7 +61,7 @@ pub fn build_body(
             if target.protocol == Protocol::OpenAiChat {
                 b.insert("messages".into(), messages_json(&prompt.messages));
             } else {
-                b.insert("prompt".into(), json!(prompt.rendered));
+                b.insert("prompt".into(), json!(target.raw_prompt(&prompt.rendered)));
             }
             b.insert("stream".into(), json!(stream));
             if stream && target.include_usage {
@@ -79,7 +79,7 @@ pub fn build_body(
             }
         }
         Protocol::LlamaCompletion => {
-            b.insert("prompt".into(), json!(prompt.rendered));
+            b.insert("prompt".into(), json!(target.raw_prompt(&prompt.rendered)));
             b.insert("stream".into(), json!(stream));
             b.insert("n_predict".into(), json!(sampling.max_tokens));
             b.insert("temperature".into(), json!(sampling.temperature));
@@ -92,7 +92,7 @@ pub fn build_body(
             if target.protocol == Protocol::OllamaChat {
                 b.insert("messages".into(), messages_json(&prompt.messages));
             } else {
-                b.insert("prompt".into(), json!(prompt.rendered));
+                b.insert("prompt".into(), json!(target.raw_prompt(&prompt.rendered)));
                 // The prompt is already rendered through our template: no second one.
                 b.insert("raw".into(), json!(true));
             }

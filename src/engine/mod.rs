@@ -1,6 +1,14 @@
 //! Engine adapters: one file per engine. Each knows how to launch its engine, when it is
 //! ready, how to phrase a request, and how to read what the engine says about itself.
 
+pub mod fairness;
+pub mod launch;
+pub mod llamacpp;
+pub mod ollama;
+pub mod openai;
+pub mod pytorch;
+pub mod uzu;
+
 use crate::client::{MaxTokensField, Protocol};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +37,12 @@ pub struct ApiTarget {
     /// A 200 response whose content starts with "Error:" and reports zero usage is a
     /// failed run (Uzu).
     pub error_text_is_failure: bool,
+    /// Text removed from the start of our rendered prompt before it is sent to a raw
+    /// endpoint: the BOS token's text, for engines that add BOS themselves when they
+    /// tokenize a raw prompt (llama.cpp `/completion`, Ollama raw generate). Sending it
+    /// anyway gives the model two BOS tokens. Use [`ApiTarget::raw_prompt`].
+    #[serde(default)]
+    pub strip_prompt_prefix: Option<String>,
 }
 
 impl ApiTarget {
@@ -54,6 +68,18 @@ impl ApiTarget {
             include_usage: true,
             extra_body: serde_json::Map::new(),
             error_text_is_failure: false,
+            strip_prompt_prefix: None,
+        }
+    }
+
+    /// The text to send as the prompt of a raw (non-chat) request: our rendering, minus
+    /// [`ApiTarget::strip_prompt_prefix`] when it starts with it.
+    pub fn raw_prompt<'a>(&self, rendered: &'a str) -> &'a str {
+        match &self.strip_prompt_prefix {
+            Some(prefix) if !prefix.is_empty() => {
+                rendered.strip_prefix(prefix.as_str()).unwrap_or(rendered)
+            }
+            _ => rendered,
         }
     }
 

@@ -96,7 +96,10 @@ pub fn render(doc: &ResultsDoc) -> String {
             settings
                 .get(k)
                 .and_then(|v| v.get("value"))
-                .map(|v| v.to_string())
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
                 .unwrap_or_else(|| "–".into())
         };
         let _ = writeln!(
@@ -292,6 +295,37 @@ pub fn render(doc: &ResultsDoc) -> String {
     md
 }
 
+/// A short plain-text summary for the terminal: one line per engine × mode.
+pub fn console_summary(doc: &ResultsDoc) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<14} {:<4} {:>10} {:>9} {:>10} {:>10} {:>8}",
+        "engine", "mode", "decode t/s", "relative", "TTFT ms", "TPOT ms", "ok/runs"
+    );
+    let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
+    let base = overall.first().and_then(|g| headline_tps(g));
+    for g in overall {
+        let tps = headline_tps(g);
+        let rel = match (tps, base) {
+            (Some(t), Some(b)) if b > 0.0 => format!("{:.2}x", t / b),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<14} {:<4} {:>10} {:>9} {:>10} {:>10} {:>8}",
+            g.engine,
+            g.mode.as_str(),
+            num(tps, 2),
+            rel,
+            num(metric(g, "ttft_ms").map(|s| s.mean), 2),
+            num(metric(g, "tpot_ms").map(|s| s.mean), 3),
+            format!("{}/{}", g.ok, g.runs)
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,35 +361,4 @@ mod tests {
         assert!(md.contains("&lt;script&gt;"), "{md}");
         assert!(md.contains("HTTP 500"), "{md}");
     }
-}
-
-/// A short plain-text summary for the terminal: one line per engine × mode.
-pub fn console_summary(doc: &ResultsDoc) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<14} {:<4} {:>10} {:>9} {:>10} {:>10} {:>8}",
-        "engine", "mode", "decode t/s", "relative", "TTFT ms", "TPOT ms", "ok/runs"
-    );
-    let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
-    let base = overall.first().and_then(|g| headline_tps(g));
-    for g in overall {
-        let tps = headline_tps(g);
-        let rel = match (tps, base) {
-            (Some(t), Some(b)) if b > 0.0 => format!("{:.2}x", t / b),
-            _ => "–".into(),
-        };
-        let _ = writeln!(
-            out,
-            "{:<14} {:<4} {:>10} {:>9} {:>10} {:>10} {:>8}",
-            g.engine,
-            g.mode.as_str(),
-            num(tps, 2),
-            rel,
-            num(metric(g, "ttft_ms").map(|s| s.mean), 2),
-            num(metric(g, "tpot_ms").map(|s| s.mean), 3),
-            format!("{}/{}", g.ok, g.runs)
-        );
-    }
-    out
 }

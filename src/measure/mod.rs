@@ -3,5 +3,6 @@
 
 pub mod inference;
 pub mod metrics;
+pub mod resources;
 pub mod stats;
 pub mod summary;

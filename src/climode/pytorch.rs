@@ -1,0 +1,227 @@
+//! PyTorch / transformers through `python/generate.py`: one process per run, one JSON line
+//! out (the last line of stdout that is a JSON object).
+//!
+//! The script measures on its own clock (`time.perf_counter`): TTFT from the call to
+//! `generate` to the first text item of a `TextIteratorStreamer(skip_prompt=True)` (without
+//! `skip_prompt` the first item is the prompt and TTFT reads ≈ 0), prefill = TTFT, decode =
+//! first to last streamed item, token counts from ids (`output.shape[1] - prompt_len`), not
+//! from streamed text (items may be empty while the tokenizer holds text back).
+
+use super::exec::ProcessOutcome;
+use super::{Case, Interpreted};
+use crate::process::CommandSpec;
+use crate::results::{EngineReport, Flag, Sampling};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The JSON line `python/generate.py` prints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateOutput {
+    pub load_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub prefill_ms: Option<f64>,
+    /// First streamed item to last streamed item.
+    pub decode_ms: Option<f64>,
+    /// `generate` call to return.
+    pub generate_ms: Option<f64>,
+    pub prompt_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// Number of non-empty items the streamer produced.
+    pub stream_items: Option<u64>,
+    pub device: Option<String>,
+    pub dtype: Option<String>,
+    pub peak_memory_mib: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+    pub torch_version: Option<String>,
+    pub transformers_version: Option<String>,
+    /// Whether transformers rendered the prompt exactly as inferbench did.
+    pub rendered_matches: Option<bool>,
+    pub text: String,
+    pub error: Option<String>,
+}
+
+impl GenerateOutput {
+    /// Decode rate: tokens after the first ÷ time from the first to the last item.
+    pub fn decode_tps(&self) -> Option<f64> {
+        match (self.output_tokens, self.decode_ms) {
+            (Some(n), Some(ms)) if n >= 2 && ms > 0.0 => Some((n - 1) as f64 * 1000.0 / ms),
+            _ => None,
+        }
+    }
+
+    pub fn prefill_tps(&self) -> Option<f64> {
+        match (self.prompt_tokens, self.prefill_ms) {
+            (Some(n), Some(ms)) if ms > 0.0 => Some(n as f64 * 1000.0 / ms),
+            _ => None,
+        }
+    }
+
+    pub fn to_report(&self) -> EngineReport {
+        EngineReport {
+            source: "python/generate.py".into(),
+            prompt_tokens: self.prompt_tokens,
+            prompt_ms: self.prefill_ms,
+            prefill_tps: self.prefill_tps(),
+            decode_tokens: self.output_tokens,
+            decode_ms: self.decode_ms,
+            decode_tps: self.decode_tps(),
+            load_ms: self.load_ms,
+            total_ms: self.generate_ms,
+            cached_tokens: None,
+        }
+    }
+}
+
+/// Parse the last line of `stdout` that is a JSON object.
+pub fn parse_generate_output(stdout: &str) -> Option<GenerateOutput> {
+    stdout
+        .lines()
+        .rev()
+        .map(str::trim)
+        .filter(|l| l.starts_with('{'))
+        .find_map(|l| serde_json::from_str(l).ok())
+}
+
+/// The script, embedded so an installed binary needs no checkout; written to the work
+/// directory at run time.
+pub const GENERATE_PY: &str = include_str!("../../python/generate.py");
+
+/// How one PyTorch engine of the config is run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    pub python: PathBuf,
+    pub script: PathBuf,
+    /// An HF directory or a `.gguf` file.
+    pub model: PathBuf,
+    /// A directory with tokenizer files (default: the model's).
+    pub tokenizer_dir: Option<PathBuf>,
+    /// Our chat template's source, written to a file the script loads.
+    pub template_file: PathBuf,
+    pub device: String,
+    pub dtype: String,
+    pub threads: u32,
+    /// Where per-run files (our rendering) are written.
+    pub workdir: PathBuf,
+    pub extra_args: Vec<String>,
+}
+
+impl Setup {
+    pub fn endpoint(&self) -> String {
+        "python/generate.py".into()
+    }
+
+    /// The command line for one run; writes our rendering for the script to compare.
+    pub fn command(&self, case: &Case, s: &Sampling) -> anyhow::Result<CommandSpec> {
+        let rendered = self.workdir.join(format!(
+            "rendered-{}-{}.txt",
+            sanitize(&case.prompt_id),
+            case.run_index
+        ));
+        std::fs::write(&rendered, &case.input.rendered)
+            .with_context(|| format!("writing {}", rendered.display()))?;
+        let mut spec = CommandSpec::new(&self.python)
+            .arg("-u")
+            .arg(&self.script)
+            .arg("--model")
+            .arg(&self.model)
+            .arg("--chat-template-file")
+            .arg(&self.template_file)
+            .arg("--system")
+            .arg(&case.system)
+            .arg("--user")
+            .arg(&case.user)
+            .arg("--rendered-file")
+            .arg(&rendered)
+            .arg("--max-new-tokens")
+            .arg(s.max_tokens.to_string())
+            .arg("--temperature")
+            .arg(s.temperature.to_string())
+            .arg("--device")
+            .arg(&self.device)
+            .arg("--dtype")
+            .arg(&self.dtype)
+            .arg("--threads")
+            .arg(self.threads.to_string());
+        if let Some(t) = &self.tokenizer_dir {
+            spec = spec.arg("--tokenizer").arg(t);
+        }
+        if let Some(seed) = s.seed {
+            spec = spec.arg("--seed").arg(seed.to_string());
+        }
+        if let Some(p) = s.top_p {
+            spec = spec.arg("--top-p").arg(p.to_string());
+        }
+        if let Some(k) = s.top_k {
+            spec = spec.arg("--top-k").arg(k.to_string());
+        }
+        if s.ignore_eos {
+            spec = spec.arg("--ignore-eos");
+        }
+        Ok(spec.args(self.extra_args.iter()))
+    }
+
+    pub fn interpret(&self, o: &ProcessOutcome) -> Interpreted {
+        let mut out = Interpreted::default();
+        match parse_generate_output(&o.stdout_text()) {
+            Some(g) => {
+                out.report = Some(g.to_report());
+                out.text = g.text.clone();
+                out.output_tokens = g.output_tokens;
+                out.ttft_ms = g.ttft_ms;
+                out.gpu_mib = g.peak_memory_mib;
+                if g.rendered_matches == Some(false) {
+                    out.flags.push(Flag {
+                        kind: "template_mismatch".into(),
+                        message: "transformers rendered the prompt differently from \
+                                  inferbench's template"
+                            .into(),
+                    });
+                }
+                if let Some(e) = g.error {
+                    out.error = Some(format!("generate.py: {e}"));
+                }
+            }
+            None => {
+                out.error = Some(if o.success() {
+                    "generate.py printed no JSON line".into()
+                } else {
+                    o.failure_reason()
+                });
+            }
+        }
+        if out.error.is_none() && !o.success() {
+            out.error = Some(o.failure_reason());
+        }
+        out
+    }
+}
+
+/// A prompt id made safe for a file name.
+pub(crate) fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_json_line_wins_and_rates_follow() {
+        let out = "loading...\n{\"ttft_ms\": 1}\n{\"ttft_ms\": 50.0, \"prefill_ms\": 50.0, \"decode_ms\": 1000.0, \"prompt_tokens\": 20, \"output_tokens\": 101, \"text\": \"hi\"}\n";
+        let g = parse_generate_output(out).unwrap();
+        assert_eq!(g.ttft_ms, Some(50.0));
+        assert_eq!(g.decode_tps(), Some(100.0));
+        assert_eq!(g.prefill_tps(), Some(400.0));
+        assert!(parse_generate_output("no json\n").is_none());
+    }
+}

@@ -1,0 +1,378 @@
+//! Uzu's command-line tool `cli`: its own benchmark `cli bench MODEL task.json out.json`
+//! and the 0.4.x one-shot `cli run MODEL -m MSG`.
+//!
+//! - The task file is built from our prompt suite and settings: `{identifier, repo_id,
+//!   number_of_runs, tokens_limit, greedy, messages}`.
+//! - The output file is a JSON array, one object per run: `time_to_first_token` (seconds),
+//!   `prompt_tokens_per_second`, `generate_tokens_per_second` (absent or null when
+//!   nothing was generated after the first token), `tokens_count_input`,
+//!   `tokens_count_output`, `memory_used` (bytes), `device`, `engine_version`, `text`.
+//! - `cli run` prints the text, a blank line, then in bold
+//!   `time: 0.823s, speed: 171.302t/s, tokens: 128`. Uzu prints the generate rate there
+//!   when it has one and the PREFILL rate otherwise; with 0 output tokens it is prefill,
+//!   with 1 it cannot be told apart, so only 2 or more tokens give a decode rate.
+
+use super::exec::ProcessOutcome;
+use super::parse::{scan_quantities, strip_terminal_noise};
+use super::{Case, Interpreted};
+use crate::client::Message;
+use crate::process::CommandSpec;
+use crate::results::{EngineReport, Sampling};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One message of a bench task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskMessage {
+    pub role: String,
+    pub content: String,
+}
+
+/// `cli bench`'s task file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchTask {
+    pub identifier: String,
+    pub repo_id: String,
+    pub number_of_runs: u64,
+    pub tokens_limit: u64,
+    pub greedy: bool,
+    pub messages: Vec<TaskMessage>,
+}
+
+impl BenchTask {
+    /// A task for one prompt. Uzu's only sampling choice here is greedy or its default,
+    /// so temperature 0 maps to greedy and anything else to the model's default sampler.
+    pub fn new(
+        identifier: &str,
+        repo_id: &str,
+        runs: u64,
+        max_tokens: u64,
+        temperature: f64,
+        messages: &[Message],
+    ) -> BenchTask {
+        BenchTask {
+            identifier: identifier.to_string(),
+            repo_id: repo_id.to_string(),
+            number_of_runs: runs,
+            tokens_limit: max_tokens,
+            greedy: temperature <= 0.0,
+            messages: messages
+                .iter()
+                .map(|m| TaskMessage {
+                    role: m.role.clone(),
+                    content: m.content.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One run in `cli bench`'s output file (fields we read; others ignored).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BenchResult {
+    pub engine_version: Option<String>,
+    pub device: Option<serde_json::Value>,
+    pub precision: Option<serde_json::Value>,
+    /// Bytes.
+    pub memory_used: Option<u64>,
+    pub tokens_count_input: Option<u64>,
+    pub tokens_count_output: Option<u64>,
+    /// Seconds.
+    pub time_to_first_token: Option<f64>,
+    pub prompt_tokens_per_second: Option<f64>,
+    pub generate_tokens_per_second: Option<f64>,
+    pub text: Option<String>,
+}
+
+impl BenchResult {
+    pub fn ttft_ms(&self) -> Option<f64> {
+        self.time_to_first_token.map(|s| s * 1000.0)
+    }
+
+    pub fn memory_mib(&self) -> Option<f64> {
+        self.memory_used.map(|b| b as f64 / (1024.0 * 1024.0))
+    }
+
+    pub fn to_report(&self) -> EngineReport {
+        let prompt_ms = match (self.tokens_count_input, self.prompt_tokens_per_second) {
+            (Some(n), Some(r)) if r > 0.0 => Some(n as f64 * 1000.0 / r),
+            _ => None,
+        };
+        EngineReport {
+            source: "uzu cli bench".into(),
+            prompt_tokens: self.tokens_count_input,
+            prompt_ms,
+            prefill_tps: self.prompt_tokens_per_second,
+            decode_tokens: self.tokens_count_output,
+            decode_ms: None,
+            decode_tps: self.generate_tokens_per_second,
+            load_ms: None,
+            total_ms: None,
+            cached_tokens: None,
+        }
+    }
+}
+
+/// Parse `cli bench`'s output file.
+pub fn parse_bench_output(text: &str) -> Result<Vec<BenchResult>, serde_json::Error> {
+    serde_json::from_str(text.trim())
+}
+
+/// The `time: … speed: … tokens: …` line of `cli run`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    pub seconds: f64,
+    pub speed_tps: f64,
+    pub output_tokens: u64,
+}
+
+impl RunStats {
+    /// The decode rate, when the speed can only be one (2 or more output tokens).
+    pub fn decode_tps(&self) -> Option<f64> {
+        (self.output_tokens >= 2).then_some(self.speed_tps)
+    }
+
+    /// The prefill rate, when the speed is that (no output tokens).
+    pub fn prefill_tps(&self) -> Option<f64> {
+        (self.output_tokens == 0).then_some(self.speed_tps)
+    }
+
+    pub fn to_report(&self) -> EngineReport {
+        EngineReport {
+            source: "uzu cli run".into(),
+            prefill_tps: self.prefill_tps(),
+            decode_tokens: Some(self.output_tokens),
+            decode_tps: self.decode_tps(),
+            total_ms: Some(self.seconds * 1000.0),
+            ..Default::default()
+        }
+    }
+}
+
+/// Parse the last stats line of `cli run`, each field by its label.
+pub fn parse_run_stats(stdout: &str) -> Option<RunStats> {
+    let clean = strip_terminal_noise(stdout);
+    let mut found = None;
+    for line in clean.lines() {
+        let mut seconds = None;
+        let mut speed = None;
+        let mut tokens = None;
+        for part in line.split(',') {
+            let Some((label, value)) = part.split_once(':') else {
+                continue;
+            };
+            let q = scan_quantities(value).into_iter().next();
+            match (label.trim(), q) {
+                ("time", Some(q)) if q.unit == "s" => seconds = q.value,
+                ("speed", Some(q)) if q.unit == "t/s" => speed = q.value,
+                ("tokens", Some(q)) if q.unit.is_empty() => {
+                    tokens = q
+                        .value
+                        .filter(|v| *v >= 0.0 && v.fract() == 0.0 && *v < 1e15)
+                        .map(|v| v as u64)
+                }
+                _ => {}
+            }
+        }
+        if let (Some(seconds), Some(speed_tps), Some(output_tokens)) = (seconds, speed, tokens) {
+            found = Some(RunStats {
+                seconds,
+                speed_tps,
+                output_tokens,
+            });
+        }
+    }
+    found
+}
+
+/// The generated text of `cli run`: everything before the stats line.
+pub fn run_text(stdout: &str) -> String {
+    let clean = strip_terminal_noise(stdout);
+    let lines: Vec<&str> = clean.lines().collect();
+    let end = lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with("time:"))
+        .unwrap_or(lines.len());
+    lines[..end].join("\n").trim().to_string()
+}
+
+/// Which `cli` subcommand runs the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tool {
+    /// `cli bench MODEL task.json out.json` with one run per process.
+    Bench,
+    /// 0.4.x `cli run MODEL -m MSG` (user message only; no system prompt flag).
+    Run,
+}
+
+/// How one Uzu engine of the config is run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    pub program: PathBuf,
+    pub tool: Tool,
+    pub model: PathBuf,
+    /// `repo_id` written into the task (the config's `model_name`, else the directory name).
+    pub repo_id: String,
+    pub workdir: PathBuf,
+    pub extra_args: Vec<String>,
+}
+
+impl Setup {
+    pub fn endpoint(&self) -> String {
+        match self.tool {
+            Tool::Bench => "cli bench".into(),
+            Tool::Run => "cli run".into(),
+        }
+    }
+
+    fn files(&self, case: &Case) -> (PathBuf, PathBuf) {
+        let stem = format!(
+            "uzu-{}-{}{}",
+            super::pytorch::sanitize(&case.prompt_id),
+            case.run_index,
+            if case.warmup { "-warmup" } else { "" }
+        );
+        (
+            self.workdir.join(format!("{stem}-task.json")),
+            self.workdir.join(format!("{stem}-output.json")),
+        )
+    }
+
+    /// The command line for one run (bench: writes the task file, one run per process so
+    /// that our wall clock times that run alone).
+    pub fn command(&self, case: &Case, s: &Sampling) -> anyhow::Result<CommandSpec> {
+        let spec = CommandSpec::new(&self.program);
+        Ok(match self.tool {
+            Tool::Bench => {
+                let (task_path, out_path) = self.files(case);
+                let task = BenchTask::new(
+                    &case.prompt_id,
+                    &self.repo_id,
+                    1,
+                    s.max_tokens as u64,
+                    s.temperature,
+                    &case.input.messages,
+                );
+                std::fs::write(&task_path, serde_json::to_vec_pretty(&task)?)
+                    .with_context(|| format!("writing {}", task_path.display()))?;
+                let _ = std::fs::remove_file(&out_path);
+                spec.arg("bench")
+                    .arg(&self.model)
+                    .arg(&task_path)
+                    .arg(&out_path)
+                    .args(self.extra_args.iter())
+            }
+            Tool::Run => spec
+                .arg("run")
+                .arg(&self.model)
+                .args(self.extra_args.iter())
+                .arg("-m")
+                .arg(&case.user),
+        })
+    }
+
+    /// Whether this `cli` has no `bench` subcommand (retry with [`Tool::Run`]).
+    pub fn needs_run_fallback(&self, o: &ProcessOutcome) -> bool {
+        let err = o.stderr_text();
+        self.tool == Tool::Bench
+            && !o.success()
+            && (err.contains("unrecognized subcommand") || err.contains("unexpected argument"))
+            && err.contains("bench")
+    }
+
+    pub fn interpret(&self, case: &Case, o: &ProcessOutcome) -> Interpreted {
+        let mut out = Interpreted::default();
+        match self.tool {
+            Tool::Bench => {
+                let (_, out_path) = self.files(case);
+                let parsed = std::fs::read_to_string(&out_path)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|t| parse_bench_output(&t).map_err(anyhow::Error::from));
+                match parsed {
+                    Ok(results) => match results.into_iter().next() {
+                        Some(r) => {
+                            out.report = Some(r.to_report());
+                            out.text = r.text.clone().unwrap_or_default();
+                            out.output_tokens = r.tokens_count_output;
+                            out.ttft_ms = r.ttft_ms();
+                            out.gpu_mib = r.memory_mib();
+                        }
+                        None => out.error = Some("uzu bench wrote no results".into()),
+                    },
+                    Err(e) if o.success() => {
+                        out.error = Some(format!(
+                            "cannot read uzu bench output {}: {e:#}",
+                            out_path.display()
+                        ))
+                    }
+                    Err(_) => {}
+                }
+            }
+            Tool::Run => {
+                let stdout = o.stdout_text();
+                match parse_run_stats(&stdout) {
+                    Some(st) => {
+                        out.report = Some(st.to_report());
+                        out.output_tokens = Some(st.output_tokens);
+                    }
+                    None if o.success() => {
+                        out.error = Some("no `time: … speed: … tokens: …` line from cli run".into())
+                    }
+                    None => {}
+                }
+                out.text = run_text(&stdout);
+            }
+        }
+        if !o.success() {
+            out.error = Some(o.failure_reason());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_line_decode_and_prefill() {
+        let s = parse_run_stats(
+            "Hi\n\n\u{1b}[1mtime: 0.823s, speed: 171.302t/s, tokens: 128\u{1b}[0m\n",
+        )
+        .unwrap();
+        assert_eq!(s.seconds, 0.823);
+        assert_eq!(s.decode_tps(), Some(171.302));
+        assert_eq!(s.prefill_tps(), None);
+        let s = parse_run_stats("time: 0.041s, speed: 582.519t/s, tokens: 0").unwrap();
+        assert_eq!(s.decode_tps(), None);
+        assert_eq!(s.prefill_tps(), Some(582.519));
+        let s = parse_run_stats("time: 0.041s, speed: 582.519t/s, tokens: 1").unwrap();
+        assert_eq!((s.decode_tps(), s.prefill_tps()), (None, None));
+        assert!(parse_run_stats("time: 1s").is_none());
+    }
+
+    #[test]
+    fn task_greedy_from_temperature() {
+        let msgs = vec![Message {
+            role: "user".into(),
+            content: "Hi".into(),
+        }];
+        let t = BenchTask::new("p1", "google/gemma-3-1b-it", 3, 64, 0.0, &msgs);
+        assert!(t.greedy);
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["messages"][0]["role"], "user");
+        assert_eq!(v["tokens_limit"], 64);
+        assert!(!BenchTask::new("p1", "r", 1, 1, 0.3, &msgs).greedy);
+    }
+
+    #[test]
+    fn text_before_stats() {
+        assert_eq!(
+            run_text("Hello\nworld\n\ntime: 1.000s, speed: 2.000t/s, tokens: 2\n"),
+            "Hello\nworld"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! llama.cpp's `llama-server`: launch command, readiness, and request shape.
+//!
+//! Template: the engine is given our chat template as a file (`--jinja
+//! --chat-template-file`), because the obvious `--chat-template gemma` with Jinja on (the
+//! default) takes "gemma" as a literal template and every prompt becomes the word "gemma",
+//! and with no template argument llama-server silently falls back to ChatML for a GGUF
+//! without one (SETUP-NOTES.md). The fairness check then verifies the rendering through
+//! `/apply-template` + `/tokenize`.
+//!
+//! Endpoints: the seed's native `/completion` (our rendered prompt, raw, minus the BOS
+//! text because llama-server adds BOS itself) and `/v1/chat/completions` (messages).
+//! `cache_prompt: false` so every run pays its prefill; `ignore_eos` supported.
+
+use super::ApiTarget;
+use super::launch::{
+    LaunchPlan, PlanContext, Readiness, nvidia_gpu_present, protocol_for_endpoint,
+    unsupported_endpoint,
+};
+use crate::client::Protocol;
+use crate::process::CommandSpec;
+use std::path::Path;
+
+pub const DEFAULT_PORT: u16 = 8002;
+const ENDPOINTS: &[&str] = &["/completion", "/v1/chat/completions", "/chat/completions"];
+
+/// Whether the llama.cpp build next to `binary` has a GPU back end (CUDA, Vulkan, HIP,
+/// SYCL, Metal): shared-library builds ship it as `libggml-<backend>.so`.
+pub fn gpu_build(binary: &Path) -> bool {
+    let real = std::fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf());
+    let Some(dir) = real.parent() else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let n = e.file_name().to_string_lossy().to_string();
+        ["cuda", "vulkan", "hip", "sycl", "metal"]
+            .iter()
+            .any(|b| n.starts_with(&format!("libggml-{b}")))
+    })
+}
+
+pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
+    let binary = ctx.binary(&["llama-server"])?;
+    let model = ctx.model_path()?;
+    let host = ctx.host();
+    let port = ctx.port(DEFAULT_PORT);
+    let endpoint = ctx.endpoint("/completion");
+    let (protocol, max_field) = protocol_for_endpoint(&endpoint)
+        .filter(|(p, _)| matches!(p, Protocol::LlamaCompletion | Protocol::OpenAiChat))
+        .ok_or_else(|| unsupported_endpoint(ctx.key, &endpoint, ENDPOINTS))?;
+
+    let mut notes = Vec::new();
+    let mut files = Vec::new();
+    let mut cmd = CommandSpec::new(&binary).arg("-m").arg(&model).args([
+        "--host",
+        &host,
+        "--port",
+        &port.to_string(),
+    ]);
+    let threads = ctx.threads().unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    });
+    cmd = cmd.args(["-t".to_string(), threads.to_string()]);
+
+    let template = super::launch::engine_template(ctx)?;
+    let template_name = match &template {
+        Some(t) => {
+            let file = ctx.generated_file("chat-template.jinja");
+            files.push((file.clone(), t.source.clone()));
+            cmd = cmd.arg("--jinja").arg("--chat-template-file").arg(&file);
+            Some(t.name.clone())
+        }
+        None => {
+            cmd = cmd.arg("--jinja");
+            Some("model (GGUF tokenizer.chat_template)".to_string())
+        }
+    };
+
+    let device = ctx.device();
+    let gpu_wanted = device != "cpu";
+    if gpu_wanted && gpu_build(&binary) && (nvidia_gpu_present() || cfg!(target_os = "macos")) {
+        let ngl = ctx.section.ngl.unwrap_or(99);
+        cmd = cmd.args(["-ngl".to_string(), ngl.to_string()]);
+    } else {
+        if gpu_wanted {
+            notes.push(format!(
+                "device `{device}` asked for, but {} has no GPU back end or no GPU is present: running on CPU",
+                binary.display()
+            ));
+        }
+        // Explicit, so a GPU build on a GPU machine does not offload behind our back.
+        cmd = cmd.args(["-ngl", "0"]);
+    }
+    cmd = cmd.args(ctx.extra_args());
+
+    let base_url = ctx.base_url(&host, port);
+    let mut extra = serde_json::Map::new();
+    extra.insert("cache_prompt".into(), serde_json::Value::Bool(false));
+    let target = ApiTarget {
+        name: ctx.key.to_string(),
+        kind: "llamacpp".into(),
+        base_url,
+        endpoint,
+        protocol,
+        model: if protocol == Protocol::OpenAiChat {
+            Some(
+                model
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            )
+        } else {
+            None
+        },
+        max_tokens_field: max_field,
+        supports_ignore_eos: true,
+        include_usage: true,
+        extra_body: extra,
+        error_text_is_failure: false,
+        strip_prompt_prefix: template
+            .as_ref()
+            .map(|t| t.bos_token.clone())
+            .filter(|b| !b.is_empty()),
+    };
+    Ok(LaunchPlan {
+        command: Some(cmd),
+        host,
+        port,
+        // 503 while the model loads, 200 {"status":"ok"} when ready.
+        readiness: Readiness::HttpOk("/health".into()),
+        startup_timeout: ctx.startup_timeout(30.0),
+        target,
+        template: template_name,
+        files,
+        notes,
+    })
+}

@@ -1,0 +1,259 @@
+//! Ollama: `ollama serve` with `OLLAMA_HOST=127.0.0.1:PORT` and a models directory in the
+//! setup cache; the seed's `/api/generate` (our rendered prompt, `raw`) and `/api/chat`
+//! (messages through the Modelfile's template); NDJSON streams with nanosecond durations.
+//! Sampling options (temperature, seed, num_predict) are always sent, so the temperature
+//! 0.1 that importing Gemma 3 sets by default never applies.
+//!
+//! `inferbench models prepare` ([`prepare`]) registers the model: it writes a Modelfile
+//! with the Gemma 3 TEMPLATE (the official one, system text folded into the first user
+//! turn, exactly as our reference template renders it) and stop tokens, starts a
+//! temporary `ollama serve`, runs `ollama create`, and stops the server.
+
+use super::ApiTarget;
+use super::launch::{
+    LaunchPlan, PlanContext, Readiness, StartError, inferbench_home, protocol_for_endpoint,
+    unsupported_endpoint,
+};
+use crate::client::Protocol;
+use crate::config::{EngineSection, Settings};
+use crate::process::{CommandSpec, LogTarget, ProcessGroup};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_PORT: u16 = 11434;
+pub const DEFAULT_MODEL: &str = "gemma-3-270m-bench";
+const ENDPOINTS: &[&str] = &["/api/generate", "/api/chat", "/v1/chat/completions"];
+
+/// The Gemma 3 chat template as an Ollama (Go) template. Renders the same text as
+/// `templates/gemma3.jinja` for one optional system message and one user message;
+/// Ollama adds `<bos>` itself when it tokenizes.
+pub const GEMMA3_TEMPLATE: &str = "<start_of_turn>user\n{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}<end_of_turn>\n<start_of_turn>model\n";
+
+/// Where Ollama keeps models: `$OLLAMA_MODELS`, else the setup cache.
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("OLLAMA_MODELS") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => inferbench_home().join("ollama").join("models"),
+    }
+}
+
+/// The Modelfile text for a GGUF.
+pub fn modelfile(gguf: &Path) -> String {
+    format!(
+        "FROM {}\nTEMPLATE \"\"\"{}\"\"\"\nPARAMETER stop \"<start_of_turn>\"\nPARAMETER stop \"<end_of_turn>\"\n",
+        gguf.display(),
+        GEMMA3_TEMPLATE
+    )
+}
+
+/// The model name requests use.
+pub fn model_name(section: &EngineSection) -> String {
+    section
+        .model_name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MODEL.to_string())
+}
+
+fn serve_command(binary: &Path, host: &str, port: u16) -> CommandSpec {
+    CommandSpec::new(binary)
+        .arg("serve")
+        .env("OLLAMA_HOST", format!("{host}:{port}"))
+        .env("OLLAMA_MODELS", models_dir())
+}
+
+pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
+    let binary = ctx.binary(&["ollama"])?;
+    let host = ctx.host();
+    let port = ctx.port(DEFAULT_PORT);
+    let endpoint = ctx.endpoint("/api/generate");
+    let (protocol, max_field) = protocol_for_endpoint(&endpoint)
+        .filter(|(p, _)| {
+            matches!(
+                p,
+                Protocol::OllamaGenerate | Protocol::OllamaChat | Protocol::OpenAiChat
+            )
+        })
+        .ok_or_else(|| unsupported_endpoint(ctx.key, &endpoint, ENDPOINTS))?;
+    let cmd = serve_command(&binary, &host, port).args(ctx.extra_args());
+    let mut extra = serde_json::Map::new();
+    if let Some(t) = ctx.threads()
+        && protocol != Protocol::OpenAiChat
+    {
+        extra.insert("options".into(), serde_json::json!({ "num_thread": t }));
+    }
+    let target = ApiTarget {
+        name: ctx.key.to_string(),
+        kind: "ollama".into(),
+        base_url: ctx.base_url(&host, port),
+        endpoint,
+        protocol,
+        model: Some(model_name(ctx.section)),
+        max_tokens_field: max_field,
+        supports_ignore_eos: false,
+        include_usage: true,
+        extra_body: extra,
+        error_text_is_failure: false,
+        // Ollama adds BOS when it tokenizes, raw prompts included.
+        strip_prompt_prefix: (protocol == Protocol::OllamaGenerate).then(|| "<bos>".to_string()),
+    };
+    Ok(LaunchPlan {
+        command: Some(cmd),
+        host,
+        port,
+        readiness: Readiness::HttpOk("/".into()),
+        startup_timeout: ctx.startup_timeout(30.0),
+        target,
+        template: Some("gemma3 (Modelfile TEMPLATE)".into()),
+        files: Vec::new(),
+        notes: vec![format!("OLLAMA_MODELS={}", models_dir().display())],
+    })
+}
+
+/// After readiness: the model must be registered, else say how to register it.
+pub async fn check_model(base_url: &str, engine: &str, model: &str) -> Result<()> {
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{base_url}/api/show"))
+        .json(&serde_json::json!({ "model": model }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .with_context(|| format!("{engine}: asking Ollama about model {model}"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(StartError::Unusable {
+            engine: engine.to_string(),
+            message: format!(
+                "Ollama has no model `{model}` in {}; run `inferbench models prepare` to register it",
+                models_dir().display()
+            ),
+        }
+        .into())
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; a race is possible but unlikely).
+pub fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// `inferbench models prepare`: register the configured GGUF with Ollama under the
+/// configured model name. Returns the exit code.
+pub async fn prepare(settings: &Settings) -> Result<i32> {
+    let (key, section) = settings
+        .file
+        .servers
+        .iter()
+        .chain(settings.file.engines.iter())
+        .find(|(k, s)| Settings::kind_of(k, s) == "ollama")
+        .map(|(k, s)| (k.clone(), s.clone()))
+        .unwrap_or_else(|| ("ollama".to_string(), EngineSection::default()));
+    let binary =
+        super::launch::find_binary(&key, section.binary.as_deref(), &["ollama"], settings)?;
+    let raw = section
+        .model_path
+        .clone()
+        .ok_or_else(|| StartError::Unusable {
+            engine: key.clone(),
+            message: format!("set servers.{key}.model_path to the GGUF to register"),
+        })?;
+    let gguf = settings.path_of(&raw);
+    if !gguf.is_file() {
+        return Err(StartError::MissingModel {
+            engine: key.clone(),
+            path: gguf,
+        }
+        .into());
+    }
+    let gguf = std::fs::canonicalize(&gguf).unwrap_or(gguf);
+    let name = model_name(&section);
+    let dir = inferbench_home().join("ollama");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mf = dir.join(format!("Modelfile.{name}"));
+    std::fs::write(&mf, modelfile(&gguf)).with_context(|| format!("writing {}", mf.display()))?;
+
+    let port = free_port()?;
+    let log = dir.join("prepare-serve.log");
+    let server = ProcessGroup::spawn(
+        &serve_command(&binary, "127.0.0.1", port),
+        LogTarget::File(log.clone()),
+    )?;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(&base).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            server.stop(Duration::from_secs(3)).await?;
+            anyhow::bail!(
+                "ollama serve did not answer within 30 s: {}",
+                crate::process::log_tail(&log, 2000)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let create_log = dir.join("prepare-create.log");
+    let create = ProcessGroup::spawn(
+        &CommandSpec::new(&binary)
+            .arg("create")
+            .arg(&name)
+            .arg("-f")
+            .arg(&mf)
+            .env("OLLAMA_HOST", format!("127.0.0.1:{port}")),
+        LogTarget::File(create_log.clone()),
+    )?;
+    let status = create.wait().await;
+    server.stop(Duration::from_secs(5)).await?;
+    let status = status?;
+    if !status.success() {
+        anyhow::bail!(
+            "ollama create {name} failed ({status}): {}",
+            crate::process::log_tail(&create_log, 2000)
+        );
+    }
+    println!(
+        "registered Ollama model {name} from {} (Modelfile {}, OLLAMA_MODELS={})",
+        gguf.display(),
+        mf.display(),
+        models_dir().display()
+    );
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modelfile_has_template_and_stops() {
+        let m = modelfile(Path::new("/m/x.gguf"));
+        assert!(m.starts_with("FROM /m/x.gguf\n"));
+        assert!(m.contains("TEMPLATE \"\"\"<start_of_turn>user\n"));
+        assert!(m.contains("PARAMETER stop \"<end_of_turn>\""));
+        assert!(m.contains("PARAMETER stop \"<start_of_turn>\""));
+    }
+
+    #[test]
+    fn go_template_matches_reference_rendering() {
+        // Render the Go template by hand for one system + one user message and compare
+        // with the Jinja reference (minus the BOS Ollama adds itself).
+        let system = "Be brief.";
+        let user = "Hi there";
+        let go = GEMMA3_TEMPLATE
+            .replace(
+                "{{ if .System }}{{ .System }}\n\n{{ end }}",
+                &format!("{system}\n\n"),
+            )
+            .replace("{{ .Prompt }}", user);
+        let t = crate::prompt::template::ChatTemplate::builtin("gemma3").unwrap();
+        let reference = t.prompt_input(system, user).unwrap().rendered;
+        assert_eq!(format!("<bos>{go}"), reference);
+    }
+}
