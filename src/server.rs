@@ -231,14 +231,20 @@ async fn start_with(
         key,
     )
     .await?;
-    let load = t0.elapsed();
-    info.load_ms = Some(load.as_secs_f64() * 1000.0);
-    info.rss_after_load_mib = crate::measure::resources::tree_rss_mib(process.pid());
     if plan.target.kind == "ollama"
         && let Some(model) = &plan.target.model
     {
         crate::engine::ollama::check_model(&plan.target.base_url, key, model).await?;
+        // Ollama loads a model on its first request; load it here so load_ms means the
+        // same for every engine (spawn → model in memory and serving).
+        let left = plan.startup_timeout.saturating_sub(t0.elapsed());
+        crate::engine::ollama::preload(&plan.target.base_url, key, model, left.max(POLL)).await?;
+        info.notes
+            .push("load_ms includes loading the model (preloaded with an empty generate)".into());
     }
+    let load = t0.elapsed();
+    info.load_ms = Some(load.as_secs_f64() * 1000.0);
+    info.rss_after_load_mib = crate::measure::resources::tree_rss_mib(process.pid());
     Ok(RunningEngine {
         target: plan.target,
         info,

@@ -161,6 +161,50 @@ async fn llamacpp_starts_serves_one_request_and_stops_clean() {
         resp["content"].as_str().unwrap_or_default()
     );
     assert!(!resp["content"].as_str().unwrap().is_empty());
+    // The same run through our client: our decode rate against the server's timings.
+    let mut sampling = s.sampling();
+    sampling.max_tokens = 64;
+    sampling.ignore_eos = true;
+    let spec = inferbench::client::stream::build_spec(
+        &engine.target,
+        &reference(),
+        &sampling,
+        true,
+        Duration::from_secs(60),
+    );
+    let http = inferbench::client::stream::http_client(1).unwrap();
+    let origin = std::time::Instant::now();
+    let trace = inferbench::client::stream::execute(&http, &spec, origin, origin).await;
+    assert_eq!(trace.error, None);
+    let rec = inferbench::runner::record_from_trace(
+        inferbench::results::RunRecord::new(
+            "llamacpp",
+            inferbench::results::Mode::Api,
+            "/completion",
+            "p",
+            "short",
+            0,
+            sampling.clone(),
+            "gemma3",
+        ),
+        &trace,
+        None,
+        &inferbench::runner::Checks {
+            tolerance_pct: 5.0,
+            roofline: None,
+        },
+    );
+    let ours = rec.decode_tps.unwrap();
+    let theirs = rec.engine_report.as_ref().unwrap().decode_tps.unwrap();
+    eprintln!(
+        "llama-server /completion, 64 tokens: decode {ours:.1} tok/s by our clock, {theirs:.1} tok/s by its timings; flags {:?}",
+        rec.flags
+    );
+    assert_eq!(rec.output_tokens, Some(64));
+    assert!(
+        inferbench::runner::rel_diff_pct(ours, theirs) < 5.0,
+        "our clock {ours:.2} vs engine {theirs:.2} tok/s"
+    );
     let peak = sampler.peak_mib().unwrap();
     assert!(peak > 50.0, "peak {peak} MiB");
     drop(sampler);
@@ -255,6 +299,41 @@ async fn pytorch_server_starts_streams_with_usage_and_timings_and_stops_clean() 
     eprintln!(
         "pytorch: {completion} tokens, decode {:?} tok/s, text {content:?}",
         last["timings"]["predicted_per_second"]
+    );
+
+    // Non-streaming, and the raw completions route with our rendering: same prompt tokens.
+    let client = reqwest::Client::new();
+    let full: Value = client
+        .post(engine.target.url())
+        .json(
+            &json!({"messages": r.messages, "max_tokens": 8, "temperature": 0.0, "stream": false}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !full["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .is_empty(),
+        "{full}"
+    );
+    assert!(full["usage"]["completion_tokens"].as_u64().unwrap() <= 8);
+    let raw: Value = client
+        .post(format!("{}/v1/completions", engine.target.base_url))
+        .json(&json!({"prompt": r.rendered, "max_tokens": 4, "temperature": 0.0}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        raw["usage"]["prompt_tokens"], full["usage"]["prompt_tokens"],
+        "raw rendering and chat template give the same prompt: {raw}"
     );
 
     engine.stop().await.unwrap();
@@ -364,4 +443,86 @@ async fn a_server_that_dies_during_startup_reports_its_log() {
         "{msg}"
     );
     assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn ollama_prepare_start_request_stop_clean() {
+    let bin = inferbench_home().join("bin/ollama");
+    assert!(
+        bin.is_file() || inferbench::engine::launch::search_path("ollama").is_some(),
+        "ollama is not installed: run scripts/setup.sh (it builds Ollama with `go install`)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // A private model store, so the test neither needs nor changes the user's.
+    // SAFETY: only Ollama code reads this variable, and only this test sets it.
+    unsafe { std::env::set_var("OLLAMA_MODELS", dir.path().join("ollama-models")) };
+    let port = free_port();
+    let s = settings(
+        dir.path(),
+        json!({"ollama": {"port": port, "model_path": gemma().display().to_string(),
+                          "model_name": "inferbench-test-gemma", "api_endpoint": "/api/generate",
+                          "startup_timeout": 60}}),
+    );
+    assert_eq!(
+        inferbench::engine::ollama::prepare(&s)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+        0
+    );
+    let engine = server::start(&s, "ollama", &dir.path().join("logging"))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let pid = engine.pid();
+    let tok = tokenizer();
+    let client = reqwest::Client::new();
+    let generate = async |r: &inferbench::client::PromptInput| -> Value {
+        let body = json!({
+            "model": "inferbench-test-gemma", "prompt": engine.target.raw_prompt(&r.rendered),
+            "raw": true, "stream": false,
+            "options": {"temperature": 0.0, "seed": 42, "num_predict": 32, "num_thread": 2}
+        });
+        client
+            .post(engine.target.url())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    // A prompt without "\n\n" (no system message), where Ollama's tokenizer and ours
+    // agree: Ollama adds BOS itself, so the raw prompt without it is exactly our tokens.
+    // (With a system message the template puts "\n\n" after it, which tokenizer.json
+    // and llama.cpp read as one token (108) and Ollama 0.17.4 as more; reported below.)
+    let ascii = ChatTemplate::builtin("gemma3")
+        .unwrap()
+        .prompt_input("", "What is the difference between a list and a tuple?")
+        .unwrap();
+    let resp = generate(&ascii).await;
+    assert_eq!(
+        resp["prompt_eval_count"].as_u64().unwrap() as usize,
+        tok.encode_ids(&ascii.rendered, false).unwrap().len(),
+        "{resp}"
+    );
+    let n = resp["eval_count"].as_u64().unwrap();
+    let ns = resp["eval_duration"].as_u64().unwrap();
+    assert!(n > 0 && ns > 0, "{resp}");
+    eprintln!(
+        "ollama: load {:.0} ms, decode {:.1} tok/s, output {:?}",
+        engine.info.load_ms.unwrap(),
+        n as f64 / ns as f64 * 1e9,
+        resp["response"].as_str().unwrap_or_default()
+    );
+    // The seed's Korean prompt: report how Ollama's own tokenizer counts it.
+    let korean = reference();
+    let resp = generate(&korean).await;
+    eprintln!(
+        "ollama: seed-style prompt (system + Korean user) evaluated as {} tokens; tokenizer.json says {}",
+        resp["prompt_eval_count"],
+        tok.encode_ids(&korean.rendered, false).unwrap().len()
+    );
+    engine.stop().await.unwrap();
+    // `ollama serve` runs the model in a runner subprocess: the whole group must be gone.
+    assert_group_gone(pid);
 }

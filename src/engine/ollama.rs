@@ -134,6 +134,30 @@ pub async fn check_model(base_url: &str, engine: &str, model: &str) -> Result<()
     }
 }
 
+/// Load the model now (a generate request with no prompt), so that the load happens
+/// inside the measured start-up, as llama-server loads at start, rather than in the first
+/// request.
+pub async fn preload(base_url: &str, engine: &str, model: &str, timeout: Duration) -> Result<()> {
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()?
+        .post(format!("{base_url}/api/generate"))
+        .json(&serde_json::json!({ "model": model, "keep_alive": "30m" }))
+        .timeout(timeout)
+        .send()
+        .await
+        .with_context(|| format!("{engine}: loading model {model}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        anyhow::bail!(
+            "{engine}: loading model {model} answered {status}: {}",
+            text.trim()
+        );
+    }
+    Ok(())
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; a race is possible but unlikely).
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
