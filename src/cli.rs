@@ -167,6 +167,10 @@ pub struct ApiArgs {
     /// Go on when an engine's prompt differs from the reference rendering.
     #[arg(long)]
     pub allow_template_mismatch: bool,
+    /// Benchmark engines one after another (the seed's order) instead of interleaving
+    /// their runs A,B,A,B so that drift of the machine hits all engines alike.
+    #[arg(long)]
+    pub no_interleave: bool,
     #[command(flatten)]
     pub load: LoadArgs,
 }

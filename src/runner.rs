@@ -228,152 +228,63 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
 
     let per_engine = inputs.len() as u64 * settings.num_runs as u64 + settings.warmup_runs as u64;
     let pb = progress(per_engine * planned.len() as u64, args.output.quiet);
-    let http = crate::client::stream::http_client(4).context("building the HTTP client")?;
-    let origin = Instant::now();
-    let sampling = settings.sampling();
-    let timeout = Duration::from_secs_f64(settings.timeout_seconds);
+    let ctx = Ctx {
+        http: crate::client::stream::http_client(4).context("building the HTTP client")?,
+        origin: Instant::now(),
+        sampling: settings.sampling(),
+        timeout: Duration::from_secs_f64(settings.timeout_seconds),
+        template_name: template.name.clone(),
+        tokenizer: tokenizer.as_ref(),
+        pb: &pb,
+    };
+    // ABAB: with two or more engines, all are brought up first and each round of runs
+    // visits every engine in turn, so drift of the machine (thermal, background load)
+    // hits all engines alike. --no-interleave keeps the seed's one-engine-at-a-time order.
+    let interleave = planned.len() > 1 && !args.no_interleave;
+    session.log(&format!(
+        "schedule: {}",
+        if interleave {
+            "interleaved (ABAB) across engines"
+        } else {
+            "one engine after another"
+        }
+    ));
     let mut engines_info: Vec<EngineInfo> = Vec::new();
-
-    for plan in planned {
-        let (target, running) = match plan {
-            Planned::External(t) => (t, None),
-            Planned::Managed(key) => {
-                pb.set_message(format!("starting {key}"));
-                let running = crate::server::start(&settings, &key, &session.paths.logging_dir)
-                    .await
-                    .with_context(|| format!("starting engine `{key}`"))?;
-                (running.target.clone(), Some(running))
-            }
-        };
-        let mut info = running
-            .as_ref()
-            .map(|r| r.info.clone())
-            .unwrap_or_else(|| EngineInfo {
-                engine: target.name.clone(),
-                kind: target.kind.clone(),
-                mode: Some(Mode::Api),
-                base_url: Some(target.base_url.clone()),
-                ..Default::default()
-            });
-        info.template = Some(template.name.clone());
-        session.log(&format!(
-            "engine {} ({}) at {}{}",
-            target.name,
-            target.kind,
-            target.url(),
-            info.load_ms
-                .map(|l| format!(", ready after {l:.0} ms"))
-                .unwrap_or_default()
-        ));
-        let roofline = match &running {
-            Some(_) => engine_roofline(&settings, &target.name),
-            None => None,
-        };
-        if running.is_some() && roofline.is_none() {
-            info.notes.push(
-                "no physical ceiling: unknown model size or no bandwidth for this device \
-                 (set inferbench.memory_bandwidth_gbps)"
-                    .into(),
-            );
-        }
-        let checks = Checks {
-            tolerance_pct: settings.tolerance_pct,
-            roofline,
-        };
-        // Fairness: the prompt the engine will see must be the reference rendering.
-        if let Some((_, input)) = inputs.first() {
-            pb.set_message(format!("{}: checking the prompt it sees", target.name));
-            let outcome = crate::engine::fairness::check(
-                &target,
-                input,
-                &sampling,
-                tokenizer.as_ref(),
-                settings.allow_template_mismatch,
-            )
-            .await
-            .with_context(|| format!("fairness check of `{}`", target.name))?;
-            session.log(&format!("{}: fairness {}", target.name, outcome.summary()));
-            info.fairness = Some(outcome.summary());
-        }
-        let sampler = running
-            .as_ref()
-            .and_then(|r| r.memory_sampler(Duration::from_millis(100)));
-        if let Some(s) = &sampler
-            && info.rss_after_load_mib.is_none()
-        {
-            info.rss_after_load_mib = s.current_mib();
-        }
-        if let Some(roof) = &checks.roofline {
-            session.log(&format!("{}: {}", target.name, roof.describe()));
-            info.notes.push(roof.describe());
-        }
-        let template_name = template.name.clone();
-        let info_rss_after_load = info.rss_after_load_mib;
-        let run_one = async |p: &Prompt, input: &PromptInput, run_index: u32, warmup: bool| {
-            pb.set_message(format!(
-                "{} {}{}",
-                target.name,
-                p.id,
-                if warmup { " (warm-up)" } else { "" }
-            ));
-            let spec = crate::client::stream::build_spec(&target, input, &sampling, true, timeout);
-            let scheduled = Instant::now();
-            let mut trace = crate::client::stream::execute(&http, &spec, origin, scheduled).await;
-            if target.error_text_is_failure {
-                crate::client::stream::apply_error_text_rule(&mut trace);
-            }
-            let mut base = RunRecord::new(
-                &target.name,
-                Mode::Api,
-                &target.endpoint,
-                &p.id,
-                p.tier.as_str(),
-                run_index,
-                sampling.clone(),
-                &template_name,
-            );
-            base.warmup = warmup;
-            if let Some(s) = &sampler {
-                s.reset_peak();
-            }
-            let mut record = record_from_trace(
-                base,
-                &trace,
-                count_tokens(tokenizer.as_ref(), &trace.text),
-                &checks,
-            );
-            if let Some(s) = &sampler {
-                record.memory = Some(crate::results::MemoryStats {
-                    rss_peak_mib: s.peak_mib(),
-                    rss_after_load_mib: info_rss_after_load,
-                    gpu_mib: s.gpu_peak_mib(),
-                });
-            }
-            if let Some(tps) = record.decode_tps.filter(|_| record.ok) {
-                pb.set_message(format!("{} {} {tps:.1} tok/s", target.name, p.id));
-            }
-            pb.inc(1);
-            record
-        };
-        if let Some((p, input)) = inputs.first() {
-            for w in 0..settings.warmup_runs {
-                let rec = run_one(p, input, w, true).await;
-                session.record(rec)?;
+    if interleave {
+        let mut slots = Vec::new();
+        for plan in planned {
+            match bring_up(plan, &settings, &mut session, &ctx, &inputs).await {
+                Ok(slot) => slots.push(slot),
+                Err(e) => {
+                    for slot in slots {
+                        bring_down(slot, &mut session).await;
+                    }
+                    return Err(e);
+                }
             }
         }
         for (p, input) in &inputs {
             for run_index in 0..settings.num_runs {
-                let rec = run_one(p, input, run_index, false).await;
-                session.record(rec)?;
+                for slot in &slots {
+                    let rec = measure(slot, &ctx, p, input, run_index, false).await;
+                    session.record(rec)?;
+                }
             }
         }
-        if let Some(r) = running {
-            pb.set_message(format!("stopping {}", target.name));
-            if let Err(e) = r.stop().await {
-                session.log(&format!("stopping {}: {e:#}", target.name));
-            }
+        for slot in slots {
+            engines_info.push(bring_down(slot, &mut session).await);
         }
-        engines_info.push(info);
+    } else {
+        for plan in planned {
+            let slot = bring_up(plan, &settings, &mut session, &ctx, &inputs).await?;
+            for (p, input) in &inputs {
+                for run_index in 0..settings.num_runs {
+                    let rec = measure(&slot, &ctx, p, input, run_index, false).await;
+                    session.record(rec)?;
+                }
+            }
+            engines_info.push(bring_down(slot, &mut session).await);
+        }
     }
     pb.finish_and_clear();
     finish(
@@ -385,6 +296,201 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         args.output.html,
         args.output.csv,
     )
+}
+
+/// What every measured request shares.
+struct Ctx<'a> {
+    http: reqwest::Client,
+    origin: Instant,
+    sampling: crate::results::Sampling,
+    timeout: Duration,
+    template_name: String,
+    tokenizer: Option<&'a crate::prompt::tokenizer::TokenCounter>,
+    pb: &'a indicatif::ProgressBar,
+}
+
+/// One engine that is up and being measured.
+struct Slot {
+    target: ApiTarget,
+    running: Option<crate::server::RunningEngine>,
+    info: EngineInfo,
+    checks: Checks,
+    sampler: Option<crate::measure::resources::RssSampler>,
+}
+
+/// Start the engine (or take the URL), record its load, check fairness, set up memory
+/// sampling and the physical ceiling, and run the warm-up requests.
+async fn bring_up(
+    plan: Planned,
+    settings: &Settings,
+    session: &mut Session,
+    ctx: &Ctx<'_>,
+    inputs: &[(Prompt, PromptInput)],
+) -> anyhow::Result<Slot> {
+    let (target, running) = match plan {
+        Planned::External(t) => (t, None),
+        Planned::Managed(key) => {
+            ctx.pb.set_message(format!("starting {key}"));
+            let running = crate::server::start(settings, &key, &session.paths.logging_dir)
+                .await
+                .with_context(|| format!("starting engine `{key}`"))?;
+            (running.target.clone(), Some(running))
+        }
+    };
+    let mut info = running
+        .as_ref()
+        .map(|r| r.info.clone())
+        .unwrap_or_else(|| EngineInfo {
+            engine: target.name.clone(),
+            kind: target.kind.clone(),
+            mode: Some(Mode::Api),
+            base_url: Some(target.base_url.clone()),
+            notes: vec!["server given with --url; not started by inferbench".into()],
+            ..Default::default()
+        });
+    info.template = Some(ctx.template_name.clone());
+    session.log(&format!(
+        "engine {} ({}) at {}{}",
+        target.name,
+        target.kind,
+        target.url(),
+        info.load_ms
+            .map(|l| format!(", ready after {l:.0} ms"))
+            .unwrap_or_default()
+    ));
+    let roofline = match &running {
+        Some(_) => engine_roofline(settings, &target.name),
+        None => None,
+    };
+    match &roofline {
+        Some(roof) => {
+            session.log(&format!("{}: {}", target.name, roof.describe()));
+            info.notes.push(roof.describe());
+        }
+        None if running.is_some() => info.notes.push(
+            "no physical ceiling: unknown model size or no bandwidth for this device \
+             (set inferbench.memory_bandwidth_gbps)"
+                .into(),
+        ),
+        None => {}
+    }
+    let sampler = running
+        .as_ref()
+        .and_then(|r| r.memory_sampler(Duration::from_millis(100)));
+    if let Some(s) = &sampler
+        && info.rss_after_load_mib.is_none()
+    {
+        info.rss_after_load_mib = s.current_mib();
+    }
+    let mut slot = Slot {
+        target,
+        running,
+        info,
+        checks: Checks {
+            tolerance_pct: settings.tolerance_pct,
+            roofline,
+        },
+        sampler,
+    };
+    // Fairness: the prompt the engine will see must be the reference rendering.
+    if let Some((p, input)) = inputs.first() {
+        ctx.pb
+            .set_message(format!("{}: checking the prompt it sees", slot.target.name));
+        let checked = crate::engine::fairness::check(
+            &slot.target,
+            input,
+            &ctx.sampling,
+            ctx.tokenizer,
+            settings.allow_template_mismatch,
+        )
+        .await
+        .with_context(|| format!("fairness check of `{}`", slot.target.name));
+        let outcome = match checked {
+            Ok(o) => o,
+            Err(e) => {
+                bring_down(slot, session).await;
+                return Err(e);
+            }
+        };
+        session.log(&format!(
+            "{}: fairness {}",
+            slot.target.name,
+            outcome.summary()
+        ));
+        slot.info.fairness = Some(outcome.summary());
+        for w in 0..settings.warmup_runs {
+            let rec = measure(&slot, ctx, p, input, w, true).await;
+            session.record(rec)?;
+        }
+    }
+    Ok(slot)
+}
+
+/// One measured (or warm-up) request against a slot.
+async fn measure(
+    slot: &Slot,
+    ctx: &Ctx<'_>,
+    p: &Prompt,
+    input: &PromptInput,
+    run_index: u32,
+    warmup: bool,
+) -> RunRecord {
+    let target = &slot.target;
+    ctx.pb.set_message(format!(
+        "{} {}{}",
+        target.name,
+        p.id,
+        if warmup { " (warm-up)" } else { "" }
+    ));
+    let spec = crate::client::stream::build_spec(target, input, &ctx.sampling, true, ctx.timeout);
+    if let Some(s) = &slot.sampler {
+        s.reset_peak();
+    }
+    let scheduled = Instant::now();
+    let mut trace = crate::client::stream::execute(&ctx.http, &spec, ctx.origin, scheduled).await;
+    if target.error_text_is_failure {
+        crate::client::stream::apply_error_text_rule(&mut trace);
+    }
+    let mut base = RunRecord::new(
+        &target.name,
+        Mode::Api,
+        &target.endpoint,
+        &p.id,
+        p.tier.as_str(),
+        run_index,
+        ctx.sampling.clone(),
+        &ctx.template_name,
+    );
+    base.warmup = warmup;
+    let mut record = record_from_trace(
+        base,
+        &trace,
+        count_tokens(ctx.tokenizer, &trace.text),
+        &slot.checks,
+    );
+    if let Some(s) = &slot.sampler {
+        record.memory = Some(crate::results::MemoryStats {
+            rss_peak_mib: s.peak_mib(),
+            rss_after_load_mib: slot.info.rss_after_load_mib,
+            gpu_mib: s.gpu_peak_mib(),
+        });
+    }
+    if let Some(tps) = record.decode_tps.filter(|_| record.ok) {
+        ctx.pb
+            .set_message(format!("{} {} {tps:.1} tok/s", target.name, p.id));
+    }
+    ctx.pb.inc(1);
+    record
+}
+
+/// Stop a managed engine (SIGTERM, grace, SIGKILL); returns its facts for the results.
+async fn bring_down(slot: Slot, session: &mut Session) -> EngineInfo {
+    if let Some(r) = slot.running {
+        if let Err(e) = r.stop().await {
+            session.log(&format!("stopping {}: {e:#}", slot.target.name));
+        }
+    }
+    slot.info
 }
 
 /// The physical decode ceiling of a managed engine: its model file's bytes per token and

@@ -14,6 +14,7 @@ use crate::engine::ApiTarget;
 use crate::error::{AllRunsFailed, UserError};
 use crate::output::Session;
 use crate::results::{EngineInfo, Mode, ResultsDoc, RunRecord, SCHEMA_VERSION};
+use anyhow::Context;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -216,22 +217,9 @@ pub fn finish(
 
 /// `inferbench api --url URL [--model M] --concurrency N | --rate R | --sweep STEPS`.
 pub async fn run_api_load(args: &ApiArgs) -> anyhow::Result<i32> {
-    let Some(url) = args.url.as_deref() else {
-        return Err(UserError::new(
-            "load modes run against a server given with --url here; add --url http://HOST:PORT",
-        )
-        .into());
-    };
     let settings = args.common.settings()?;
     let (prompts, template) = prompts_for(&settings)?;
     let opts = options_for(&settings, &template, args.tokenizer.as_deref())?;
-    let name = args.model.clone().unwrap_or_else(|| "server".to_string());
-    let target = ApiTarget::openai(
-        &name,
-        url,
-        args.model.clone(),
-        args.endpoint == Endpoint::Chat,
-    );
     let started_at = chrono::Local::now().to_rfc3339();
     let mut session = Session::create(
         &args.output.out_dir,
@@ -239,27 +227,72 @@ pub async fn run_api_load(args: &ApiArgs) -> anyhow::Result<i32> {
         settings.num_runs,
         &crate::output::stamp_now(),
     )?;
-    session.log(&format!(
-        "load run against {} ({}), template {template}",
-        target.url(),
-        name
-    ));
-    let reports = load_target(&target, &prompts, &settings, args, &opts, &mut session).await?;
-    let engine = EngineInfo {
-        engine: name,
-        kind: target.kind.clone(),
-        mode: Some(Mode::Api),
-        base_url: Some(target.base_url.clone()),
-        template: Some(template),
-        notes: vec!["server given with --url; not started by inferbench".into()],
-        ..EngineInfo::default()
-    };
-    finish(
-        &settings,
-        args,
-        started_at,
-        vec![engine],
-        reports,
-        &mut session,
-    )
+    let mut engines = Vec::new();
+    let mut reports = Vec::new();
+    if let Some(url) = args.url.as_deref() {
+        let name = args.model.clone().unwrap_or_else(|| "server".to_string());
+        let target = ApiTarget::openai(
+            &name,
+            url,
+            args.model.clone(),
+            args.endpoint == Endpoint::Chat,
+        );
+        session.log(&format!(
+            "load run against {} ({}), template {template}",
+            target.url(),
+            name
+        ));
+        reports.extend(load_target(&target, &prompts, &settings, args, &opts, &mut session).await?);
+        engines.push(EngineInfo {
+            engine: name,
+            kind: target.kind.clone(),
+            mode: Some(Mode::Api),
+            base_url: Some(target.base_url.clone()),
+            template: Some(template.clone()),
+            notes: vec!["server given with --url; not started by inferbench".into()],
+            ..EngineInfo::default()
+        });
+    } else {
+        crate::process::install_signal_handlers().context("installing signal handlers")?;
+        let keys: Vec<String> = settings
+            .file
+            .servers
+            .iter()
+            .filter(|(k, s)| settings.selected(k, s))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if keys.is_empty() {
+            return Err(UserError::new(
+                "no engine selected: enable one in the config's `servers` section, name one with --engines, or give --url",
+            )
+            .into());
+        }
+        // One engine at a time: under load an engine must have the machine to itself.
+        for key in keys {
+            let running = crate::server::start(&settings, &key, &session.paths.logging_dir)
+                .await
+                .with_context(|| format!("starting engine `{key}`"))?;
+            session.log(&format!(
+                "load run against {} ({key}), template {template}",
+                running.target.url()
+            ));
+            let outcome = load_target(
+                &running.target,
+                &prompts,
+                &settings,
+                args,
+                &opts,
+                &mut session,
+            )
+            .await;
+            let mut info = running.info.clone();
+            info.template = Some(template.clone());
+            if let Err(e) = running.stop().await {
+                session.log(&format!("stopping {key}: {e:#}"));
+            }
+            reports.extend(outcome?);
+            engines.push(info);
+        }
+    }
+    finish(&settings, args, started_at, engines, reports, &mut session)
 }
