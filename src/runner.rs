@@ -485,10 +485,10 @@ async fn measure(
 
 /// Stop a managed engine (SIGTERM, grace, SIGKILL); returns its facts for the results.
 async fn bring_down(slot: Slot, session: &mut Session) -> EngineInfo {
-    if let Some(r) = slot.running {
-        if let Err(e) = r.stop().await {
-            session.log(&format!("stopping {}: {e:#}", slot.target.name));
-        }
+    if let Some(r) = slot.running
+        && let Err(e) = r.stop().await
+    {
+        session.log(&format!("stopping {}: {e:#}", slot.target.name));
     }
     slot.info
 }
