@@ -9,6 +9,10 @@
 #   C1_REQUESTS=50 scripts/perf.sh   more requests at concurrency 1 (default 20)
 #   KEEP=1 scripts/perf.sh           keep the results directory
 #
+# On a shared machine, read the "wait" shares printed beside each figure: the time the
+# client or the mock was runnable but waiting for its core (other work on it). Large waits
+# mean the figure measures the machine, not the client.
+#
 # Figures:
 #   1. mean TTFT and TPOT error at concurrency 1 and 512 (TTFT 50 ms, ITL 5 ms, 256 tokens)
 #   2. output tokens ingested per second, zero-delay responses, concurrency 64
@@ -25,9 +29,7 @@ if [ -z "${BIN:-}" ]; then
     BIN="${CARGO_TARGET_DIR:-target}/release/inferbench"
 fi
 BIN=$(realpath "$BIN")
-for tool in taskset jq; do
-    command -v "$tool" >/dev/null || { echo "perf.sh needs $tool (apt-get install util-linux jq)" >&2; exit 2; }
-done
+command -v taskset >/dev/null || { echo "perf.sh needs taskset (apt-get install util-linux)" >&2; exit 2; }
 # 10,000 streams need that many sockets on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -63,17 +65,35 @@ mock_cpu() {
     awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$mock_pid/stat"
 }
 
+# sched PID: "cpu_ns wait_ns" of a process, summed over its threads (/proc schedstat:
+# time on a CPU, and time runnable but waiting for one — other processes on its core).
+sched() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{c += $1; w += $2} END {print c + 0, w + 0}'
+}
+
 # run NAME ARGS...: inferbench api against $url on CLIENT_CORE; peak RSS into $work/NAME.rss_kb.
 run() {
     local name=$1; shift
-    taskset -c "$CLIENT_CORE" "$BIN" api --url "$url" --model mock --quick --quiet \
-        --timeout 600 --out-dir "$work/$name" "$@" >"$work/$name.log" 2>&1 &
-    local pid=$! peak=0 hwm
+    taskset -c "$CLIENT_CORE" "$BIN" api --url "$url" --model mock --quick --quiet --csv \
+        --preconnect --timeout 600 --out-dir "$work/$name" "$@" >"$work/$name.log" 2>&1 &
+    local pid=$! peak=0 hwm s last="0 0" m0 m1 t0 t1
+    m0=$(sched "$mock_pid")
+    t0=$(date +%s.%N)
     while kill -0 "$pid" 2>/dev/null; do
         hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
         [ -n "$hwm" ] && [ "$hwm" -gt "$peak" ] && peak=$hwm
+        s=$(sched "$pid")
+        [ "$s" != "0 0" ] && last=$s
         sleep 0.05
     done
+    t1=$(date +%s.%N)
+    m1=$(sched "$mock_pid")
+    # Busy and waiting-for-CPU shares of the wall time, client and mock.
+    awk -v c="$last" -v m0="$m0" -v m1="$m1" -v t0="$t0" -v t1="$t1" 'BEGIN {
+        split(c, a, " "); split(m0, b, " "); split(m1, d, " "); w = (t1 - t0) * 1e9
+        printf "client cpu %.0f%% wait %.0f%%, mock cpu %.0f%% wait %.0f%%",
+            100 * a[1] / w, 100 * a[2] / w, 100 * (d[1] - b[1]) / w, 100 * (d[2] - b[2]) / w }' \
+        >"$work/$name.sched"
     if ! wait "$pid"; then
         echo "inferbench api ($name) failed:" >&2
         cat "$work/$name.log" >&2
@@ -82,10 +102,13 @@ run() {
     echo "$peak" >"$work/$name.rss_kb"
 }
 
-# q NAME JQ: a figure from NAME's results document.
+# q NAME COLUMN: a figure of NAME's (only) load step, from its steps CSV.
 q() {
-    jq -r "$2" "$work/$1"/output/*.json
+    awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i }
+        NR == 2 { if (!c) { print "no column " name > "/dev/stderr"; exit 1 } print $c }' \
+        "$work/$1"/output/*.steps.csv
 }
+abs_diff() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; printf "%.4f", d < 0 ? -d : d }'; }
 
 verdict() { # verdict VALUE OP LIMIT → PASS/MISS
     awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
@@ -104,9 +127,9 @@ for c in 1 512; do
     n=$([ "$c" = 1 ] && echo "$C1_REQUESTS" || echo 1024)
     echo "concurrency $c, $n requests..." >&2
     run "c$c" --max-tokens 256 --concurrency "$c" --requests "$n"
-    failed=$(q "c$c" '.load[0].failed')
-    ttft_err=$(q "c$c" '.load[0].metrics.ttft_ms.mean - 50 | fabs')
-    tpot_err=$(q "c$c" '.load[0].metrics.tpot_ms.mean - 5 | fabs')
+    failed=$(q "c$c" failed)
+    ttft_err=$(abs_diff "$(q "c$c" ttft_mean_ms)" 50)
+    tpot_err=$(abs_diff "$(q "c$c" tpot_mean_ms)" 5)
     limit=$([ "$c" = 1 ] && echo 0.2 || echo 2)
     row "mean TTFT error, c=$c ($n requests, $failed failed)" "$(printf '%.3f ms' "$ttft_err")" "≤ $limit ms" "$(verdict "$ttft_err" '<=' "$limit")"
     row "mean TPOT error, c=$c" "$(printf '%.4f ms' "$tpot_err")" "≤ 0.01 ms" "$(verdict "$tpot_err" '<=' 0.01)"
@@ -114,29 +137,30 @@ for c in 1 512; do
         rss_mb=$(awk '{printf "%.1f", $1 / 1024}' "$work/c512.rss_kb")
         row "inferbench peak RSS, 512 streams" "$rss_mb MB" "≤ 64 MB" "$(verdict "$rss_mb" '<=' 64)"
     fi
-    echo "  $(q "c$c" '.load[0] | "TTFT mean \(.metrics.ttft_ms.mean) p99 \(.metrics.ttft_ms.p99), TPOT mean \(.metrics.tpot_ms.mean), lag p99 \(.client.send_lag_ms.p99), client CPU \(.client.cpu_cores)"')" >&2
+    echo "  $(cat "$work/c$c.sched")" >&2
+    echo "  TTFT mean $(q "c$c" ttft_mean_ms) p99 $(q "c$c" ttft_p99_ms), TPOT mean $(q "c$c" tpot_mean_ms) p99 $(q "c$c" tpot_p99_ms), send lag p99 $(q "c$c" send_lag_p99_ms) ms, client CPU $(q "c$c" client_cpu_cores) cores" >&2
 done
 stop_mock
 
 # 2. Ingest: zero-delay responses, 64 streams; who was busy tells whose limit it was.
 echo "ingest, concurrency 64, zero delay..." >&2
 start_mock --ttft-ms 0 --itl-ms 0 --tokens 4096
-cpu0=$(mock_cpu)
 run ingest --max-tokens 4096 --concurrency 64 --requests 512
-mock_busy=$(awk -v a="$cpu0" -v b="$(mock_cpu)" -v w="$(q ingest '(.load[0].span.end_ms - .load[0].span.start_ms) / 1000')" 'BEGIN {printf "%.0f", 100 * (b - a) / w}')
 stop_mock
-tps=$(q ingest '.load[0].output_tps | floor')
-client_busy=$(q ingest '.load[0].client.cpu_cores * 100 | floor')
-row "output tokens ingested per second, c=64 (client CPU ${client_busy}%, mock ~${mock_busy}%)" "$tps tok/s" "≥ 500000" "$(verdict "$tps" '>=' 500000)"
+echo "  $(cat "$work/ingest.sched")" >&2
+tps=$(q ingest output_tps | awk '{printf "%d", $1}')
+row "output tokens ingested per second, c=64" "$tps tok/s" "≥ 500000" "$(verdict "$tps" '>=' 500000)"
 
 # 3. 10,000 concurrent streams.
 echo "10,000 concurrent streams..." >&2
-start_mock --ttft-ms 50 --itl-ms 5 --tokens 64
-run c10k --max-tokens 64 --concurrency 10000 --requests 10000
+# Streams of 1024 tokens (5 s) so that all 10,000 are open at once.
+start_mock --ttft-ms 50 --itl-ms 5 --tokens 1024
+run c10k --max-tokens 1024 --concurrency 10000 --requests 10000 --load-warmup 0
 stop_mock
-failed=$(q c10k '.load[0].failed')
-peak=$(q c10k '.load[0].max_in_flight')
-ok=$(q c10k '.load[0].ok')
+failed=$(q c10k failed)
+peak=$(q c10k max_in_flight)
+ok=$(q c10k ok)
+echo "  $(cat "$work/c10k.sched"), peak RSS $(awk '{printf "%.0f MB", $1 / 1024}' "$work/c10k.rss_kb")" >&2
 row "10,000 concurrent streams (peak in flight $peak, $ok ok)" "$failed failed" "0 failed" "$([ "$failed" = 0 ] && [ "$peak" -ge 10000 ] && echo PASS || echo MISS)"
 
 echo

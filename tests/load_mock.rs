@@ -71,8 +71,8 @@ fn cfg(ttft: f64, itl: f64, tokens: u32) -> MockConfig {
 async fn run(base: &str, load: LoadArgs) -> anyhow::Result<(Vec<StepReport>, Vec<Vec<RunRecord>>)> {
     let target = ApiTarget::openai("mock", base, Some("mock".into()), true);
     let mut seen: Vec<Vec<RunRecord>> = Vec::new();
-    let mut sink = |_: &StepReport, r: &[RunRecord]| -> anyhow::Result<()> {
-        seen.push(r.to_vec());
+    let mut sink = |_: &StepReport, r: Vec<RunRecord>| -> anyhow::Result<()> {
+        seen.push(r);
         Ok(())
     };
     let reports = run_load(&target, &prompts(), &sampling(), &load, &opts(), &mut sink).await?;

@@ -5,8 +5,14 @@
 //! token and writes almost nothing: it compares two equal 256 MiB buffers with `==`
 //! (libc `memcmp`, vectorised whatever our own optimisation level is, so a debug build
 //! measures the same as a release build), split across all cores, each thread on its own
-//! slice, and keeps the best of several passes (other load on the host only lowers a pass).
-//! 512 MiB are far beyond any last-level cache, so the figure is DRAM bandwidth.
+//! slice. Each thread's rate is its bytes over its own CPU time (`CLOCK_THREAD_CPUTIME_ID`),
+//! so time spent descheduled by other work on a busy host does not count against the
+//! memory system; a pass's figure is the sum of its threads' rates, and the best of
+//! several passes is kept. On an idle host the threads run side by side and CPU time
+//! equals wall time, so this is the plain aggregate bandwidth; on a busy one it can only
+//! err high (a thread that ran alone had the memory to itself), which makes the ceiling
+//! generous, never a false alarm. 512 MiB are far beyond any last-level cache, so the
+//! figure is DRAM bandwidth.
 //!
 //! The result is cached in `$INFERBENCH_HOME/bandwidth.json` (default
 //! `~/.cache/inferbench`), keyed by host name, CPU model and core count, so it runs once
@@ -25,6 +31,10 @@ pub const PROBE_PASSES: usize = 40;
 /// Stop starting new passes after this long (at least 3 passes run).
 pub const PROBE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Identifies the probe's method in the cache; a cache written by another method is
+/// measured again.
+pub const PROBE_METHOD: &str = "memcmp-read-threadcpu-v2";
+
 /// A memory bandwidth and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bandwidth {
@@ -37,6 +47,9 @@ pub struct Bandwidth {
     pub threads: usize,
     /// When measured, RFC 3339.
     pub measured_at: Option<String>,
+    /// [`PROBE_METHOD`] for probe results.
+    #[serde(default)]
+    pub method: String,
 }
 
 /// Identifies a machine for the cache: host name, CPU model, logical cores.
@@ -82,19 +95,18 @@ pub fn probe_read_gbps(buffer_bytes: usize, threads: usize, passes: usize) -> an
         if pass >= 3 && started.elapsed() > PROBE_BUDGET {
             break;
         }
-        // Each worker stamps its own start and end: the pass lasts from the first start
-        // to the last end (a clock read by the spawning thread could start late).
         let barrier = std::sync::Barrier::new(threads);
-        let elapsed = std::thread::scope(|s| {
+        let (rate, all_equal) = std::thread::scope(|s| {
             let mut handles = Vec::with_capacity(threads);
             for (ca, cb) in a.chunks(chunk).zip(b.chunks(chunk)) {
                 let barrier = &barrier;
                 handles.push(s.spawn(move || {
                     barrier.wait();
-                    let t0 = Instant::now();
+                    let c0 = thread_cpu_seconds();
                     let eq =
                         std::hint::black_box(std::hint::black_box(ca) == std::hint::black_box(cb));
-                    (t0, Instant::now(), eq)
+                    let cpu = thread_cpu_seconds() - c0;
+                    ((ca.len() + cb.len()) as f64, cpu, eq)
                 }));
             }
             // Threads that got no chunk (tiny buffers) still need the barrier released.
@@ -104,41 +116,48 @@ pub fn probe_read_gbps(buffer_bytes: usize, threads: usize, passes: usize) -> an
                     barrier.wait();
                 });
             }
-            let mut first: Option<Instant> = None;
-            let mut last: Option<Instant> = None;
+            let mut rate = 0.0;
             let mut all_equal = true;
             for h in handles {
                 match h.join() {
-                    Ok((t0, t1, eq)) => {
-                        first = Some(first.map_or(t0, |f| f.min(t0)));
-                        last = Some(last.map_or(t1, |l| l.max(t1)));
+                    Ok((bytes, cpu, eq)) => {
+                        if cpu > 0.0 {
+                            rate += bytes / cpu;
+                        }
                         all_equal &= eq;
                     }
                     Err(_) => all_equal = false,
                 }
             }
-            let dt = match (first, last) {
-                (Some(f), Some(l)) => l.duration_since(f),
-                _ => std::time::Duration::ZERO,
-            };
-            (dt, all_equal)
+            (rate, all_equal)
         });
-        let (dt, all_equal) = elapsed;
         anyhow::ensure!(all_equal, "bandwidth probe: buffers differ (memory error?)");
-        let secs = dt.as_secs_f64();
-        if secs > 0.0 {
-            best = best.max(2.0 * buffer_bytes as f64 / secs / 1e9);
-        }
+        best = best.max(rate / 1e9);
     }
     anyhow::ensure!(best > 0.0, "bandwidth probe measured nothing");
     Ok(best)
+}
+
+/// CPU time of the calling thread, seconds.
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 /// Read a cached probe result for this host, if any.
 pub fn read_cache(path: &Path, key: &str) -> Option<Bandwidth> {
     let text = std::fs::read_to_string(path).ok()?;
     let bw: Bandwidth = serde_json::from_str(&text).ok()?;
-    (bw.host_key == key && bw.gbps.is_finite() && bw.gbps > 0.0).then_some(bw)
+    (bw.host_key == key && bw.method == PROBE_METHOD && bw.gbps.is_finite() && bw.gbps > 0.0)
+        .then_some(bw)
 }
 
 /// The bandwidth to use: the configured figure when given, else a cached probe for this
@@ -152,6 +171,7 @@ pub fn resolve(configured_gbps: Option<f64>) -> anyhow::Result<Bandwidth> {
             host_key: host_key(),
             threads: 0,
             measured_at: None,
+            method: "config".into(),
         });
     }
     let key = host_key();
@@ -173,6 +193,7 @@ pub fn resolve(configured_gbps: Option<f64>) -> anyhow::Result<Bandwidth> {
         host_key: key,
         threads,
         measured_at: Some(chrono::Local::now().to_rfc3339()),
+        method: PROBE_METHOD.into(),
     };
     if let Some(path) = &cache {
         let write = || -> anyhow::Result<()> {
@@ -210,6 +231,7 @@ mod tests {
             host_key: "h|cpu|2".into(),
             threads: 2,
             measured_at: None,
+            method: PROBE_METHOD.into(),
         };
         std::fs::write(&path, serde_json::to_vec(&bw).unwrap()).unwrap();
         assert_eq!(read_cache(&path, "h|cpu|2").unwrap().gbps, 42.0);

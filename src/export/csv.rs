@@ -169,7 +169,7 @@ pub fn render_load(doc: &ResultsDoc) -> String {
     let mut s = String::from(
         "engine,step,requests,ok,failed,warmup,in_flight,max_in_flight,span_s,steady_s,ramp_up_s,drain_s,\
          output_tps,output_tps_steady,request_rps,good,good_fraction,good_rps,\
-         ttft_p50_ms,ttft_p99_ms,tpot_p50_ms,tpot_p99_ms,e2e_p50_ms,e2e_p99_ms,\
+         ttft_mean_ms,ttft_p50_ms,ttft_p99_ms,tpot_mean_ms,tpot_p50_ms,tpot_p99_ms,e2e_p50_ms,e2e_p99_ms,\
          ttft_from_scheduled_p99_ms,send_lag_p99_ms,client_cpu_cores,client_bottleneck\r\n",
     );
     for st in &doc.load {
@@ -194,8 +194,10 @@ pub fn render_load(doc: &ResultsDoc) -> String {
             opt(st.goodput.as_ref().map(|g| g.good)),
             opt(st.goodput.as_ref().map(|g| g.fraction)),
             opt(st.goodput.as_ref().map(|g| g.good_rps)),
+            p("ttft_ms", |s| s.mean),
             p("ttft_ms", |s| s.p50),
             p("ttft_ms", |s| s.p99),
+            p("tpot_ms", |s| s.mean),
             p("tpot_ms", |s| s.p50),
             p("tpot_ms", |s| s.p99),
             p("e2e_ms", |s| s.p50),

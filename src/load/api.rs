@@ -69,9 +69,9 @@ pub async fn load_target(
     opts: &LoadOptions,
     session: &mut Session,
 ) -> anyhow::Result<Vec<StepReport>> {
-    let mut sink = |report: &StepReport, records: &[RunRecord]| -> anyhow::Result<()> {
+    let mut sink = |report: &StepReport, records: Vec<RunRecord>| -> anyhow::Result<()> {
         for r in records {
-            session.record(r.clone())?;
+            session.record(r)?;
         }
         session.log(&step_line(report));
         if !args.output.quiet {

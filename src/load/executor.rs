@@ -58,9 +58,14 @@ pub struct LoadOptions {
 
 /// Connections whose bare TCP connect is timed with `--preconnect`.
 const CONNECT_SAMPLES: usize = 32;
+/// Connects `--preconnect` keeps pending at once.
+const PRECONNECT_PARALLEL: usize = 128;
+/// How long `--preconnect` waits for one connection.
+const PRECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Run every step the load flags ask for against `target`, cycling through `prompts`.
-/// After each step, `sink` receives its report and its records (warm-up included, marked).
+/// After each step, `sink` receives its report and (by value, so no copy stays here) its
+/// records, warm-up included and marked.
 /// Returns the step reports.
 pub async fn run_load(
     target: &ApiTarget,
@@ -68,7 +73,7 @@ pub async fn run_load(
     sampling: &Sampling,
     load: &LoadArgs,
     opts: &LoadOptions,
-    sink: &mut (dyn FnMut(&StepReport, &[RunRecord]) -> anyhow::Result<()> + Send),
+    sink: &mut (dyn FnMut(&StepReport, Vec<RunRecord>) -> anyhow::Result<()> + Send),
 ) -> anyhow::Result<Vec<StepReport>> {
     let steps = plan_steps(load, opts.seed).map_err(|e| UserError::new(e.to_string()))?;
     if steps.is_empty() {
@@ -147,7 +152,7 @@ pub async fn run_load(
             &records,
             &extras,
         );
-        sink(&report, &records)?;
+        sink(&report, records)?;
         reports.push(report);
     }
     Ok(reports)
@@ -222,24 +227,44 @@ async fn preconnect(
             }
         }
     }
-    // Concurrent small GETs: none finds an idle connection, so each opens its own, and
-    // all stay idle in the pool afterwards. Any status will do; the body is drained so
-    // the connection can be reused.
+    // Small GETs, each holding its response (and so its connection) until all have one:
+    // only then is every one of the n connections distinct and open. At most
+    // PRECONNECT_PARALLEL connects are pending at a time, so that a server slow to
+    // accept does not overflow its listen queue. Bodies are drained afterwards so the
+    // connections go back to the pool idle. Any status will do.
     let probe = if target.protocol.is_ndjson() {
         format!("{}/api/version", target.base_url)
     } else {
         format!("{}/v1/models", target.base_url)
     };
+    let gate = Arc::new(tokio::sync::Semaphore::new(PRECONNECT_PARALLEL));
+    let all_open = Arc::new(tokio::sync::Barrier::new(n));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
-        let (http, probe) = (http.clone(), probe.clone());
+        let (http, probe, gate, all_open) =
+            (http.clone(), probe.clone(), gate.clone(), all_open.clone());
         set.spawn(async move {
-            if let Ok(r) = http.get(&probe).send().await {
-                let _ = r.bytes().await;
+            let response = tokio::time::timeout(PRECONNECT_TIMEOUT, async {
+                let _permit = gate.acquire().await.ok()?;
+                http.get(&probe).send().await.ok()
+            })
+            .await
+            .ok()
+            .flatten();
+            all_open.wait().await;
+            match response {
+                Some(r) => r.bytes().await.is_ok(),
+                None => false,
             }
         });
     }
-    while set.join_next().await.is_some() {}
+    let mut opened = 0;
+    while let Some(done) = set.join_next().await {
+        opened += usize::from(matches!(done, Ok(true)));
+    }
+    if opened < n {
+        tracing::warn!("--preconnect opened {opened} of {n} connections");
+    }
     Ok(connect_ms)
 }
 
@@ -325,6 +350,8 @@ pub fn fill_record(r: &mut RunRecord, trace: Trace, count_tokens: Option<&TokenC
     r.engine_report = trace.engine_report;
     r.timeline = Some(TimelineMs::from_timeline(&trace.timeline));
     r.output_text = trace.text;
+    // Thousands of records stay in memory until the results document is written.
+    r.output_text.shrink_to_fit();
     match trace.error {
         Some(e) => r.fail(e.to_string()),
         None if events == 0 => r.fail("the response held no generated text"),

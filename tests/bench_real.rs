@@ -1,0 +1,251 @@
+//! The real benchmark, as a user runs it: `inferbench api` over llama.cpp and PyTorch on
+//! Gemma 3 270M, with the engines and models that scripts/setup.sh installs. Nothing here
+//! is simulated; a missing engine or model fails with a message naming scripts/setup.sh.
+//!
+//! Each test writes its own config (the repository's, with free ports and a short output
+//! length) so tests can run in parallel.
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The repository's config with the given servers enabled on free ports, its paths made
+/// absolute, written to `dir`. Returns the path and the ports.
+fn config(dir: &Path, engines: &[&str], max_tokens: u32) -> (PathBuf, Vec<u16>) {
+    let text = std::fs::read_to_string(repo().join("benchmark_config.json")).unwrap();
+    let mut cfg: Value = serde_json::from_str(&text).unwrap();
+    cfg["benchmark"]["max_tokens"] = max_tokens.into();
+    let mut ports = Vec::new();
+    let servers = cfg["servers"].as_object_mut().unwrap();
+    for (name, s) in servers.iter_mut() {
+        let on = engines.contains(&name.as_str());
+        s["enabled"] = on.into();
+        if on {
+            let p = free_port();
+            s["port"] = p.into();
+            ports.push(p);
+        }
+    }
+    let path = dir.join("benchmark_config.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    (path, ports)
+}
+
+fn require_engines() {
+    let home = std::env::var("INFERBENCH_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/inferbench")
+        });
+    for p in [
+        "bin/llama-server",
+        "models/gemma-3-270m/gemma-3-270m-Q4_K_M.gguf",
+        "models/gemma-3-270m/tokenizer/tokenizer.json",
+        "venv/bin/python",
+    ] {
+        assert!(
+            home.join(p).exists(),
+            "{} is missing: run scripts/setup.sh to install the engines and models",
+            home.join(p).display()
+        );
+    }
+}
+
+fn inferbench(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("inferbench").unwrap();
+    c.current_dir(dir);
+    for v in [
+        "BENCHMARK_NUM_RUNS",
+        "BENCHMARK_MAX_TOKENS",
+        "BENCHMARK_TEMPERATURE",
+        "BENCHMARK_TIMEOUT",
+        "BENCHMARK_SYSTEM_PROMPT",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Processes whose command line names one of these ports after `--port`.
+fn engines_on(ports: &[u16]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        for w in args.windows(2) {
+            if w[0] == "--port" && ports.iter().any(|p| w[1] == p.to_string()) {
+                found.push(args.join(" "));
+            }
+        }
+    }
+    found
+}
+
+fn results(out: &Path) -> Value {
+    let dir = out.join("output");
+    let json = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap_or_else(|| panic!("no results JSON in {}", dir.display()));
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
+
+#[test]
+fn api_quick_over_llamacpp_and_pytorch_writes_the_seed_files() {
+    require_engines();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, ports) = config(dir.path(), &["llamacpp", "pytorch"], 64);
+    let out = inferbench(dir.path())
+        .args(["api", "--quick", "--runs", "2", "--quiet", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "inferbench api failed: {stderr}");
+    for sub in ["report", "output", "logging"] {
+        let n = std::fs::read_dir(dir.path().join(sub)).unwrap().count();
+        assert!(n >= 1, "{sub}/ is empty");
+    }
+    let doc = results(dir.path());
+    let runs = doc["runs"].as_array().unwrap();
+    for engine in ["llamacpp", "pytorch"] {
+        let measured: Vec<&Value> = runs
+            .iter()
+            .filter(|r| r["engine"] == engine && r["warmup"] == false)
+            .collect();
+        assert_eq!(measured.len(), 2, "{engine}");
+        for r in &measured {
+            assert_eq!(r["ok"], true, "{engine}: {}", r["error"]);
+            assert!(r["output_tokens"].as_u64().unwrap() > 1);
+            assert_eq!(r["output_tokens_source"], "usage", "{engine}");
+            let ours = r["decode_tps"].as_f64().unwrap();
+            assert!(ours > 0.0);
+        }
+        let info = doc["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["engine"] == engine)
+            .unwrap();
+        assert!(
+            info["fairness"].as_str().unwrap_or("").starts_with("match"),
+            "{engine}: the engine saw the reference prompt: {}",
+            info["fairness"]
+        );
+        assert!(info["load_ms"].as_f64().unwrap() > 0.0);
+    }
+    // llama.cpp: our clock agrees with the server's own decode rate.
+    for r in runs
+        .iter()
+        .filter(|r| r["engine"] == "llamacpp" && r["warmup"] == false)
+    {
+        let ours = r["decode_tps"].as_f64().unwrap();
+        let theirs = r["engine_report"]["decode_tps"].as_f64().unwrap();
+        let diff = (ours - theirs).abs() / theirs * 100.0;
+        assert!(
+            diff <= 5.0,
+            "decode by our clock {ours:.2} vs predicted_per_second {theirs:.2}: {diff:.1}% apart"
+        );
+    }
+    assert!(
+        engines_on(&ports).is_empty(),
+        "engine processes left behind: {:?}",
+        engines_on(&ports)
+    );
+}
+
+/// Start `inferbench api` on llama.cpp with many runs, wait until it measures, send
+/// `signal`, and check that it exits and no engine process is left.
+fn interrupted_run_leaves_no_engine(signal: nix::sys::signal::Signal) {
+    require_engines();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, ports) = config(dir.path(), &["llamacpp"], 32);
+    let mut child = inferbench(dir.path())
+        .args(["api", "--runs", "50", "--quiet", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.txt")).unwrap())
+        .spawn()
+        .unwrap();
+    let stderr = || std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
+    // Wait until a run has been recorded: the server is up and serving.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let jsonl_has_a_run = || {
+        std::fs::read_dir(dir.path().join("output"))
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.path().extension().is_some_and(|x| x == "jsonl")
+                    && std::fs::read_to_string(e.path()).is_ok_and(|t| t.lines().count() >= 2)
+            })
+    };
+    while !jsonl_has_a_run() {
+        assert!(Instant::now() < deadline, "no run recorded within 120 s");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "inferbench exited early: {}",
+            stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!engines_on(&ports).is_empty(), "the engine is running");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "inferbench did not exit after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        !status.success(),
+        "an interrupted benchmark is not a success"
+    );
+    // The group is killed before inferbench exits; allow the kernel a moment to reap.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !engines_on(&ports).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        engines_on(&ports).is_empty(),
+        "engine processes left after {signal}: {:?}",
+        engines_on(&ports)
+    );
+}
+
+#[test]
+fn ctrl_c_mid_run_leaves_no_engine_process() {
+    interrupted_run_leaves_no_engine(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_mid_run_leaves_no_engine_process() {
+    interrupted_run_leaves_no_engine(nix::sys::signal::Signal::SIGTERM);
+}
