@@ -194,7 +194,13 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
     }
     let gguf = std::fs::canonicalize(&gguf).unwrap_or(gguf);
     let name = model_name(&section);
-    let dir = inferbench_home().join("ollama");
+    // Beside the model store: the setup cache's ollama/ by default, a test's own
+    // directory when OLLAMA_MODELS points there.
+    let store = models_dir();
+    let dir = store
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| inferbench_home().join("ollama"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mf = dir.join(format!("Modelfile.{name}"));
     std::fs::write(&mf, modelfile(&gguf)).with_context(|| format!("writing {}", mf.display()))?;
