@@ -250,18 +250,24 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         }
     ));
     let mut engines_info: Vec<EngineInfo> = Vec::new();
+    let mut skipped: Vec<anyhow::Error> = Vec::new();
     if interleave {
         let mut slots = Vec::new();
         for plan in planned {
             match bring_up(plan, &settings, &mut session, &ctx, &inputs).await {
                 Ok(slot) => slots.push(slot),
                 Err(e) => {
-                    for slot in slots {
-                        bring_down(slot, &mut session).await;
+                    if let Err(e) = skip_missing(e, &settings, &mut skipped, &mut session) {
+                        for slot in slots {
+                            bring_down(slot, &mut session).await;
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
                 }
             }
+        }
+        if slots.is_empty() && !skipped.is_empty() {
+            return Err(skipped.remove(0));
         }
         for (p, input) in &inputs {
             for run_index in 0..settings.num_runs {
@@ -275,8 +281,15 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
             engines_info.push(bring_down(slot, &mut session).await);
         }
     } else {
+        let n_planned = planned.len();
         for plan in planned {
-            let slot = bring_up(plan, &settings, &mut session, &ctx, &inputs).await?;
+            let slot = match bring_up(plan, &settings, &mut session, &ctx, &inputs).await {
+                Ok(slot) => slot,
+                Err(e) => {
+                    skip_missing(e, &settings, &mut skipped, &mut session)?;
+                    continue;
+                }
+            };
             for (p, input) in &inputs {
                 for run_index in 0..settings.num_runs {
                     let rec = measure(&slot, &ctx, p, input, run_index, false).await;
@@ -285,8 +298,14 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
             }
             engines_info.push(bring_down(slot, &mut session).await);
         }
+        if engines_info.is_empty() && skipped.len() == n_planned {
+            return Err(skipped.remove(0));
+        }
     }
     pb.finish_and_clear();
+    for e in &skipped {
+        eprintln!("warning: skipped an engine that is not installed: {e:#}");
+    }
     finish(
         session,
         Mode::Api,
@@ -296,6 +315,29 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         args.output.html,
         args.output.csv,
     )
+}
+
+/// A failed start is skipped when the engine is not installed (binary or model missing)
+/// and was enabled by the config rather than named with `--engines`: the error is kept in
+/// `skipped`, logged, and reported at the end; when every engine is skipped the first
+/// error is the result. Any other failure is returned.
+fn skip_missing(
+    e: anyhow::Error,
+    settings: &Settings,
+    skipped: &mut Vec<anyhow::Error>,
+    session: &mut Session,
+) -> anyhow::Result<()> {
+    let missing = e.chain().any(|c| {
+        c.downcast_ref::<crate::engine::launch::StartError>()
+            .is_some_and(|s| s.is_missing_engine())
+    });
+    if missing && settings.engine_filter.is_none() {
+        session.log(&format!("skipped: {e:#}"));
+        skipped.push(e);
+        Ok(())
+    } else {
+        Err(e)
+    }
 }
 
 /// What every measured request shares.
