@@ -211,7 +211,7 @@ pub async fn serve(
 pub async fn run(args: MockArgs) -> anyhow::Result<i32> {
     let cfg = MockConfig::from_args(&args)?;
     raise_fd_limit();
-    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+    let listener = bind_with_backlog(&args.host, args.port)
         .await
         .map_err(|e| {
             UserError::new(format!(
@@ -225,6 +225,27 @@ pub async fn run(args: MockArgs) -> anyhow::Result<i32> {
     let _ = std::io::stdout().flush();
     serve(listener, cfg, shutdown_signal()).await?;
     Ok(0)
+}
+
+/// Bind with a listen backlog large enough for thousands of simultaneous connects: the
+/// default (128 in std/tokio) overflows when a load test opens 512+ connections at once,
+/// and the kernel then answers with SYN cookies and retransmits after ~1 s, which would
+/// show up as TTFT.
+async fn bind_with_backlog(host: &str, port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(8192)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("{host}: no address"))))
 }
 
 async fn shutdown_signal() {
