@@ -38,19 +38,14 @@ pub fn rel_diff_pct(a: f64, b: f64) -> f64 {
     }
 }
 
-/// Fill `base` (identity already set) from a trace. Pure.
-pub fn record_from_trace(
-    mut r: RunRecord,
-    trace: &Trace,
-    tokenizer_count: Option<u64>,
-    checks: &Checks,
-) -> RunRecord {
+/// Fill a record's measurements from a trace: text, token counts by the documented
+/// precedence (usage, engine report, our tokenizer, content events) with their sources,
+/// every metric of [`metrics::compute`], and the outcome. Pure; takes the trace by value
+/// so the load executor does not copy texts.
+pub fn fill_from_trace(r: &mut RunRecord, trace: Trace, tokenizer_count: Option<u64>) {
     let t = &trace.timeline;
     r.timeline = Some(TimelineMs::from_timeline(t));
     r.content_events = t.content_events.len() as u64;
-    r.output_text = trace.text.clone();
-    r.finish_reason = trace.finish_reason.clone();
-    r.engine_report = trace.engine_report.clone();
     r.output_tokens_tokenizer = tokenizer_count;
 
     let usage_out = trace.usage.and_then(|u| u.completion_tokens);
@@ -85,15 +80,31 @@ pub fn record_from_trace(
     r.send_lag_ms = Some(m.send_lag_ms);
     r.decode_tps_source = m.decode_tps.map(|_| "client_clock".to_string());
 
-    if let Some(err) = &trace.error {
-        r.fail(err.to_string());
+    let no_content = t.content_events.is_empty();
+    r.finish_reason = trace.finish_reason;
+    r.engine_report = trace.engine_report;
+    r.output_text = trace.text;
+    match trace.error {
+        Some(err) => r.fail(err.to_string()),
+        None if no_content => r.fail("the response carried no generated text"),
+        None => r.ok = true,
+    }
+}
+
+/// Fill `base` (identity already set) from a trace, then cross-check what has two
+/// sources and apply the physical bound. Pure.
+pub fn record_from_trace(
+    mut r: RunRecord,
+    trace: &Trace,
+    tokenizer_count: Option<u64>,
+    checks: &Checks,
+) -> RunRecord {
+    fill_from_trace(&mut r, trace.clone(), tokenizer_count);
+    if !r.ok {
         return r;
     }
-    if t.content_events.is_empty() {
-        r.fail("the response carried no generated text");
-        return r;
-    }
-    r.ok = true;
+    let usage_out = trace.usage.and_then(|u| u.completion_tokens);
+    let report = trace.engine_report.as_ref();
 
     // Two clocks: our decode rate against the engine's own.
     if let (Some(ours), Some(theirs)) = (r.decode_tps, report.and_then(|e| e.decode_tps)) {

@@ -26,8 +26,7 @@ use crate::client::stream::{apply_error_text_rule, build_spec, execute, http_cli
 use crate::client::{PromptInput, RequestSpec, Trace};
 use crate::engine::ApiTarget;
 use crate::error::UserError;
-use crate::measure::metrics::{choose_token_count, compute};
-use crate::results::{Mode, RunRecord, Sampling, TimelineMs};
+use crate::results::{Mode, RunRecord, Sampling};
 use anyhow::Context;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -312,7 +311,8 @@ impl Ctx {
     }
 }
 
-/// Fill a record's measurements from a trace (metrics, token counts, text, error).
+/// Fill a record's measurements from a trace. Under load our tokenizer runs only when the
+/// server reported no count (tokenizing every response would load the client).
 pub fn fill_record(r: &mut RunRecord, trace: Trace, count_tokens: Option<&TokenCounter>) {
     let usage = trace.usage.unwrap_or_default();
     let engine_tokens = trace.engine_report.as_ref().and_then(|e| e.decode_tokens);
@@ -320,43 +320,9 @@ pub fn fill_record(r: &mut RunRecord, trace: Trace, count_tokens: Option<&TokenC
         (None, None, Some(count)) if !trace.text.is_empty() => count(&trace.text),
         _ => None,
     };
-    let events = trace.timeline.content_events.len();
-    let chosen = choose_token_count(usage.completion_tokens, engine_tokens, tokenizer, events);
-    let m = compute(
-        &trace.timeline,
-        chosen.map(|c| c.count),
-        usage.prompt_tokens,
-    );
-    r.ttft_ms = m.ttft_ms;
-    r.tpot_ms = m.tpot_ms;
-    r.e2e_ms = m.e2e_ms;
-    r.icl_ms = m.icl_ms;
-    r.decode_tps = m.decode_tps;
-    r.e2e_tps = m.e2e_tps;
-    r.prefill_tps = m.prefill_tps;
-    r.ttft_from_scheduled_ms = m.ttft_from_scheduled_ms;
-    r.e2e_from_scheduled_ms = m.e2e_from_scheduled_ms;
-    r.send_lag_ms = Some(m.send_lag_ms);
-    r.decode_tps_source = m.decode_tps.map(|_| "client_clock".to_string());
-    r.output_tokens = chosen.map(|c| c.count);
-    r.output_tokens_source = chosen.map(|c| c.source);
-    r.output_tokens_tokenizer = tokenizer;
-    r.prompt_tokens = usage.prompt_tokens;
-    r.prompt_tokens_source = usage
-        .prompt_tokens
-        .map(|_| crate::measure::metrics::TokenSource::Usage);
-    r.content_events = events as u64;
-    r.finish_reason = trace.finish_reason;
-    r.engine_report = trace.engine_report;
-    r.timeline = Some(TimelineMs::from_timeline(&trace.timeline));
-    r.output_text = trace.text;
+    crate::runner::fill_from_trace(r, trace, tokenizer);
     // Thousands of records stay in memory until the results document is written.
     r.output_text.shrink_to_fit();
-    match trace.error {
-        Some(e) => r.fail(e.to_string()),
-        None if events == 0 => r.fail("the response held no generated text"),
-        None => r.ok = true,
-    }
 }
 
 /// The instant the first measured request was scheduled, shared by a step's tasks.
