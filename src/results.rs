@@ -298,3 +298,30 @@ pub struct ResultsDoc {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load: Vec<crate::load::report::StepReport>,
 }
+
+impl ResultsDoc {
+    /// The document of one invocation: environment, effective config and summaries are
+    /// computed here so every mode writes the same shape.
+    pub fn assemble(
+        mode: Mode,
+        settings: &crate::config::Settings,
+        started_at: String,
+        engines: Vec<EngineInfo>,
+        runs: Vec<RunRecord>,
+        load: Vec<crate::load::report::StepReport>,
+    ) -> ResultsDoc {
+        ResultsDoc {
+            schema_version: SCHEMA_VERSION,
+            tool: format!("inferbench {}", env!("CARGO_PKG_VERSION")),
+            mode,
+            started_at,
+            finished_at: chrono::Local::now().to_rfc3339(),
+            environment: crate::environment::collect(),
+            config: settings.effective_json(),
+            engines,
+            summaries: crate::measure::summary::summarize_runs(&runs),
+            runs,
+            load,
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::engine::ApiTarget;
 use crate::measure::metrics::{self, TokenSource, choose_token_count};
 use crate::output::Session;
 use crate::prompt::Prompt;
-use crate::results::{EngineInfo, Mode, ResultsDoc, RunRecord, SCHEMA_VERSION, TimelineMs};
+use crate::results::{EngineInfo, Mode, ResultsDoc, RunRecord, TimelineMs};
 use anyhow::Context;
 use std::time::{Duration, Instant};
 
@@ -573,19 +573,7 @@ pub fn finish(
     csv: bool,
 ) -> anyhow::Result<i32> {
     let runs = session.records().to_vec();
-    let doc = ResultsDoc {
-        schema_version: SCHEMA_VERSION,
-        tool: format!("inferbench {}", env!("CARGO_PKG_VERSION")),
-        mode,
-        started_at,
-        finished_at: chrono::Local::now().to_rfc3339(),
-        environment: crate::environment::collect(),
-        config: settings.effective_json(),
-        engines,
-        summaries: crate::measure::summary::summarize_runs(&runs),
-        load: Vec::new(),
-        runs,
-    };
+    let doc = ResultsDoc::assemble(mode, settings, started_at, engines, runs, Vec::new());
     session.write_exports(&doc, html, csv)?;
     println!("{}", crate::export::markdown::console_summary(&doc));
     println!("report:  {}", session.paths.report.display());

@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::engine::ApiTarget;
 use crate::error::{AllRunsFailed, UserError};
 use crate::output::Session;
-use crate::results::{EngineInfo, Mode, ResultsDoc, RunRecord, SCHEMA_VERSION};
+use crate::results::{EngineInfo, Mode, ResultsDoc, RunRecord};
 use anyhow::Context;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -190,19 +190,7 @@ pub fn finish(
     session: &mut Session,
 ) -> anyhow::Result<i32> {
     let runs = session.records().to_vec();
-    let doc = ResultsDoc {
-        schema_version: SCHEMA_VERSION,
-        tool: format!("inferbench {}", env!("CARGO_PKG_VERSION")),
-        mode: Mode::Api,
-        started_at,
-        finished_at: chrono::Local::now().to_rfc3339(),
-        environment: crate::environment::collect(),
-        config: settings.effective_json(),
-        engines,
-        summaries: crate::measure::summary::summarize_runs(&runs),
-        runs,
-        load,
-    };
+    let doc = ResultsDoc::assemble(Mode::Api, settings, started_at, engines, runs, load);
     session.write_exports(&doc, args.output.html, args.output.csv)?;
     if !args.output.quiet {
         print!("{}", console_table(&doc.load));
