@@ -57,3 +57,24 @@ fn probe_gives_a_plausible_dram_bandwidth_and_ceiling() {
     // the ceiling were below it; the check itself is exercised in the unit tests.
     assert!(roof.ceiling_tps.is_finite() && roof.ceiling_tps > 0.0);
 }
+
+#[test]
+fn gemma_270m_dequantized_for_transformers_counts_every_parameter() {
+    // transformers dequantizes the GGUF: bf16 reads 2 bytes per parameter. llama-bench
+    // reports the parameter count (fixture captured from the real program).
+    let rows = inferbench::climode::llamacpp::parse_bench_json(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/cli/llama-bench.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let bf16 = roofline::gguf_bytes_dequantized(&gemma(), 2).unwrap();
+    assert_eq!(bf16.weight_bytes, 2 * rows[0].model_n_params);
+    assert_eq!(bf16.bytes_per_token, bf16.weight_bytes);
+    let f32 =
+        roofline::gguf_bytes_dequantized(&gemma(), roofline::torch_dtype_bytes("auto", "cpu"))
+            .unwrap();
+    assert_eq!(f32.bytes_per_token, 4 * rows[0].model_n_params);
+}

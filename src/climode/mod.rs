@@ -365,13 +365,21 @@ impl Adapter {
         }
     }
 
-    /// The model file or directory, for the roofline.
-    pub fn model_path(&self) -> Option<&Path> {
+    /// Bytes of weights this engine reads per decoded token, for the roofline. A GGUF
+    /// loaded by transformers is dequantized to the torch dtype, so it is sized at that
+    /// dtype, not at its quantized size.
+    pub fn model_bytes(&self) -> anyhow::Result<roofline::ModelBytes> {
         match self {
-            Adapter::LlamaCpp(x) => Some(&x.model),
-            Adapter::Ollama(_) => None,
-            Adapter::PyTorch(x) => Some(&x.model),
-            Adapter::Uzu(x) => Some(&x.model),
+            Adapter::LlamaCpp(x) => roofline::model_bytes(&x.model),
+            Adapter::Ollama(_) => anyhow::bail!("no model file to size (Ollama keeps its own)"),
+            Adapter::PyTorch(x) if x.model.extension().is_some_and(|e| e == "gguf") => {
+                roofline::gguf_bytes_dequantized(
+                    &x.model,
+                    roofline::torch_dtype_bytes(&x.dtype, &x.device),
+                )
+            }
+            Adapter::PyTorch(x) => roofline::model_bytes(&x.model),
+            Adapter::Uzu(x) => roofline::model_bytes(&x.model),
         }
     }
 }
@@ -808,12 +816,11 @@ pub async fn run_engine(
 
 /// The roofline of a model, with the bandwidth resolved once per invocation.
 fn roofline_for(
-    model: Option<&Path>,
+    adapter: &Adapter,
     bandwidth: &mut Option<anyhow::Result<bandwidth::Bandwidth>>,
     settings: &Settings,
 ) -> anyhow::Result<Roofline> {
-    let model = model.context("no model file to size (Ollama keeps its own)")?;
-    let bytes = roofline::model_bytes(model)?;
+    let bytes = adapter.model_bytes()?;
     let bw = bandwidth.get_or_insert_with(|| bandwidth::resolve(settings.memory_bandwidth_gbps));
     let bw = bw.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(Roofline::new(bytes.bytes_per_token, bw.gbps, &bw.source))
@@ -898,7 +905,7 @@ pub async fn run(args: crate::cli::CliArgs) -> anyhow::Result<i32> {
                 continue;
             }
         };
-        let roof = match roofline_for(prep.adapter.model_path(), &mut bandwidth, &settings) {
+        let roof = match roofline_for(&prep.adapter, &mut bandwidth, &settings) {
             Ok(r) => {
                 session.log(&format!("{key}: {}", r.describe()));
                 Some(r)

@@ -64,7 +64,9 @@ impl GenerateOutput {
             prompt_tokens: self.prompt_tokens,
             prompt_ms: self.prefill_ms,
             prefill_tps: self.prefill_tps(),
-            decode_tokens: self.output_tokens,
+            // Tokens decoded after the first (the first comes out of prefill), as in
+            // llama.cpp's `eval` runs.
+            decode_tokens: self.output_tokens.map(|n| n.saturating_sub(1)),
             decode_ms: self.decode_ms,
             decode_tps: self.decode_tps(),
             load_ms: self.load_ms,

@@ -178,6 +178,49 @@ pub fn model_bytes(path: &Path) -> anyhow::Result<ModelBytes> {
     }
 }
 
+/// Bytes per decoded token of a GGUF whose weights an engine DEQUANTIZES on load
+/// (transformers with `gguf_file=`): every parameter at `bytes_per_param` (2 for
+/// bf16/fp16, 4 for fp32), same embedding rule as [`crate::gguf::GgufInfo::decode_bytes_per_token`].
+pub fn gguf_bytes_dequantized(path: &Path, bytes_per_param: u64) -> anyhow::Result<ModelBytes> {
+    let info = crate::gguf::GgufInfo::read(path)
+        .with_context(|| format!("reading GGUF {}", path.display()))?;
+    let mut total = 0u64;
+    for t in &info.tensors {
+        let n = t
+            .n_elements()
+            .with_context(|| format!("tensor {}: element count overflows", t.name))?;
+        total = n
+            .checked_mul(bytes_per_param)
+            .and_then(|b| total.checked_add(b))
+            .context("weight byte total overflows")?;
+    }
+    let tied = info.embeddings_tied();
+    let per_token = match info.tensors.iter().find(|t| t.name == "token_embd.weight") {
+        Some(embd) if !tied => {
+            let n = embd.n_elements().unwrap_or(0) * bytes_per_param;
+            let row = embd.dims.first().copied().unwrap_or(0) * bytes_per_param;
+            total - n + row
+        }
+        _ => total,
+    };
+    Ok(ModelBytes {
+        bytes_per_token: per_token,
+        weight_bytes: total,
+        format: format!("gguf dequantized to {bytes_per_param} bytes/parameter"),
+        embeddings_tied: tied,
+    })
+}
+
+/// Bytes per parameter of a torch dtype name (`auto` on CPU is float32 in generate.py).
+pub fn torch_dtype_bytes(dtype: &str, device: &str) -> u64 {
+    match dtype {
+        "float16" | "fp16" | "half" | "bfloat16" | "bf16" => 2,
+        "float32" | "fp32" | "float" => 4,
+        _ if device == "cpu" => 4,
+        _ => 2,
+    }
+}
+
 /// Read the JSON header of one safetensors file (not the tensor data).
 pub fn read_safetensors_header(path: &Path) -> anyhow::Result<serde_json::Value> {
     let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
