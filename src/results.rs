@@ -277,6 +277,9 @@ pub struct EngineInfo {
     pub rss_after_load_mib: Option<f64>,
     pub template: Option<String>,
     pub fairness: Option<String>,
+    /// Batch-1 decode ceiling (memory bandwidth ÷ bytes read per token), tok/s.
+    #[serde(default)]
+    pub roofline_tps: Option<f64>,
     pub notes: Vec<String>,
 }
 

@@ -9,10 +9,10 @@
 
 use crate::cli::{ApiArgs, Endpoint};
 use crate::client::{PromptInput, Trace};
-use crate::climode::roofline::{self, Roofline};
 use crate::config::Settings;
 use crate::engine::ApiTarget;
 use crate::measure::metrics::{self, TokenSource, choose_token_count};
+use crate::measure::roofline::{self, Roofline};
 use crate::output::Session;
 use crate::prompt::Prompt;
 use crate::results::{EngineInfo, Mode, ResultsDoc, RunRecord, TimelineMs};
@@ -323,8 +323,7 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         &settings,
         started_at,
         engines_info,
-        args.output.html,
-        args.output.csv,
+        &args.output,
     )
 }
 
@@ -419,6 +418,8 @@ async fn bring_up(
         Some(roof) => {
             session.log(&format!("{}: {}", target.name, roof.describe()));
             info.notes.push(roof.describe());
+            info.roofline_tps = Some(roof.ceiling_tps);
+            info.roofline_tps = Some(roof.ceiling_tps);
         }
         None if running.is_some() => info.notes.push(
             "no physical ceiling: unknown model size or no bandwidth for this device \
@@ -557,7 +558,7 @@ fn engine_roofline(settings: &Settings, key: &str) -> Option<Roofline> {
         // The host probe measures system RAM, not a GPU's memory.
         return None;
     }
-    let bw = crate::climode::bandwidth::resolve(settings.memory_bandwidth_gbps).ok()?;
+    let bw = crate::measure::bandwidth::resolve(settings.memory_bandwidth_gbps).ok()?;
     Some(Roofline::new(bytes.bytes_per_token, bw.gbps, &bw.source))
 }
 
@@ -569,13 +570,14 @@ pub fn finish(
     settings: &Settings,
     started_at: String,
     engines: Vec<EngineInfo>,
-    html: bool,
-    csv: bool,
+    output: &crate::cli::OutputArgs,
 ) -> anyhow::Result<i32> {
     let runs = session.records().to_vec();
     let doc = ResultsDoc::assemble(mode, settings, started_at, engines, runs, Vec::new());
-    session.write_exports(&doc, html, csv)?;
-    println!("{}", crate::export::markdown::console_summary(&doc));
+    session.write_exports(&doc, output.html, output.csv)?;
+    if !output.quiet {
+        println!("{}", crate::export::markdown::console_summary(&doc));
+    }
     println!("report:  {}", session.paths.report.display());
     println!("results: {}", session.paths.json.display());
     println!("records: {}", session.paths.jsonl.display());

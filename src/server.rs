@@ -181,6 +181,7 @@ async fn start_with(
         rss_after_load_mib: None,
         template: plan.template.clone(),
         fairness: None,
+        roofline_tps: None,
         notes: plan.notes.clone(),
     };
     let client = reqwest::Client::builder()

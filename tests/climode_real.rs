@@ -199,13 +199,14 @@ async fn llama_completion_decode_matches_llama_bench_and_stays_under_the_rooflin
         median(bench.clone())
     );
     // The physical bound, computed here independently of the runner.
-    let bytes = climode::roofline::model_bytes(&model).unwrap();
-    let bw = climode::bandwidth::resolve(None).unwrap();
-    let roof = climode::roofline::Roofline::new(bytes.bytes_per_token, bw.gbps, &bw.source);
+    let bytes = inferbench::measure::roofline::model_bytes(&model).unwrap();
+    let bw = inferbench::measure::bandwidth::resolve(None).unwrap();
+    let roof =
+        inferbench::measure::roofline::Roofline::new(bytes.bytes_per_token, bw.gbps, &bw.source);
     eprintln!(
         "{}; llama-completion reaches {:.1}% of it",
         roof.describe(),
-        climode::roofline::pct_of_roofline(o, roof.ceiling_tps).unwrap()
+        inferbench::measure::roofline::pct_of_roofline(o, roof.ceiling_tps).unwrap()
     );
     assert!(
         o <= roof.ceiling_tps,

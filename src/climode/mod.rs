@@ -28,27 +28,26 @@
 //! - `ttft_ms`: the engine's time to first token where it has one (generate.py, Uzu),
 //!   else the engine's prompt-evaluation time; model load is never in it.
 
-pub mod bandwidth;
 pub mod exec;
 pub mod llamacpp;
 pub mod memory;
 pub mod ollama;
 pub mod parse;
 pub mod pytorch;
-pub mod roofline;
 pub mod uzu;
 
 use crate::client::PromptInput;
 use crate::config::{EngineSection, Settings};
-use crate::error::{AllRunsFailed, UserError};
+use crate::error::UserError;
+use crate::measure::bandwidth;
 use crate::measure::metrics::{TokenSource, choose_token_count};
+use crate::measure::roofline::{self, Roofline};
 use crate::results::{
-    EngineInfo, EngineReport, Flag, MemoryStats, Mode, ResultsDoc, RunRecord, Sampling, TimelineMs,
+    EngineInfo, EngineReport, Flag, MemoryStats, Mode, RunRecord, Sampling, TimelineMs,
 };
 use anyhow::Context;
 use exec::ProcessOutcome;
 use parse::relative_diff_pct;
-use roofline::Roofline;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -735,6 +734,7 @@ pub async fn run_engine(
     };
     if let Some(roof) = roofline {
         info.notes.push(roof.describe());
+        info.roofline_tps = Some(roof.ceiling_tps);
     }
     for case in cases {
         let mut switched = false;
@@ -951,29 +951,12 @@ pub async fn run(args: crate::cli::CliArgs) -> anyhow::Result<i32> {
         infos.push(info);
     }
 
-    let runs = session.records().to_vec();
-    let measured = runs.iter().filter(|r| !r.warmup).count();
-    let failed = runs.iter().filter(|r| !r.warmup && !r.ok).count();
-    let doc = ResultsDoc {
-        schema_version: crate::results::SCHEMA_VERSION,
-        tool: format!("inferbench {}", env!("CARGO_PKG_VERSION")),
-        mode: Mode::Cli,
+    crate::runner::finish(
+        session,
+        Mode::Cli,
+        &settings,
         started_at,
-        finished_at: chrono::Local::now().to_rfc3339(),
-        environment: crate::environment::collect(),
-        config: settings.effective_json(),
-        engines: infos,
-        summaries: crate::measure::summary::summarize_runs(&runs),
-        load: Vec::new(),
-        runs,
-    };
-    session.write_exports(&doc, args.output.html, args.output.csv)?;
-    if !args.output.quiet {
-        println!("{}", crate::export::markdown::console_summary(&doc));
-        println!("report: {}", session.paths.report.display());
-    }
-    if measured > 0 && failed == measured {
-        return Err(AllRunsFailed(failed).into());
-    }
-    Ok(0)
+        infos,
+        &args.output,
+    )
 }

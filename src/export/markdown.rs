@@ -118,7 +118,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     let _ = writeln!(md, "## Throughput (decode tokens per second, batch 1)\n");
     let _ = writeln!(
         md,
-        "| Engine | Mode | Mean TPS | Relative | Runs ok/total | Notes |\n|---|---|---:|---:|---:|---|"
+        "| Engine | Mode | Mean TPS | Relative | % of roofline | Runs ok/total | Notes |\n|---|---|---:|---:|---:|---:|---|"
     );
     let base = overall.first().and_then(|g| headline_tps(g));
     for g in &overall {
@@ -127,13 +127,25 @@ pub fn render(doc: &ResultsDoc) -> String {
             (Some(t), Some(b)) if b > 0.0 => format!("{:.2}x", t / b),
             _ => "–".into(),
         };
+        let roof = doc
+            .engines
+            .iter()
+            .find(|e| e.engine == g.engine && e.mode.is_none_or(|m| m == g.mode))
+            .and_then(|e| e.roofline_tps);
+        let pct = match (tps, roof) {
+            (Some(t), Some(c)) => crate::measure::roofline::pct_of_roofline(t, c)
+                .map(|p| format!("{p:.0}% of {c:.0}"))
+                .unwrap_or_else(|| "–".into()),
+            _ => "–".into(),
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {}/{} | {} |",
+            "| {} | {} | {} | {} | {} | {}/{} | {} |",
             escape_text(&g.engine, true),
             g.mode.as_str(),
             num(tps, 2),
             rel,
+            pct,
             g.ok,
             g.runs,
             escape_text(&sources(&doc.runs, &g.engine), true)
@@ -142,7 +154,9 @@ pub fn render(doc: &ResultsDoc) -> String {
     let _ = writeln!(
         md,
         "\nRelative performance is against the first engine. Decode TPS = 1 / TPOT, \
-         TPOT = (last − first content event) / (output tokens − 1); failed runs are excluded.\n"
+         TPOT = (last − first content event) / (output tokens − 1); failed runs are excluded. \
+         % of roofline = decode TPS ÷ the batch-1 ceiling (memory bandwidth ÷ bytes of weights \
+         read per token); a figure above the ceiling is a measurement error and is excluded.\n"
     );
 
     let _ = writeln!(md, "## Latency\n");
@@ -355,8 +369,8 @@ mod tests {
         let mut c = crate::measure::summary::tests::rec("b", "short", false, 0.0);
         c.error = Some("HTTP 500".into());
         let md = render(&doc(vec![a, b, c]));
-        assert!(md.contains("| a | api | 10.00 | 1.00x | 1/1 |"), "{md}");
-        assert!(md.contains("| b | api | 25.00 | 2.50x | 1/2 |"), "{md}");
+        assert!(md.contains("| a | api | 10.00 | 1.00x | – | 1/1 |"), "{md}");
+        assert!(md.contains("| b | api | 25.00 | 2.50x | – | 1/2 |"), "{md}");
         assert!(!md.contains("<script>"), "{md}");
         assert!(md.contains("&lt;script&gt;"), "{md}");
         assert!(md.contains("HTTP 500"), "{md}");

@@ -1,7 +1,7 @@
 //! The physical bound on the real Gemma 3 270M GGUF, cross-checked against llama-bench's
 //! own model size, and the bandwidth probe on this host.
 
-use inferbench::climode::{bandwidth, roofline};
+use inferbench::measure::{bandwidth, roofline};
 use std::path::PathBuf;
 
 fn home() -> PathBuf {
