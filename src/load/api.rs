@@ -47,8 +47,31 @@ pub fn options_for(
 ) -> anyhow::Result<LoadOptions> {
     let count_tokens: Option<TokenCounter> = match tokenizer.or(settings.tokenizer.as_deref()) {
         Some(path) => {
-            let t = Arc::new(crate::prompt::tokenizer::TokenCounter::from_file(path)?);
-            Some(Arc::new(move |text: &str| t.count(text).ok()))
+            // Loaded on first use: under load the server's usage is the count, and a large
+            // vocabulary (Gemma's 262k) would otherwise cost ~300 MB of client memory.
+            if !path.is_file() {
+                return Err(UserError::new(format!(
+                    "tokenizer {} does not exist: run scripts/setup.sh or fix inferbench.tokenizer",
+                    path.display()
+                ))
+                .into());
+            }
+            let path = path.to_path_buf();
+            let lazy: std::sync::OnceLock<Option<crate::prompt::tokenizer::TokenCounter>> =
+                std::sync::OnceLock::new();
+            Some(Arc::new(move |text: &str| {
+                lazy.get_or_init(|| {
+                    match crate::prompt::tokenizer::TokenCounter::from_file(&path) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            tracing::warn!("cannot load tokenizer {}: {e:#}", path.display());
+                            None
+                        }
+                    }
+                })
+                .as_ref()
+                .and_then(|t| t.count(text).ok())
+            }))
         }
         None => None,
     };
