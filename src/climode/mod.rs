@@ -915,6 +915,22 @@ pub async fn run(args: crate::cli::CliArgs) -> anyhow::Result<i32> {
                 None
             }
         };
+        // `ollama run` is a client: the model runs in `ollama serve`. Start the server of the
+        // config's Ollama entry for the duration of this engine's runs (or use one that is
+        // already listening on its port).
+        let mut ollama_server = None;
+        if let Adapter::Ollama(o) = &mut prep.adapter {
+            match start_ollama_server(&settings, &session.paths.logging_dir).await? {
+                Some((host, server, note)) => {
+                    o.host = Some(host);
+                    prep.notes.push(note);
+                    ollama_server = server;
+                }
+                None => prep.notes.push(
+                    "no Ollama entry in `servers`: `ollama serve` must already be running".into(),
+                ),
+            }
+        }
         let quiet = args.output.quiet;
         let mut progress = |r: &RunRecord| {
             if !quiet {
@@ -948,6 +964,11 @@ pub async fn run(args: crate::cli::CliArgs) -> anyhow::Result<i32> {
             &mut progress,
         )
         .await?;
+        if let Some(server) = ollama_server
+            && let Err(e) = server.stop().await
+        {
+            session.log(&format!("stopping ollama serve: {e:#}"));
+        }
         infos.push(info);
     }
 
@@ -959,4 +980,57 @@ pub async fn run(args: crate::cli::CliArgs) -> anyhow::Result<i32> {
         infos,
         &args.output,
     )
+}
+
+/// Start `ollama serve` for CLI mode from the config's first `servers` entry of kind
+/// `ollama`: `(OLLAMA_HOST, the server we started, a note)`, or `None` without such an
+/// entry. A server already listening on that port is used as it is.
+async fn start_ollama_server(
+    settings: &Settings,
+    log_dir: &std::path::Path,
+) -> anyhow::Result<Option<(String, Option<crate::server::RunningEngine>, String)>> {
+    let Some((key, section)) = settings
+        .file
+        .servers
+        .iter()
+        .find(|(k, s)| Settings::kind_of(k, s) == "ollama")
+    else {
+        return Ok(None);
+    };
+    // Register the model with this benchmark's system prompt and sampling (the Modelfile is
+    // the only way to give them to `ollama run`).
+    crate::engine::ollama::prepare(settings)
+        .await
+        .context("registering the Ollama model with this benchmark's settings")?;
+    match crate::server::start(settings, key, log_dir).await {
+        Ok(server) => {
+            let host = server
+                .target
+                .base_url
+                .trim_start_matches("http://")
+                .to_string();
+            let note = format!("ollama serve started for CLI mode at {host}");
+            Ok(Some((host, Some(server), note)))
+        }
+        Err(e)
+            if e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<crate::engine::launch::StartError>(),
+                    Some(crate::engine::launch::StartError::PortInUse { .. })
+                )
+            }) =>
+        {
+            let host = format!(
+                "{}:{}",
+                section.host.as_deref().unwrap_or("127.0.0.1"),
+                section.port.unwrap_or(11434)
+            );
+            Ok(Some((
+                host.clone(),
+                None,
+                format!("using the Ollama server already listening at {host}"),
+            )))
+        }
+        Err(e) => Err(e.context("starting `ollama serve` for CLI mode")),
+    }
 }

@@ -38,13 +38,31 @@ pub fn models_dir() -> PathBuf {
     }
 }
 
-/// The Modelfile text for a GGUF.
-pub fn modelfile(gguf: &Path) -> String {
-    format!(
+/// The Modelfile text for a GGUF: the Gemma TEMPLATE and stops, plus the benchmark's
+/// system prompt and sampling, because `ollama run` (CLI mode) takes neither on its
+/// command line. API requests send their options explicitly, which take precedence; a
+/// raw `/api/generate` carries our rendered prompt and bypasses TEMPLATE and SYSTEM.
+pub fn modelfile(gguf: &Path, system: &str, sampling: &crate::results::Sampling) -> String {
+    let mut m = format!(
         "FROM {}\nTEMPLATE \"\"\"{}\"\"\"\nPARAMETER stop \"<start_of_turn>\"\nPARAMETER stop \"<end_of_turn>\"\n",
         gguf.display(),
         GEMMA3_TEMPLATE
-    )
+    );
+    if !system.is_empty() {
+        m.push_str(&format!("SYSTEM \"\"\"{system}\"\"\"\n"));
+    }
+    m.push_str(&format!("PARAMETER temperature {}\n", sampling.temperature));
+    m.push_str(&format!("PARAMETER num_predict {}\n", sampling.max_tokens));
+    if let Some(seed) = sampling.seed {
+        m.push_str(&format!("PARAMETER seed {seed}\n"));
+    }
+    if let Some(k) = sampling.top_k {
+        m.push_str(&format!("PARAMETER top_k {k}\n"));
+    }
+    if let Some(p) = sampling.top_p {
+        m.push_str(&format!("PARAMETER top_p {p}\n"));
+    }
+    m
 }
 
 /// The model name requests use.
@@ -203,7 +221,9 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
         .unwrap_or_else(|| inferbench_home().join("ollama"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mf = dir.join(format!("Modelfile.{name}"));
-    std::fs::write(&mf, modelfile(&gguf)).with_context(|| format!("writing {}", mf.display()))?;
+    let (system, _) = crate::prompt::suite::suite_for(settings)?;
+    std::fs::write(&mf, modelfile(&gguf, &system, &settings.sampling()))
+        .with_context(|| format!("writing {}", mf.display()))?;
 
     let port = free_port()?;
     let log = dir.join("prepare-serve.log");
@@ -263,7 +283,19 @@ mod tests {
 
     #[test]
     fn modelfile_has_template_and_stops() {
-        let m = modelfile(Path::new("/m/x.gguf"));
+        let sampling = crate::results::Sampling {
+            max_tokens: 64,
+            temperature: 0.3,
+            seed: Some(7),
+            top_p: None,
+            top_k: None,
+            ignore_eos: false,
+        };
+        let m = modelfile(Path::new("/m/x.gguf"), "Be brief.", &sampling);
+        assert!(m.contains("SYSTEM \"\"\"Be brief.\"\"\""));
+        assert!(m.contains("PARAMETER temperature 0.3\n"));
+        assert!(m.contains("PARAMETER num_predict 64\n"));
+        assert!(m.contains("PARAMETER seed 7\n"));
         assert!(m.starts_with("FROM /m/x.gguf\n"));
         assert!(m.contains("TEMPLATE \"\"\"<start_of_turn>user\n"));
         assert!(m.contains("PARAMETER stop \"<end_of_turn>\""));
