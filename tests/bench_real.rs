@@ -275,3 +275,74 @@ fn ctrl_c_mid_run_leaves_no_engine_process() {
 fn sigterm_mid_run_leaves_no_engine_process() {
     interrupted_run_leaves_no_engine(nix::sys::signal::Signal::SIGTERM);
 }
+
+#[test]
+fn cli_quick_over_the_installed_engines_writes_the_seed_cli_files() {
+    require_engines();
+    let dir = tempfile::tempdir().unwrap();
+    let mut engines = vec!["llamacpp", "pytorch"];
+    if ollama_built() {
+        engines.push("ollama");
+    }
+    // The repository's config, CLI-mode sections limited to the installed engines; the
+    // servers section only matters for Ollama (whose CLI talks to `ollama serve`).
+    let (cfg, _) = config(dir.path(), &["ollama"], 32);
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    for (name, s) in doc["engines"].as_object_mut().unwrap().iter_mut() {
+        s["enabled"] = engines.contains(&name.as_str()).into();
+    }
+    std::fs::write(&cfg, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let out = inferbench(dir.path())
+        .args(["cli", "--quick", "--quiet", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "inferbench cli failed: {stderr}");
+    let report = std::fs::read_dir(dir.path().join("report"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        report
+            .iter()
+            .any(|n| n.starts_with("benchmark_report_1runs_")),
+        "{report:?}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join("logging"))
+            .unwrap()
+            .flatten()
+            .any(|e| e
+                .file_name()
+                .to_string_lossy()
+                .starts_with("benchmark_detailed_"))
+    );
+    let doc = results(dir.path());
+    assert_eq!(doc["mode"], "cli");
+    for &engine in &engines {
+        let measured: Vec<&Value> = doc["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["engine"] == engine && r["warmup"] == false)
+            .collect();
+        assert_eq!(measured.len(), 1, "{engine}");
+        let r = measured[0];
+        assert_eq!(r["ok"], true, "{engine}: {}", r["error"]);
+        assert!(r["decode_tps"].as_f64().unwrap() > 0.0, "{engine}");
+        assert!(
+            r["wall_ms"].as_f64().unwrap() > 0.0,
+            "{engine}: our own clock"
+        );
+        assert!(
+            !r["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["kind"] == "above_roofline"),
+            "{engine}: {r}"
+        );
+    }
+}
