@@ -16,7 +16,7 @@ scripts/setup.sh
 source "${INFERBENCH_HOME:-$HOME/.cache/inferbench}/env.sh"
 
 cargo build --release
-bin=target/release/inferbench
+bin="${CARGO_TARGET_DIR:-target}/release/inferbench"
 out="${OUT:-.}"
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(--quick)

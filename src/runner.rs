@@ -552,8 +552,16 @@ async fn bring_down(slot: Slot, session: &mut Session) -> EngineInfo {
 fn engine_roofline(settings: &Settings, key: &str) -> Option<Roofline> {
     let section = settings.file.servers.get(key)?;
     let model = settings.path_of(section.model_path.as_deref()?);
-    let bytes = roofline::model_bytes(&model).ok()?;
     let device = section.device.as_deref().unwrap_or(&settings.device);
+    let is_gguf = model.extension().is_some_and(|e| e == "gguf");
+    let bytes = if Settings::kind_of(key, section) == "pytorch" && is_gguf {
+        // transformers dequantizes a GGUF to the torch dtype: size it at that dtype.
+        let dtype = section.torch_dtype.as_deref().unwrap_or("float32");
+        roofline::gguf_bytes_dequantized(&model, roofline::torch_dtype_bytes(dtype, device))
+    } else {
+        roofline::model_bytes(&model)
+    }
+    .ok()?;
     if settings.memory_bandwidth_gbps.is_none() && device != "cpu" {
         // The host probe measures system RAM, not a GPU's memory.
         return None;

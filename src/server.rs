@@ -235,7 +235,20 @@ async fn start_with(
     if plan.target.kind == "ollama"
         && let Some(model) = &plan.target.model
     {
-        crate::engine::ollama::check_model(&plan.target.base_url, key, model).await?;
+        if crate::engine::ollama::check_model(&plan.target.base_url, key, model)
+            .await
+            .is_err()
+        {
+            // Not registered yet (setup runs before inferbench is built): register it from
+            // the configured GGUF, as `inferbench models prepare` does, then check again.
+            crate::engine::ollama::prepare(settings)
+                .await
+                .with_context(|| format!("{key}: registering model {model}"))?;
+            info.notes.push(format!(
+                "model {model} registered from the configured GGUF at start"
+            ));
+            crate::engine::ollama::check_model(&plan.target.base_url, key, model).await?;
+        }
         // Ollama loads a model on its first request; load it here so load_ms means the
         // same for every engine (spawn → model in memory and serving).
         let left = plan.startup_timeout.saturating_sub(t0.elapsed());
