@@ -23,21 +23,7 @@ const COLORS: &[&str] = &[
     "#7f7f7f", "#bcbd22",
 ];
 
-/// Escape text for HTML element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::escape_html as esc;
 
 /// A number with about four significant digits; "–" when absent.
 fn num(x: Option<f64>) -> String {

@@ -9,10 +9,19 @@ pub mod markdown;
 pub mod csv;
 pub mod html;
 
+/// Escape text for HTML element content and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    escape(s, false, false)
+}
+
 /// Escape text for HTML and Markdown contexts: `& < > " '` become entities, and the
 /// Markdown metacharacters that could change table or emphasis structure are
 /// backslash-escaped. Newlines become spaces when `single_line` is set.
 pub fn escape_text(s: &str, single_line: bool) -> String {
+    escape(s, true, single_line)
+}
+
+fn escape(s: &str, markdown: bool, single_line: bool) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
@@ -21,7 +30,7 @@ pub fn escape_text(s: &str, single_line: bool) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            '|' | '`' | '*' | '_' | '[' | ']' | '\\' | '#' => {
+            '|' | '`' | '*' | '_' | '[' | ']' | '\\' | '#' if markdown => {
                 out.push('\\');
                 out.push(c);
             }
