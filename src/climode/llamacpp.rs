@@ -514,18 +514,7 @@ impl Setup {
             .arg(self.threads.to_string())
             .arg("-c")
             .arg(self.ctx.to_string());
-        if let Some(seed) = s.seed {
-            spec = spec.arg("--seed").arg(seed.to_string());
-        }
-        if let Some(p) = s.top_p {
-            spec = spec.arg("--top-p").arg(p.to_string());
-        }
-        if let Some(k) = s.top_k {
-            spec = spec.arg("--top-k").arg(k.to_string());
-        }
-        if s.ignore_eos {
-            spec = spec.arg("--ignore-eos");
-        }
+        spec = super::optional_sampling_flags(spec, s);
         if let Some(ngl) = self.ngl {
             spec = spec.arg("-ngl").arg(ngl.to_string());
         }

@@ -1034,3 +1034,24 @@ async fn start_ollama_server(
         Err(e) => Err(e.context("starting `ollama serve` for CLI mode")),
     }
 }
+
+/// The optional sampling flags that llama.cpp's tools and `generate.py` spell alike:
+/// `--seed`, `--top-p`, `--top-k`, `--ignore-eos`, each only when set.
+fn optional_sampling_flags(
+    mut spec: crate::process::CommandSpec,
+    s: &Sampling,
+) -> crate::process::CommandSpec {
+    if let Some(seed) = s.seed {
+        spec = spec.arg("--seed").arg(seed.to_string());
+    }
+    if let Some(p) = s.top_p {
+        spec = spec.arg("--top-p").arg(p.to_string());
+    }
+    if let Some(k) = s.top_k {
+        spec = spec.arg("--top-k").arg(k.to_string());
+    }
+    if s.ignore_eos {
+        spec = spec.arg("--ignore-eos");
+    }
+    spec
+}

@@ -149,18 +149,7 @@ impl Setup {
         if let Some(t) = &self.tokenizer_dir {
             spec = spec.arg("--tokenizer").arg(t);
         }
-        if let Some(seed) = s.seed {
-            spec = spec.arg("--seed").arg(seed.to_string());
-        }
-        if let Some(p) = s.top_p {
-            spec = spec.arg("--top-p").arg(p.to_string());
-        }
-        if let Some(k) = s.top_k {
-            spec = spec.arg("--top-k").arg(k.to_string());
-        }
-        if s.ignore_eos {
-            spec = spec.arg("--ignore-eos");
-        }
+        spec = super::optional_sampling_flags(spec, s);
         Ok(spec.args(self.extra_args.iter()))
     }
 
