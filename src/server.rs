@@ -235,12 +235,14 @@ async fn start_with(
     if plan.target.kind == "ollama"
         && let Some(model) = &plan.target.model
     {
-        if crate::engine::ollama::check_model(&plan.target.base_url, key, model)
-            .await
-            .is_err()
+        if let Err(e) = crate::engine::ollama::check_model(&plan.target.base_url, key, model).await
         {
             // Not registered yet (setup runs before inferbench is built): register it from
             // the configured GGUF, as `inferbench models prepare` does, then check again.
+            // Without a configured GGUF the error says how to register it.
+            if section(settings, key)?.model_path.is_none() {
+                return Err(e);
+            }
             crate::engine::ollama::prepare(settings)
                 .await
                 .with_context(|| format!("{key}: registering model {model}"))?;
