@@ -4,42 +4,13 @@
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-/// A mock engine child process, killed on drop.
-struct Mock {
-    child: Child,
-    url: String,
-}
+mod common;
 
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn mock(args: &[&str]) -> Mock {
-    let mut child = Command::cargo_bin("inferbench")
-        .unwrap()
-        .args(["mock-engine", "--port", "0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected mock output: {line:?}"))
-        .to_string();
-    Mock { child, url }
+fn mock(args: &[&str]) -> common::MockEngine {
+    common::mock_engine(args)
 }
 
 fn inferbench(dir: &Path) -> Command {

@@ -2,52 +2,17 @@
 //! `inferbench api --url … <load mode>` and `inferbench compare`.
 
 use assert_cmd::cargo::CommandCargoExt;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-/// A mock engine process, killed when dropped.
-struct MockEngine {
-    child: Child,
-    url: String,
-}
+mod common;
+use common::MockEngine;
 
-impl Drop for MockEngine {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The synthetic engine with this file's timing (TTFT 20 ms, 2 ms per token, 32 tokens).
 fn mock_engine(extra: &[&str]) -> MockEngine {
-    let mut child = Command::cargo_bin("inferbench")
-        .unwrap()
-        .args([
-            "mock-engine",
-            "--port",
-            "0",
-            "--ttft-ms",
-            "20",
-            "--itl-ms",
-            "2",
-            "--tokens",
-            "32",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    MockEngine { child, url }
+    let mut args = vec!["--ttft-ms", "20", "--itl-ms", "2", "--tokens", "32"];
+    args.extend_from_slice(extra);
+    common::mock_engine(&args)
 }
 
 fn api(url: &str, out: &Path, load: &[&str]) {
