@@ -462,18 +462,25 @@ fn env_parse<T: std::str::FromStr + Copy>(
     Ok(Some(value))
 }
 
-/// Expand `~/` and `$VAR` / `${VAR}` in a path-like value, then resolve it against
-/// `base` when relative.
+/// Expand `~/`, `$VAR`, `${VAR}` and `${VAR:-default}` in a path-like value (an unset or
+/// empty variable takes the default, which may itself start with `~/`), then resolve it
+/// against `base` when relative.
 pub fn expand_path(raw: &str, base: &Path) -> PathBuf {
+    let p = PathBuf::from(expand_str(raw));
+    if p.is_absolute() { p } else { base.join(p) }
+}
+
+fn home_prefixed(s: &str) -> String {
+    match s.strip_prefix("~/") {
+        Some(r) => format!("{}/{r}", std::env::var("HOME").unwrap_or_default()),
+        None => s.to_string(),
+    }
+}
+
+fn expand_str(raw: &str) -> String {
+    let raw = home_prefixed(raw);
     let mut s = String::new();
-    let rest = if let Some(r) = raw.strip_prefix("~/") {
-        s.push_str(&std::env::var("HOME").unwrap_or_default());
-        s.push('/');
-        r
-    } else {
-        raw
-    };
-    let mut chars = rest.chars().peekable();
+    let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '$' {
             s.push(c);
@@ -492,17 +499,36 @@ pub fn expand_path(raw: &str, base: &Path) -> PathBuf {
                 break;
             }
         }
-        if braced && chars.peek() == Some(&'}') {
-            chars.next();
+        let mut default = None;
+        if braced {
+            if chars.peek() == Some(&':') {
+                chars.next();
+                if chars.peek() == Some(&'-') {
+                    chars.next();
+                }
+                let mut d = String::new();
+                for n in chars.by_ref() {
+                    if n == '}' {
+                        break;
+                    }
+                    d.push(n);
+                }
+                default = Some(d);
+            } else if chars.peek() == Some(&'}') {
+                chars.next();
+            }
         }
         if name.is_empty() {
             s.push('$');
-        } else {
-            s.push_str(&std::env::var(&name).unwrap_or_default());
+            continue;
+        }
+        match (std::env::var(&name).ok().filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => s.push_str(&v),
+            (None, Some(d)) => s.push_str(&home_prefixed(&d)),
+            (None, None) => {}
         }
     }
-    let p = PathBuf::from(s);
-    if p.is_absolute() { p } else { base.join(p) }
+    s
 }
 
 /// Read the config (explicit path, else `./benchmark_config.json` if present, else the
@@ -1003,6 +1029,14 @@ mod tests {
         );
         assert_eq!(
             expand_path("${HOME}/m.gguf", base),
+            PathBuf::from(format!("{home}/m.gguf"))
+        );
+        assert_eq!(
+            expand_path("${INFERBENCH_TEST_SURELY_UNSET:-~/c}/m.gguf", base),
+            PathBuf::from(format!("{home}/c/m.gguf"))
+        );
+        assert_eq!(
+            expand_path("${HOME:-/elsewhere}/m.gguf", base),
             PathBuf::from(format!("{home}/m.gguf"))
         );
     }
