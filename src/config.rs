@@ -462,6 +462,17 @@ fn env_parse<T: std::str::FromStr + Copy>(
     Ok(Some(value))
 }
 
+/// The setup cache: `$INFERBENCH_HOME`, else `~/.cache/inferbench`; `None` when neither
+/// variable is set. The one place that knows where scripts/setup.sh installs.
+pub fn setup_home() -> Option<PathBuf> {
+    if let Some(h) = std::env::var_os("INFERBENCH_HOME").filter(|h| !h.is_empty()) {
+        return Some(PathBuf::from(h));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache").join("inferbench"))
+}
+
 /// Expand `~/`, `$VAR`, `${VAR}` and `${VAR:-default}` in a path-like value (an unset or
 /// empty variable takes the default, which may itself start with `~/`), then resolve it
 /// against `base` when relative.

@@ -337,11 +337,7 @@ fn sigkill_mid_run_keeps_every_finished_run_on_disk() {
 
 /// The Gemma tokenizer that scripts/setup.sh exports.
 fn gemma_tokenizer() -> PathBuf {
-    let home = std::env::var("INFERBENCH_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/inferbench")
-        });
+    let home = inferbench::config::setup_home().expect("HOME or INFERBENCH_HOME is set");
     let p = home.join("models/gemma-3-270m/tokenizer/tokenizer.json");
     assert!(
         p.exists(),

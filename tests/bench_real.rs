@@ -15,13 +15,8 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::free_port;
 
 /// The repository's config with the given servers enabled on free ports, its paths made
 /// absolute, written to `dir`. Returns the path and the ports.
@@ -46,11 +41,7 @@ fn config(dir: &Path, engines: &[&str], max_tokens: u32) -> (PathBuf, Vec<u16>) 
 }
 
 fn require_engines() {
-    let home = std::env::var("INFERBENCH_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/inferbench")
-        });
+    let home = inferbench::config::setup_home().expect("HOME or INFERBENCH_HOME is set");
     for p in [
         "bin/llama-server",
         "models/gemma-3-270m/gemma-3-270m-Q4_K_M.gguf",
@@ -114,11 +105,7 @@ fn results(out: &Path) -> Value {
 /// Whether setup could build Ollama here (it needs the Go module proxy and a long native
 /// build); when it could, the real benchmark includes it.
 fn ollama_built() -> bool {
-    let home = std::env::var("INFERBENCH_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/inferbench")
-        });
+    let home = inferbench::config::setup_home().expect("HOME or INFERBENCH_HOME is set");
     home.join("bin/ollama").exists()
 }
 

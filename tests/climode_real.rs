@@ -29,7 +29,7 @@ const ROUNDS: usize = 5;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn home() -> PathBuf {
-    climode::inferbench_home().expect("HOME or INFERBENCH_HOME is set")
+    inferbench::config::setup_home().expect("HOME or INFERBENCH_HOME is set")
 }
 
 fn require(path: PathBuf, what: &str) -> PathBuf {

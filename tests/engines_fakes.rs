@@ -30,13 +30,8 @@ fn fake_binary(dir: &Path, name: &str) -> PathBuf {
     p
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::free_port;
 
 fn settings(dir: &Path, servers: Value) -> Settings {
     let cfg = json!({

@@ -36,13 +36,8 @@ fn tokenizer() -> TokenCounter {
     TokenCounter::from_file(&p).unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::free_port;
 
 /// Settings from a config written to `dir`.
 fn settings(dir: &Path, servers: Value) -> Settings {

@@ -383,16 +383,6 @@ impl Adapter {
     }
 }
 
-/// `${INFERBENCH_HOME:-~/.cache/inferbench}`.
-pub fn inferbench_home() -> Option<PathBuf> {
-    if let Some(h) = std::env::var_os("INFERBENCH_HOME").filter(|h| !h.is_empty()) {
-        return Some(PathBuf::from(h));
-    }
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".cache/inferbench"))
-}
-
 /// Find a program: the configured `binary` (a path, or a name on PATH), else the first of
 /// `names` on PATH, in `$INFERBENCH_HOME/bin`, or in the llama.cpp pip build's bin
 /// directory inside `$INFERBENCH_HOME/venv`.
@@ -414,7 +404,7 @@ pub fn find_program(
         }
         return on_path(c);
     }
-    let home = inferbench_home();
+    let home = crate::config::setup_home();
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(h) = &home {
         dirs.push(h.join("bin"));
@@ -584,7 +574,7 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
         "pytorch" => {
             let python = match section.python.as_deref() {
                 Some(p) => settings.path_of(p),
-                None => inferbench_home()
+                None => crate::config::setup_home()
                     .map(|h| h.join("venv/bin/python"))
                     .filter(|p| is_executable(p))
                     .or_else(|| find_program(Some("python3"), &[], settings))

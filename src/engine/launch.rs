@@ -180,15 +180,10 @@ impl PlanContext<'_> {
     }
 }
 
-/// The setup cache: `$INFERBENCH_HOME`, else `~/.cache/inferbench`.
+/// The setup cache ([`crate::config::setup_home`]); relative `.cache/inferbench` when
+/// neither `INFERBENCH_HOME` nor `HOME` is set.
 pub fn inferbench_home() -> PathBuf {
-    match std::env::var_os("INFERBENCH_HOME") {
-        Some(h) if !h.is_empty() => PathBuf::from(h),
-        _ => {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            PathBuf::from(home).join(".cache").join("inferbench")
-        }
-    }
+    crate::config::setup_home().unwrap_or_else(|| PathBuf::from(".cache").join("inferbench"))
 }
 
 fn is_executable(p: &Path) -> bool {

@@ -66,12 +66,7 @@ pub fn host_key() -> String {
 /// Where the probe result is cached: `$INFERBENCH_HOME/bandwidth.json`, default
 /// `~/.cache/inferbench/bandwidth.json`.
 pub fn cache_path() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("INFERBENCH_HOME").filter(|h| !h.is_empty()) {
-        return Some(PathBuf::from(home).join("bandwidth.json"));
-    }
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".cache/inferbench/bandwidth.json"))
+    crate::config::setup_home().map(|h| h.join("bandwidth.json"))
 }
 
 /// Measure read bandwidth now: `threads` threads (0 = all cores), best of `passes`.

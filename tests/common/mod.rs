@@ -1,4 +1,6 @@
-//! Shared by the end-to-end tests: the synthetic engine as a separate process.
+//! Shared by the end-to-end tests: the synthetic engine as a separate process, free ports.
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
 
 use assert_cmd::cargo::CommandCargoExt;
 use std::io::{BufRead, BufReader};
@@ -38,4 +40,13 @@ pub fn mock_engine(args: &[&str]) -> MockEngine {
         .unwrap_or_else(|| panic!("unexpected mock output: {line:?}"))
         .to_string();
     MockEngine { child, url }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
