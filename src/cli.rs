@@ -19,6 +19,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether the command asked to busy-poll (see [`crate::timer`]).
+    pub fn busy_poll(&self) -> bool {
+        match &self.command {
+            Command::Api(a) => a.busy_poll,
+            Command::MockEngine(m) => m.busy_poll,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
@@ -171,6 +182,11 @@ pub struct ApiArgs {
     /// their runs A,B,A,B so that drift of the machine hits all engines alike.
     #[arg(long)]
     pub no_interleave: bool,
+    /// Spin on one core instead of sleeping between events, so that no arrival waits for
+    /// a wake-up (~0.1–0.2 ms on a VM). For benchmarks with the client on its own core
+    /// (taskset); the spinning is left out of the client CPU figure.
+    #[arg(long)]
+    pub busy_poll: bool,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -293,6 +309,10 @@ pub struct MockArgs {
     /// Multiply TTFT and ITL by this factor (e.g. 1.2 = 20% slower).
     #[arg(long, default_value_t = 1.0)]
     pub slowdown: f64,
+    /// Spin on one core instead of sleeping, so that tokens leave on time to the
+    /// microsecond (no timer wake-up, no thread hop). Pin the mock to its own core.
+    #[arg(long)]
+    pub busy_poll: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

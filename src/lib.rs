@@ -25,6 +25,8 @@
 //! - [`compare`]: two results files → per-metric verdicts.
 //! - [`mock`]: a synthetic OpenAI-compatible engine with scripted timing and faults.
 //! - [`environment`]: facts about the host (OS, CPU, memory, GPU).
+//! - [`timer`]: sub-millisecond sleeps and `--busy-poll` (the mock's deadlines, open-loop
+//!   arrivals, and a client that never waits for a wake-up).
 //!
 //! ## Data flow
 //! ```text
@@ -61,6 +63,7 @@ pub mod prompt;
 pub mod results;
 pub mod runner;
 pub mod server;
+pub mod timer;
 
 use cli::{Cli, Command};
 
@@ -81,10 +84,12 @@ pub fn init_tracing(verbose: u8) {
 
 /// Run one command; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let busy_poll = cli.busy_poll();
+    let rt = timer::runtime(busy_poll)?;
     rt.block_on(async move {
+        if busy_poll {
+            tokio::spawn(timer::busy_poll());
+        }
         match cli.command {
             Command::Config(args) => {
                 let settings = args.settings()?;

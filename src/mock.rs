@@ -9,9 +9,13 @@
 //! Timing. Every deadline is absolute from the request's arrival instant `a`: token `i`
 //! (0-based) is due at `a + slowdown·(ttft + i·itl)`, and a chunk of `tokens_per_chunk`
 //! tokens is sent when its last token is due. Late wake-ups therefore never accumulate
-//! into drift. Deadlines are kept by one high-resolution timer thread (tokio's timer
-//! rounds up to whole milliseconds, which would bias TTFT by up to 1 ms); chunks already
-//! due when the stream is polled are coalesced into one write, as a busy server would.
+//! into drift. Deadlines are kept by [`crate::timer`] (tokio's timer rounds up to whole
+//! milliseconds, which would bias TTFT by up to 1 ms); with `--busy-poll` the mock spins
+//! on its core instead of sleeping, so neither a wake-up nor a thread hop delays a token.
+//! Chunks already due when the stream is polled are coalesced into one write, as a busy
+//! server would. The mock keeps count of how late it was (the instant a chunk is handed to
+//! the connection minus its due instant) and prints it when it stops: a client's timing
+//! error against the mock is then what remains after the mock's own lateness.
 //!
 //! Streaming order (chat): a role-only chunk at arrival, content chunks, a chunk with
 //! `finish_reason`, a usage-only chunk with `"choices":[]` (unless `no_usage`), then
@@ -30,6 +34,7 @@
 
 use crate::cli::{Fault, MockArgs};
 use crate::error::UserError;
+use crate::timer::sleep_until;
 use anyhow::Context;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -137,6 +142,7 @@ const DEFAULT_TOKENS: &[&str] = &["오늘", " 날씨", "가", " 정말", " 좋",
 
 struct Shared {
     cfg: MockConfig,
+    lateness: Arc<Lateness>,
     /// JSON-escaped token texts (without quotes), cycled.
     tokens: Vec<String>,
     /// JSON-escaped model name (with quotes).
@@ -144,8 +150,63 @@ struct Shared {
     requests: AtomicU64,
 }
 
+/// How late the mock handed chunks to their connections, over its lifetime.
+#[derive(Debug, Default)]
+pub struct Lateness {
+    first: LateCounter,
+    all: LateCounter,
+}
+
+#[derive(Debug, Default)]
+struct LateCounter {
+    n: AtomicU64,
+    sum_ns: AtomicU64,
+    max_ns: AtomicU64,
+}
+
+impl LateCounter {
+    fn add(&self, late: Duration) {
+        let ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
+        self.n.fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        self.max_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    /// (count, mean ms, max ms).
+    fn get(&self) -> (u64, f64, f64) {
+        let n = self.n.load(Ordering::Relaxed);
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64;
+        let mean = if n == 0 { 0.0 } else { sum / n as f64 / 1e6 };
+        (n, mean, self.max_ns.load(Ordering::Relaxed) as f64 / 1e6)
+    }
+}
+
+impl Lateness {
+    fn record(&self, first: bool, late: Duration) {
+        if first {
+            self.first.add(late);
+        }
+        self.all.add(late);
+    }
+
+    /// One line for a person and for scripts, e.g.
+    /// `mock lateness: first tokens 1024 mean_ms 0.0041 max_ms 0.0312; all tokens ...`.
+    pub fn summary(&self) -> String {
+        let (fn_, fmean, fmax) = self.first.get();
+        let (an, amean, amax) = self.all.get();
+        format!(
+            "mock lateness: first tokens {fn_} mean_ms {fmean:.4} max_ms {fmax:.4}; all tokens {an} mean_ms {amean:.4} max_ms {amax:.4}"
+        )
+    }
+}
+
 /// The router of the synthetic engine.
 pub fn router(cfg: MockConfig) -> Router {
+    router_with_lateness(cfg, Arc::default())
+}
+
+/// The router, counting its lateness into `lateness`.
+fn router_with_lateness(cfg: MockConfig, lateness: Arc<Lateness>) -> Router {
     let escape = |s: &str| {
         let q = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
         q[1..q.len() - 1].to_string()
@@ -158,6 +219,7 @@ pub fn router(cfg: MockConfig) -> Router {
         model_json: serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"mock\"".into()),
         tokens,
         cfg,
+        lateness,
         requests: AtomicU64::new(0),
     });
     Router::new()
@@ -184,6 +246,15 @@ pub async fn serve(
     cfg: MockConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_counting(listener, cfg, Arc::default(), shutdown).await
+}
+
+async fn serve_counting(
+    listener: tokio::net::TcpListener,
+    cfg: MockConfig,
+    lateness: Arc<Lateness>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     use axum::serve::ListenerExt;
     cfg.validate()?;
     // Nagle would hold back small SSE writes behind delayed ACKs (tens of ms).
@@ -191,10 +262,11 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let graceful = axum::serve(listener, router(cfg)).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = tx.send(());
-    });
+    let graceful = axum::serve(listener, router_with_lateness(cfg, lateness))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = tx.send(());
+        });
     tokio::select! {
         r = graceful => r.context("mock engine server failed"),
         _ = async {
@@ -207,7 +279,7 @@ pub async fn serve(
 }
 
 /// `inferbench mock-engine`: bind, print `listening on http://ADDR`, serve until Ctrl-C
-/// or SIGTERM.
+/// or SIGTERM, then print how late it was (see [`Lateness::summary`]).
 pub async fn run(args: MockArgs) -> anyhow::Result<i32> {
     let cfg = MockConfig::from_args(&args)?;
     raise_fd_limit();
@@ -223,7 +295,9 @@ pub async fn run(args: MockArgs) -> anyhow::Result<i32> {
     println!("listening on http://{addr}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    serve(listener, cfg, shutdown_signal()).await?;
+    let lateness = Arc::new(Lateness::default());
+    serve_counting(listener, cfg, lateness.clone(), shutdown_signal()).await?;
+    println!("{}", lateness.summary());
     Ok(0)
 }
 
@@ -495,7 +569,12 @@ impl Gen {
                         return Some(Err(std::io::Error::other("injected fault: truncate")));
                     }
                     let end = self.chunk_end(self.next);
-                    sleep_until(self.arrival + self.cfg().due(end - 1)).await;
+                    let due = self.arrival + self.cfg().due(end - 1);
+                    sleep_until(due).await;
+                    let now = Instant::now();
+                    self.shared
+                        .lateness
+                        .record(self.next == 0, now.saturating_duration_since(due));
                     let mut out = String::with_capacity(512);
                     if self.fault == Some(Fault::Garbage) {
                         out.push_str("data: \u{1}\u{7f}garbage{{not json]]\n\n");
@@ -510,15 +589,18 @@ impl Gen {
                         return Some(Ok(Bytes::from(out)));
                     }
                     // Coalesce chunks that are already due (a busy or zero-delay server).
-                    let now = Instant::now();
                     while self.next < self.n && out.len() < MAX_WRITE {
                         if self.fault == Some(Fault::Truncate) && self.next >= self.n / 2 {
                             break;
                         }
                         let end = self.chunk_end(self.next);
-                        if self.arrival + self.cfg().due(end - 1) > now {
+                        let due = self.arrival + self.cfg().due(end - 1);
+                        if due > now {
                             break;
                         }
+                        self.shared
+                            .lateness
+                            .record(false, now.saturating_duration_since(due));
                         self.push_content_chunk(&mut out, self.next, end);
                         self.next = end;
                     }
@@ -623,153 +705,6 @@ async fn full_response(g: Gen) -> Response {
         .into_response()
 }
 
-/// Sleep until `at` with sub-millisecond precision (see [`timer`]).
-pub async fn sleep_until(at: Instant) {
-    timer::Sleep::new(at).await
-}
-
-/// One thread that wakes futures at their deadlines with sub-millisecond precision.
-///
-/// tokio's timer wheel has 1 ms resolution and rounds deadlines up, so a 50 ms TTFT would
-/// come out anywhere in 50–51 ms. This thread keeps a min-heap of (deadline, waker),
-/// parks until the earliest one with the kernel's timer slack set to the minimum, and
-/// wakes what is due. One thread serves all streams; a wake-up costs a heap push.
-mod timer {
-    use std::cmp::Ordering;
-    use std::collections::BinaryHeap;
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::sync::{Mutex, OnceLock};
-    use std::task::{Context, Poll, Waker};
-    use std::thread::Thread;
-    use std::time::Instant;
-
-    struct Entry {
-        at: Instant,
-        seq: u64,
-        waker: Waker,
-    }
-
-    impl PartialEq for Entry {
-        fn eq(&self, o: &Self) -> bool {
-            (self.at, self.seq) == (o.at, o.seq)
-        }
-    }
-    impl Eq for Entry {}
-    impl PartialOrd for Entry {
-        fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-            Some(self.cmp(o))
-        }
-    }
-    impl Ord for Entry {
-        // Reversed: BinaryHeap is a max-heap and we want the earliest first.
-        fn cmp(&self, o: &Self) -> Ordering {
-            (o.at, o.seq).cmp(&(self.at, self.seq))
-        }
-    }
-
-    #[derive(Default)]
-    struct Queue {
-        heap: BinaryHeap<Entry>,
-        seq: u64,
-    }
-
-    struct Timer {
-        queue: Mutex<Queue>,
-        thread: Thread,
-    }
-
-    fn timer() -> &'static Timer {
-        static TIMER: OnceLock<Timer> = OnceLock::new();
-        TIMER.get_or_init(|| {
-            let handle = std::thread::Builder::new()
-                .name("mock-timer".into())
-                .spawn(run)
-                .unwrap_or_else(|e| panic!("cannot start the mock timer thread: {e}"));
-            Timer {
-                queue: Mutex::new(Queue::default()),
-                thread: handle.thread().clone(),
-            }
-        })
-    }
-
-    fn run() {
-        #[cfg(target_os = "linux")]
-        // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
-        unsafe {
-            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
-        }
-        let t = timer();
-        let mut due = Vec::new();
-        loop {
-            let next = {
-                let mut q = t.queue.lock().unwrap_or_else(|p| p.into_inner());
-                let now = Instant::now();
-                while q.heap.peek().is_some_and(|e| e.at <= now) {
-                    if let Some(e) = q.heap.pop() {
-                        due.push(e.waker);
-                    }
-                }
-                q.heap.peek().map(|e| e.at)
-            };
-            for w in due.drain(..) {
-                w.wake();
-            }
-            match next {
-                Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
-                None => std::thread::park(),
-            }
-        }
-    }
-
-    fn register(at: Instant, waker: Waker) {
-        let t = timer();
-        let earliest = {
-            let mut q = t.queue.lock().unwrap_or_else(|p| p.into_inner());
-            q.seq += 1;
-            let seq = q.seq;
-            q.heap.push(Entry { at, seq, waker });
-            q.heap.peek().is_some_and(|e| e.seq == seq)
-        };
-        if earliest {
-            t.thread.unpark();
-        }
-    }
-
-    /// A future that completes at `at`.
-    pub struct Sleep {
-        at: Instant,
-        registered: Option<Waker>,
-    }
-
-    impl Sleep {
-        pub fn new(at: Instant) -> Self {
-            Sleep {
-                at,
-                registered: None,
-            }
-        }
-    }
-
-    impl Future for Sleep {
-        type Output = ();
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if Instant::now() >= self.at {
-                return Poll::Ready(());
-            }
-            if !self
-                .registered
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                register(self.at, cx.waker().clone());
-                self.registered = Some(cx.waker().clone());
-            }
-            Poll::Pending
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -809,30 +744,5 @@ mod tests {
             assert!(bad.validate().is_err(), "{bad:?}");
         }
         assert!(MockConfig::default().validate().is_ok());
-    }
-
-    #[tokio::test]
-    async fn precise_sleep_is_never_early() {
-        // Sub-millisecond precision is a matter for a quiet machine and a benchmark; a
-        // test on a shared machine can only check that a sleep never ends early and that
-        // it ends at all, in reasonable time, for many interleaved deadlines.
-        let start = Instant::now();
-        let deadlines: Vec<Instant> = (0..50u64)
-            .map(|i| start + Duration::from_micros(1_000 + (i * 7_919) % 20_000))
-            .collect();
-        let woke = futures_util::future::join_all(deadlines.iter().map(|&at| async move {
-            sleep_until(at).await;
-            Instant::now()
-        }))
-        .await;
-        let mut late: Vec<Duration> = Vec::new();
-        for (at, w) in deadlines.iter().zip(&woke) {
-            assert!(w >= at, "woke early");
-            late.push(*w - *at);
-        }
-        late.sort();
-        assert!(late[late.len() / 2] < Duration::from_millis(50), "{late:?}");
-        // A deadline already past completes at once.
-        sleep_until(start).await;
     }
 }

@@ -5,15 +5,16 @@
 //!   end of the stream, and goes again. A request's scheduled instant is when its task
 //!   became free, so send lag is the client's own overhead.
 //! - **Open loop**: one dispatcher sleeps until each seeded arrival instant (a
-//!   sub-millisecond timer, see [`crate::mock::sleep_until`]) and spawns the request; the
+//!   sub-millisecond timer, see [`crate::timer::sleep_until`]) and spawns the request; the
 //!   scheduled instant is the arrival, so a client that falls behind shows as send lag
 //!   and as latency "from scheduled" (coordinated omission made visible, not hidden).
 //! - **Preconnect**: before a step's clock starts, as many connections as requests will
 //!   be in flight are opened (concurrent small GETs leave them idle in the pool) and a
 //!   sample of bare TCP connects is timed; that connection time is reported apart and
 //!   kept out of TTFT.
-//! - **Client headroom**: the process's CPU time (getrusage) over the step's wall time
-//!   and the send-lag distribution go into the step report, which flags
+//! - **Client headroom**: the process's CPU time (getrusage; with `--busy-poll`, less the
+//!   time spent spinning idle) over the step's wall time and the send-lag distribution go
+//!   into the step report, which flags
 //!   `client_bottleneck` (see [`super::report`]).
 //!
 //! Every step's records and report are handed to a sink as soon as the step ends, so
@@ -122,14 +123,17 @@ pub async fn run_load(
             wall_origin: chrono::Local::now(),
         });
         let cpu0 = cpu_seconds();
+        let idle0 = crate::timer::idle_spin();
         let t0 = Instant::now();
         let mut records = match step.arrival {
             Arrival::Closed { concurrency } => closed_loop(&ctx, step, concurrency, &http).await,
             Arrival::Open { .. } => open_loop(&ctx, step, &http).await,
         };
         let wall_s = t0.elapsed().as_secs_f64();
+        // With --busy-poll, time spent spinning idle is not work.
+        let idle_s = (crate::timer::idle_spin() - idle0).as_secs_f64();
         let cpu_s = match (cpu0, cpu_seconds()) {
-            (Some(a), Some(b)) => Some(b - a),
+            (Some(a), Some(b)) => Some((b - a - idle_s).max(0.0)),
             _ => None,
         };
         records.sort_by(|a, b| {
@@ -394,7 +398,7 @@ async fn open_loop(ctx: &Arc<Ctx>, step: &Step, http: &reqwest::Client) -> Vec<R
             break;
         }
         let at = ctx.origin + offset;
-        crate::mock::sleep_until(at).await;
+        crate::timer::sleep_until(at).await;
         let (ctx2, http) = (ctx.clone(), http.clone());
         set.spawn(async move { ctx2.send(&http, idx, at).await });
         // Collect what has finished, so memory does not grow with the step's length.
