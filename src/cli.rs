@@ -215,8 +215,14 @@ pub struct LoadArgs {
     /// Warm-up requests per load step, excluded from results.
     #[arg(long, value_name = "N")]
     pub load_warmup: Option<u64>,
-    /// Open connections before the clock starts.
-    #[arg(long)]
+    /// Open connections only when requests need them. By default a load step first opens
+    /// as many connections as it will have requests in flight, and times them apart; with
+    /// this flag, connection set-up happens during the step (it shows as send lag, not as
+    /// TTFT: a request's clock starts when its first byte is written).
+    #[arg(long, conflicts_with = "preconnect")]
+    pub no_preconnect: bool,
+    /// Open connections before the clock starts (the default in load modes).
+    #[arg(long, hide = true)]
     pub preconnect: bool,
     /// Service-level objectives for goodput, e.g. ttft_ms=500,tpot_ms=50,e2e_ms=10000.
     #[arg(long, value_name = "LIST")]

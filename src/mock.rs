@@ -6,7 +6,8 @@
 //! Routes: `POST /v1/chat/completions`, `POST /v1/completions` (streaming SSE or one JSON
 //! body), `GET /v1/models`, `GET /health`.
 //!
-//! Timing. Every deadline is absolute from the request's arrival instant `a`: token `i`
+//! Timing. Every deadline is absolute from the request's arrival instant `a` (when its
+//! bytes were read from the socket, see [`Arrival`]): token `i`
 //! (0-based) is due at `a + slowdown·(ttft + i·itl)`, and a chunk of `tokens_per_chunk`
 //! tokens is sent when its last token is due. Late wake-ups therefore never accumulate
 //! into drift. Deadlines are kept by [`crate::timer`] (tokio's timer rounds up to whole
@@ -39,6 +40,8 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::http::Extensions;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -225,11 +228,11 @@ fn router_with_lateness(cfg: MockConfig, lateness: Arc<Lateness>) -> Router {
     Router::new()
         .route(
             "/v1/chat/completions",
-            post(|s: State<Arc<Shared>>, b: Bytes| completion(s, b, Kind::Chat)),
+            post(|s: State<Arc<Shared>>, e: Extensions, b: Bytes| completion(s, e, b, Kind::Chat)),
         )
         .route(
             "/v1/completions",
-            post(|s: State<Arc<Shared>>, b: Bytes| completion(s, b, Kind::Text)),
+            post(|s: State<Arc<Shared>>, e: Extensions, b: Bytes| completion(s, e, b, Kind::Text)),
         )
         .route("/v1/models", get(models))
         .route(
@@ -255,18 +258,14 @@ async fn serve_counting(
     lateness: Arc<Lateness>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    use axum::serve::ListenerExt;
     cfg.validate()?;
-    // Nagle would hold back small SSE writes behind delayed ACKs (tens of ms).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener = StampingListener(listener);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let graceful = axum::serve(listener, router_with_lateness(cfg, lateness))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = tx.send(());
-        });
+    let app = router_with_lateness(cfg, lateness).into_make_service_with_connect_info::<Arrival>();
+    let graceful = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
     tokio::select! {
         r = graceful => r.context("mock engine server failed"),
         _ = async {
@@ -275,6 +274,123 @@ async fn serve_counting(
                 Err(_) => std::future::pending().await,
             }
         } => Ok(()),
+    }
+}
+
+/// Accepts connections (Nagle off: it would hold back small SSE writes behind delayed
+/// ACKs) and wraps each in a [`ReadStamped`].
+struct StampingListener(tokio::net::TcpListener);
+
+impl axum::serve::Listener for StampingListener {
+    type Io = ReadStamped;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (ReadStamped, std::net::SocketAddr) {
+        // axum's own accept loop (it retries and backs off on errors).
+        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        let _ = tcp.set_nodelay(true);
+        let stamp = Arrival::default();
+        (
+            ReadStamped {
+                tcp,
+                stamp,
+                wrote_since_read: true,
+            },
+            addr,
+        )
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// The instant of the first read after the last write on one connection: with HTTP/1.1,
+/// when the current request's bytes were taken from the socket. A request's clock starts
+/// there, not when the handler got to run, so time the server spends parsing and
+/// routing (or busy with other streams) counts as its own lateness.
+#[derive(Clone, Debug, Default)]
+pub struct Arrival(Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl Arrival {
+    fn set(&self, at: Instant) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    fn last(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Connected<axum::serve::IncomingStream<'_, StampingListener>> for Arrival {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, StampingListener>) -> Self {
+        stream.io().stamp.clone()
+    }
+}
+
+/// A TCP stream that stamps the first read after each write.
+pub struct ReadStamped {
+    tcp: tokio::net::TcpStream,
+    stamp: Arrival,
+    wrote_since_read: bool,
+}
+
+impl tokio::io::AsyncRead for ReadStamped {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut this.tcp).poll_read(cx, buf);
+        if matches!(r, std::task::Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            if this.wrote_since_read {
+                this.stamp.set(Instant::now());
+            }
+            this.wrote_since_read = false;
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for ReadStamped {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        this.wrote_since_read = true;
+        std::pin::Pin::new(&mut this.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        this.wrote_since_read = true;
+        std::pin::Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
     }
 }
 
@@ -396,8 +512,18 @@ fn error_response(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn completion(State(s): State<Arc<Shared>>, body: Bytes, kind: Kind) -> Response {
-    let arrival = Instant::now();
+async fn completion(
+    State(s): State<Arc<Shared>>,
+    ext: Extensions,
+    body: Bytes,
+    kind: Kind,
+) -> Response {
+    // Arrival: when the request's bytes were read from the socket, if the server was
+    // started by `serve` (see [`ReadStamped`]); else now.
+    let arrival = ext
+        .get::<ConnectInfo<Arrival>>()
+        .and_then(|c| c.0.last())
+        .unwrap_or_else(Instant::now);
     let k = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let req: CompletionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

@@ -352,7 +352,7 @@ fn skip_missing(
 
 /// What every measured request shares.
 struct Ctx<'a> {
-    http: reqwest::Client,
+    http: crate::client::http::HttpClient,
     origin: Instant,
     sampling: crate::results::Sampling,
     timeout: Duration,

@@ -260,7 +260,7 @@ async fn health_and_models() {
         ..MockConfig::default()
     })
     .await;
-    let http = http_client(2).unwrap();
+    let http = reqwest::Client::new();
     let h: serde_json::Value = http
         .get(format!("{}/health", m.base))
         .send()

@@ -1,6 +1,8 @@
 //! HTTP client side: wire protocols, pure stream parsers, and one streaming request
 //! turned into a [`Trace`] of raw instants.
 //!
+//! - [`http`]: the measuring HTTP/1.1 client: pooled connections that stamp the instant
+//!   each request's first byte is written.
 //! - [`sse`]: a pure, incremental Server-Sent-Events parser (no I/O).
 //! - [`ndjson`]: a pure, incremental newline-delimited JSON splitter (Ollama).
 //! - [`protocol`]: request bodies per wire protocol, and decoding of one event's JSON into
@@ -8,6 +10,7 @@
 //! - [`stream`]: executes one request and stamps each event when it is parsed out of the
 //!   bytes (not once per read).
 
+pub mod http;
 pub mod ndjson;
 pub mod protocol;
 pub mod sse;

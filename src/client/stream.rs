@@ -1,8 +1,9 @@
 //! One request → a [`Trace`] of raw monotonic instants.
 //!
 //! Instants recorded (offsets from the benchmark's origin):
-//! - `sent`: just before the request is handed to the connection (connect time, if a new
-//!   connection is opened, therefore falls inside TTFT; preconnect to keep it out);
+//! - `sent`: when the request's first byte is written to the socket (see [`super::http`]:
+//!   the client's own queueing and any connection set-up come before it and show as send
+//!   lag, not as TTFT; over HTTPS, when the request is handed over);
 //! - `first_byte`: response headers received;
 //! - one instant per content-bearing event, taken when that event is parsed out of the
 //!   bytes, so events that arrive together in one read still get distinct, ordered stamps;
@@ -16,12 +17,14 @@
 //! that ends (or whose connection drops) before its terminator, bytes that are not the
 //! expected JSON, and an error object sent inside the stream.
 
+use super::http::{Body, HttpClient, SendError, chain};
 use super::ndjson::NdjsonSplitter;
 use super::protocol::{self, EventSink};
 use super::sse::{SseItem, SseParser};
 use super::{PromptInput, Protocol, RequestError, RequestSpec, Trace, Usage};
 use crate::engine::ApiTarget;
 use crate::results::{EngineReport, Sampling};
+use http_body_util::BodyExt;
 use std::time::{Duration, Instant};
 
 /// The request for one prompt against one target.
@@ -41,24 +44,16 @@ pub fn build_spec(
     }
 }
 
-/// An HTTP client tuned for measuring: no proxy (a system proxy would sit in the timing
-/// path), Nagle off, HTTP/1.1 only (one stream per connection, as engines serve it), and
-/// an idle pool large enough to keep `max_connections` connections warm.
-pub fn http_client(max_connections: usize) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .no_proxy()
-        .tcp_nodelay(true)
-        .http1_only()
-        .pool_max_idle_per_host(max_connections.max(1))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .user_agent(concat!("inferbench/", env!("CARGO_PKG_VERSION")))
-        .build()
+/// The measuring HTTP client (see [`super::http`]), keeping up to `max_connections`
+/// connections warm.
+pub fn http_client(max_connections: usize) -> Result<HttpClient, reqwest::Error> {
+    HttpClient::new(max_connections)
 }
 
 /// Send one request and record everything about it. Never fails: errors go into
 /// `Trace::error`. `scheduled` is when the load schedule meant it to be sent.
 pub async fn execute(
-    http: &reqwest::Client,
+    http: &HttpClient,
     spec: &RequestSpec,
     origin: Instant,
     scheduled: Instant,
@@ -150,7 +145,7 @@ impl EventSink for Recorder<'_> {
 }
 
 async fn run(
-    http: &reqwest::Client,
+    http: &HttpClient,
     spec: &RequestSpec,
     origin: Instant,
     rec: &mut Recorder<'_>,
@@ -162,16 +157,23 @@ async fn run(
         (true, false) => "text/event-stream",
         (false, _) => "application/json",
     };
-    let request = http
-        .post(&spec.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::ACCEPT, accept)
-        .body(body);
-    let sent = Instant::now();
-    rec.trace.timeline.sent = sent.saturating_duration_since(origin);
-    let mut resp = request.send().await.map_err(send_error)?;
+    let headers = [
+        (http::header::CONTENT_TYPE, "application/json"),
+        (http::header::ACCEPT, accept),
+    ];
+    // Until the request is written, `sent` is when it was handed over.
+    rec.trace.timeline.sent = Instant::now().saturating_duration_since(origin);
+    let sent = http
+        .send(http::Method::POST, &spec.url, &headers, body.into())
+        .await
+        .map_err(|e| match e {
+            SendError::Connect(m) => RequestError::Connect(m),
+            SendError::Transport(m) => RequestError::Transport(m),
+        })?;
+    rec.trace.timeline.sent = sent.sent.saturating_duration_since(origin);
     rec.trace.timeline.first_byte = Some(rec.at(Instant::now()));
-    let status = resp.status().as_u16();
+    let status = sent.response.status().as_u16();
+    let mut resp = sent.response.into_body();
     rec.trace.http_status = Some(status);
     if status >= 400 {
         let body = read_excerpt(&mut resp, 300).await;
@@ -179,9 +181,13 @@ async fn run(
     }
 
     if !spec.stream {
-        let bytes = resp.bytes().await.map_err(|e| {
-            RequestError::Truncated(format!("connection closed mid-body: {}", chain(&e)))
-        })?;
+        let bytes = resp
+            .collect()
+            .await
+            .map_err(|e| {
+                RequestError::Truncated(format!("connection closed mid-body: {}", chain(&*e)))
+            })?
+            .to_bytes();
         rec.stamp = Some(Instant::now());
         protocol::decode_full_into(spec.protocol, &bytes, rec).map_err(RequestError::Malformed)?;
         return match rec.engine_error.take() {
@@ -192,10 +198,13 @@ async fn run(
 
     let mut ingest = Ingest::new(spec.protocol);
     loop {
-        let chunk = match resp.chunk().await {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(e) => {
+        let chunk = match resp.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue, // trailers
+            },
+            None => break,
+            Some(Err(e)) => {
                 ingest.finish(rec)?;
                 return Err(RequestError::Truncated(format!(
                     "connection closed mid-stream{}: {}",
@@ -204,7 +213,7 @@ async fn run(
                     } else {
                         ""
                     },
-                    chain(&e)
+                    chain(&*e)
                 )));
             }
         };
@@ -305,35 +314,16 @@ fn on_payload(
     }
 }
 
-fn send_error(e: reqwest::Error) -> RequestError {
-    if e.is_connect() {
-        RequestError::Connect(chain(&e))
-    } else {
-        RequestError::Transport(chain(&e))
-    }
-}
-
-/// An error and its causes on one line ("a: b: c").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let c_s = c.to_string();
-        if !s.contains(&c_s) {
-            s.push_str(": ");
-            s.push_str(&c_s);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 /// The start of an error body, as readable text.
-async fn read_excerpt(resp: &mut reqwest::Response, max: usize) -> String {
+async fn read_excerpt(resp: &mut Body, max: usize) -> String {
     let mut buf = Vec::new();
     while buf.len() < max {
-        match resp.chunk().await {
-            Ok(Some(c)) => buf.extend_from_slice(&c),
+        match resp.frame().await {
+            Some(Ok(f)) => {
+                if let Some(d) = f.data_ref() {
+                    buf.extend_from_slice(d);
+                }
+            }
             _ => break,
         }
     }

@@ -8,10 +8,11 @@
 //!   sub-millisecond timer, see [`crate::timer::sleep_until`]) and spawns the request; the
 //!   scheduled instant is the arrival, so a client that falls behind shows as send lag
 //!   and as latency "from scheduled" (coordinated omission made visible, not hidden).
-//! - **Preconnect**: before a step's clock starts, as many connections as requests will
-//!   be in flight are opened (concurrent small GETs leave them idle in the pool) and a
-//!   sample of bare TCP connects is timed; that connection time is reported apart and
-//!   kept out of TTFT.
+//! - **Preconnect** (default; `--no-preconnect` turns it off): before a step's clock
+//!   starts, as many connections as requests will be in flight are opened (concurrent
+//!   small GETs leave them idle in the pool) and a sample of bare TCP connects is timed
+//!   and reported apart. Either way connection set-up is kept out of TTFT: a request's
+//!   `sent` is its first byte written (see [`crate::client::http`]).
 //! - **Client headroom**: the process's CPU time (getrusage; with `--busy-poll`, less the
 //!   time spent spinning idle) over the step's wall time and the send-lag distribution go
 //!   into the step report, which flags
@@ -23,12 +24,14 @@
 use super::report::{StepExtras, StepReport, step_report};
 use super::schedule::{Arrival, Step, parse_slo, plan_steps};
 use crate::cli::LoadArgs;
+use crate::client::http::HttpClient;
 use crate::client::stream::{apply_error_text_rule, build_spec, execute, http_client};
 use crate::client::{PromptInput, RequestSpec, Trace};
 use crate::engine::ApiTarget;
 use crate::error::UserError;
 use crate::results::{Mode, RunRecord, Sampling};
 use anyhow::Context;
+use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -107,7 +110,7 @@ pub async fn run_load(
     for step in &steps {
         let label = step.label();
         tracing::info!(engine = %target.name, step = %label, "load step");
-        let connect_ms = if load.preconnect {
+        let connect_ms = if !load.no_preconnect {
             preconnect(&http, target, connections_for(step)).await?
         } else {
             Vec::new()
@@ -205,11 +208,7 @@ fn cpu_seconds() -> Option<f64> {
 }
 
 /// Open `n` connections into the client's pool and time a sample of bare TCP connects.
-async fn preconnect(
-    http: &reqwest::Client,
-    target: &ApiTarget,
-    n: usize,
-) -> anyhow::Result<Vec<f64>> {
+async fn preconnect(http: &HttpClient, target: &ApiTarget, n: usize) -> anyhow::Result<Vec<f64>> {
     let url = reqwest::Url::parse(&target.base_url)
         .with_context(|| format!("base URL {:?}", target.base_url))?;
     let host = url.host_str().unwrap_or("127.0.0.1").to_string();
@@ -224,7 +223,7 @@ async fn preconnect(
             }
             Err(e) => {
                 return Err(UserError::new(format!(
-                    "--preconnect could not connect to {host}:{port}: {e}; is the server running?"
+                    "could not connect to {host}:{port} before the load step: {e}; is the server running?"
                 ))
                 .into());
             }
@@ -249,14 +248,16 @@ async fn preconnect(
         set.spawn(async move {
             let response = tokio::time::timeout(PRECONNECT_TIMEOUT, async {
                 let _permit = gate.acquire().await.ok()?;
-                http.get(&probe).send().await.ok()
+                http.send(http::Method::GET, &probe, &[], bytes::Bytes::new())
+                    .await
+                    .ok()
             })
             .await
             .ok()
             .flatten();
             all_open.wait().await;
             match response {
-                Some(r) => r.bytes().await.is_ok(),
+                Some(r) => r.response.into_body().collect().await.is_ok(),
                 None => false,
             }
         });
@@ -266,7 +267,7 @@ async fn preconnect(
         opened += usize::from(matches!(done, Ok(true)));
     }
     if opened < n {
-        tracing::warn!("--preconnect opened {opened} of {n} connections");
+        tracing::warn!("opened {opened} of {n} connections before the load step");
     }
     Ok(connect_ms)
 }
@@ -286,7 +287,7 @@ struct Ctx {
 
 impl Ctx {
     /// Send request number `idx` meant for `scheduled`, and record it.
-    async fn send(&self, http: &reqwest::Client, idx: u64, scheduled: Instant) -> RunRecord {
+    async fn send(&self, http: &HttpClient, idx: u64, scheduled: Instant) -> RunRecord {
         let (prompt, spec) = &self.specs[(idx % self.specs.len() as u64) as usize];
         let mut trace = execute(http, spec, self.origin, scheduled).await;
         if self.target.error_text_is_failure {
@@ -342,7 +343,7 @@ async fn closed_loop(
     ctx: &Arc<Ctx>,
     step: &Step,
     concurrency: u32,
-    http: &reqwest::Client,
+    http: &HttpClient,
 ) -> Vec<RunRecord> {
     let next = Arc::new(AtomicU64::new(0));
     let start = Arc::new(MeasureStart(OnceLock::new()));
@@ -382,7 +383,7 @@ async fn closed_loop(
     records
 }
 
-async fn open_loop(ctx: &Arc<Ctx>, step: &Step, http: &reqwest::Client) -> Vec<RunRecord> {
+async fn open_loop(ctx: &Arc<Ctx>, step: &Step, http: &HttpClient) -> Vec<RunRecord> {
     let Some(arrivals) = step.open_arrivals() else {
         return Vec::new();
     };

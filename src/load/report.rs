@@ -95,7 +95,7 @@ pub struct StepExtras {
     /// Wall seconds of the step.
     pub wall_s: Option<f64>,
     pub cores_available: usize,
-    /// Connection set-up times of `--preconnect`, ms.
+    /// Connection set-up times measured before the step (not with `--no-preconnect`), ms.
     pub connect_ms: Vec<f64>,
     pub slo: Option<Slo>,
 }
@@ -138,7 +138,7 @@ pub struct StepReport {
     /// Bootstrap intervals and MAD outliers of TTFT, TPOT and E2E.
     pub inference: BTreeMap<String, Inference>,
     pub client: ClientHeadroom,
-    /// Connection set-up times with `--preconnect`, ms (not part of TTFT).
+    /// Connection set-up times measured before the step, ms (not part of TTFT).
     pub connect_ms: Option<Summary>,
     pub flags: Vec<Flag>,
 }

@@ -263,6 +263,7 @@ pub fn plan_steps(load: &LoadArgs, seed: u64) -> Result<Vec<Step>, LoadError> {
                 ("duration", load.duration.is_some()),
                 ("load-warmup", load.load_warmup.is_some()),
                 ("preconnect", load.preconnect),
+                ("no-preconnect", load.no_preconnect),
             ] {
                 if given {
                     return Err(LoadError::NeedsMode(flag));

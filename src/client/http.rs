@@ -1,0 +1,382 @@
+//! The HTTP/1.1 client every measured request goes through.
+//!
+//! Why not a general-purpose client as is: a request's `sent` instant must be when its
+//! first byte is written to the socket. Stamped earlier (when the request is handed to a
+//! client library), everything the client does before writing — its own queue when 512
+//! requests are handed over at once, picking a pooled connection, opening a new one —
+//! lands inside TTFT and looks like server latency. So plain `http://` goes through
+//! hyper's pooled client over a connector of ours whose sockets note the instant of the
+//! first write after each response ([`WriteStamp`]); hyper hands that note back with the
+//! response. Time between scheduling a request and its first write is the client's send
+//! lag, reported apart (with connection set-up inside it, when a new connection was
+//! opened).
+//!
+//! `https://` goes through reqwest (rustls); there `sent` is the instant the request is
+//! handed over (client queueing and connection set-up fall inside TTFT): use plain HTTP
+//! for sub-millisecond work.
+//!
+//! Settings for measuring: no proxy (a system proxy would sit in the timing path), Nagle
+//! off, HTTP/1.1 only (one stream per connection, as engines serve it), and an idle pool
+//! large enough to keep every concurrent connection warm.
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A response body from either transport.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Why a request got no response.
+#[derive(Debug)]
+pub enum SendError {
+    /// The connection could not be opened.
+    Connect(String),
+    /// Anything else before the response head (bad URL, connection dropped, ...).
+    Transport(String),
+}
+
+/// A response and the instant its request started leaving this process.
+pub struct Sent {
+    pub response: http::Response<Body>,
+    /// When the request's first byte was written to the socket (plain HTTP), or when it
+    /// was handed to the TLS client (HTTPS).
+    pub sent: Instant,
+    /// Whether `sent` is the socket write (true) or the hand-over (false).
+    pub sent_is_write: bool,
+}
+
+/// The measuring client; cheap to clone (connections are shared).
+#[derive(Clone)]
+pub struct HttpClient {
+    plain: Client<Connector, Full<Bytes>>,
+    tls: reqwest::Client,
+}
+
+const USER_AGENT: &str = concat!("inferbench/", env!("CARGO_PKG_VERSION"));
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+impl HttpClient {
+    /// A client that keeps up to `max_connections` idle connections per host warm.
+    pub fn new(max_connections: usize) -> Result<Self, reqwest::Error> {
+        let plain = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(max_connections.max(1))
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .build(Connector);
+        let tls = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .http1_only()
+            .pool_max_idle_per_host(max_connections.max(1))
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .user_agent(USER_AGENT)
+            .build()?;
+        Ok(HttpClient { plain, tls })
+    }
+
+    /// Send `method url` with `headers` and `body`; the response head and when the
+    /// request was sent.
+    pub async fn send(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(http::HeaderName, &str)],
+        body: Bytes,
+    ) -> Result<Sent, SendError> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| SendError::Transport(format!("invalid URL {url:?}: {e}")))?;
+        if uri.scheme_str() == Some("https") {
+            return self.send_tls(method, url, headers, body).await;
+        }
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::USER_AGENT, USER_AGENT);
+        for (k, v) in headers {
+            b = b.header(k, *v);
+        }
+        let request = b
+            .body(Full::new(body))
+            .map_err(|e| SendError::Transport(format!("could not build the request: {e}")))?;
+        let handed = Instant::now();
+        let response = self.plain.request(request).await.map_err(|e| {
+            if e.is_connect() {
+                SendError::Connect(chain(&e))
+            } else {
+                SendError::Transport(chain(&e))
+            }
+        })?;
+        let written = response
+            .extensions()
+            .get::<StampHandle>()
+            .and_then(|h| h.0.last());
+        Ok(Sent {
+            sent: written.unwrap_or(handed),
+            sent_is_write: written.is_some(),
+            response: response.map(|b| b.map_err(BoxError::from).boxed_unsync()),
+        })
+    }
+
+    async fn send_tls(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(http::HeaderName, &str)],
+        body: Bytes,
+    ) -> Result<Sent, SendError> {
+        let mut r = self.tls.request(method, url).body(body);
+        for (k, v) in headers {
+            r = r.header(k, *v);
+        }
+        let handed = Instant::now();
+        let response = r.send().await.map_err(|e| {
+            if e.is_connect() {
+                SendError::Connect(chain(&e))
+            } else {
+                SendError::Transport(chain(&e))
+            }
+        })?;
+        let response: http::Response<reqwest::Body> = response.into();
+        Ok(Sent {
+            response: response.map(|b| b.map_err(BoxError::from).boxed_unsync()),
+            sent: handed,
+            sent_is_write: false,
+        })
+    }
+
+    /// A GET whose body is read and dropped (to open pooled connections); the status.
+    pub async fn get(&self, url: &str) -> Result<u16, SendError> {
+        let sent = self.send(http::Method::GET, url, &[], Bytes::new()).await?;
+        let status = sent.response.status().as_u16();
+        let _ = sent.response.into_body().collect().await;
+        Ok(status)
+    }
+}
+
+/// An error and its causes on one line ("a: b: c").
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let c_s = c.to_string();
+        if !s.contains(&c_s) {
+            s.push_str(": ");
+            s.push_str(&c_s);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// Opens plain TCP connections (Nagle off) whose writes are stamped.
+#[derive(Clone, Copy, Debug)]
+pub struct Connector;
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = StampedStream;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<StampedStream>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .ok_or_else(|| io::Error::other(format!("no host in {uri}")))?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let port = uri.port_u16().unwrap_or(80);
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            Ok(StampedStream {
+                tcp,
+                stamp: Arc::default(),
+                read_since_write: true,
+            })
+        })
+    }
+}
+
+/// The instant of the first write after the last read on one connection: with HTTP/1.1
+/// and no pipelining, the moment the current request started leaving.
+#[derive(Debug, Default)]
+pub struct WriteStamp(Mutex<Option<Instant>>);
+
+impl WriteStamp {
+    fn set(&self, at: Instant) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    /// The last request's first write, if anything was written yet.
+    pub fn last(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Carried to the response's extensions by hyper (see [`Connected::extra`]).
+#[derive(Clone, Debug)]
+struct StampHandle(Arc<WriteStamp>);
+
+/// A TCP stream that stamps the first write after each read.
+pub struct StampedStream {
+    tcp: tokio::net::TcpStream,
+    stamp: Arc<WriteStamp>,
+    /// Bytes were read since the last write (or nothing was written yet).
+    read_since_write: bool,
+}
+
+impl Connection for StampedStream {
+    fn connected(&self) -> Connected {
+        Connected::new().extra(StampHandle(self.stamp.clone()))
+    }
+}
+
+/// Bytes copied per read: a stack buffer so that no connection holds one while idle
+/// (10,000 streams), and large enough for many SSE events at once.
+const READ_CHUNK: usize = 8 * 1024;
+
+impl Read for StampedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let mut tmp = [0u8; READ_CHUNK];
+        let want = buf.remaining().min(READ_CHUNK);
+        let mut rb = ReadBuf::new(&mut tmp[..want]);
+        match Pin::new(&mut this.tcp).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                if n > 0 {
+                    this.read_since_write = true;
+                }
+                buf.put_slice(rb.filled());
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+
+impl StampedStream {
+    fn note_write(&mut self) {
+        if self.read_since_write {
+            self.read_since_write = false;
+            self.stamp.set(Instant::now());
+        }
+    }
+}
+
+impl Write for StampedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.note_write();
+        Pin::new(&mut this.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.note_write();
+        Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sent_is_the_first_write_of_each_request_on_a_reused_connection() {
+        // A server that answers each request only after a pause: the stamps of two
+        // requests on one connection must each fall after their own hand-over.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/x",
+            axum::routing::post(|| async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                "ok"
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = HttpClient::new(1).unwrap();
+        let url = format!("http://{addr}/x");
+        let mut last_sent = None;
+        for _ in 0..2 {
+            let before = Instant::now();
+            let s = http
+                .send(http::Method::POST, &url, &[], Bytes::from_static(b"{}"))
+                .await
+                .unwrap();
+            assert!(s.sent_is_write);
+            assert!(
+                s.sent >= before,
+                "stamped before the request was handed over"
+            );
+            assert!(s.sent <= Instant::now());
+            if let Some(prev) = last_sent {
+                assert!(
+                    s.sent > prev,
+                    "the second request kept the first one's stamp"
+                );
+            }
+            last_sent = Some(s.sent);
+            let body = s.response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"ok");
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_errors_are_told_apart() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let http = HttpClient::new(1).unwrap();
+        let e = http
+            .get(&format!("http://127.0.0.1:{port}/"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SendError::Connect(_)), "{e:?}");
+        let e = http.get("not a url").await.unwrap_err();
+        assert!(matches!(e, SendError::Transport(_)), "{e:?}");
+    }
+}
