@@ -170,7 +170,7 @@ for c in 1 512; do
     col() { awk -v k="$1" '{ print $k }' "$work/c$c.figs" | median; }
     ttft_err=$(col 1) tpot_err=$(col 2) late=$(col 3) share=$(col 4)
     failed=$(awk '{ s += $5 } END { print s + 0 }' "$work/c$c.figs")
-    runs=$(awk '{ printf "%s%.3f", NR > 1 ? ", " : "", $1 }' "$work/c$c.figs")
+    runs=$(awk '{ printf "%s%.3f", (NR > 1 ? ", " : ""), $1 }' "$work/c$c.figs")
     row "mean TTFT error, c=$c (median of $REPEATS: $runs; $failed failed)" "$(printf '%.3f ms' "$ttft_err")" "≤ $limit ms" "$(verdict "$ttft_err" '<=' "$limit")"
     row "  of which the mock's own lateness / the client's share" "$(printf '%.3f / %.3f ms' "$late" "$share")" "≤ $limit ms" "$(verdict "$share" '<=' "$limit")"
     row "mean TPOT error, c=$c" "$(printf '%.4f ms' "$tpot_err")" "≤ 0.01 ms" "$(verdict "$tpot_err" '<=' 0.01)"

@@ -836,6 +836,63 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lateness_counts_first_tokens_apart_and_summarizes() {
+        let l = Lateness::default();
+        l.record(true, Duration::from_micros(100));
+        l.record(false, Duration::from_micros(300));
+        l.record(true, Duration::from_micros(500));
+        assert_eq!(
+            l.summary(),
+            "mock lateness: first tokens 2 mean_ms 0.3000 max_ms 0.5000; all tokens 3 mean_ms 0.3000 max_ms 0.5000"
+        );
+        assert_eq!(
+            Lateness::default().summary(),
+            "mock lateness: first tokens 0 mean_ms 0.0000 max_ms 0.0000; all tokens 0 mean_ms 0.0000 max_ms 0.0000"
+        );
+    }
+
+    #[tokio::test]
+    async fn arrival_is_stamped_at_the_socket_read_before_the_handler_runs() {
+        // A request whose body arrives 100 ms after its head: the arrival is the first read
+        // (the head), so the first token is due 100 ms before "handler start + TTFT".
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = MockConfig {
+            ttft_ms: 40.0,
+            tokens: 1,
+            ..MockConfig::default()
+        };
+        tokio::spawn(serve(listener, cfg, std::future::pending()));
+        let body = br#"{"stream":true,"max_tokens":1,"messages":[{"role":"user","content":"hi"}]}"#;
+        let head = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let start = Instant::now();
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tcp.write_all(body).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("\"content\":\"") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "connection closed: {}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        let ttft = start.elapsed();
+        // Stamped at the handler, the first token would come at ≥ 140 ms.
+        assert!(ttft >= Duration::from_millis(100), "{ttft:?}");
+        assert!(ttft < Duration::from_millis(135), "{ttft:?}");
+    }
+
+    #[test]
     fn deadlines_are_absolute_and_scaled() {
         let cfg = MockConfig {
             ttft_ms: 50.0,
