@@ -6,7 +6,7 @@
 #
 #   scripts/perf.sh                  build (cargo build --release) and measure
 #   BIN=path scripts/perf.sh         measure an existing binary
-#   C1_REQUESTS=500 scripts/perf.sh  more requests at concurrency 1 (default 200)
+#   C1_REQUESTS=300 scripts/perf.sh  more requests at concurrency 1 (default 100)
 #   REPEATS=5 scripts/perf.sh        runs of each timing figure, median reported (default 3)
 #   BUSY_POLL= scripts/perf.sh       client and mock sleep between events (default: both
 #                                    run with --busy-poll, spinning on their own cores)
@@ -29,7 +29,7 @@ cd "$(dirname "$0")/.."
 
 MOCK_CORE=${MOCK_CORE:-1}
 CLIENT_CORE=${CLIENT_CORE:-0}
-C1_REQUESTS=${C1_REQUESTS:-200}
+C1_REQUESTS=${C1_REQUESTS:-100}
 REPEATS=${REPEATS:-3}
 BUSY_POLL=${BUSY_POLL---busy-poll}
 if [ -z "${BIN:-}" ]; then

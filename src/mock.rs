@@ -7,7 +7,7 @@
 //! body), `GET /v1/models`, `GET /health`.
 //!
 //! Timing. Every deadline is absolute from the request's arrival instant `a` (when its
-//! bytes were read from the socket, see [`Arrival`]): token `i`
+//! bytes were read from the socket, see [`StampingListener`]): token `i`
 //! (0-based) is due at `a + slowdown·(ttft + i·itl)`, and a chunk of `tokens_per_chunk`
 //! tokens is sent when its last token is due. Late wake-ups therefore never accumulate
 //! into drift. Deadlines are kept by [`crate::timer`] (tokio's timer rounds up to whole
@@ -34,6 +34,7 @@
 //! connection task each.
 
 use crate::cli::{Fault, MockArgs};
+use crate::client::http::{Stamp, StampOn, Stamped};
 use crate::error::UserError;
 use crate::timer::sleep_until;
 use anyhow::Context;
@@ -278,26 +279,21 @@ async fn serve_counting(
 }
 
 /// Accepts connections (Nagle off: it would hold back small SSE writes behind delayed
-/// ACKs) and wraps each in a [`ReadStamped`].
+/// ACKs), each [`Stamped`] at the first read after each write: with HTTP/1.1, when a
+/// request's bytes were taken from the socket. A request's clock starts there, not when
+/// the handler got to run, so time the server spends parsing and routing (or busy with
+/// other streams) counts as its own lateness.
 struct StampingListener(tokio::net::TcpListener);
 
 impl axum::serve::Listener for StampingListener {
-    type Io = ReadStamped;
+    type Io = Stamped;
     type Addr = std::net::SocketAddr;
 
-    async fn accept(&mut self) -> (ReadStamped, std::net::SocketAddr) {
+    async fn accept(&mut self) -> (Stamped, std::net::SocketAddr) {
         // axum's own accept loop (it retries and backs off on errors).
         let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
         let _ = tcp.set_nodelay(true);
-        let stamp = Arrival::default();
-        (
-            ReadStamped {
-                tcp,
-                stamp,
-                wrote_since_read: true,
-            },
-            addr,
-        )
+        (Stamped::new(tcp, StampOn::FirstReadAfterWrite), addr)
     }
 
     fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -305,92 +301,13 @@ impl axum::serve::Listener for StampingListener {
     }
 }
 
-/// The instant of the first read after the last write on one connection: with HTTP/1.1,
-/// when the current request's bytes were taken from the socket. A request's clock starts
-/// there, not when the handler got to run, so time the server spends parsing and
-/// routing (or busy with other streams) counts as its own lateness.
-#[derive(Clone, Debug, Default)]
-pub struct Arrival(Arc<std::sync::Mutex<Option<Instant>>>);
-
-impl Arrival {
-    fn set(&self, at: Instant) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
-    }
-
-    fn last(&self) -> Option<Instant> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+/// The arrival stamp of a connection's current request, for the handler.
+#[derive(Clone, Debug)]
+struct Arrival(Stamp);
 
 impl Connected<axum::serve::IncomingStream<'_, StampingListener>> for Arrival {
     fn connect_info(stream: axum::serve::IncomingStream<'_, StampingListener>) -> Self {
-        stream.io().stamp.clone()
-    }
-}
-
-/// A TCP stream that stamps the first read after each write.
-pub struct ReadStamped {
-    tcp: tokio::net::TcpStream,
-    stamp: Arrival,
-    wrote_since_read: bool,
-}
-
-impl tokio::io::AsyncRead for ReadStamped {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let r = std::pin::Pin::new(&mut this.tcp).poll_read(cx, buf);
-        if matches!(r, std::task::Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            if this.wrote_since_read {
-                this.stamp.set(Instant::now());
-            }
-            this.wrote_since_read = false;
-        }
-        r
-    }
-}
-
-impl tokio::io::AsyncWrite for ReadStamped {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        this.wrote_since_read = true;
-        std::pin::Pin::new(&mut this.tcp).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        this.wrote_since_read = true;
-        std::pin::Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+        Arrival(stream.io().stamp().clone())
     }
 }
 
@@ -519,10 +436,10 @@ async fn completion(
     kind: Kind,
 ) -> Response {
     // Arrival: when the request's bytes were read from the socket, if the server was
-    // started by `serve` (see [`ReadStamped`]); else now.
+    // started by `serve` (see [`StampingListener`]); else now.
     let arrival = ext
         .get::<ConnectInfo<Arrival>>()
-        .and_then(|c| c.0.last())
+        .and_then(|c| c.0.0.last())
         .unwrap_or_else(Instant::now);
     let k = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let req: CompletionRequest = match serde_json::from_slice(&body) {

@@ -6,7 +6,7 @@
 //! requests are handed over at once, picking a pooled connection, opening a new one —
 //! lands inside TTFT and looks like server latency. So plain `http://` goes through
 //! hyper's pooled client over a connector of ours whose sockets note the instant of the
-//! first write after each response ([`WriteStamp`]); hyper hands that note back with the
+//! first write after each response ([`Stamped`]); hyper hands that note back with the
 //! response. Time between scheduling a request and its first write is the client's send
 //! lag, reported apart (with connection set-up inside it, when a new connection was
 //! opened).
@@ -22,10 +22,9 @@
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -119,10 +118,7 @@ impl HttpClient {
                 SendError::Transport(chain(&e))
             }
         })?;
-        let written = response
-            .extensions()
-            .get::<StampHandle>()
-            .and_then(|h| h.0.last());
+        let written = response.extensions().get::<Stamp>().and_then(Stamp::last);
         Ok(Sent {
             sent: written.unwrap_or(handed),
             sent_is_write: written.is_some(),
@@ -181,14 +177,14 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Opens plain TCP connections (Nagle off) whose writes are stamped.
+/// Opens plain TCP connections (Nagle off) that stamp each request's first write.
 #[derive(Clone, Copy, Debug)]
 pub struct Connector;
 
 impl tower_service::Service<http::Uri> for Connector {
-    type Response = StampedStream;
+    type Response = TokioIo<Stamped>;
     type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<StampedStream>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<Stamped>>> + Send>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
@@ -205,94 +201,103 @@ impl tower_service::Service<http::Uri> for Connector {
             let port = uri.port_u16().unwrap_or(80);
             let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
             tcp.set_nodelay(true)?;
-            Ok(StampedStream {
+            Ok(TokioIo::new(Stamped::new(
                 tcp,
-                stamp: Arc::default(),
-                read_since_write: true,
-            })
+                StampOn::FirstWriteAfterRead,
+            )))
         })
     }
 }
 
-/// The instant of the first write after the last read on one connection: with HTTP/1.1
-/// and no pipelining, the moment the current request started leaving.
-#[derive(Debug, Default)]
-pub struct WriteStamp(Mutex<Option<Instant>>);
+/// An instant noted by a [`Stamped`] stream, shared with whoever reads it.
+#[derive(Clone, Debug, Default)]
+pub struct Stamp(Arc<Mutex<Option<Instant>>>);
 
-impl WriteStamp {
+impl Stamp {
     fn set(&self, at: Instant) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
     }
 
-    /// The last request's first write, if anything was written yet.
+    /// The last instant noted, if any.
     pub fn last(&self) -> Option<Instant> {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-/// Carried to the response's extensions by hyper (see [`Connected::extra`]).
-#[derive(Clone, Debug)]
-struct StampHandle(Arc<WriteStamp>);
+/// Which I/O a [`Stamped`] stream notes. With HTTP/1.1 and no pipelining, each marks one
+/// request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StampOn {
+    /// The first write after a read, just before the write: a client's request starts
+    /// leaving.
+    FirstWriteAfterRead,
+    /// The first read after a write, as it returns bytes: a server takes a request in.
+    FirstReadAfterWrite,
+}
 
-/// A TCP stream that stamps the first write after each read.
-pub struct StampedStream {
+/// A TCP stream that notes the instant a request starts (see [`StampOn`]).
+pub struct Stamped {
     tcp: tokio::net::TcpStream,
-    stamp: Arc<WriteStamp>,
-    /// Bytes were read since the last write (or nothing was written yet).
-    read_since_write: bool,
+    stamp: Stamp,
+    on: StampOn,
+    /// The other direction was used since the last stamp (or nothing happened yet).
+    armed: bool,
 }
 
-impl Connection for StampedStream {
-    fn connected(&self) -> Connected {
-        Connected::new().extra(StampHandle(self.stamp.clone()))
-    }
-}
-
-/// Bytes copied per read: a stack buffer so that no connection holds one while idle
-/// (10,000 streams), and large enough for many SSE events at once.
-const READ_CHUNK: usize = 8 * 1024;
-
-impl Read for StampedStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let mut tmp = [0u8; READ_CHUNK];
-        let want = buf.remaining().min(READ_CHUNK);
-        let mut rb = ReadBuf::new(&mut tmp[..want]);
-        match Pin::new(&mut this.tcp).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
-                if n > 0 {
-                    this.read_since_write = true;
-                }
-                buf.put_slice(rb.filled());
-                Poll::Ready(Ok(()))
-            }
-            other => other,
+impl Stamped {
+    pub fn new(tcp: tokio::net::TcpStream, on: StampOn) -> Self {
+        Stamped {
+            tcp,
+            stamp: Stamp::default(),
+            on,
+            armed: true,
         }
     }
-}
 
-impl StampedStream {
-    fn note_write(&mut self) {
-        if self.read_since_write {
-            self.read_since_write = false;
+    pub fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
+
+    fn note(&mut self, this_is: StampOn) {
+        if self.on != this_is {
+            self.armed = true;
+        } else if self.armed {
+            self.armed = false;
             self.stamp.set(Instant::now());
         }
     }
 }
 
-impl Write for StampedStream {
+impl Connection for Stamped {
+    fn connected(&self) -> Connected {
+        Connected::new().extra(self.stamp.clone())
+    }
+}
+
+impl AsyncRead for Stamped {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.tcp).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.note(StampOn::FirstReadAfterWrite);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Stamped {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.note_write();
+        this.note(StampOn::FirstWriteAfterRead);
         Pin::new(&mut this.tcp).poll_write(cx, buf)
     }
 
@@ -302,7 +307,7 @@ impl Write for StampedStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.note_write();
+        this.note(StampOn::FirstWriteAfterRead);
         Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
     }
 
