@@ -231,7 +231,9 @@ pub enum StampOn {
     /// The first write after a read, just before the write: a client's request starts
     /// leaving.
     FirstWriteAfterRead,
-    /// The first read after a write, as it returns bytes: a server takes a request in.
+    /// The first read after a write: a server takes a request in. On Linux the instant
+    /// is the kernel's receive time of those bytes (SO_TIMESTAMPNS), so time a request
+    /// waits in the socket while the server is busy counts from its arrival.
     FirstReadAfterWrite,
 }
 
@@ -242,15 +244,31 @@ pub struct Stamped {
     on: StampOn,
     /// The other direction was used since the last stamp (or nothing happened yet).
     armed: bool,
+    /// Reads that stamp take the kernel's receive time (SO_TIMESTAMPNS).
+    kernel_rx_time: bool,
 }
 
 impl Stamped {
+    /// Wrap `tcp`. A stream that stamps reads asks the kernel for receive timestamps
+    /// (Linux), so that a request's arrival is when its bytes reached the socket, not
+    /// when a busy server got round to reading them.
     pub fn new(tcp: tokio::net::TcpStream, on: StampOn) -> Self {
+        #[cfg(target_os = "linux")]
+        let kernel_rx_time = on == StampOn::FirstReadAfterWrite
+            && nix::sys::socket::setsockopt(
+                &tcp,
+                nix::sys::socket::sockopt::ReceiveTimestampns,
+                &true,
+            )
+            .is_ok();
+        #[cfg(not(target_os = "linux"))]
+        let kernel_rx_time = false;
         Stamped {
             tcp,
             stamp: Stamp::default(),
             on,
             armed: true,
+            kernel_rx_time,
         }
     }
 
@@ -258,14 +276,79 @@ impl Stamped {
         &self.stamp
     }
 
-    fn note(&mut self, this_is: StampOn) {
+    /// Note an I/O in direction `this_is`; `at` is when it happened if known (else now).
+    fn note(&mut self, this_is: StampOn, at: Option<Instant>) {
         if self.on != this_is {
             self.armed = true;
         } else if self.armed {
             self.armed = false;
-            self.stamp.set(Instant::now());
+            self.stamp.set(at.unwrap_or_else(Instant::now));
         }
     }
+
+    /// A read through `recvmsg` that also takes the kernel's receive timestamp of the
+    /// bytes (wall clock), turned into an `Instant` by its age now.
+    #[cfg(target_os = "linux")]
+    fn poll_read_kernel_time(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        use std::os::fd::AsRawFd;
+        loop {
+            std::task::ready!(self.tcp.poll_read_ready(cx))?;
+            let fd = self.tcp.as_raw_fd();
+            let dst = buf.initialize_unfilled();
+            let got = self.tcp.try_io(tokio::io::Interest::READABLE, || {
+                recv_with_kernel_time(fd, dst).map_err(io::Error::from)
+            });
+            match got {
+                Ok((n, kernel)) => {
+                    buf.advance(n);
+                    if n > 0 {
+                        let at = kernel.and_then(instant_of_wall_time);
+                        self.note(StampOn::FirstReadAfterWrite, at);
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+/// `recvmsg` into `dst`: bytes read and the SCM_TIMESTAMPNS control message, if any.
+#[cfg(target_os = "linux")]
+fn recv_with_kernel_time(
+    fd: std::os::fd::RawFd,
+    dst: &mut [u8],
+) -> nix::Result<(usize, Option<std::time::SystemTime>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut iov = [io::IoSliceMut::new(dst)];
+    let mut space = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::empty())?;
+    let stamp = msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|m| match m {
+            ControlMessageOwned::ScmTimestampns(t) => Some(
+                std::time::UNIX_EPOCH
+                    + Duration::new(t.tv_sec().max(0) as u64, t.tv_nsec().max(0) as u32),
+            ),
+            _ => None,
+        })
+    });
+    Ok((msg.bytes, stamp))
+}
+
+/// The `Instant` of a recent wall-clock time: now less its age. `None` when the time is
+/// in the future or older than a second (a clock step, or not a receive time at all).
+fn instant_of_wall_time(t: std::time::SystemTime) -> Option<Instant> {
+    let (wall, mono) = (std::time::SystemTime::now(), Instant::now());
+    let age = wall.duration_since(t).ok()?;
+    if age > Duration::from_secs(1) {
+        return None;
+    }
+    mono.checked_sub(age)
 }
 
 impl Connection for Stamped {
@@ -281,10 +364,14 @@ impl AsyncRead for Stamped {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        #[cfg(target_os = "linux")]
+        if this.kernel_rx_time && this.armed {
+            return this.poll_read_kernel_time(cx, buf);
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut this.tcp).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.note(StampOn::FirstReadAfterWrite);
+            this.note(StampOn::FirstReadAfterWrite, None);
         }
         r
     }
@@ -297,7 +384,7 @@ impl AsyncWrite for Stamped {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.note(StampOn::FirstWriteAfterRead);
+        this.note(StampOn::FirstWriteAfterRead, None);
         Pin::new(&mut this.tcp).poll_write(cx, buf)
     }
 
@@ -307,7 +394,7 @@ impl AsyncWrite for Stamped {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.note(StampOn::FirstWriteAfterRead);
+        this.note(StampOn::FirstWriteAfterRead, None);
         Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
     }
 
@@ -366,6 +453,39 @@ mod tests {
             last_sent = Some(s.sent);
             let body = s.response.into_body().collect().await.unwrap().to_bytes();
             assert_eq!(&body[..], b"ok");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_read_stamp_is_the_kernel_arrival_not_the_late_read() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut server = Stamped::new(tcp, StampOn::FirstReadAfterWrite);
+        let mut buf = [0u8; 64];
+        for _ in 0..2 {
+            let written = Instant::now();
+            client.write_all(b"request").await.unwrap();
+            // A busy server reads 50 ms later.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let n = server.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"request");
+            let read_done = Instant::now();
+            let at = server.stamp().last().unwrap();
+            assert!(
+                at >= written - Duration::from_millis(1)
+                    && at < written + Duration::from_millis(25),
+                "stamped {:?} after the write, the read ended {:?} after it",
+                at.saturating_duration_since(written),
+                read_done - written
+            );
+            // The answer re-arms the stamp for the next request.
+            server.write_all(b"answer").await.unwrap();
+            let n = client.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"answer");
         }
     }
 
