@@ -18,7 +18,8 @@
 //! - **Goodput**: measured requests that succeeded and met every SLO ÷ span; the good
 //!   fraction divides by all measured requests, failed ones included.
 //! - **Client headroom**: send lag (sent − scheduled) and the client's CPU time ÷ wall
-//!   time. A step is flagged `client_bottleneck` when lag p99 exceeds
+//!   time. A step is flagged `client_bottleneck` when lag p99 of the requests scheduled in
+//!   the steady window (all requests when there is none) exceeds
 //!   [`LAG_P99_LIMIT_MS`] or the client used at least [`CPU_LIMIT`] of the cores its
 //!   runtime could use: then the figures describe the client, not the engine.
 
@@ -349,12 +350,32 @@ pub fn step_report(
     };
     let cores_available = extras.cores_available.max(1);
     let mut reasons = Vec::new();
-    if let Some(l) = &send_lag_ms
+    // Judged on the requests scheduled inside the steady window, when there is one: a
+    // closed loop's first wave (every request due at once) queues in any client, and
+    // that ramp-up stays visible in `send_lag_ms` without being held against it.
+    let judged_lags: Vec<f64> = match &steady {
+        Some(w) => measured
+            .iter()
+            .filter(|r| {
+                r.timeline
+                    .as_ref()
+                    .is_some_and(|t| w.contains(t.scheduled_ms))
+            })
+            .filter_map(|r| r.send_lag_ms)
+            .collect(),
+        None => lags.clone(),
+    };
+    if let Some(l) = summarize(&judged_lags)
         && l.p99 > LAG_P99_LIMIT_MS
     {
         reasons.push(format!(
-            "send lag p99 {:.2} ms > {LAG_P99_LIMIT_MS} ms: the client sent late",
-            l.p99
+            "send lag p99 {:.2} ms > {LAG_P99_LIMIT_MS} ms{}: the client sent late",
+            l.p99,
+            if steady.is_some() {
+                " in the steady window"
+            } else {
+                ""
+            }
         ));
     }
     if let Some(c) = cpu_cores
@@ -680,6 +701,49 @@ mod tests {
         };
         let r = step_report("m", "c", 0, Arrival::Closed { concurrency: 1 }, &calm, &two);
         assert!(!r.client.bottleneck);
+    }
+
+    #[test]
+    fn a_closed_loop_first_wave_is_not_a_bottleneck() {
+        // Concurrency 4: the first wave, all due at 0, leaves over 30 ms (the client's
+        // start-up queue); later requests leave on time.
+        let mut recs: Vec<RunRecord> = (0..4)
+            .map(|i| rec(i, 0.0, 10.0 * f64::from(i), true, false))
+            .collect();
+        recs.extend((4..40).map(|i| {
+            let at = 40.0 + 5.0 * f64::from(i);
+            rec(i, at, at + 0.01, true, false)
+        }));
+        let r = step_report(
+            "m",
+            "c=4",
+            0,
+            Arrival::Closed { concurrency: 4 },
+            &recs,
+            &extras(),
+        );
+        assert!(r.steady.is_some());
+        assert!(!r.client.bottleneck, "{:?}", r.client);
+        // The ramp-up is still reported.
+        assert!(r.client.send_lag_ms.as_ref().unwrap().max >= 30.0);
+        // A client late in the steady window is flagged.
+        for x in recs.iter_mut().skip(20) {
+            x.send_lag_ms = Some(8.0);
+        }
+        let r = step_report(
+            "m",
+            "c=4",
+            0,
+            Arrival::Closed { concurrency: 4 },
+            &recs,
+            &extras(),
+        );
+        assert!(r.client.bottleneck);
+        assert!(
+            r.client.reasons[0].contains("in the steady window"),
+            "{:?}",
+            r.client.reasons
+        );
     }
 
     #[test]
