@@ -46,6 +46,16 @@ pub enum SendError {
     Transport(String),
 }
 
+impl SendError {
+    fn new(connect: bool, e: &dyn std::error::Error) -> Self {
+        if connect {
+            SendError::Connect(chain(e))
+        } else {
+            SendError::Transport(chain(e))
+        }
+    }
+}
+
 /// A response and the instant its request started leaving this process.
 pub struct Sent {
     pub response: http::Response<Body>,
@@ -111,13 +121,11 @@ impl HttpClient {
             .body(Full::new(body))
             .map_err(|e| SendError::Transport(format!("could not build the request: {e}")))?;
         let handed = Instant::now();
-        let response = self.plain.request(request).await.map_err(|e| {
-            if e.is_connect() {
-                SendError::Connect(chain(&e))
-            } else {
-                SendError::Transport(chain(&e))
-            }
-        })?;
+        let response = self
+            .plain
+            .request(request)
+            .await
+            .map_err(|e| SendError::new(e.is_connect(), &e))?;
         let written = response.extensions().get::<Stamp>().and_then(Stamp::last);
         Ok(Sent {
             sent: written.unwrap_or(handed),
@@ -138,13 +146,10 @@ impl HttpClient {
             r = r.header(k, *v);
         }
         let handed = Instant::now();
-        let response = r.send().await.map_err(|e| {
-            if e.is_connect() {
-                SendError::Connect(chain(&e))
-            } else {
-                SendError::Transport(chain(&e))
-            }
-        })?;
+        let response = r
+            .send()
+            .await
+            .map_err(|e| SendError::new(e.is_connect(), &e))?;
         let response: http::Response<reqwest::Body> = response.into();
         Ok(Sent {
             response: response.map(|b| b.map_err(BoxError::from).boxed_unsync()),

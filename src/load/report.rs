@@ -714,14 +714,17 @@ mod tests {
             let at = 40.0 + 5.0 * f64::from(i);
             rec(i, at, at + 0.01, true, false)
         }));
-        let r = step_report(
-            "m",
-            "c=4",
-            0,
-            Arrival::Closed { concurrency: 4 },
-            &recs,
-            &extras(),
-        );
+        let report = |recs: &[RunRecord]| {
+            step_report(
+                "m",
+                "c=4",
+                0,
+                Arrival::Closed { concurrency: 4 },
+                recs,
+                &extras(),
+            )
+        };
+        let r = report(&recs);
         assert!(r.steady.is_some());
         assert!(!r.client.bottleneck, "{:?}", r.client);
         // The ramp-up is still reported.
@@ -730,14 +733,7 @@ mod tests {
         for x in recs.iter_mut().skip(20) {
             x.send_lag_ms = Some(8.0);
         }
-        let r = step_report(
-            "m",
-            "c=4",
-            0,
-            Arrival::Closed { concurrency: 4 },
-            &recs,
-            &extras(),
-        );
+        let r = report(&recs);
         assert!(r.client.bottleneck);
         assert!(
             r.client.reasons[0].contains("in the steady window"),
