@@ -219,6 +219,7 @@ class Engine:
         prompt_ms = (t_first - t0) * 1000.0
         predicted_ms = (t_last - t_first) * 1000.0
         timings = {
+            "source": "pytorch server timings",
             "cache_n": 0,
             "prompt_n": n_prompt,
             "prompt_ms": prompt_ms,

@@ -168,6 +168,16 @@ fn api_quick_over_llamacpp_and_pytorch_writes_the_seed_files() {
         );
         assert!(info["load_ms"].as_f64().unwrap() > 0.0);
     }
+    // Every engine's own figures are credited to that engine.
+    for r in runs.iter().filter(|r| r["warmup"] == false) {
+        let expected = match r["engine"].as_str() {
+            Some("llamacpp") => "llama.cpp timings",
+            Some("pytorch") => "pytorch server timings",
+            Some("ollama") => "ollama durations",
+            other => panic!("unexpected engine {other:?}"),
+        };
+        assert_eq!(r["engine_report"]["source"], expected, "{}", r["engine"]);
+    }
     // llama.cpp: our clock agrees with the server's own decode rate.
     for r in runs
         .iter()

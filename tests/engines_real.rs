@@ -281,6 +281,8 @@ async fn pytorch_server_starts_streams_with_usage_and_timings_and_stops_clean() 
     );
     assert_eq!(last["timings"]["predicted_n"].as_u64(), Some(completion));
     assert!(last["timings"]["prompt_ms"].as_f64().unwrap() > 0.0);
+    // It names itself, so a report never credits llama.cpp with PyTorch's clock.
+    assert_eq!(last["timings"]["source"], "pytorch server timings");
     let content: String = events[..events.len() - 1]
         .iter()
         .filter_map(|e| serde_json::from_str::<Value>(e).ok())
