@@ -110,6 +110,23 @@ fn ids_of(v: &Value, url: &str) -> Result<Vec<u32>> {
         .collect()
 }
 
+/// POST the chat `messages` to the engine's `/apply-template`: the rendered prompt, the
+/// whole answer (the PyTorch server adds `tokens`) and the URL, for error messages.
+async fn apply_template(
+    client: &reqwest::Client,
+    base: &str,
+    messages: &Value,
+) -> Result<(String, Value, String)> {
+    let url = format!("{base}/apply-template");
+    let v = post(client, url.clone(), json!({ "messages": messages })).await?;
+    let prompt = v
+        .get("prompt")
+        .and_then(Value::as_str)
+        .with_context(|| format!("{url}: no `prompt`"))?
+        .to_string();
+    Ok((prompt, v, url))
+}
+
 /// What the engine will see: (prompt text, token ids if obtainable, method).
 async fn engine_view(
     client: &reqwest::Client,
@@ -129,13 +146,7 @@ async fn engine_view(
                     (p, "request prompt")
                 }
                 (Protocol::OpenAiChat, _, Some(m)) => {
-                    let url = format!("{base}/apply-template");
-                    let v = post(client, url.clone(), json!({ "messages": m })).await?;
-                    let p = v
-                        .get("prompt")
-                        .and_then(Value::as_str)
-                        .with_context(|| format!("{url}: no `prompt`"))?
-                        .to_string();
+                    let (p, _, _) = apply_template(client, base, &m).await?;
                     (p, "llama-server /apply-template")
                 }
                 _ => return Ok(None),
@@ -171,13 +182,7 @@ async fn engine_view(
                 )))
             }
             (Protocol::OpenAiChat, _, Some(m)) => {
-                let url = format!("{base}/apply-template");
-                let v = post(client, url.clone(), json!({ "messages": m })).await?;
-                let p = v
-                    .get("prompt")
-                    .and_then(Value::as_str)
-                    .with_context(|| format!("{url}: no `prompt`"))?
-                    .to_string();
+                let (p, v, url) = apply_template(client, base, &m).await?;
                 let ids = ids_of(&v, &url)?;
                 Ok(Some((
                     p,
