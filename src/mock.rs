@@ -262,7 +262,7 @@ async fn serve_counting(
     cfg.validate()?;
     let listener = StampingListener(listener);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = router_with_lateness(cfg, lateness).into_make_service_with_connect_info::<Arrival>();
+    let app = router_with_lateness(cfg, lateness).into_make_service_with_connect_info::<Stamp>();
     let graceful = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());
@@ -301,13 +301,10 @@ impl axum::serve::Listener for StampingListener {
     }
 }
 
-/// The arrival stamp of a connection's current request, for the handler.
-#[derive(Clone, Debug)]
-struct Arrival(Stamp);
-
-impl Connected<axum::serve::IncomingStream<'_, StampingListener>> for Arrival {
+/// Each connection's stamp, handed to the handler as its request's arrival.
+impl Connected<axum::serve::IncomingStream<'_, StampingListener>> for Stamp {
     fn connect_info(stream: axum::serve::IncomingStream<'_, StampingListener>) -> Self {
-        Arrival(stream.io().stamp().clone())
+        stream.io().stamp().clone()
     }
 }
 
@@ -438,8 +435,8 @@ async fn completion(
     // Arrival: when the request's bytes were read from the socket, if the server was
     // started by `serve` (see [`StampingListener`]); else now.
     let arrival = ext
-        .get::<ConnectInfo<Arrival>>()
-        .and_then(|c| c.0.0.last())
+        .get::<ConnectInfo<Stamp>>()
+        .and_then(|c| c.0.last())
         .unwrap_or_else(Instant::now);
     let k = s.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let req: CompletionRequest = match serde_json::from_slice(&body) {

@@ -19,6 +19,7 @@
 //! off, HTTP/1.1 only (one stream per connection, as engines serve it), and an idle pool
 //! large enough to keep every concurrent connection warm.
 
+use super::RequestError;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
@@ -37,22 +38,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A response body from either transport.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
-/// Why a request got no response.
-#[derive(Debug)]
-pub enum SendError {
-    /// The connection could not be opened.
-    Connect(String),
-    /// Anything else before the response head (bad URL, connection dropped, ...).
-    Transport(String),
-}
-
-impl SendError {
-    fn new(connect: bool, e: &dyn std::error::Error) -> Self {
-        if connect {
-            SendError::Connect(chain(e))
-        } else {
-            SendError::Transport(chain(e))
-        }
+/// Why a request got no response: [`RequestError::Connect`] when the connection could
+/// not be opened, else [`RequestError::Transport`] (bad URL, connection dropped, ...).
+fn send_error(connect: bool, e: &dyn std::error::Error) -> RequestError {
+    if connect {
+        RequestError::Connect(chain(e))
+    } else {
+        RequestError::Transport(chain(e))
     }
 }
 
@@ -103,10 +95,10 @@ impl HttpClient {
         url: &str,
         headers: &[(http::HeaderName, &str)],
         body: Bytes,
-    ) -> Result<Sent, SendError> {
+    ) -> Result<Sent, RequestError> {
         let uri: http::Uri = url
             .parse()
-            .map_err(|e| SendError::Transport(format!("invalid URL {url:?}: {e}")))?;
+            .map_err(|e| RequestError::Transport(format!("invalid URL {url:?}: {e}")))?;
         if uri.scheme_str() == Some("https") {
             return self.send_tls(method, url, headers, body).await;
         }
@@ -119,13 +111,13 @@ impl HttpClient {
         }
         let request = b
             .body(Full::new(body))
-            .map_err(|e| SendError::Transport(format!("could not build the request: {e}")))?;
+            .map_err(|e| RequestError::Transport(format!("could not build the request: {e}")))?;
         let handed = Instant::now();
         let response = self
             .plain
             .request(request)
             .await
-            .map_err(|e| SendError::new(e.is_connect(), &e))?;
+            .map_err(|e| send_error(e.is_connect(), &e))?;
         let written = response.extensions().get::<Stamp>().and_then(Stamp::last);
         Ok(Sent {
             sent: written.unwrap_or(handed),
@@ -140,30 +132,19 @@ impl HttpClient {
         url: &str,
         headers: &[(http::HeaderName, &str)],
         body: Bytes,
-    ) -> Result<Sent, SendError> {
+    ) -> Result<Sent, RequestError> {
         let mut r = self.tls.request(method, url).body(body);
         for (k, v) in headers {
             r = r.header(k, *v);
         }
         let handed = Instant::now();
-        let response = r
-            .send()
-            .await
-            .map_err(|e| SendError::new(e.is_connect(), &e))?;
+        let response = r.send().await.map_err(|e| send_error(e.is_connect(), &e))?;
         let response: http::Response<reqwest::Body> = response.into();
         Ok(Sent {
             response: response.map(|b| b.map_err(BoxError::from).boxed_unsync()),
             sent: handed,
             sent_is_write: false,
         })
-    }
-
-    /// A GET whose body is read and dropped (to open pooled connections); the status.
-    pub async fn get(&self, url: &str) -> Result<u16, SendError> {
-        let sent = self.send(http::Method::GET, url, &[], Bytes::new()).await?;
-        let status = sent.response.status().as_u16();
-        let _ = sent.response.into_body().collect().await;
-        Ok(status)
     }
 }
 
@@ -258,16 +239,7 @@ impl Stamped {
     /// (Linux), so that a request's arrival is when its bytes reached the socket, not
     /// when a busy server got round to reading them.
     pub fn new(tcp: tokio::net::TcpStream, on: StampOn) -> Self {
-        #[cfg(target_os = "linux")]
-        let kernel_rx_time = on == StampOn::FirstReadAfterWrite
-            && nix::sys::socket::setsockopt(
-                &tcp,
-                nix::sys::socket::sockopt::ReceiveTimestampns,
-                &true,
-            )
-            .is_ok();
-        #[cfg(not(target_os = "linux"))]
-        let kernel_rx_time = false;
+        let kernel_rx_time = on == StampOn::FirstReadAfterWrite && request_rx_timestamps(&tcp);
         Stamped {
             tcp,
             stamp: Stamp::default(),
@@ -320,6 +292,21 @@ impl Stamped {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
+    }
+}
+
+/// Ask the kernel to timestamp what `socket` receives (SO_TIMESTAMPNS; Linux only, else
+/// false).
+pub fn request_rx_timestamps(socket: &impl std::os::fd::AsFd) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+            .is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = socket;
+        false
     }
 }
 
@@ -501,12 +488,18 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let http = HttpClient::new(1).unwrap();
-        let e = http
-            .get(&format!("http://127.0.0.1:{port}/"))
-            .await
-            .unwrap_err();
-        assert!(matches!(e, SendError::Connect(_)), "{e:?}");
-        let e = http.get("not a url").await.unwrap_err();
-        assert!(matches!(e, SendError::Transport(_)), "{e:?}");
+        let get = |url: String| {
+            let http = http.clone();
+            async move {
+                http.send(http::Method::GET, &url, &[], Bytes::new())
+                    .await
+                    .err()
+                    .expect("no server there")
+            }
+        };
+        let e = get(format!("http://127.0.0.1:{port}/")).await;
+        assert!(matches!(e, RequestError::Connect(_)), "{e:?}");
+        let e = get("not a url".into()).await;
+        assert!(matches!(e, RequestError::Transport(_)), "{e:?}");
     }
 }

@@ -17,7 +17,7 @@
 //! that ends (or whose connection drops) before its terminator, bytes that are not the
 //! expected JSON, and an error object sent inside the stream.
 
-use super::http::{Body, HttpClient, SendError, chain};
+use super::http::{Body, HttpClient, chain};
 use super::ndjson::NdjsonSplitter;
 use super::protocol::{self, EventSink};
 use super::sse::{SseItem, SseParser};
@@ -165,11 +165,7 @@ async fn run(
     rec.trace.timeline.sent = Instant::now().saturating_duration_since(origin);
     let sent = http
         .send(http::Method::POST, &spec.url, &headers, body.into())
-        .await
-        .map_err(|e| match e {
-            SendError::Connect(m) => RequestError::Connect(m),
-            SendError::Transport(m) => RequestError::Transport(m),
-        })?;
+        .await?;
     rec.trace.timeline.sent = sent.sent.saturating_duration_since(origin);
     rec.trace.timeline.first_byte = Some(rec.at(Instant::now()));
     let status = sent.response.status().as_u16();
