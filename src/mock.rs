@@ -260,6 +260,8 @@ async fn serve_counting(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     cfg.validate()?;
+    // Receive timestamps are switched on lazily by the kernel: ask before requests come.
+    crate::client::http::request_rx_timestamps(&listener);
     let listener = StampingListener(listener);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = router_with_lateness(cfg, lateness).into_make_service_with_connect_info::<Stamp>();

@@ -296,7 +296,9 @@ impl Stamped {
 }
 
 /// Ask the kernel to timestamp what `socket` receives (SO_TIMESTAMPNS; Linux only, else
-/// false).
+/// false). The kernel switches receive timestamps on lazily, a moment after the first
+/// socket asks: a server should ask on its listening socket, well before requests come
+/// (accepted sockets inherit it).
 pub fn request_rx_timestamps(socket: &impl std::os::fd::AsFd) -> bool {
     #[cfg(target_os = "linux")]
     {
@@ -453,6 +455,9 @@ mod tests {
     async fn a_read_stamp_is_the_kernel_arrival_not_the_late_read() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // As the mock does: ask on the listener, a moment before requests come.
+        assert!(request_rx_timestamps(&listener));
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let addr = listener.local_addr().unwrap();
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (tcp, _) = listener.accept().await.unwrap();
