@@ -7,7 +7,17 @@ generates once, and prints ONE JSON line on stdout:
 
   load_ms, ttft_ms, prefill_ms, decode_ms, generate_ms, prompt_tokens, output_tokens,
   stream_items, device, dtype, peak_memory_mib, peak_rss_mib, torch_version,
-  transformers_version, rendered_matches, text   (or {"error": "..."} with exit code 1)
+  transformers_version, rendered_matches, compile_ms, settings, text
+  (or {"error": "..."} with exit code 1)
+
+Before it, as soon as the model is loaded, a first JSON line {"settings": {...}} says what
+is in effect (torch_knobs.report: device, dtype, attention implementation, compile mode,
+KV cache, weights, versions; each with what was asked); the last line repeats it with
+the KV cache generate really used. The knobs are torch_knobs.py's (next to this file).
+
+With --compile other than off, one untimed generate of the same prompt and length runs
+first (torch.compile compiles on first calls): its time is `compile_ms`, and it is
+inside `load_ms` (everything before the timed generate), never in TTFT or decode.
 
 Timing, all on time.perf_counter():
 - A TextIteratorStreamer(skip_prompt=True) whose put() also stamps every generated token
@@ -29,6 +39,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_knobs  # noqa: E402  (next to this file)
+
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
@@ -48,9 +61,8 @@ def main() -> int:
     p.add_argument("--top-k", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--ignore-eos", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="auto", help="float32, float16, bfloat16 or auto")
     p.add_argument("--threads", type=int)
+    torch_knobs.add_arguments(p)
     a = p.parse_args()
 
     t_start = time.perf_counter()
@@ -63,22 +75,9 @@ def main() -> int:
     if a.seed is not None:
         torch.manual_seed(a.seed)
 
-    device = a.device
-    if device == "auto":
-        if torch.cuda.is_available():
-            device = "cuda"
-        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            device = "mps"
-        else:
-            device = "cpu"
-    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if a.dtype == "auto":
-        dtype = torch.float32 if device == "cpu" else torch.float16
-    elif a.dtype in dtypes:
-        dtype = dtypes[a.dtype]
-    else:
-        raise SystemExit(f"unknown dtype {a.dtype}")
-
+    device = torch_knobs.pick_device(torch, a.device)
+    dtype = torch_knobs.pick_dtype(torch, a.dtype, device)
+    knob_kw = torch_knobs.model_kwargs(a)  # before loading: a knob we cannot honour fails fast
     model_kw = {}
     model_dir = a.model
     if a.model.endswith(".gguf"):
@@ -87,13 +86,13 @@ def main() -> int:
     tok_dir = a.tokenizer or model_dir
     tok_kw = dict(model_kw) if not a.tokenizer else {}
     tokenizer = AutoTokenizer.from_pretrained(tok_dir, **tok_kw)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **model_kw)
-    model.to(device)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=dtype, **model_kw, **knob_kw
+    )
+    device = torch_knobs.place(model, a, device)
     model.eval()
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    load_ms = (time.perf_counter() - t_start) * 1000.0
+    torch_knobs.apply_compile(torch, model, a.compile)
+    print(json.dumps({"settings": torch_knobs.report(torch, transformers, a, model)}), flush=True)
 
     if a.chat_template_file:
         with open(a.chat_template_file, encoding="utf-8") as f:
@@ -113,7 +112,7 @@ def main() -> int:
     attention = enc["attention_mask"].to(device)
     prompt_len = input_ids.shape[1]
 
-    gen_kw = dict(max_new_tokens=a.max_new_tokens)
+    gen_kw = dict(max_new_tokens=a.max_new_tokens, **torch_knobs.generate_kwargs(a, model.generation_config))
     if a.temperature and a.temperature > 0:
         gen_kw.update(do_sample=True, temperature=a.temperature)
         if a.top_p is not None:
@@ -123,6 +122,23 @@ def main() -> int:
         gen_kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     if a.ignore_eos:
         gen_kw["min_new_tokens"] = a.max_new_tokens
+
+    compile_ms = None
+    if a.compile != "off":
+        # torch.compile compiles on the first calls: one untimed generate of the same
+        # prompt and length, so the timed one runs compiled graphs of the same shapes.
+        t_c = time.perf_counter()
+        with torch.inference_mode():
+            model.generate(input_ids=input_ids, attention_mask=attention, **gen_kw)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        compile_ms = (time.perf_counter() - t_c) * 1000.0
+        if a.seed is not None:
+            torch.manual_seed(a.seed)  # the timed run samples as it would uncompiled
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    load_ms = (time.perf_counter() - t_start) * 1000.0
 
     class TimedStreamer(TextIteratorStreamer):
         """Stamps each generated token when generate() hands it over."""
@@ -162,11 +178,12 @@ def main() -> int:
     if "error" in result:
         print(json.dumps({"error": result["error"]}), flush=True)
         return 1
-    out = result["out"]
+    cache = torch_knobs.cache_kind(result["out"])
+    out = result["out"].sequences
     output_ids = out[0, prompt_len:]
     text = tokenizer.decode(output_ids, skip_special_tokens=True)
     peak_gpu = None
-    if device == "cuda":
+    if device.startswith("cuda"):
         peak_gpu = torch.cuda.max_memory_allocated() / (1024 * 1024)
     # ru_maxrss is KiB on Linux (bytes on macOS): this process only, not its children.
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -191,6 +208,8 @@ def main() -> int:
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
         "rendered_matches": rendered_matches,
+        "compile_ms": compile_ms,
+        "settings": torch_knobs.report(torch, transformers, a, model, cache=cache, compile_ms=compile_ms),
         "text": text,
     }
     print(json.dumps(line, ensure_ascii=False), flush=True)
@@ -200,7 +219,11 @@ def main() -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except SystemExit:
+    except SystemExit as e:
+        # A message (a knob the machine cannot honour) becomes the JSON error line.
+        if isinstance(e.code, str):
+            print(json.dumps({"error": e.code}), flush=True)
+            sys.exit(1)
         raise
     except BaseException as e:
         print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)

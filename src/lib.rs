@@ -12,21 +12,40 @@
 //! - [`prompt`]: the prompt suite, chat-template rendering (minijinja), token counting.
 //! - [`gguf`]: a GGUF header/metadata/tensor-info reader (never loads tensor data).
 //! - [`client`]: wire protocols, pure SSE/NDJSON parsers, one streaming request → trace.
-//! - [`measure`]: pure metric math over recorded instants, summaries, resource sampling.
-//! - [`engine`]: one file per engine: launch command, readiness, request shape, quirks.
+//! - [`measure`]: pure metric math over recorded instants, statistics, the roofline,
+//!   the bandwidth probe, resource sampling.
+//! - [`engine`]: one file per engine: launch command, readiness, request shape, quirks;
+//!   [`engine::multigpu`]: the GPUs an engine may use and how llama.cpp splits a model
+//!   over them (flags, settings recorded, the split's bandwidth for the roofline).
 //! - [`process`]: spawn in an own process group, capture logs, kill the whole group.
 //! - [`server`]: the server manager (start/stop/status, state file, readiness, load time).
-//! - [`runner`]: API mode: engine up → warm-up → runs → persist each record → engine down.
+//! - [`pipeline`]: every mode's one path: validated plan → bring-up of every engine
+//!   (start, readiness, fairness, roofline, sampler) → schedule (sequential, interleaved,
+//!   load, subprocess) → records on disk as they finish → one finish (exports, exit code).
+//! - [`record`]: a streamed response ([`client::Trace`]) → a [`results::RunRecord`] (pure).
 //! - [`climode`]: CLI mode: each engine's own tool as a subprocess, parsers of its output.
 //! - [`load`]: concurrency / arrival-rate schedules and sweeps.
-//! - [`results`]: the one result model every exporter reads.
+//! - [`results`]: the one result model every exporter reads (data only), and the one
+//!   metric table ([`results::metric`]: name, unit, getter) every report reads.
+//! - [`scrape`]: the engine's Prometheus `/metrics` during load steps: a pure text-format
+//!   parser, known names per engine, series (counters as rates), the sampler.
 //! - [`output`]: file naming, the append-only JSONL of records, writing exports.
-//! - [`export`]: JSON, Markdown, log, HTML and CSV renderers (pure: records → bytes).
-//! - [`compare`]: two results files → per-metric verdicts.
+//! - [`export`]: assembling the results document and summaries; JSON, Markdown, log,
+//!   HTML, CSV and console renderers (pure: records → bytes).
+//! - [`compare`]: two results files → per-metric verdicts; a vLLM `bench serve` or AIPerf
+//!   result beside ours ([`compare::peers`] parses and maps, [`compare::beside`] sets side
+//!   by side).
+//! - [`merge`]: the results of a sharded load run's workers → one result (`inferbench
+//!   merge`), from mergeable histograms.
 //! - [`mock`]: a synthetic OpenAI-compatible engine with scripted timing and faults.
 //! - [`environment`]: facts about the host (OS, CPU, memory, GPU).
+//! - [`doctor`]: `inferbench doctor`: gathers facts about the host, engines, models,
+//!   ports, tokenizer and bandwidth, judges them (pure) into ✓/✗/– lines, each ✗ with
+//!   its fix; `--deep` brings each server up through the pipeline's bring-up.
 //! - [`timer`]: sub-millisecond sleeps and `--busy-poll` (the mock's deadlines, open-loop
 //!   arrivals, and a client that never waits for a wake-up).
+//! - [`workload`]: workload sources beyond the prompt suite (ShareGPT, JSONL, synthetic
+//!   exact lengths, shared prefix, multi-turn, trace replay), seeded and content-hashed.
 //!
 //! ## Data flow
 //! ```text
@@ -49,21 +68,27 @@ pub mod client;
 pub mod climode;
 pub mod compare;
 pub mod config;
+pub mod doctor;
 pub mod engine;
 pub mod environment;
 pub mod error;
+pub mod exit;
 pub mod export;
 pub mod gguf;
 pub mod load;
 pub mod measure;
+pub mod merge;
 pub mod mock;
 pub mod output;
+pub mod pipeline;
 pub mod process;
 pub mod prompt;
+pub mod record;
 pub mod results;
-pub mod runner;
+pub mod scrape;
 pub mod server;
 pub mod timer;
+pub mod workload;
 
 use cli::{Cli, Command};
 
@@ -84,6 +109,7 @@ pub fn init_tracing(verbose: u8) {
 
 /// Run one command; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    crate::process::install_panic_hook();
     let busy_poll = cli.busy_poll();
     let rt = timer::runtime(busy_poll)?;
     rt.block_on(async move {
@@ -101,10 +127,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Command::Prompts(args) => crate::prompt::cmd_prompts(&args.settings()?),
             Command::Compare(args) => crate::compare::run(args),
-            Command::Api(args) if crate::load::schedule::is_load_mode(&args.load) => {
-                crate::load::run_api_load(&args).await
-            }
-            Command::Api(args) => crate::runner::run_api(args).await,
+            Command::Merge(args) => crate::merge::run(args),
+            Command::Api(args) => crate::pipeline::run_api(args).await,
             Command::MockEngine(args) => crate::mock::run(args).await,
             Command::Server(args) => crate::server::run(args).await,
             Command::Models(args) => match args.action {
@@ -112,7 +136,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     crate::engine::ollama::prepare(&common.settings()?).await
                 }
             },
-            Command::Cli(args) => crate::climode::run(args).await,
+            Command::Cli(args) => crate::pipeline::run_cli(args).await,
+            Command::Doctor(args) => crate::doctor::run(args).await,
         }
     })
 }

@@ -9,7 +9,7 @@ fn main() {
         Ok(code) => code,
         Err(err) => {
             eprintln!("Error: {err:#}");
-            inferbench::error::exit_code(&err)
+            inferbench::exit::exit_code(&err)
         }
     };
     std::process::exit(code);

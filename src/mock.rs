@@ -27,7 +27,23 @@
 //! Faults, applied to every `fault_every`-th request: `http500` answers 500; `truncate`
 //! drops the connection half way (no finish, no `[DONE]`); `garbage` sends a non-JSON
 //! data line in place of the first content chunk; `stall` sends the first token and then
-//! only `:` heartbeats, until the client gives up.
+//! only `:` heartbeats, until the client gives up; `burst` holds every content chunk back
+//! and writes them all at once when the last token is due (as a slow back end or a
+//! buffering proxy does), so TTFT ≈ E2E ≈ the scripted total and the stream carries no
+//! decode timing.
+//!
+//! Reasoning (`--reasoning N`, chat only): the first N tokens of a reply are streamed as
+//! `delta.reasoning_content` (no chunk mixes the two), the rest as `delta.content`; they
+//! count in `completion_tokens`, and usage says `completion_tokens_details.reasoning_tokens`.
+//!
+//! Capacity (`--capacity N`), a deterministic model of a server with N slots whose queue
+//! drains one response at a time: a request that arrives while k ≥ N other streams are in
+//! flight starts (k − N + 1) scripted response times (TTFT + all its tokens) late, so the
+//! wait is in its TTFT. Below N nothing changes. It does not depend on how the streams'
+//! phases line up (a real queue behind N slots does: staggered streams free a slot every
+//! response time ÷ N), so a test knows the concurrency at which it degrades. A stream stops
+//! counting when its last chunk (`[DONE]`) is handed over, before the client can send its
+//! next request.
 //!
 //! Scale: a response body is a lazily polled stream of `Bytes` driven by hyper's
 //! connection task: no task or channel per token, so 10,000 concurrent streams cost one
@@ -73,6 +89,14 @@ pub struct MockConfig {
     pub no_usage: bool,
     /// Multiplies TTFT and ITL (1.2 = 20% slower).
     pub slowdown: f64,
+    /// Serve `POST /apply-template` rendering chat messages with this built-in template
+    /// (`gemma3`, `chatml`), so the fairness check can see what the mock "sees".
+    pub chat_template: Option<String>,
+    /// Streams served at once; `None`: unlimited. A request beyond them starts one
+    /// response time late per stream ahead of it (see the module docs).
+    pub capacity: Option<u32>,
+    /// Chat: the first this many tokens of a reply are `reasoning_content` deltas.
+    pub reasoning: u32,
 }
 
 impl Default for MockConfig {
@@ -88,6 +112,9 @@ impl Default for MockConfig {
             token_text: None,
             no_usage: false,
             slowdown: 1.0,
+            chat_template: None,
+            capacity: None,
+            reasoning: 0,
         }
     }
 }
@@ -106,6 +133,9 @@ impl MockConfig {
             token_text: a.token_text.clone(),
             no_usage: a.no_usage,
             slowdown: a.slowdown,
+            chat_template: a.chat_template.clone(),
+            capacity: a.capacity,
+            reasoning: a.reasoning,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -123,8 +153,20 @@ impl MockConfig {
                 "--slowdown must be a number > 0 (1 = as scripted)",
             ));
         }
+        if let Some(t) = &self.chat_template
+            && crate::prompt::template::ChatTemplate::builtin(t).is_none()
+        {
+            return Err(UserError::new(format!(
+                "--chat-template {t:?} is not a built-in template (gemma3, chatml)"
+            )));
+        }
         if self.tokens_per_chunk == 0 {
             return Err(UserError::new("--tokens-per-chunk must be ≥ 1"));
+        }
+        if self.capacity == Some(0) {
+            return Err(UserError::new(
+                "--capacity must be ≥ 1 (streams served at once)",
+            ));
         }
         if self.fault_every == 0 {
             return Err(UserError::new(
@@ -152,6 +194,8 @@ struct Shared {
     /// JSON-escaped model name (with quotes).
     model_json: String,
     requests: AtomicU64,
+    /// Streams in flight (counted with a `capacity` only).
+    in_flight: Arc<AtomicU64>,
 }
 
 /// How late the mock handed chunks to their connections, over its lifetime.
@@ -222,11 +266,28 @@ fn router_with_lateness(cfg: MockConfig, lateness: Arc<Lateness>) -> Router {
     let shared = Arc::new(Shared {
         model_json: serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"mock\"".into()),
         tokens,
+        in_flight: Arc::new(AtomicU64::new(0)),
         cfg,
         lateness,
         requests: AtomicU64::new(0),
     });
-    Router::new()
+    let template = shared
+        .cfg
+        .chat_template
+        .as_deref()
+        .and_then(crate::prompt::template::ChatTemplate::builtin);
+    let router = Router::new();
+    let router = match template {
+        Some(t) => {
+            let t = Arc::new(t);
+            router.route(
+                "/apply-template",
+                post(move |b: Bytes| apply_template(t.clone(), b)),
+            )
+        }
+        None => router,
+    };
+    router
         .route(
             "/v1/chat/completions",
             post(|s: State<Arc<Shared>>, e: Extensions, b: Bytes| completion(s, e, b, Kind::Chat)),
@@ -241,6 +302,34 @@ fn router_with_lateness(cfg: MockConfig, lateness: Arc<Lateness>) -> Router {
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .with_state(shared)
+}
+
+/// `POST /apply-template {messages}` → `{"prompt": …}`: the system and user messages
+/// rendered with the mock's template (what llama-server's route of that name answers).
+async fn apply_template(
+    template: Arc<crate::prompt::template::ChatTemplate>,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let content_of = |role: &str| {
+        v.get("messages")
+            .and_then(|m| m.as_array())
+            .and_then(|m| {
+                m.iter()
+                    .find(|x| x.get("role").and_then(|r| r.as_str()) == Some(role))
+            })
+            .and_then(|x| x.get("content").and_then(|c| c.as_str()))
+            .unwrap_or_default()
+            .to_string()
+    };
+    match template.prompt_input(&content_of("system"), &content_of("user")) {
+        Ok(input) => axum::Json(serde_json::json!({ "prompt": input.rendered })).into_response(),
+        Err(e) => (axum::http::StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
+    }
 }
 
 /// Serve on an already-bound listener until `shutdown` completes. Streams still open
@@ -462,6 +551,17 @@ async fn completion(
     } else {
         "stop"
     };
+    // With a capacity: one response time late per stream ahead of it in the queue.
+    let (slot, arrival) = match cfg.capacity {
+        None => (None, arrival),
+        Some(cap) => {
+            let others = s.in_flight.fetch_add(1, Ordering::Relaxed);
+            let ahead = (others + 1).saturating_sub(u64::from(cap));
+            let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
+            let late = cfg.due(n.saturating_sub(1)).saturating_mul(ahead);
+            (Some(InFlight(s.in_flight.clone())), arrival + late)
+        }
+    };
     let prompt_bytes: usize = match kind {
         Kind::Chat => req
             .messages
@@ -485,6 +585,7 @@ async fn completion(
         finish,
         prompt_tokens: (prompt_bytes as u64).div_ceil(4).max(1),
         head: head(&s, kind, k),
+        slot,
     };
     if req.stream {
         let stream = futures_util::stream::unfold(state, |mut g| async move {
@@ -537,6 +638,17 @@ struct Gen {
     finish: &'static str,
     prompt_tokens: u64,
     head: String,
+    /// Counts this response as in flight (with a capacity) until dropped.
+    slot: Option<InFlight>,
+}
+
+/// One stream in flight; dropping it stops counting it.
+struct InFlight(Arc<AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Coalesced writes stop growing at this size.
@@ -559,6 +671,9 @@ impl Gen {
         out.push_str("data: ");
         out.push_str(&self.head);
         match self.kind {
+            Kind::Chat if from < self.reasoning() => {
+                out.push_str("\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"")
+            }
             Kind::Chat => out.push_str("\"choices\":[{\"index\":0,\"delta\":{\"content\":\""),
             Kind::Text => out.push_str("\"choices\":[{\"index\":0,\"text\":\""),
         }
@@ -570,16 +685,48 @@ impl Gen {
     }
 
     fn usage_json(&self) -> String {
+        let details = match self.reasoning() {
+            0 => String::new(),
+            r => format!(",\"completion_tokens_details\":{{\"reasoning_tokens\":{r}}}"),
+        };
         format!(
-            "{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{}}}",
+            "{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{}{details}}}",
             self.prompt_tokens,
             self.n,
             self.prompt_tokens + u64::from(self.n)
         )
     }
 
+    /// Reasoning tokens of this reply (chat only, at most its length).
+    fn reasoning(&self) -> u32 {
+        match self.kind {
+            Kind::Chat => self.cfg().reasoning.min(self.n),
+            Kind::Text => 0,
+        }
+    }
+
     fn chunk_end(&self, from: u32) -> u32 {
-        from.saturating_add(self.cfg().tokens_per_chunk).min(self.n)
+        let end = from.saturating_add(self.cfg().tokens_per_chunk).min(self.n);
+        // No chunk carries both reasoning and answer.
+        let r = self.reasoning();
+        if from < r { end.min(r) } else { end }
+    }
+
+    /// Every remaining content chunk in one write, when the last token is due.
+    async fn burst(&mut self) -> Bytes {
+        let due = self.arrival + self.cfg().due(self.n - 1);
+        sleep_until(due).await;
+        let late = Instant::now().saturating_duration_since(due);
+        let mut out = String::with_capacity(256 * (self.n - self.next) as usize);
+        let mut first = self.next == 0;
+        while self.next < self.n {
+            let end = self.chunk_end(self.next);
+            self.push_content_chunk(&mut out, self.next, end);
+            self.shared.lateness.record(first, late);
+            first = false;
+            self.next = end;
+        }
+        Bytes::from(out)
     }
 
     /// The next piece of the SSE body, `None` at its end.
@@ -600,6 +747,9 @@ impl Gen {
                     if self.next >= self.n {
                         self.phase = Phase::Tail;
                         continue;
+                    }
+                    if self.fault == Some(Fault::Burst) {
+                        return Some(Ok(self.burst().await));
                     }
                     if self.fault == Some(Fault::Truncate) && self.next >= self.n / 2 {
                         // Drop the connection while "generating" the next chunk, after
@@ -650,6 +800,8 @@ impl Gen {
                 }
                 Phase::Tail => {
                     self.phase = Phase::Finished;
+                    // Stop counting before the client sees [DONE] and sends again.
+                    self.slot = None;
                     let mut s = String::with_capacity(512);
                     s.push_str("data: ");
                     s.push_str(&self.head);
@@ -698,13 +850,21 @@ async fn full_response(g: Gen) -> Response {
         }
         _ => {}
     }
+    let r = g.reasoning();
     let mut text = String::new();
-    g.push_text(&mut text, 0, g.n);
+    g.push_text(&mut text, r, g.n);
+    let mut thought = String::new();
+    g.push_text(&mut thought, 0, r);
+    let thought = if r > 0 {
+        format!(",\"reasoning_content\":\"{thought}\"")
+    } else {
+        String::new()
+    };
     let (object, choice) = match g.kind {
         Kind::Chat => (
             "chat.completion",
             format!(
-                "{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"{text}\"}},\"finish_reason\":\"{}\"}}",
+                "{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"{text}\"{thought}}},\"finish_reason\":\"{}\"}}",
                 g.finish
             ),
         ),
@@ -806,6 +966,52 @@ mod tests {
         // Stamped at the handler, the first token would come at ≥ 140 ms.
         assert!(ttft >= Duration::from_millis(100), "{ttft:?}");
         assert!(ttft < Duration::from_millis(135), "{ttft:?}");
+    }
+
+    #[tokio::test]
+    async fn burst_sends_every_chunk_at_once_when_the_last_is_due() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = MockConfig {
+            ttft_ms: 20.0,
+            itl_ms: 2.0,
+            tokens: 16,
+            fault: Some(Fault::Burst),
+            ..MockConfig::default()
+        };
+        tokio::spawn(serve(listener, cfg, std::future::pending()));
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body =
+            br#"{"stream":true,"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}"#;
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let start = Instant::now();
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        tcp.write_all(body).await.unwrap();
+        // (time of the read, content chunks in it)
+        let mut reads = Vec::new();
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = tcp.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            reads.push((start.elapsed(), text.matches("\"content\":\"").count()));
+            all.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&all);
+        assert_eq!(text.matches("\"content\":\"").count(), 16, "{text}");
+        assert!(text.contains("[DONE]") && text.contains("\"completion_tokens\":16"));
+        // All 16 in one read, no earlier than the last token's due time (20 + 15·2 ms).
+        let with_content: Vec<_> = reads.iter().filter(|(_, c)| *c > 0).collect();
+        assert_eq!(with_content.len(), 1, "{reads:?}");
+        assert_eq!(with_content[0].1, 16);
+        assert!(with_content[0].0 >= Duration::from_millis(50), "{reads:?}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use anyhow::Context;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The files of one benchmark invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,26 @@ pub fn paths(out_dir: &Path, mode: Mode, runs: u32, stamp: &str) -> OutputPaths 
     }
 }
 
+/// Appends run records to a JSONL file, one whole line per write, shareable across tasks.
+#[derive(Clone)]
+pub struct RecordWriter {
+    file: Arc<Mutex<File>>,
+    path: PathBuf,
+}
+
+impl RecordWriter {
+    /// Append one record; it is in the kernel (it survives SIGKILL) when this returns.
+    pub fn write(&self, record: &RunRecord) -> anyhow::Result<()> {
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        // A poisoned lock only means another writer panicked mid-call; the file is fine.
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        // One write of the whole line: an unbuffered File goes straight to the kernel.
+        file.write_all(&line)
+            .with_context(|| format!("appending to {}", self.path.display()))
+    }
+}
+
 /// The timestamp used in file names, local time.
 pub fn stamp_now() -> String {
     chrono::Local::now().format("%Y%m%d_%H%M%S").to_string()
@@ -61,7 +82,7 @@ pub fn stamp_now() -> String {
 /// finished run.
 pub struct Session {
     pub paths: OutputPaths,
-    jsonl: File,
+    jsonl: RecordWriter,
     log: File,
     records: Vec<RunRecord>,
 }
@@ -83,7 +104,10 @@ impl Session {
                 .open(p)
                 .with_context(|| format!("opening {}", p.display()))
         };
-        let jsonl = open(&paths.jsonl)?;
+        let jsonl = RecordWriter {
+            file: Arc::new(Mutex::new(open(&paths.jsonl)?)),
+            path: paths.jsonl.clone(),
+        };
         let log = open(&paths.log)?;
         Ok(Session {
             paths,
@@ -95,15 +119,23 @@ impl Session {
 
     /// Append one record to the JSONL (written through before returning) and the log.
     pub fn record(&mut self, record: RunRecord) -> anyhow::Result<()> {
-        let mut line = serde_json::to_vec(&record)?;
-        line.push(b'\n');
-        // One write of the whole line: an unbuffered File goes straight to the kernel.
-        self.jsonl
-            .write_all(&line)
-            .with_context(|| format!("appending to {}", self.paths.jsonl.display()))?;
+        self.jsonl.write(&record)?;
+        self.adopt(record);
+        Ok(())
+    }
+
+    /// A handle that appends records to this session's JSONL from other tasks (load
+    /// mode writes each request's record the moment it ends). Records written through it
+    /// join the session with [`Session::adopt`].
+    pub fn record_writer(&self) -> RecordWriter {
+        self.jsonl.clone()
+    }
+
+    /// Take a record that is already in the JSONL (written through [`Session::record_writer`])
+    /// into the results and the log.
+    pub fn adopt(&mut self, record: RunRecord) {
         self.log(&crate::export::log::run_line(&record));
         self.records.push(record);
-        Ok(())
     }
 
     /// Append a timestamped line to the detailed log. Logging failures are reported once
@@ -210,7 +242,7 @@ mod tests {
     fn records_are_on_disk_after_record_returns() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Session::create(dir.path(), Mode::Api, 1, "20250101_000000").unwrap();
-        let r = crate::measure::summary::tests::rec("e", "short", true, 5.0);
+        let r = crate::export::summary::tests::rec("e", "short", true, 5.0);
         s.record(r.clone()).unwrap();
         // Read back through a separate handle while the session is still open.
         let back = read_jsonl(&s.paths.jsonl).unwrap();

@@ -474,19 +474,30 @@ const SIGNAL_GRACE: Duration = Duration::from_secs(2);
 
 static HANDLERS: Once = Once::new();
 
-/// On SIGINT or SIGTERM kill every registered group, then exit 130 or 143; on panic kill
-/// them too (then the previous panic hook runs). Needs a Tokio runtime; idempotent.
+static PANIC_HOOK: Once = Once::new();
+
+/// On SIGINT or SIGTERM kill every registered group, then exit 130 or 143. Needs a Tokio
+/// runtime; idempotent.
 pub fn install_signal_handlers() -> Result<()> {
     let mut result = Ok(());
     HANDLERS.call_once(|| {
+        result = spawn_signal_task();
+    });
+    result
+}
+
+/// On panic kill every registered group (then the previous hook runs). For the binary
+/// ([`crate::run`]): a process whose panic ends it must leave no engine behind. Not for a
+/// test binary, where one test's panic would kill every other test's engines (an
+/// unwinding panic drops, and so kills, the panicking test's own groups anyway).
+pub fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             kill_all(Duration::from_millis(500));
             previous(info);
         }));
-        result = spawn_signal_task();
     });
-    result
 }
 
 fn spawn_signal_task() -> Result<()> {

@@ -4,7 +4,11 @@
 //! appended to a JSONL file as they are produced; the final JSON document
 //! ([`ResultsDoc`]) holds the environment, the effective config, every record and the
 //! summaries. `schema/results.schema.json` describes it.
+//!
+//! Data types only, and the [`metric`] table that names every figure of a record: what
+//! computes a record, a summary or a step report lives above this file and imports it.
 
+use crate::measure::inference::Inference;
 use crate::measure::metrics::{Timeline, TokenSource, ms_between};
 use crate::measure::stats::Summary;
 use serde::{Deserialize, Serialize};
@@ -64,6 +68,18 @@ pub struct EngineReport {
     pub cached_tokens: Option<u64>,
 }
 
+/// A request sent again because its first attempt died on a reused keep-alive
+/// connection before any byte of the response came back: the server had closed the idle
+/// connection and never saw the request, so it is not the server's failure. The run's
+/// `sent` instant is the retry's, so the lost time is send lag, not TTFT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retries {
+    /// Attempts after the first (the client retries once, on a new connection).
+    pub count: u32,
+    /// Why the first attempt failed.
+    pub first_error: String,
+}
+
 /// Memory of the engine (process tree) during a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoryStats {
@@ -75,13 +91,128 @@ pub struct MemoryStats {
     pub gpu_mib: Option<f64>,
 }
 
+/// GPU utilisation, power and energy, and CPU package energy, over one run (or one load
+/// step), sampled in the background (`measure::telemetry`). Every figure is `None` where
+/// the host cannot give it, with the reason in `gpu_reason` / `cpu_reason`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTelemetry {
+    /// Seconds the window covered.
+    pub window_s: f64,
+    /// GPU readings in the window (both ends included).
+    pub gpu_samples: u64,
+    /// GPU utilisation, percent (mean over devices at each reading), mean and max.
+    pub gpu_util_mean_pct: Option<f64>,
+    pub gpu_util_max_pct: Option<f64>,
+    /// Board power summed over devices, W, mean and max of the readings.
+    pub gpu_power_mean_w: Option<f64>,
+    pub gpu_power_max_w: Option<f64>,
+    /// GPU energy over the window, J.
+    pub gpu_energy_j: Option<f64>,
+    /// "nvml energy counter" (the driver's counter, difference of both ends) or
+    /// "power integral" (trapezoid ∫ power dt over the readings).
+    pub gpu_energy_source: Option<String>,
+    /// GPU energy ÷ output tokens, J/token.
+    pub gpu_j_per_token: Option<f64>,
+    /// Highest device memory in use during the window (all processes), MiB.
+    pub gpu_used_max_mib: Option<f64>,
+    /// Why GPU figures are missing (no NVML, a call the device does not support).
+    pub gpu_reason: Option<String>,
+    /// CPU package energy (RAPL) over the window, J.
+    pub cpu_energy_j: Option<f64>,
+    /// CPU energy ÷ output tokens, J/token.
+    pub cpu_j_per_token: Option<f64>,
+    /// Why the CPU figure is missing (no RAPL, not readable).
+    pub cpu_reason: Option<String>,
+    /// The output tokens the per-token figures divide by.
+    pub output_tokens: Option<u64>,
+    /// Each GPU's own figures over the window, by NVML index (every device NVML saw;
+    /// empty, and left out of the JSON, without GPU readings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuRunTelemetry>,
+}
+
+/// One GPU's figures over one window (`RunTelemetry::gpus`); `None` where that device
+/// gave no such figure in the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuRunTelemetry {
+    /// NVML's device index.
+    pub index: u32,
+    /// Board power of this device, W, mean of the readings.
+    pub power_mean_w: Option<f64>,
+    /// GPU utilisation of this device, percent, mean of the readings.
+    pub util_mean_pct: Option<f64>,
+    /// Highest memory in use on this device (all processes), MiB.
+    pub used_max_mib: Option<f64>,
+    /// Highest memory the engine's processes used on this device, MiB, where the
+    /// sampler was given their pids and NVML listed them with a figure.
+    pub engine_max_mib: Option<f64>,
+}
+
+/// GPU memory an engine holds, and how it was measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuMemory {
+    /// MiB; `None` with a `reason` where it could not be measured.
+    pub mib: Option<f64>,
+    /// "nvml per process" (the engine's process tree as NVML lists it) or "device delta"
+    /// (device memory in use after the engine loaded minus before it started).
+    pub source: Option<String>,
+    pub reason: Option<String>,
+    /// The engine's memory on each device where its processes are listed, by NVML index
+    /// (source "nvml per process" only; empty, and left out of the JSON, otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_gpu: Vec<GpuDeviceMemory>,
+}
+
+/// An engine's memory on one device (`GpuMemory::per_gpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GpuDeviceMemory {
+    /// NVML's device index.
+    pub index: u32,
+    pub mib: f64,
+}
+
+/// The memory bandwidth an engine's roofline uses, and every candidate figure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BandwidthReport {
+    /// The GPU the figures are for (NVML name).
+    pub gpu: Option<String>,
+    /// Memory clock × bus width × 2 from NVML, GB/s.
+    pub peak_nvml_gbps: Option<f64>,
+    /// How the peak was computed, or why there is none.
+    pub peak_nvml_note: Option<String>,
+    /// A timed device-to-device copy (torch.cuda), read + write bytes per second, GB/s.
+    pub measured_d2d_gbps: Option<f64>,
+    /// How it was measured (or cached), or why there is none.
+    pub measured_d2d_note: Option<String>,
+    /// The host memory figure (CPU probe), GB/s, for weights that stay on the CPU.
+    pub host_gbps: Option<f64>,
+    /// Which figure the roofline uses: "config", "measured_d2d", "nvml_peak", "host_probe"
+    /// (a split over GPU and CPU names both: "measured_d2d+host_probe").
+    pub used: String,
+    /// Why that one, in words.
+    pub why: String,
+    /// "of 4190 GB/s measured D2D copy": what a report puts after "% of roofline".
+    pub label: String,
+}
+
 /// Something about a run that a reader must see next to its numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flag {
     /// Machine-readable kind, e.g. "above_roofline", "clock_mismatch", "token_count_mismatch",
-    /// "template_mismatch_allowed", "client_bottleneck".
+    /// "template_mismatch_allowed", "client_bottleneck", "decode_not_measurable".
     pub kind: String,
     pub message: String,
+}
+
+/// A decode figure that was measured or reported but kept out of every summary, with
+/// the flag kind that says why ("above_roofline", "decode_not_measurable").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedDecode {
+    pub reason: String,
+    /// "client_clock" (our timestamps) or "engine_clock" (the engine's own report).
+    pub source: String,
+    pub decode_tps: Option<f64>,
+    pub tpot_ms: Option<f64>,
 }
 
 /// One measured request or process.
@@ -116,6 +247,10 @@ pub struct RunRecord {
     pub send_lag_ms: Option<f64>,
     /// Where `decode_tps` came from: "client_clock" (our timestamps) or "engine_clock".
     pub decode_tps_source: Option<String>,
+    /// Decode figures removed from `decode_tps`/`tpot_ms` (or the engine report) because
+    /// they were impossible or unmeasurable; no summary reads them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected_decode: Vec<RejectedDecode>,
 
     pub output_tokens: Option<u64>,
     pub output_tokens_source: Option<TokenSource>,
@@ -142,6 +277,73 @@ pub struct RunRecord {
     /// The load step this run belongs to (e.g. "c=16", "rate=2/s"); absent when sequential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_step: Option<String>,
+    /// Set when the request was retried on a new connection (API mode; see [`Retries`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
+    /// CLI mode: our decode figure from the times of stdout reads, kept beside the
+    /// engine's; whether it is a decode clock at all is part of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_clock: Option<StdoutClock>,
+    /// Reasoning models: sent → the first answer token (TTFT counts the first reasoning
+    /// token); absent when the stream carried no reasoning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_answer_ms: Option<f64>,
+    /// Of the output tokens, those spent reasoning; absent without reasoning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens_source: Option<TokenSource>,
+    /// GPU utilisation, power and energy and CPU energy during this run (sequential API
+    /// runs and CLI runs; a load step has one for the whole step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<RunTelemetry>,
+    /// Prompt tokens the engine says it served from its prompt cache (llama.cpp
+    /// `timings.cache_n`, OpenAI `usage.prompt_tokens_details.cached_tokens`); absent
+    /// when the engine does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens: Option<u64>,
+    /// The workload request this run sent (`--workload`), e.g. "synthetic-0007".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_item: Option<String>,
+}
+
+/// The workload a load run sent (`--workload`): enough to tell whether two results sent
+/// the same requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadInfo {
+    /// "sharegpt", "jsonl", "synthetic", "shared_prefix", "multiturn" or "trace".
+    pub source: String,
+    /// Its parameters, canonical (file paths as given).
+    pub params: BTreeMap<String, String>,
+    pub seed: u64,
+    /// FNV-1a 64 over the canonical JSON of every request and the schedule.
+    pub content_hash: String,
+    /// Distinct requests (sessions: every turn).
+    pub requests: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Our own decode figure in CLI mode, from when stdout reads carrying generated text
+/// arrived. It is a second decode clock only when those reads were spread over the
+/// decode (`decode_clock`); output that came in bursts (a buffered stdout) carries no
+/// decode timing, and its figure is context, never compared with the engine's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StdoutClock {
+    /// Tokens per second between the first and the last read that carried text.
+    pub decode_tps: f64,
+    /// The reads were spread over the decode: this figure is a decode clock.
+    pub decode_clock: bool,
+    /// Reads that carried generated text.
+    pub reads: u64,
+    /// First to last of those reads, ms.
+    pub span_ms: f64,
+    /// The largest share of the generated bytes that one read carried (0–1).
+    pub largest_read_share: f64,
+    /// Why it is or is not a decode clock, in words.
+    pub note: String,
 }
 
 impl RunRecord {
@@ -179,6 +381,7 @@ impl RunRecord {
             e2e_from_scheduled_ms: None,
             send_lag_ms: None,
             decode_tps_source: None,
+            rejected_decode: Vec::new(),
             output_tokens: None,
             output_tokens_source: None,
             output_tokens_tokenizer: None,
@@ -195,6 +398,14 @@ impl RunRecord {
             template: template.to_string(),
             output_text: String::new(),
             load_step: None,
+            retries: None,
+            stdout_clock: None,
+            ttft_answer_ms: None,
+            reasoning_tokens: None,
+            reasoning_tokens_source: None,
+            telemetry: None,
+            cached_prompt_tokens: None,
+            workload_item: None,
         }
     }
 
@@ -280,7 +491,72 @@ pub struct EngineInfo {
     /// Batch-1 decode ceiling (memory bandwidth ÷ bytes read per token), tok/s.
     #[serde(default)]
     pub roofline_tps: Option<f64>,
+    /// Why the engine was left out (it failed to start or its fairness check); `None`
+    /// for an engine that was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_out: Option<String>,
+    /// The device the engine runs on (`auto` resolved on this host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Why `device`: "configured", or how `auto` was resolved on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_reason: Option<String>,
+    /// What decides the engine's speed, as the engine itself reports it (PyTorch: device,
+    /// dtype, attention implementation, compile mode, KV cache, weights, versions), each
+    /// with what was asked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engine_settings: BTreeMap<String, EngineSetting>,
+    /// How many requests the engine serves at once, where it says or we set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+    /// GPU memory the engine holds, with how it was measured (or why not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory: Option<GpuMemory>,
+    /// The bandwidth behind `roofline_tps`, with every candidate figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<BandwidthReport>,
     pub notes: Vec<String>,
+}
+
+/// One engine setting: what the engine reports it uses, and what was asked for (absent
+/// for a fact nobody asks for, such as a version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineSetting {
+    pub effective: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked: Option<String>,
+}
+
+impl EngineSetting {
+    /// Asked for one value and got another (`auto` is a request for any value; `cuda`
+    /// is met by `cuda:0`).
+    pub fn differs(&self) -> bool {
+        match (&self.asked, &self.effective) {
+            (Some(a), Some(e)) => a != "auto" && a != e && !e.starts_with(&format!("{a}:")),
+            (Some(a), None) => a != "auto",
+            _ => false,
+        }
+    }
+
+    /// `effective`, or `asked → effective` when they differ, for a report.
+    pub fn describe(&self) -> String {
+        let eff = self.effective.as_deref().unwrap_or("?");
+        match &self.asked {
+            Some(a) if self.differs() => format!("{eff} (asked {a})"),
+            _ => eff.to_string(),
+        }
+    }
+}
+
+/// An engine's capacity for concurrent streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// Streams served at once.
+    pub streams: u32,
+    /// Where the figure comes from, e.g. "llama-server /props total_slots".
+    pub source: String,
+    /// What inferbench asked for (`--parallel N`, `OLLAMA_NUM_PARALLEL`), if anything.
+    pub asked: Option<u32>,
 }
 
 /// The whole results document written as JSON.
@@ -299,32 +575,635 @@ pub struct ResultsDoc {
     pub summaries: Vec<GroupSummary>,
     /// One report per load step (`--concurrency`, `--rate`, `--sweep`); empty when sequential.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub load: Vec<crate::load::report::StepReport>,
+    pub load: Vec<StepReport>,
+    /// One report per engine searched with `--find`; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search: Vec<SearchReport>,
+    /// The workload sent (`--workload`); absent for the prompt suite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadInfo>,
 }
 
-impl ResultsDoc {
-    /// The document of one invocation: environment, effective config and summaries are
-    /// computed here so every mode writes the same shape.
-    pub fn assemble(
-        mode: Mode,
-        settings: &crate::config::Settings,
-        started_at: String,
-        engines: Vec<EngineInfo>,
-        runs: Vec<RunRecord>,
-        load: Vec<crate::load::report::StepReport>,
-    ) -> ResultsDoc {
-        ResultsDoc {
-            schema_version: SCHEMA_VERSION,
-            tool: format!("inferbench {}", env!("CARGO_PKG_VERSION")),
-            mode,
-            started_at,
-            finished_at: chrono::Local::now().to_rfc3339(),
-            environment: crate::environment::collect(),
-            config: settings.effective_json(),
-            engines,
-            summaries: crate::measure::summary::summarize_runs(&runs),
-            runs,
-            load,
+/// Every figure of a [`RunRecord`], in one table: its name (the key of its summary in the
+/// JSON, its row in `compare`, its CSV column), a label for tables, its unit (which says
+/// whether lower or higher is better), the reports that carry it, and how to read it.
+/// Adding a metric is one line of the `metrics!` table below; every summary, comparison and exporter
+/// reads this table.
+pub mod metric {
+    use super::RunRecord;
+    use crate::measure::inference::Direction;
+
+    /// What a metric counts in.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Unit {
+        /// Milliseconds: lower is better.
+        Ms,
+        /// Tokens per second: higher is better.
+        TokPerS,
+        /// Memory, MiB: lower is better.
+        Mib,
+        /// A count (tokens): neither better nor worse.
+        Count,
+    }
+
+    impl Unit {
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Unit::Ms => "ms",
+                Unit::TokPerS => "tok/s",
+                Unit::Mib => "MiB",
+                Unit::Count => "",
+            }
+        }
+
+        /// Which way is better; `None` for a count.
+        pub fn direction(self) -> Option<Direction> {
+            match self {
+                Unit::Ms | Unit::Mib => Some(Direction::LowerIsBetter),
+                Unit::TokPerS => Some(Direction::HigherIsBetter),
+                Unit::Count => None,
+            }
         }
     }
+
+    /// The reports that carry a metric (the CSV of runs carries every one).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Scope(u8);
+
+    impl Scope {
+        /// Summaries per engine × mode × tier ([`super::GroupSummary::metrics`]).
+        pub const GROUP: Scope = Scope(1);
+        /// Summaries per load step ([`super::StepReport::metrics`]).
+        pub const STEP: Scope = Scope(2);
+        /// Bootstrap intervals per load step ([`super::StepReport::inference`]).
+        pub const STEP_CI: Scope = Scope(4);
+        /// Rows of `inferbench compare`.
+        pub const COMPARE: Scope = Scope(8);
+
+        /// All of `scopes`.
+        pub const fn of(scopes: &[Scope]) -> Scope {
+            let mut bits = 0;
+            let mut i = 0;
+            while i < scopes.len() {
+                bits |= scopes[i].0;
+                i += 1;
+            }
+            Scope(bits)
+        }
+
+        pub fn contains(self, other: Scope) -> bool {
+            self.0 & other.0 == other.0
+        }
+    }
+
+    /// One figure of a record.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Metric {
+        pub name: &'static str,
+        pub label: &'static str,
+        pub unit: Unit,
+        pub scope: Scope,
+        /// Reads it from a record; `None` when it was not measured.
+        pub get: fn(&RunRecord) -> Option<f64>,
+    }
+
+    impl Metric {
+        pub fn of(&self, r: &RunRecord) -> Option<f64> {
+            (self.get)(r)
+        }
+
+        pub fn direction(&self) -> Option<Direction> {
+            self.unit.direction()
+        }
+
+        pub fn is_in(&self, scope: Scope) -> bool {
+            self.scope.contains(scope)
+        }
+
+        /// The metrics of [`ALL`] that `scope` carries, in table order.
+        pub fn in_scope(scope: Scope) -> impl Iterator<Item = &'static Metric> {
+            ALL.iter().filter(move |m| m.is_in(scope))
+        }
+
+        /// The column of one statistic of it: `ttft_ms` and "p99" → `ttft_p99_ms`.
+        pub fn stat_column(&self, stat: &str) -> String {
+            let suffix = self.unit_suffix();
+            match self
+                .name
+                .strip_suffix(suffix)
+                .filter(|_| !suffix.is_empty())
+            {
+                Some(stem) => format!("{stem}_{stat}{suffix}"),
+                None => format!("{}_{stat}", self.name),
+            }
+        }
+
+        /// `_ms` of `ttft_ms`, `_tps` of `decode_tps`, `_mib` of `rss_peak_mib`.
+        fn unit_suffix(&self) -> &'static str {
+            ["_ms", "_tps", "_mib"]
+                .into_iter()
+                .find(|s| self.name.ends_with(s))
+                .unwrap_or("")
+        }
+    }
+
+    fn engine(r: &RunRecord) -> Option<&super::EngineReport> {
+        r.engine_report.as_ref()
+    }
+
+    fn memory(r: &RunRecord) -> Option<&super::MemoryStats> {
+        r.memory.as_ref()
+    }
+
+    fn count(n: Option<u64>) -> Option<f64> {
+        n.map(|n| n as f64)
+    }
+
+    /// `NAME: "name", "label", Unit, [scopes], getter;` → `pub const NAME: Metric` and
+    /// its place in [`ALL`].
+    macro_rules! metrics {
+        ($($id:ident: $name:literal, $label:literal, $unit:ident, [$($scope:ident)*], $get:expr;)*) => {
+            $(
+                #[doc = concat!("`", $name, "`: ", $label, ".")]
+                pub const $id: Metric = Metric {
+                    name: $name,
+                    label: $label,
+                    unit: Unit::$unit,
+                    scope: Scope::of(&[$(Scope::$scope),*]),
+                    get: $get,
+                };
+            )*
+            /// Every metric, in display order (`compare` rows, CSV columns).
+            pub const ALL: &[Metric] = &[$($id),*];
+        };
+    }
+
+    metrics! {
+        TTFT: "ttft_ms", "TTFT", Ms, [GROUP STEP STEP_CI COMPARE], |r| r.ttft_ms;
+        TPOT: "tpot_ms", "TPOT", Ms, [GROUP STEP STEP_CI COMPARE], |r| r.tpot_ms;
+        ICL: "icl_ms", "ICL", Ms, [GROUP STEP COMPARE], |r| r.icl_ms;
+        E2E: "e2e_ms", "E2E", Ms, [GROUP STEP STEP_CI COMPARE], |r| r.e2e_ms;
+        DECODE_TPS: "decode_tps", "decode", TokPerS, [GROUP STEP COMPARE], |r| r.decode_tps;
+        E2E_TPS: "e2e_tps", "end-to-end", TokPerS, [GROUP STEP COMPARE], |r| r.e2e_tps;
+        PREFILL_TPS: "prefill_tps", "prefill", TokPerS, [GROUP COMPARE], |r| r.prefill_tps;
+        TTFT_SCHEDULED: "ttft_from_scheduled_ms", "TTFT from scheduled", Ms, [STEP COMPARE], |r| r.ttft_from_scheduled_ms;
+        E2E_SCHEDULED: "e2e_from_scheduled_ms", "E2E from scheduled", Ms, [STEP COMPARE], |r| r.e2e_from_scheduled_ms;
+        SEND_LAG: "send_lag_ms", "send lag", Ms, [STEP], |r| r.send_lag_ms;
+        OUTPUT_TOKENS: "output_tokens", "output tokens", Count, [GROUP], |r| count(r.output_tokens);
+        OUTPUT_TOKENS_TOKENIZER: "output_tokens_tokenizer", "output tokens (our tokenizer)", Count, [], |r| count(r.output_tokens_tokenizer);
+        PROMPT_TOKENS: "prompt_tokens", "prompt tokens", Count, [GROUP], |r| count(r.prompt_tokens);
+        CACHED_PROMPT_TOKENS: "cached_prompt_tokens", "cached prompt tokens", Count, [GROUP], |r| count(r.cached_prompt_tokens);
+        WALL: "wall_ms", "wall", Ms, [GROUP], |r| r.wall_ms;
+        TTFT_ANSWER: "ttft_answer_ms", "time to first answer token", Ms, [GROUP STEP COMPARE], |r| r.ttft_answer_ms;
+        REASONING_TOKENS: "reasoning_tokens", "reasoning tokens", Count, [GROUP], |r| count(r.reasoning_tokens);
+        ENGINE_PROMPT_TOKENS: "engine_prompt_tokens", "engine prompt tokens", Count, [], |r| count(engine(r)?.prompt_tokens);
+        ENGINE_PREFILL_TPS: "engine_prefill_tps", "engine-reported prefill", TokPerS, [GROUP], |r| engine(r)?.prefill_tps;
+        ENGINE_DECODE_TOKENS: "engine_decode_tokens", "engine decode tokens", Count, [], |r| count(engine(r)?.decode_tokens);
+        ENGINE_DECODE_TPS: "engine_decode_tps", "engine-reported decode", TokPerS, [GROUP], |r| engine(r)?.decode_tps;
+        ENGINE_LOAD: "engine_load_ms", "engine load", Ms, [], |r| engine(r)?.load_ms;
+        RSS_PEAK: "rss_peak_mib", "peak RSS", Mib, [GROUP], |r| memory(r)?.rss_peak_mib;
+        GPU_MEMORY: "gpu_mib", "GPU memory", Mib, [GROUP], |r| memory(r)?.gpu_mib;
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn names_are_unique_and_every_compared_metric_has_a_direction() {
+            for (i, m) in ALL.iter().enumerate() {
+                assert!(
+                    ALL[..i].iter().all(|o| o.name != m.name),
+                    "{} twice",
+                    m.name
+                );
+                if m.is_in(Scope::COMPARE) {
+                    assert!(m.direction().is_some(), "{} has no direction", m.name);
+                }
+                if m.is_in(Scope::STEP_CI) {
+                    assert!(m.is_in(Scope::STEP), "{}", m.name);
+                }
+            }
+            assert_eq!(TTFT.direction(), Some(Direction::LowerIsBetter));
+            assert_eq!(DECODE_TPS.direction(), Some(Direction::HigherIsBetter));
+            assert_eq!(
+                ENGINE_DECODE_TPS.direction(),
+                Some(Direction::HigherIsBetter)
+            );
+            assert_eq!(RSS_PEAK.direction(), Some(Direction::LowerIsBetter));
+            assert_eq!(OUTPUT_TOKENS.direction(), None);
+        }
+
+        #[test]
+        fn stat_columns_keep_the_unit_last() {
+            assert_eq!(TTFT.stat_column("p99"), "ttft_p99_ms");
+            assert_eq!(
+                TTFT_SCHEDULED.stat_column("mean"),
+                "ttft_from_scheduled_mean_ms"
+            );
+            assert_eq!(DECODE_TPS.stat_column("p50"), "decode_p50_tps");
+            assert_eq!(OUTPUT_TOKENS.stat_column("mean"), "output_tokens_mean");
+        }
+    }
+}
+
+/// How requests arrive in one load step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Arrival {
+    /// Keep `concurrency` requests in flight.
+    Closed { concurrency: u32 },
+    /// Arrivals at `rate` per second with gamma(`burstiness`) inter-arrival times.
+    Open { rate: f64, burstiness: f64 },
+}
+
+/// Service-level objectives: a request is good when it succeeded and meets every one given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}
+
+impl Slo {
+    /// Whether a request counts toward goodput. A failed request never does. TTFT and
+    /// E2E must exist to meet their objectives; a response of fewer than two tokens has
+    /// no TPOT and cannot violate a TPOT objective.
+    pub fn is_good(&self, r: &RunRecord) -> bool {
+        if !r.ok {
+            return false;
+        }
+        let within = |limit: Option<f64>, value: Option<f64>, missing_ok: bool| match (limit, value)
+        {
+            (None, _) => true,
+            (Some(l), Some(v)) => v <= l,
+            (Some(_), None) => missing_ok,
+        };
+        within(self.ttft_ms, r.ttft_ms, false)
+            && within(self.tpot_ms, r.tpot_ms, true)
+            && within(self.e2e_ms, r.e2e_ms, false)
+    }
+
+    /// The metrics an objective can be set on, each with its limit.
+    pub fn objectives_mut(&mut self) -> [(metric::Metric, &mut Option<f64>); 3] {
+        [
+            (metric::TTFT, &mut self.ttft_ms),
+            (metric::TPOT, &mut self.tpot_ms),
+            (metric::E2E, &mut self.e2e_ms),
+        ]
+    }
+
+    /// "ttft_ms≤500, tpot_ms≤50".
+    pub fn describe(&self) -> String {
+        let mut slo = *self;
+        slo.objectives_mut()
+            .iter()
+            .filter_map(|(m, v)| v.map(|v| format!("{}≤{v}", m.name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// An interval of the run, ms from the benchmark origin.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub start_ms: f64,
+    pub end_ms: f64,
+}
+
+impl Window {
+    pub fn seconds(&self) -> f64 {
+        (self.end_ms - self.start_ms) / 1000.0
+    }
+    pub fn contains(&self, t_ms: f64) -> bool {
+        self.start_ms <= t_ms && t_ms <= self.end_ms
+    }
+}
+
+/// One second of a load step's span.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    /// Seconds from the span's start (bucket [t, t+1)).
+    pub t_s: u64,
+    pub output_tokens: f64,
+    pub started: u64,
+    pub finished: u64,
+    pub failed: u64,
+}
+
+/// Goodput under SLOs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Goodput {
+    pub slo: Slo,
+    pub good: u64,
+    /// Measured requests, failed ones included.
+    pub total: u64,
+    pub fraction: f64,
+    /// Good requests per second of the span.
+    pub good_rps: f64,
+}
+
+/// Facts about the client itself during a load step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientHeadroom {
+    /// sent − scheduled over measured requests, ms.
+    pub send_lag_ms: Option<Summary>,
+    /// The client process's CPU time ÷ wall time (1.0 = one core busy).
+    pub cpu_cores: Option<f64>,
+    /// Cores the client's runtime could use (its worker threads).
+    pub cores_available: usize,
+    pub bottleneck: bool,
+    /// Why it was flagged, when it was.
+    pub reasons: Vec<String>,
+}
+
+/// The report of one load step (computed by `load::report::step_report`, which defines
+/// its windows and figures).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub engine: String,
+    /// Label, e.g. "c=16".
+    pub step: String,
+    pub index: usize,
+    pub arrival: Arrival,
+    pub warmup: u64,
+    /// Measured requests (warm-up excluded), failed included.
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Requests in flight assumed for the steady-state window.
+    pub in_flight: u64,
+    /// Most requests that were in flight at once (send to end), warm-up included.
+    pub max_in_flight: u64,
+    pub span: Option<Window>,
+    pub steady: Option<Window>,
+    /// Seconds from the span's start to the steady window's start.
+    pub ramp_up_s: Option<f64>,
+    /// Seconds from the steady window's end to the span's end.
+    pub drain_s: Option<f64>,
+    /// Output tokens of measured, successful requests.
+    pub output_tokens: u64,
+    /// System output tok/s over the span.
+    pub output_tps: Option<f64>,
+    /// System output tok/s over the steady-state window.
+    pub output_tps_steady: Option<f64>,
+    /// Successful requests per second of the span.
+    pub request_rps: Option<f64>,
+    pub timeline: Vec<Second>,
+    pub goodput: Option<Goodput>,
+    /// Summaries of per-request metrics over measured, successful requests.
+    pub metrics: BTreeMap<String, Summary>,
+    /// Bootstrap intervals and MAD outliers of TTFT, TPOT and E2E.
+    pub inference: BTreeMap<String, Inference>,
+    pub client: ClientHeadroom,
+    /// Connection set-up times measured before the step, ms (not part of TTFT).
+    pub connect_ms: Option<Summary>,
+    pub flags: Vec<Flag>,
+    /// GPU and CPU telemetry over the step's span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<RunTelemetry>,
+    /// The engine's own metrics scraped while the step ran (its Prometheus `/metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<ServerMetrics>,
+    /// `--target-ci`: how precise the chosen metric got, and what ended the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<PrecisionReport>,
+    /// What `inferbench merge` needs from this worker's step (every load step writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerStep>,
+    /// This step is the merge of several workers' steps (`inferbench merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergedStep>,
+}
+
+/// One metric of a step in a mergeable form: exact moments and an HdrHistogram.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricHistogram {
+    pub n: u64,
+    pub sum: f64,
+    pub sum_sq: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Histogram counts per `1/scale` of the metric's unit (1000: µs for a metric in ms).
+    pub scale: f64,
+    /// Significant decimal digits the histogram keeps (3: within 0.1%).
+    pub sigfig: u8,
+    /// The HdrHistogram, V2 serialisation, base64.
+    pub hdr_v2_base64: String,
+}
+
+/// A worker's step, as `inferbench merge` combines it with the other workers' steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStep {
+    /// `--shard I/N`; `None` for an unsharded run (a worker of one).
+    pub shard: Option<crate::load::shard::Shard>,
+    /// Hash of everything that must match between workers: the effective configuration,
+    /// the whole (unsharded) load plan, the target.
+    pub config_hash: String,
+    /// Hash of the prompts as sent (ids and rendered text).
+    pub workload_hash: String,
+    /// The whole step's label and arrival (every shard's together).
+    pub whole_step: String,
+    pub whole_arrival: Arrival,
+    /// `--start-at` as given (RFC 3339, UTC), if any.
+    pub start_at: Option<String>,
+    /// Wall clock of the step's clock zero (its records' ms offsets), unix ns, and the
+    /// same as RFC 3339 UTC.
+    pub origin_unix_ns: i64,
+    pub origin_utc: String,
+    /// How late the step's clock started after `--start-at`, ms.
+    pub start_late_ms: Option<f64>,
+    /// Requests that met every SLO (with `--slo`).
+    pub good: Option<u64>,
+    /// Per metric (the step's metrics, plus `send_lag_ms`) over measured requests.
+    pub histograms: BTreeMap<String, MetricHistogram>,
+}
+
+/// One worker of a merged step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedWorker {
+    pub file: String,
+    pub shard: Option<crate::load::shard::Shard>,
+    pub step: String,
+    pub origin_utc: String,
+    /// This worker's clock zero after the earliest worker's, ms.
+    pub origin_offset_ms: f64,
+    pub start_late_ms: Option<f64>,
+    pub requests: u64,
+    pub ok: u64,
+    pub send_lag_ms: Option<Summary>,
+    pub cpu_cores: Option<f64>,
+    pub bottleneck: bool,
+}
+
+/// Where a merged step came from and how well its workers agreed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedStep {
+    pub workers: Vec<MergedWorker>,
+    /// Latest minus earliest worker clock zero, ms.
+    pub origin_spread_ms: f64,
+    /// Disagreement beyond this is flagged, ms.
+    pub tolerance_ms: f64,
+}
+
+/// What `--find` searches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Find {
+    /// The highest closed-loop concurrency whose SLO attainment meets the target.
+    MaxConcurrency,
+    /// The highest open-loop arrival rate (requests/s) whose SLO attainment meets the target.
+    MaxRate,
+}
+
+impl Find {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Find::MaxConcurrency => "max-concurrency",
+            Find::MaxRate => "max-rate",
+        }
+    }
+}
+
+/// How one probe of a `--find` search was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeVerdict {
+    /// The interval's lower bound is at or above the target.
+    Pass,
+    /// The interval's upper bound is below the target.
+    Fail,
+    /// Still straddling the target at the probe's request bound; counted as a failure.
+    Undecided,
+}
+
+impl ProbeVerdict {
+    /// How reports name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeVerdict::Pass => "pass",
+            ProbeVerdict::Fail => "fail",
+            ProbeVerdict::Undecided => "undecided (counted as failing)",
+        }
+    }
+}
+
+/// One load tried by a `--find` search, over all its batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Concurrency or rate (requests/s).
+    pub load: f64,
+    /// Measured requests that met every SLO, and all measured requests (failed included).
+    pub good: u64,
+    pub total: u64,
+    /// good ÷ total.
+    pub attainment: f64,
+    /// Wilson score interval of the attainment.
+    pub ci: crate::measure::inference::Interval,
+    pub verdict: ProbeVerdict,
+    /// Load steps this probe ran (more than one when it was extended).
+    pub batches: u32,
+}
+
+/// The result of a `--find` search against one engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchReport {
+    pub engine: String,
+    pub find: Find,
+    pub slo: Slo,
+    /// SLO attainment a load must reach (fraction of requests), e.g. 0.95.
+    pub target: f64,
+    /// Highest load that passed; `None` when even the first probe failed.
+    pub boundary: Option<f64>,
+    /// Lowest load that failed (or stayed undecided); `None` when none did up to `limit`.
+    pub first_failing: Option<f64>,
+    /// The attainment interval at the boundary.
+    pub boundary_ci: Option<crate::measure::inference::Interval>,
+    /// Largest load the search would try.
+    pub limit: f64,
+    /// Every probe, in the order run.
+    pub probes: Vec<Probe>,
+    /// One line on how the search ended.
+    pub note: String,
+}
+
+/// `--target-ci`: the interval of a metric's mean at the end of a load step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrecisionReport {
+    pub metric: String,
+    /// Asked half-width of the interval, percent of the mean.
+    pub target_pct: f64,
+    /// Reached half-width, percent of the mean; `None` with fewer than two values.
+    pub achieved_pct: Option<f64>,
+    pub n: u64,
+    pub mean: Option<f64>,
+    pub ci: Option<crate::measure::inference::Interval>,
+    /// Whether the target was met.
+    pub met: bool,
+    /// "precision": the step stopped when the target was met; "bound": --requests or
+    /// --duration ended it first.
+    pub stopped_by: String,
+}
+
+/// What the engine said about itself while a load step ran, scraped at a fixed interval
+/// (`crate::scrape`): gauges as read, counters as rates, histograms over the step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerMetrics {
+    /// Seconds between scrapes.
+    pub interval_s: f64,
+    /// Scrapes that answered, and that failed.
+    pub scrapes: u64,
+    pub failed_scrapes: u64,
+    /// Why there is nothing, or only part ("no /metrics: HTTP 404").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<MetricSeries>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub histograms: Vec<ServerHistogram>,
+}
+
+/// One time series of a server metric during a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSeries {
+    /// Our name for what it measures: "queue_depth", "running", "kv_cache_use",
+    /// "kv_cache_tokens", "prompt_tps", "generation_tps", "cached_prompt_tps".
+    pub name: String,
+    pub label: String,
+    /// "requests", "ratio", "tokens", "tok/s".
+    pub unit: String,
+    /// Where it was read: the URL scraped ...
+    pub endpoint: String,
+    /// ... and the engine's metric name there (or the fields of a JSON endpoint).
+    pub metric: String,
+    /// "gauge" (as read) or "rate" (a counter's increase ÷ the time between scrapes, at
+    /// the later scrape).
+    pub read: String,
+    pub points: Vec<SeriesPoint>,
+}
+
+/// One value of a series, seconds from the step's start.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    pub t_s: f64,
+    pub value: f64,
+}
+
+/// A server-side latency histogram over one step: the difference between its first and
+/// last scrape, so only the step's requests count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerHistogram {
+    /// "server_ttft", "server_itl", "server_tpot", "server_e2e", "server_queue_time".
+    pub name: String,
+    pub label: String,
+    pub endpoint: String,
+    pub metric: String,
+    /// Observations during the step.
+    pub count: f64,
+    pub mean_ms: Option<f64>,
+    /// Quantiles by linear interpolation inside the bucket (as Prometheus'
+    /// `histogram_quantile`), so only as fine as the engine's buckets.
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }

@@ -81,7 +81,7 @@ impl RunningEngine {
         let pid = p.map(ProcessGroup::detach).unwrap_or(0);
         StateEntry {
             engine: key.to_string(),
-            kind: self.target.kind.clone(),
+            kind: self.target.kind.to_string(),
             pid,
             start_ticks: crate::process::start_ticks(pid),
             base_url: self.target.base_url.clone(),
@@ -116,25 +116,32 @@ pub fn section<'a>(settings: &'a Settings, key: &str) -> Result<&'a EngineSectio
 
 /// The adapter's launch plan for a server key (no side effects).
 pub fn plan(settings: &Settings, key: &str, log_dir: &Path) -> Result<LaunchPlan> {
+    plan_for(settings, key, log_dir, None)
+}
+
+/// The launch plan of an engine that must serve `streams` requests at once.
+pub fn plan_for(
+    settings: &Settings,
+    key: &str,
+    log_dir: &Path,
+    streams: Option<u32>,
+) -> Result<LaunchPlan> {
     let section = section(settings, key)?;
     let ctx = PlanContext {
         settings,
         key,
         section,
         log_dir,
+        streams,
     };
+    use crate::engine::EngineKind;
     match Settings::kind_of(key, section) {
-        "llamacpp" => crate::engine::llamacpp::plan(&ctx),
-        "pytorch" => crate::engine::pytorch::plan(&ctx),
-        "ollama" => crate::engine::ollama::plan(&ctx),
-        "uzu" => crate::engine::uzu::plan(&ctx),
-        "openai" => crate::engine::openai::plan(&ctx),
-        "mock" => crate::engine::openai::plan_mock(&ctx),
-        other => Err(StartError::Unusable {
-            engine: key.to_string(),
-            message: format!("no adapter for kind `{other}`"),
-        }
-        .into()),
+        EngineKind::LlamaCpp => crate::engine::llamacpp::plan(&ctx),
+        EngineKind::PyTorch => crate::engine::pytorch::plan(&ctx),
+        EngineKind::Ollama => crate::engine::ollama::plan(&ctx),
+        EngineKind::Uzu => crate::engine::uzu::plan(&ctx),
+        EngineKind::OpenAi => crate::engine::openai::plan(&ctx),
+        EngineKind::Mock => crate::engine::openai::plan_mock(&ctx),
     }
 }
 
@@ -160,7 +167,18 @@ pub fn check_port_free(engine: &str, host: &str, port: u16) -> Result<(), StartE
 /// anything is spawned; a server that exits or does not get ready within
 /// `startup_timeout` is an error quoting the end of its log.
 pub async fn start(settings: &Settings, key: &str, log_dir: &Path) -> Result<RunningEngine> {
-    start_with(settings, key, log_dir, true).await
+    start_with(settings, key, log_dir, true, None).await
+}
+
+/// [`start`] an engine configured to serve `streams` requests at once (a load run), and
+/// read back the capacity it reports into [`EngineInfo::capacity`].
+pub async fn start_for(
+    settings: &Settings,
+    key: &str,
+    log_dir: &Path,
+    streams: Option<u32>,
+) -> Result<RunningEngine> {
+    start_with(settings, key, log_dir, true, streams).await
 }
 
 async fn start_with(
@@ -168,12 +186,27 @@ async fn start_with(
     key: &str,
     log_dir: &Path,
     die_with_parent: bool,
+    streams: Option<u32>,
 ) -> Result<RunningEngine> {
-    let plan = plan(settings, key, log_dir)?;
+    let mut plan = plan_for(settings, key, log_dir, streams)?;
+    let multi_gpu = settings
+        .file
+        .servers
+        .get(key)
+        .map(crate::config::EngineSection::multi_gpu)
+        .unwrap_or_default();
+    // `gpus`: the engine sees only those (every engine; llama.cpp numbers them from 0).
+    if let Some(devices) = multi_gpu.visible_devices()
+        && let Some(cmd) = plan.command.take()
+    {
+        plan.notes
+            .push(format!("CUDA_VISIBLE_DEVICES={devices} (gpus)"));
+        plan.command = Some(cmd.env("CUDA_VISIBLE_DEVICES", devices));
+    }
     let grace = Duration::from_secs_f64(settings.stop_grace_seconds);
     let mut info = EngineInfo {
         engine: key.to_string(),
-        kind: plan.target.kind.clone(),
+        kind: plan.target.kind.to_string(),
         mode: Some(Mode::Api),
         base_url: Some(plan.target.base_url.clone()),
         command: plan.command.as_ref().map(|c| c.argv()).unwrap_or_default(),
@@ -182,8 +215,23 @@ async fn start_with(
         template: plan.template.clone(),
         fairness: None,
         roofline_tps: None,
+        left_out: None,
+        capacity: None,
+        device: None,
+        gpu_memory: None,
+        bandwidth: None,
+        device_reason: None,
+        engine_settings: Default::default(),
         notes: plan.notes.clone(),
     };
+    if let Some(section) = settings.file.servers.get(key) {
+        use crate::engine::launch::{HostDevices, configured_device, resolve_device};
+        let (device, why) =
+            resolve_device(configured_device(settings, section), &HostDevices::detect());
+        info.notes.push(format!("device {device} ({why})"));
+        info.device = Some(device);
+        info.device_reason = Some(why);
+    }
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(5))
@@ -232,7 +280,7 @@ async fn start_with(
         key,
     )
     .await?;
-    if plan.target.kind == "ollama"
+    if plan.target.kind == crate::engine::EngineKind::Ollama
         && let Some(model) = &plan.target.model
     {
         if let Err(e) = crate::engine::ollama::check_model(&plan.target.base_url, key, model).await
@@ -260,6 +308,20 @@ async fn start_with(
     }
     let load = t0.elapsed();
     info.load_ms = Some(load.as_secs_f64() * 1000.0);
+    info.capacity = capacity(&client, &plan.target, streams).await;
+    if plan.target.kind == crate::engine::EngineKind::PyTorch {
+        match crate::engine::pytorch::read_settings(&client, &plan.target.base_url).await {
+            Ok((settings, notes)) => {
+                info.engine_settings = settings;
+                info.notes.extend(notes);
+            }
+            Err(e) => info.notes.push(format!("engine settings not read: {e:#}")),
+        }
+    }
+    // What was set for several GPUs (llama.cpp does not report it back: asked = passed).
+    for (k, v) in multi_gpu.settings() {
+        info.engine_settings.entry(k).or_insert(v);
+    }
     info.rss_after_load_mib = crate::measure::resources::tree_rss_mib(process.pid());
     Ok(RunningEngine {
         target: plan.target,
@@ -268,6 +330,64 @@ async fn start_with(
         process: Some(process),
         grace,
         started_at,
+    })
+}
+
+/// The engine's capacity for concurrent streams: what llama-server reports
+/// (`/props` `total_slots`), else what we asked for.
+async fn capacity(
+    client: &reqwest::Client,
+    target: &crate::engine::ApiTarget,
+    asked: Option<u32>,
+) -> Option<crate::results::Capacity> {
+    use crate::engine::EngineKind;
+    let reported = match target.kind {
+        EngineKind::LlamaCpp => props_total_slots(client, &target.base_url).await,
+        _ => None,
+    };
+    let source = match target.kind {
+        EngineKind::Ollama => "OLLAMA_NUM_PARALLEL set by inferbench (Ollama does not report it)",
+        _ => "asked for by inferbench (the engine does not report it)",
+    };
+    match (reported, asked) {
+        (Some((streams, source)), asked) => Some(crate::results::Capacity {
+            streams,
+            source,
+            asked,
+        }),
+        (None, Some(n)) if target.kind == EngineKind::Ollama => Some(crate::results::Capacity {
+            streams: n,
+            source: source.into(),
+            asked: Some(n),
+        }),
+        _ => None,
+    }
+}
+
+/// `total_slots` from a llama-server-style `/props`: how many streams it serves at once.
+/// `None` when the server has no such endpoint (not llama-server) or does not say.
+async fn props_total_slots(client: &reqwest::Client, base_url: &str) -> Option<(u32, String)> {
+    let url = format!("{}/props", base_url.trim_end_matches('/'));
+    let v: serde_json::Value = match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r.json().await.ok()?,
+        _ => return None,
+    };
+    let n = u32::try_from(v.get("total_slots")?.as_u64()?).ok()?;
+    Some((n, "llama-server /props total_slots".to_string()))
+}
+
+/// The capacity a server given with `--url` reports, where it answers llama-server's
+/// `/props` (a server we did not start is still worth a "queued inside the engine" flag).
+pub async fn external_capacity(base_url: &str) -> Option<crate::results::Capacity> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()?;
+    let (streams, source) = props_total_slots(&client, base_url).await?;
+    Some(crate::results::Capacity {
+        streams,
+        source,
+        asked: None,
     })
 }
 
@@ -412,7 +532,7 @@ pub async fn run(args: ServerArgs) -> Result<i32> {
                     println!("{key}: already running (pid {}, {})", e.pid, e.base_url);
                     continue;
                 }
-                let engine = start_with(&settings, &key, &log_dir, false).await?;
+                let engine = start_with(&settings, &key, &log_dir, false, None).await?;
                 let load = engine.info.load_ms.unwrap_or(0.0) / 1000.0;
                 let entry = engine.detach(&key);
                 println!(

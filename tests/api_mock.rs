@@ -2,36 +2,15 @@
 //! processes, as a user runs them. Real time is involved, so timing bounds are loose;
 //! precise accuracy figures come from scripts/perf.sh.
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 mod common;
+use common::{inferbench, only_file};
 
 fn mock(args: &[&str]) -> common::MockEngine {
     common::mock_engine(args)
-}
-
-fn inferbench(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("inferbench").unwrap();
-    c.current_dir(dir)
-        .env_remove("BENCHMARK_NUM_RUNS")
-        .env_remove("BENCHMARK_MAX_TOKENS")
-        .env_remove("BENCHMARK_TEMPERATURE")
-        .env_remove("BENCHMARK_TIMEOUT")
-        .env_remove("BENCHMARK_SYSTEM_PROMPT");
-    c
-}
-
-fn only_file(dir: &Path, ext: &str) -> PathBuf {
-    let files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    files[0].clone()
 }
 
 fn results(out: &Path) -> Value {
@@ -305,19 +284,9 @@ fn sigkill_mid_run_keeps_every_finished_run_on_disk() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut lines = 0;
     while std::time::Instant::now() < deadline {
-        if let Ok(rd) = std::fs::read_dir(&out)
-            && let Some(p) = rd
-                .flatten()
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        {
-            lines = std::fs::read_to_string(&p)
-                .unwrap_or_default()
-                .lines()
-                .count();
-            if lines >= 3 {
-                break;
-            }
+        lines = common::jsonl_lines(&out);
+        if lines >= 3 {
+            break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

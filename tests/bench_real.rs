@@ -5,10 +5,9 @@
 //! Each test writes its own config (the repository's, with free ports and a short output
 //! length) so tests can run in parallel.
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
@@ -16,7 +15,7 @@ fn repo() -> PathBuf {
 }
 
 mod common;
-use common::free_port;
+use common::{free_port, inferbench};
 
 /// The repository's config with the given servers enabled on free ports, its paths made
 /// absolute, written to `dir`. Returns the path and the ports.
@@ -54,21 +53,6 @@ fn require_engines() {
             home.join(p).display()
         );
     }
-}
-
-fn inferbench(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("inferbench").unwrap();
-    c.current_dir(dir);
-    for v in [
-        "BENCHMARK_NUM_RUNS",
-        "BENCHMARK_MAX_TOKENS",
-        "BENCHMARK_TEMPERATURE",
-        "BENCHMARK_TIMEOUT",
-        "BENCHMARK_SYSTEM_PROMPT",
-    ] {
-        c.env_remove(v);
-    }
-    c
 }
 
 /// Processes whose command line names one of these ports after `--port`.
@@ -342,4 +326,98 @@ fn cli_quick_over_the_installed_engines_writes_the_seed_cli_files() {
             "{engine}: {r}"
         );
     }
+}
+
+#[test]
+fn load_run_sets_the_engines_slots_and_flags_a_step_beyond_them() {
+    require_engines();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, _) = config(dir.path(), &["llamacpp"], 8);
+    let run = |extra: Option<&[&str]>, out: &str| {
+        if let Some(args) = extra {
+            let mut v: Value =
+                serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+            v["servers"]["llamacpp"]["extra_args"] = serde_json::json!(args);
+            std::fs::write(&cfg, v.to_string()).unwrap();
+        }
+        let o = inferbench(dir.path())
+            .args(["api", "--engines", "llamacpp", "--quick", "--quiet"])
+            .args(["--concurrency", "4", "--requests", "8", "--out-dir", out])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        results(&dir.path().join(out))
+    };
+    // inferbench starts llama-server with one slot per stream and reads them back.
+    let doc = run(None, "A");
+    let cap = &doc["engines"][0]["capacity"];
+    assert_eq!(cap["streams"], 4, "{cap}");
+    assert_eq!(cap["asked"], 4, "{cap}");
+    assert_eq!(cap["source"], "llama-server /props total_slots");
+    let queued = |doc: &Value| {
+        doc["load"][0]["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "queued_in_engine")
+    };
+    assert!(!queued(&doc), "{}", doc["load"][0]["flags"]);
+    // The user's own -np 2 wins, and the step at c=4 is flagged.
+    let doc = run(Some(&["-np", "2"]), "B");
+    assert_eq!(doc["engines"][0]["capacity"]["streams"], 2);
+    assert!(queued(&doc), "{}", doc["load"][0]["flags"]);
+}
+
+#[test]
+fn a_server_given_with_url_reports_its_slots_and_a_step_beyond_them_is_flagged() {
+    require_engines();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, ports) = config(dir.path(), &["llamacpp"], 4);
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["servers"]["llamacpp"]["extra_args"] = serde_json::json!(["-np", "2"]);
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    // A llama-server we do not start for the benchmark: the server manager's, with 2 slots.
+    let up = inferbench(dir.path())
+        .args(["server", "start", "llamacpp"])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let o = inferbench(dir.path())
+        .args(["api", "--url", &format!("http://127.0.0.1:{}", ports[0])])
+        .args([
+            "--model",
+            "gemma",
+            "--quiet",
+            "--concurrency",
+            "4",
+            "--requests",
+            "8",
+        ])
+        .args(["--out-dir", "U"])
+        .output()
+        .unwrap();
+    let down = inferbench(dir.path())
+        .args(["server", "stop"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let doc = results(&dir.path().join("U"));
+    let cap = &doc["engines"][0]["capacity"];
+    assert_eq!(cap["streams"], 2, "{cap}");
+    assert_eq!(cap["source"], "llama-server /props total_slots");
+    let flags = doc["load"][0]["flags"].as_array().unwrap();
+    assert!(
+        flags.iter().any(|f| f["kind"] == "queued_in_engine"),
+        "{flags:?}"
+    );
+    assert!(engines_on(&ports).is_empty(), "{:?}", engines_on(&ports));
 }

@@ -228,7 +228,7 @@ async fn stall_times_out_after_the_first_token() {
     let started = Instant::now();
     let t = request(&m.base, true, true, 500, Duration::from_millis(400)).await;
     assert!(
-        matches!(t.error, Some(RequestError::Timeout(_))),
+        matches!(&t.error, Some(RequestError::Timeout { waiting, .. }) if waiting.starts_with("waiting for more tokens (1 arrived")),
         "{:?}",
         t.error
     );
@@ -451,9 +451,12 @@ async fn three_hundred_concurrent_streams_complete() {
     let mean = ttfts.iter().sum::<f64>() / ttfts.len() as f64;
     let mean_after_head = after_head.iter().sum::<f64>() / after_head.len() as f64;
     eprintln!("mean ttft {mean:.2} ms, of which after the response head {mean_after_head:.2} ms");
-    // Setting up 300 new connections at once falls inside TTFT (hundreds of ms on a
-    // loaded 2-core machine): check the engine's part, from the response head (sent at
-    // arrival, with the role chunk) to the first content event.
-    assert!(mean >= 45.0, "mean ttft {mean}");
-    assert!((20.0..90.0).contains(&mean_after_head), "{mean_after_head}");
+    // The mock waits 50 ms after each request arrives before its first token, so no
+    // TTFT measured from our send can be shorter. How that 50 ms splits around the
+    // response head depends on how soon 2 busy cores poll 300 sockets, so the split is
+    // only checked for order (the head comes before the first token), not for size.
+    assert!(ttfts.iter().all(|&t| t >= 49.0), "{ttfts:?}");
+    assert!(mean >= 50.0, "mean ttft {mean}");
+    assert!(after_head.iter().all(|&a| a >= 0.0), "{after_head:?}");
+    assert!(mean_after_head < mean, "{mean_after_head} vs {mean}");
 }

@@ -218,6 +218,11 @@ fn uzu_bench_output() {
     assert_eq!(rs[0].engine_version.as_deref(), Some("0.5.19"));
     assert_eq!(rs[1].to_report().decode_tps, None);
     assert_eq!(rs[1].memory_used, None);
+    // E2E from the output: TTFT + 128 tokens ÷ 171.3 tok/s; one token: TTFT alone.
+    let e2e = 41.2 + 128.0 / 171.3 * 1000.0;
+    assert!((rs[0].e2e_ms().unwrap() - e2e).abs() < 1e-9);
+    assert!((r.decode_ms.unwrap() - 128.0 / 171.3 * 1000.0).abs() < 1e-9);
+    assert!((rs[1].e2e_ms().unwrap() - 39.8).abs() < 1e-9);
 }
 
 #[test]

@@ -89,7 +89,7 @@ async fn steady_engine_two_clocks_agree_and_records_persist_per_run() {
         assert!(r.memory.as_ref().unwrap().rss_peak_mib.unwrap() > 0.0);
         // Each record was on disk before the next process started.
         assert!(
-            r.output_text.starts_with(&format!("seen {i} records")),
+            r.output_text.contains(&format!("seen {i} records")),
             "{}",
             r.output_text
         );
@@ -105,6 +105,27 @@ async fn steady_engine_two_clocks_agree_and_records_persist_per_run() {
         run.doc["engines"]
     );
     assert!(run.out.path().join("report").read_dir().unwrap().count() >= 1);
+}
+
+#[tokio::test]
+async fn gpus_limit_what_the_engine_sees_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let engines = json!({"llamacpp": {
+        "binary": fake("fake-llama-steady"),
+        "model_path": gigabyte_model(dir.path()),
+        "threads": 2,
+        "device": "cpu",
+        "gpus": [1, 3]
+    }});
+    let run = run_cli(engines, &["--runs", "1"], 100.0).await;
+    assert_ok(&run);
+    let r = &run.records[0];
+    assert!(r.output_text.contains("visible 1,3"), "{}", r.output_text);
+    let setting = &run.doc["engines"][0]["engine_settings"]["gpus"];
+    assert_eq!(setting["effective"], "1,3", "{}", run.doc["engines"][0]);
+    // The split flags are for a GPU device only: not passed on `device: cpu`.
+    let command = run.doc["engines"][0]["command"].to_string();
+    assert!(!command.contains("--split-mode"), "{command}");
 }
 
 async fn run_cli_in(
@@ -138,7 +159,7 @@ async fn run_cli_in(
     let Command::Cli(args) = Cli::parse_from(argv).command else {
         panic!("not the cli command")
     };
-    let result = inferbench::climode::run(args).await;
+    let result = inferbench::pipeline::run_cli(args).await;
     let mut records = Vec::new();
     let mut doc = serde_json::Value::Null;
     if let Ok(entries) = std::fs::read_dir(out.path().join("output")) {
@@ -193,22 +214,23 @@ async fn seed_failure_shape_is_flagged_above_roofline_and_not_a_result() {
         100.0,
     )
     .await;
-    let err = run.result.unwrap_err();
-    assert_eq!(inferbench::error::exit_code(&err), 1, "{err:#}");
+    // The impossible figure is removed; the run and its other numbers stay.
+    assert_eq!(run.result.as_ref().ok(), Some(&0), "{:?}", run.result);
     let r = &run.records[0];
-    // The decode figure is the eval line (165.47), never the prompt eval line (2,337.30).
-    assert_eq!(r.decode_tps, Some(165.47));
+    assert!(r.ok, "{:?}", r.error);
+    // The decode figure was the eval line (165.47), never the prompt eval line (2,337.30).
+    assert_eq!(r.decode_tps, None);
+    assert_eq!(r.rejected_decode.len(), 1, "{:?}", r.rejected_decode);
+    assert_eq!(r.rejected_decode[0].decode_tps, Some(165.47));
+    assert_eq!(r.rejected_decode[0].reason, "above_roofline");
     assert_eq!(r.prefill_tps, Some(2337.30));
-    assert!(!r.ok);
+    let above = flags(r, "above_roofline");
+    assert_eq!(above.len(), 1);
     assert!(
-        r.error
-            .as_deref()
-            .unwrap()
-            .contains("above physical ceiling 100.0"),
-        "{:?}",
-        r.error
+        above[0].contains("above physical ceiling 100.0"),
+        "{}",
+        above[0]
     );
-    assert_eq!(flags(r, "above_roofline").len(), 1);
     // The fake lived a few ms but claims ~394 ms of work: our wall clock catches it too.
     assert!(!flags(r, "clock_mismatch").is_empty(), "{:?}", r.flags);
     // No summary uses it.
@@ -216,7 +238,8 @@ async fn seed_failure_shape_is_flagged_above_roofline_and_not_a_result() {
     assert!(
         summaries
             .iter()
-            .all(|s| s["metrics"].get("decode_tps").is_none()),
+            .all(|s| s["metrics"].get("decode_tps").is_none()
+                && s["metrics"].get("engine_decode_tps").is_none()),
         "{}",
         run.doc["summaries"]
     );
@@ -272,29 +295,77 @@ async fn ollama_stats_load_separate_from_decode() {
     assert!(!flags(r, "clock_mismatch").is_empty(), "{:?}", r.flags);
 }
 
+/// A model folder as Lalamo writes one (the fake `cli` looks for config.json).
+fn uzu_model(dir: &Path) -> PathBuf {
+    let model = dir.join("gemma-3-1b-it");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("config.json"), "{}").unwrap();
+    model
+}
+
 #[tokio::test]
-async fn uzu_bench_task_and_output() {
+async fn uzu_bench_local_path_lookup_and_e2e_from_its_output() {
     let dir = tempfile::tempdir().unwrap();
+    let model = uzu_model(dir.path());
     let run = run_cli(
-        json!({"uzu": {"binary": fake("uzu-cli"), "model_path": dir.path(), "enabled": true}}),
+        json!({"uzu": {"binary": fake("uzu-cli"), "model_path": model, "enabled": true}}),
         &[],
         1000.0,
     )
     .await;
     assert_ok(&run);
     let r = &run.records[0];
+    // The fake 0.5.x finds the model only as a NAME inside LOCAL_PATH: a path fails.
     assert!(r.ok, "{:?}", r.error);
     assert_eq!(r.endpoint, "cli bench");
+    let argv = run.doc["engines"][0]["command"].to_string();
+    assert!(argv.contains(r#""bench","gemma-3-1b-it""#), "{argv}");
+    let notes = run.doc["engines"][0]["notes"].to_string();
+    assert!(notes.contains("LOCAL_PATH="), "{notes}");
     assert_eq!(r.decode_tps, Some(171.3));
     assert!((r.ttft_ms.unwrap() - 41.2).abs() < 1e-9);
     assert_eq!(r.memory.as_ref().unwrap().gpu_mib, Some(1536.0));
+    // E2E = TTFT + 128 tokens ÷ 171.3 tok/s, from the output; the process lived longer
+    // (model load + a warm-up pass: 1 s in the fake) and that is not the run.
+    let e2e = 41.2 + 128.0 / 171.3 * 1000.0;
+    assert!((r.e2e_ms.unwrap() - e2e).abs() < 1e-6, "{:?}", r.e2e_ms);
+    assert!(r.wall_ms.unwrap() >= 1000.0, "{:?}", r.wall_ms);
+    assert!((r.e2e_tps.unwrap() - 128.0 / e2e * 1000.0).abs() < 1e-6);
+    assert!(flags(r, "clock_mismatch").is_empty(), "{:?}", r.flags);
+}
+
+#[tokio::test]
+async fn uzu_bench_model_folder_missing_from_local_path_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder without the converter's files: the lookup inside LOCAL_PATH finds nothing.
+    let model = dir.path().join("not-a-model");
+    std::fs::create_dir_all(&model).unwrap();
+    let run = run_cli(
+        json!({"uzu": {"binary": fake("uzu-cli"), "model_path": model, "enabled": true}}),
+        &[],
+        1000.0,
+    )
+    .await;
+    let r = &run.records[0];
+    assert!(!r.ok);
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("Model not found: not-a-model"),
+        "{:?}",
+        r.error
+    );
+    // A failed bench has no E2E: its wall time is not one.
+    assert_eq!(r.e2e_ms, None);
 }
 
 #[tokio::test]
 async fn uzu_0_4_falls_back_to_run() {
     let dir = tempfile::tempdir().unwrap();
+    let model = uzu_model(dir.path());
     let run = run_cli(
-        json!({"uzu": {"binary": fake("uzu-cli-0.4"), "model_path": dir.path()}}),
+        json!({"uzu": {"binary": fake("uzu-cli-0.4"), "model_path": model}}),
         &[],
         1000.0,
     )
@@ -305,6 +376,14 @@ async fn uzu_0_4_falls_back_to_run() {
     assert_eq!(r.endpoint, "cli run");
     assert_eq!(r.decode_tps, Some(171.302));
     assert_eq!(r.output_text, "The capital of France is Paris.");
+    // 0.4.x `cli run` takes the folder's path, and its `time:` is the reply's own E2E.
+    let argv = run.doc["engines"][0]["command"].to_string();
+    assert!(
+        argv.contains(&format!(r#""run","{}""#, model.display())),
+        "{argv}"
+    );
+    assert!((r.e2e_ms.unwrap() - 823.0).abs() < 1e-9, "{:?}", r.e2e_ms);
+    assert!(flags(r, "clock_mismatch").is_empty(), "{:?}", r.flags);
 }
 
 #[tokio::test]
@@ -334,6 +413,200 @@ async fn missing_engine_binary_is_a_user_error_naming_setup() {
     )
     .await;
     let err = run.result.unwrap_err();
-    assert_eq!(inferbench::error::exit_code(&err), 2);
+    assert_eq!(inferbench::exit::exit_code(&err), 2);
     assert!(format!("{err:#}").contains("scripts/setup.sh"), "{err:#}");
+}
+
+// ------------------------------------------------------------------------------------
+// The second clock with canned outcomes (no process): when stdout is a decode clock
+// ------------------------------------------------------------------------------------
+
+use inferbench::climode::exec::{Chunk, ProcessOutcome};
+use inferbench::climode::{Case, Checks, Interpreted, build_record};
+use inferbench::results::{EngineReport, Sampling};
+
+fn canned_case() -> Case {
+    Case {
+        prompt_id: "p1".into(),
+        tier: "short".into(),
+        run_index: 0,
+        warmup: false,
+        system: String::new(),
+        user: "Hi".into(),
+        input: inferbench::client::PromptInput {
+            messages: Vec::new(),
+            rendered: "Hi".into(),
+        },
+    }
+}
+
+/// stdout made of `reads` (arrival ms, text), the process living `wall_ms`.
+fn canned_outcome(reads: &[(f64, String)], wall_ms: f64) -> ProcessOutcome {
+    let mut stdout = Vec::new();
+    let mut chunks = Vec::new();
+    for (at_ms, text) in reads {
+        stdout.extend_from_slice(text.as_bytes());
+        chunks.push(Chunk {
+            at_ms: *at_ms,
+            end: stdout.len(),
+        });
+    }
+    ProcessOutcome {
+        exit_code: Some(0),
+        stdout,
+        stdout_chunks: chunks,
+        wall_ms,
+        ..Default::default()
+    }
+}
+
+/// What llama-completion's perf block says: `tokens` output, decoded after the first at
+/// `decode_tps`, with the load and prefill times given.
+fn perf_report(tokens: u64, decode_tps: f64, load_ms: f64, prefill_ms: f64) -> EngineReport {
+    EngineReport {
+        source: "common_perf_print".into(),
+        prompt_tokens: Some(20),
+        prompt_ms: Some(prefill_ms),
+        prefill_tps: Some(20.0 / prefill_ms * 1000.0),
+        decode_tokens: Some(tokens - 1),
+        decode_ms: Some((tokens - 1) as f64 / decode_tps * 1000.0),
+        decode_tps: Some(decode_tps),
+        load_ms: Some(load_ms),
+        ..Default::default()
+    }
+}
+
+fn canned_record(o: &ProcessOutcome, report: EngineReport, tokens: u64) -> RunRecord {
+    let interp = Interpreted {
+        report: Some(report),
+        text: String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        stdout_span: Some((0, o.stdout.len())),
+        output_tokens: Some(tokens),
+        ..Default::default()
+    };
+    let sampling = Sampling {
+        max_tokens: tokens as u32,
+        temperature: 0.0,
+        seed: Some(42),
+        top_p: None,
+        top_k: None,
+        ignore_eos: false,
+    };
+    build_record(
+        "llamacpp",
+        "llama-completion",
+        "gemma3",
+        &canned_case(),
+        &sampling,
+        o,
+        interp,
+        None,
+        0.0,
+        Checks {
+            tolerance_pct: 25.0,
+        },
+        None,
+    )
+}
+
+fn words(n: usize) -> String {
+    (0..n).map(|i| format!("w{:03} ", i % 1000)).collect()
+}
+
+#[test]
+fn buffered_burst_of_stdout_is_context_not_a_clock_mismatch() {
+    // The H200 shape: the engine decodes 256 tokens at 441 tok/s; stdout reaches us in two
+    // bursts, whose spacing says ~240 tok/s. The pipe is slower than the GPU; nobody lied.
+    let text = words(256);
+    let (a, b) = text.split_at(text.len() * 6 / 10);
+    let o = canned_outcome(&[(1100.0, a.into()), (1520.0, b.into())], 1600.0);
+    let r = canned_record(&o, perf_report(256, 441.0, 900.0, 10.0), 256);
+    assert!(r.ok, "{:?}", r.error);
+    assert!(flags(&r, "clock_mismatch").is_empty(), "{:?}", r.flags);
+    assert_eq!(r.decode_tps, Some(441.0));
+    assert_eq!(r.decode_tps_source.as_deref(), Some("engine_clock"));
+    let c = r.stdout_clock.as_ref().unwrap();
+    assert!(!c.decode_clock, "{c:?}");
+    assert_eq!(c.reads, 2);
+    assert!((c.decode_tps - 256.0 * 0.4 / 0.42).abs() < 1.0, "{c:?}");
+    assert!(
+        c.note.contains("buffered output: not a decode clock")
+            && c.note.contains("one read carried 60% of the text"),
+        "{}",
+        c.note
+    );
+
+    // Many reads, but all in a sliver at the end of the decode: bunched, not a clock.
+    let reads: Vec<(f64, String)> = (0..40)
+        .map(|i| (1500.0 + i as f64 * 1.5, words(6) + " "))
+        .collect();
+    let o = canned_outcome(&reads, 1600.0);
+    let r = canned_record(&o, perf_report(240, 441.0, 900.0, 10.0), 240);
+    assert!(flags(&r, "clock_mismatch").is_empty(), "{:?}", r.flags);
+    let c = r.stdout_clock.as_ref().unwrap();
+    assert!(!c.decode_clock, "{c:?}");
+    assert!(
+        c.note.contains("the process had for decoding"),
+        "{}",
+        c.note
+    );
+}
+
+#[test]
+fn streamed_even_output_at_half_the_engine_rate_is_flagged() {
+    // One token per read, 10 ms apart: 100 tok/s on our clock; the engine claims 200.
+    let reads: Vec<(f64, String)> = (0..64)
+        .map(|i| (300.0 + i as f64 * 10.0, "w ".to_string()))
+        .collect();
+    let o = canned_outcome(&reads, 1000.0);
+    let r = canned_record(&o, perf_report(64, 200.0, 200.0, 20.0), 64);
+    let c = r.stdout_clock.as_ref().unwrap();
+    assert!(c.decode_clock, "{c:?}");
+    assert!((c.decode_tps - 100.0).abs() < 1e-9, "{c:?}");
+    let m = flags(&r, "clock_mismatch");
+    assert_eq!(m.len(), 1, "{:?}", r.flags);
+    assert!(
+        m[0].contains("engine decode 200.00 tok/s vs ours 100.00 tok/s")
+            && m[0].contains("64 stdout reads"),
+        "{}",
+        m[0]
+    );
+
+    // The same stream with an engine that agrees (within the tolerance) is not flagged.
+    let r = canned_record(&o, perf_report(64, 110.0, 200.0, 20.0), 64);
+    assert!(flags(&r, "clock_mismatch").is_empty(), "{:?}", r.flags);
+    // Nor one whose figure only our stream can time (no engine decode rate): ours is used.
+    let mut rep = perf_report(64, 110.0, 200.0, 20.0);
+    rep.decode_tps = None;
+    rep.decode_tokens = None;
+    rep.decode_ms = None;
+    let r = canned_record(&o, rep, 64);
+    assert_eq!(r.decode_tps_source.as_deref(), Some("client_clock"));
+    assert!((r.decode_tps.unwrap() - 100.0).abs() < 1e-9);
+}
+
+#[test]
+fn engine_rate_the_wall_time_cannot_hold_is_flagged() {
+    // 256 tokens at 100 tok/s take 2,560 ms; the process lived 3,000 ms, 800 of them
+    // loading and 100 in prefill: 2,100 ms were left. (Against the whole wall time it would
+    // have passed.) Output buffered: only the wall clock can tell.
+    let o = canned_outcome(&[(2990.0, words(256))], 3000.0);
+    let mut rep = perf_report(256, 100.0, 800.0, 100.0);
+    rep.decode_tokens = Some(256);
+    rep.decode_ms = None;
+    let r = canned_record(&o, rep, 256);
+    let m = flags(&r, "clock_mismatch");
+    assert_eq!(m.len(), 1, "{:?}", r.flags);
+    assert!(
+        m[0].contains("256 decoded tokens at 100.00 tok/s take 2560.0 ms")
+            && m[0].contains("longer than the 2100.0 ms")
+            && m[0].contains("load 800.0 ms, prefill 100.0 ms"),
+        "{}",
+        m[0]
+    );
+    // A FASTER claim fits: the rest of the wall time went to sampling, printing, exit.
+    let mut rep = perf_report(256, 400.0, 800.0, 100.0);
+    rep.decode_tokens = Some(256);
+    let r = canned_record(&o, rep, 256);
+    assert!(flags(&r, "clock_mismatch").is_empty(), "{:?}", r.flags);
 }

@@ -12,8 +12,8 @@ use inferbench::engine::ApiTarget;
 use inferbench::engine::launch::StartError;
 use inferbench::measure::metrics::TokenSource;
 use inferbench::prompt::template::ChatTemplate;
+use inferbench::record::{Checks, record_from_trace};
 use inferbench::results::{Mode, RunRecord};
-use inferbench::runner::{Checks, record_from_trace};
 use inferbench::server;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -89,10 +89,17 @@ async fn run(
     trace
 }
 
-fn uzu_plan(dir: &Path, name: &str) -> (Settings, inferbench::engine::launch::LaunchPlan) {
-    let bin = fake_binary(dir, name);
+/// A model folder as Lalamo writes one (only config.json is looked at by the fake).
+fn uzu_model_dir(dir: &Path) -> PathBuf {
     let model = dir.join("gemma-uzu");
     std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("config.json"), "{}").unwrap();
+    model
+}
+
+fn uzu_plan(dir: &Path, name: &str) -> (Settings, inferbench::engine::launch::LaunchPlan) {
+    let bin = fake_binary(dir, name);
+    let model = uzu_model_dir(dir);
     let s = settings(
         dir,
         json!({"uzu": {"port": free_port(), "model_path": model.display().to_string(),
@@ -183,6 +190,45 @@ fn argv_log(dir: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The stand-in reproduces Uzu 0.5.x's lookup, so it would catch an adapter that passes
+/// the model folder's path: a full path fails at start, as does a name without LOCAL_PATH;
+/// the name inside LOCAL_PATH gets past the lookup.
+#[test]
+fn uzu_fake_server_finds_models_only_by_name_in_local_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = fake_binary(dir.path(), "uzu");
+    let model = uzu_model_dir(dir.path());
+    // A port already taken: a fake that gets past the lookup fails at the bind and exits.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let start = |model: &str, local: Option<&Path>| {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["server", "--model", model, "--port", &port])
+            .env_remove("LOCAL_PATH");
+        if let Some(l) = local {
+            cmd.env("LOCAL_PATH", l);
+        }
+        cmd.output().unwrap()
+    };
+    let full = start(&model.display().to_string(), None);
+    assert!(!full.status.success());
+    assert!(
+        String::from_utf8_lossy(&full.stderr).contains("Model not found:"),
+        "{full:?}"
+    );
+    let full_with_local = start(&model.display().to_string(), Some(dir.path()));
+    assert!(!full_with_local.status.success(), "{full_with_local:?}");
+    let no_local = start("gemma-uzu", None);
+    assert!(!no_local.status.success(), "{no_local:?}");
+    let other = start("other-model", Some(dir.path()));
+    assert!(!other.status.success(), "{other:?}");
+    // Found: it gets as far as binding the taken port; the failure is the bind.
+    let found = start("gemma-uzu", Some(dir.path()));
+    let err = String::from_utf8_lossy(&found.stderr);
+    assert!(!err.contains("Model not found"), "{found:?}");
+    assert!(err.contains("Address already in use"), "{found:?}");
+}
+
 fn assert_group_gone(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !inferbench::process::group_members(pid as i32).is_empty() && Instant::now() < deadline {
@@ -191,21 +237,10 @@ fn assert_group_gone(pid: u32) {
     assert!(inferbench::process::group_members(pid as i32).is_empty());
 }
 
-// The stand-in processes log their argv to FAKE_ENGINE_ARGV_LOG; one test at a time
-// sets it.
-static ENV_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn set_argv_log(dir: &Path) {
-    // SAFETY: serialized by ENV_LOCK; the spawned children read it at exec.
-    unsafe { std::env::set_var("FAKE_ENGINE_ARGV_LOG", dir.join("argv.jsonl")) };
-}
-
 #[tokio::test]
 async fn uzu_life_cycle_with_both_command_forms() {
-    let _g = ENV_LOCK.lock().await;
     for (name, expect_first) in [("uzu", "server"), ("uzu_cli", "serve")] {
         let dir = tempfile::tempdir().unwrap();
-        set_argv_log(dir.path());
         let (s, plan) = uzu_plan(dir.path(), name);
         let engine = server::start(&s, "uzu", &dir.path().join("logging"))
             .await
@@ -227,20 +262,33 @@ async fn uzu_life_cycle_with_both_command_forms() {
         let port = plan.port.to_string();
         let model = dir.path().join("gemma-uzu").display().to_string();
         if expect_first == "server" {
+            // 0.5.x: the model by NAME, found inside LOCAL_PATH (ENGINES.md).
             assert_eq!(
                 argv,
                 [
                     "server",
                     "--model",
-                    &model,
+                    "gemma-uzu",
                     "--host",
                     "127.0.0.1",
                     "--port",
                     &port
                 ]
             );
+            let local = std::path::absolute(dir.path()).unwrap();
+            assert_eq!(
+                logged[0]["env"]["LOCAL_PATH"],
+                local.display().to_string(),
+                "{logged:?}"
+            );
+            assert!(
+                plan.notes.iter().any(|n| n.contains("LOCAL_PATH")),
+                "{:?}",
+                plan.notes
+            );
         } else {
             assert_eq!(argv, ["serve", &model, "--port", &port]);
+            assert!(logged[0]["env"].get("LOCAL_PATH").is_none(), "{logged:?}");
         }
         engine.stop().await.unwrap();
         assert_group_gone(pid);
@@ -317,9 +365,7 @@ async fn ollama_chat_route_sends_messages() {
 
 #[tokio::test]
 async fn ollama_life_cycle_env_and_unregistered_model() {
-    let _g = ENV_LOCK.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    set_argv_log(dir.path());
     let s = ollama_settings(dir.path(), "/api/generate", None);
     let engine = server::start(&s, "ollama", &dir.path().join("logging"))
         .await
@@ -348,7 +394,6 @@ async fn ollama_life_cycle_env_and_unregistered_model() {
     // A model that was never registered: a user error naming the fix, and the server
     // that was started for nothing is gone.
     let dir = tempfile::tempdir().unwrap();
-    set_argv_log(dir.path());
     let s = ollama_settings(dir.path(), "/api/generate", Some("not-registered"));
     let err = server::start(&s, "ollama", &dir.path().join("logging"))
         .await
@@ -358,7 +403,7 @@ async fn ollama_life_cycle_env_and_unregistered_model() {
         msg.contains("inferbench models prepare") && msg.contains("not-registered"),
         "{msg}"
     );
-    assert_eq!(inferbench::error::exit_code(&err), 2);
+    assert_eq!(inferbench::exit::exit_code(&err), 2);
     assert!(matches!(
         err.downcast_ref::<StartError>(),
         Some(StartError::Unusable { .. })

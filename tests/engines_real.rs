@@ -125,7 +125,7 @@ async fn llamacpp_starts_serves_one_request_and_stops_clean() {
         .downcast_ref::<TemplateMismatch>()
         .expect("a TemplateMismatch");
     assert!(mismatch.ids.contains("[2, 2,"), "{mismatch}");
-    assert_eq!(inferbench::error::exit_code(&err), 2);
+    assert_eq!(inferbench::exit::exit_code(&err), 2);
 
     // One real request on the seed's endpoint, with the prompt as the adapter says to send it.
     let body = json!({
@@ -171,7 +171,7 @@ async fn llamacpp_starts_serves_one_request_and_stops_clean() {
     let origin = std::time::Instant::now();
     let trace = inferbench::client::stream::execute(&http, &spec, origin, origin).await;
     assert_eq!(trace.error, None);
-    let rec = inferbench::runner::record_from_trace(
+    let rec = inferbench::record::record_from_trace(
         inferbench::results::RunRecord::new(
             "llamacpp",
             inferbench::results::Mode::Api,
@@ -184,7 +184,7 @@ async fn llamacpp_starts_serves_one_request_and_stops_clean() {
         ),
         &trace,
         None,
-        &inferbench::runner::Checks {
+        &inferbench::record::Checks {
             tolerance_pct: 5.0,
             roofline: None,
         },
@@ -197,7 +197,7 @@ async fn llamacpp_starts_serves_one_request_and_stops_clean() {
     );
     assert_eq!(rec.output_tokens, Some(64));
     assert!(
-        inferbench::runner::rel_diff_pct(ours, theirs) < 5.0,
+        inferbench::record::rel_diff_pct(ours, theirs) < 5.0,
         "our clock {ours:.2} vs engine {theirs:.2} tok/s"
     );
     let peak = sampler.peak_mib().unwrap();
@@ -357,7 +357,7 @@ async fn port_in_use_is_a_one_line_user_error() {
         "{msg}"
     );
     assert!(!msg.contains('\n'), "one line: {msg}");
-    assert_eq!(inferbench::error::exit_code(&err), 2);
+    assert_eq!(inferbench::exit::exit_code(&err), 2);
 }
 
 #[tokio::test]
@@ -376,7 +376,7 @@ async fn missing_model_is_a_one_line_user_error() {
             "{msg}"
         );
         assert!(!msg.contains('\n'), "{msg}");
-        assert_eq!(inferbench::error::exit_code(&err), 2);
+        assert_eq!(inferbench::exit::exit_code(&err), 2);
         assert!(
             err.downcast_ref::<StartError>()
                 .unwrap()
@@ -402,7 +402,7 @@ async fn missing_binary_is_a_one_line_user_error() {
             "{msg}"
         );
         assert!(!msg.contains('\n'), "{msg}");
-        assert_eq!(inferbench::error::exit_code(&err), 2);
+        assert_eq!(inferbench::exit::exit_code(&err), 2);
         assert!(matches!(
             err.downcast_ref::<StartError>(),
             Some(StartError::MissingBinary { .. })
@@ -451,12 +451,12 @@ async fn ollama_prepare_start_request_stop_clean() {
     );
     let dir = tempfile::tempdir().unwrap();
     // A private model store, so the test neither needs nor changes the user's.
-    // SAFETY: only Ollama code reads this variable, and only this test sets it.
-    unsafe { std::env::set_var("OLLAMA_MODELS", dir.path().join("ollama-models")) };
+    let store = dir.path().join("ollama-models").display().to_string();
     let port = free_port();
     let s = settings(
         dir.path(),
         json!({"ollama": {"port": port, "model_path": gemma().display().to_string(),
+                          "models_dir": store,
                           "model_name": "inferbench-test-gemma", "api_endpoint": "/api/generate",
                           "startup_timeout": 60}}),
     );

@@ -73,8 +73,24 @@ fn gemma_270m_dequantized_for_transformers_counts_every_parameter() {
     let bf16 = roofline::gguf_bytes_dequantized(&gemma(), 2).unwrap();
     assert_eq!(bf16.weight_bytes, 2 * rows[0].model_n_params);
     assert_eq!(bf16.bytes_per_token, bf16.weight_bytes);
-    let f32 =
-        roofline::gguf_bytes_dequantized(&gemma(), roofline::torch_dtype_bytes("auto", "cpu"))
-            .unwrap();
+    // Both scripts load `auto` as bfloat16 on CPU (python/torch_knobs.py); float32 is 4.
+    let auto = roofline::transformers_model_bytes(&gemma(), None).unwrap();
+    assert_eq!(auto, bf16);
+    let f32 = roofline::transformers_model_bytes(&gemma(), Some("float32")).unwrap();
     assert_eq!(f32.bytes_per_token, 4 * rows[0].model_n_params);
+}
+
+#[test]
+fn external_bound_from_the_gguf_a_server_serves() {
+    let bw = bandwidth::Bandwidth::configured(80.0);
+    let roof = roofline::for_external(Some(&gemma()), None, &bw)
+        .unwrap()
+        .unwrap();
+    let m = roofline::model_bytes(&gemma()).unwrap();
+    assert_eq!(roof.bytes_per_token, m.bytes_per_token);
+    assert_eq!(
+        roof.ceiling_tps,
+        roofline::ceiling_tps(80.0, m.bytes_per_token)
+    );
+    assert!(roof.describe().contains("gguf"), "{}", roof.describe());
 }

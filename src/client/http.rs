@@ -18,18 +18,37 @@
 //! Settings for measuring: no proxy (a system proxy would sit in the timing path), Nagle
 //! off, HTTP/1.1 only (one stream per connection, as engines serve it), and an idle pool
 //! large enough to keep every concurrent connection warm.
+//!
+//! Keep-alive without failing healthy servers: a server may close an idle keep-alive
+//! connection at any moment (its idle timeout, its per-connection request limit, or
+//! simply after a streamed response, as llama-server does), and a request written onto
+//! it just then dies with "connection closed before message completed" although the
+//! server never saw it. So:
+//! - idle connections are dropped before the usual server keep-alive timeout
+//!   ([`IDLE_TIMEOUT`], below cpp-httplib's and uvicorn's 5 s), `Connection: close` is
+//!   honoured, and so are `Keep-Alive: timeout=N` (kept idle at most [`idle_limit`]) and
+//!   `max=M` (not reused after M requests);
+//! - a request that dies on a *reused* connection before any byte of its response came
+//!   back is sent once more on a new connection ([`HttpClient::send_noting_retry`]). Its
+//!   `sent` is the retry's first write, so the lost time shows as send lag, never as TTFT;
+//!   the retry is recorded ([`Retries`]). A request that fails after response bytes
+//!   arrived, or on a fresh connection, is not retried: that is the server's failure.
 
 use super::RequestError;
+use crate::results::Retries;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::legacy::connect::{
+    CaptureConnection, Connected, Connection, capture_connection,
+};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -62,11 +81,17 @@ pub struct Sent {
 #[derive(Clone)]
 pub struct HttpClient {
     plain: Client<Connector, Full<Bytes>>,
+    /// No pool: every request on a new connection (retries).
+    fresh: Client<Connector, Full<Bytes>>,
     tls: reqwest::Client,
 }
 
 const USER_AGENT: &str = concat!("inferbench/", env!("CARGO_PKG_VERSION"));
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a connection may sit idle in the pool: below the keep-alive timeout of the
+/// servers engines are built on (cpp-httplib, so llama-server: 5 s,
+/// `CPPHTTPLIB_KEEPALIVE_TIMEOUT_SECOND`; uvicorn, so vLLM and the PyTorch server: 5 s;
+/// Node: 5 s), so that the pool does not hand out a connection the server is closing.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 impl HttpClient {
     /// A client that keeps up to `max_connections` idle connections per host warm.
@@ -76,6 +101,9 @@ impl HttpClient {
             .pool_idle_timeout(IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
             .build(Connector);
+        let fresh = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(Connector);
         let tls = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
@@ -84,11 +112,11 @@ impl HttpClient {
             .pool_idle_timeout(IDLE_TIMEOUT)
             .user_agent(USER_AGENT)
             .build()?;
-        Ok(HttpClient { plain, tls })
+        Ok(HttpClient { plain, fresh, tls })
     }
 
     /// Send `method url` with `headers` and `body`; the response head and when the
-    /// request was sent.
+    /// request was sent. Retries as [`HttpClient::send_noting_retry`] does.
     pub async fn send(
         &self,
         method: http::Method,
@@ -96,34 +124,52 @@ impl HttpClient {
         headers: &[(http::HeaderName, &str)],
         body: Bytes,
     ) -> Result<Sent, RequestError> {
+        self.send_noting_retry(method, url, headers, body, &mut None)
+            .await
+    }
+
+    /// [`HttpClient::send`], noting in `retries` when the request was sent a second time:
+    /// its first attempt died on a reused keep-alive connection before any byte of the
+    /// response came back (the server had closed the connection and never saw the
+    /// request). The retry goes out once, on a new connection; the returned `sent` is its
+    /// first write. Failures after response bytes arrived, or on a new connection, are
+    /// returned as they are.
+    pub async fn send_noting_retry(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(http::HeaderName, &str)],
+        body: Bytes,
+        retries: &mut Option<Retries>,
+    ) -> Result<Sent, RequestError> {
         let uri: http::Uri = url
             .parse()
             .map_err(|e| RequestError::Transport(format!("invalid URL {url:?}: {e}")))?;
         if uri.scheme_str() == Some("https") {
             return self.send_tls(method, url, headers, body).await;
         }
-        let mut b = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(http::header::USER_AGENT, USER_AGENT);
-        for (k, v) in headers {
-            b = b.header(k, *v);
+        let build = || {
+            let mut b = http::Request::builder()
+                .method(method.clone())
+                .uri(uri.clone())
+                .header(http::header::USER_AGENT, USER_AGENT);
+            for (k, v) in headers {
+                b = b.header(k, *v);
+            }
+            b.body(Full::new(body.clone()))
+                .map_err(|e| RequestError::Transport(format!("could not build the request: {e}")))
+        };
+        match send_plain(&self.plain, build()?).await {
+            Err(Failed { error, stale: true }) => {
+                *retries = Some(Retries {
+                    count: 1,
+                    first_error: error.to_string(),
+                });
+                tracing::debug!("retrying on a new connection: {error}");
+                send_plain(&self.fresh, build()?).await.map_err(|f| f.error)
+            }
+            done => done.map_err(|f| f.error),
         }
-        let request = b
-            .body(Full::new(body))
-            .map_err(|e| RequestError::Transport(format!("could not build the request: {e}")))?;
-        let handed = Instant::now();
-        let response = self
-            .plain
-            .request(request)
-            .await
-            .map_err(|e| send_error(e.is_connect(), &e))?;
-        let written = response.extensions().get::<Stamp>().and_then(Stamp::last);
-        Ok(Sent {
-            sent: written.unwrap_or(handed),
-            sent_is_write: written.is_some(),
-            response: response.map(|b| b.map_err(BoxError::from).boxed_unsync()),
-        })
     }
 
     async fn send_tls(
@@ -146,6 +192,151 @@ impl HttpClient {
             sent_is_write: false,
         })
     }
+}
+
+/// A plain-HTTP attempt that got no response.
+struct Failed {
+    error: RequestError,
+    /// It died on a reused connection after being written, before any response byte.
+    stale: bool,
+}
+
+/// One attempt over `client`; applies the response's keep-alive rules to its connection.
+async fn send_plain(
+    client: &Client<Connector, Full<Bytes>>,
+    mut request: http::Request<Full<Bytes>>,
+) -> Result<Sent, Failed> {
+    let handed = Instant::now();
+    let capture = capture_connection(&mut request);
+    let response = client.request(request).await.map_err(|e| Failed {
+        error: send_error(e.is_connect(), &e),
+        stale: !e.is_connect() && died_on_reused_connection(&e),
+    })?;
+    let stamp = response.extensions().get::<Stamp>().cloned();
+    if let Some(stamp) = &stamp {
+        apply_keep_alive(response.headers(), stamp, &capture);
+    }
+    let written = stamp.as_ref().and_then(Stamp::last);
+    Ok(Sent {
+        sent: written.unwrap_or(handed),
+        sent_is_write: written.is_some(),
+        response: response.map(|b| b.map_err(BoxError::from).boxed_unsync()),
+    })
+}
+
+/// Whether a failed request had been written on a connection that had already served a
+/// response, and no byte of its own response came back.
+fn died_on_reused_connection(e: &hyper_util::client::legacy::Error) -> bool {
+    let Some(info) = e.connect_info() else {
+        return false;
+    };
+    let mut extras = http::Extensions::new();
+    info.get_extras(&mut extras);
+    extras.get::<Stamp>().is_some_and(|s| {
+        let (requests, answered) = s.exchanges();
+        requests > answered && answered >= 1
+    })
+}
+
+/// What a response says about reusing its connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// `Connection: close`: the server closes it after this response.
+    pub close: bool,
+    /// `Keep-Alive: timeout=N`: how long the server keeps it open while idle.
+    pub timeout: Option<Duration>,
+    /// `Keep-Alive: max=M`: requests allowed on it (cpp-httplib sends its fixed
+    /// per-connection limit; others send what is left; either way no more than M in all).
+    pub max: Option<u64>,
+}
+
+/// Read the `Connection` and `Keep-Alive` header values of a response (pure).
+pub fn parse_keep_alive(connection: Option<&str>, keep_alive: Option<&str>) -> KeepAlive {
+    let close =
+        connection.is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    let mut out = KeepAlive {
+        close,
+        ..KeepAlive::default()
+    };
+    for param in keep_alive.unwrap_or("").split(',') {
+        let Some((k, v)) = param.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().trim_matches('"');
+        match k.trim().to_ascii_lowercase().as_str() {
+            "timeout" => out.timeout = v.parse::<u64>().ok().map(Duration::from_secs),
+            "max" => out.max = v.parse().ok(),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// How long to keep a connection idle whose server keeps it `server` long: a second less
+/// (half, under 2 s), and never longer than [`IDLE_TIMEOUT`].
+pub fn idle_limit(server: Duration) -> Duration {
+    let limit = if server >= Duration::from_secs(2) {
+        server - Duration::from_secs(1)
+    } else {
+        server / 2
+    };
+    limit.min(IDLE_TIMEOUT)
+}
+
+/// Apply a response's keep-alive rules to its connection: poisoned (not reused once
+/// this response is done) on `Connection: close` or when `max` requests were made on it;
+/// with `timeout`, watched and poisoned once idle for [`idle_limit`].
+fn apply_keep_alive(headers: &http::HeaderMap, stamp: &Stamp, capture: &CaptureConnection) {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let rules = parse_keep_alive(
+        header(http::header::CONNECTION),
+        header(http::HeaderName::from_static("keep-alive")),
+    );
+    if rules.close || rules.max.is_some_and(|m| stamp.exchanges().0 >= m) {
+        if let Some(c) = capture.connection_metadata().as_ref() {
+            c.poison();
+        }
+        return;
+    }
+    if let Some(t) = rules.timeout {
+        stamp
+            .0
+            .idle_limit_ns
+            .store(duration_ns(idle_limit(t)).max(1), Ordering::Relaxed);
+        if !stamp.0.watched.swap(true, Ordering::Relaxed) {
+            tokio::spawn(poison_when_idle(stamp.clone(), capture.clone()));
+        }
+    }
+}
+
+/// Poison the connection once it has seen no I/O for its idle limit; ends when the
+/// connection is gone. A request that waits on a silent server longer than the limit
+/// also counts as idle: its connection is then not reused (a reconnect, never a failure).
+async fn poison_when_idle(stamp: Stamp, capture: CaptureConnection) {
+    loop {
+        if stamp.0.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let limit = Duration::from_nanos(stamp.0.idle_limit_ns.load(Ordering::Relaxed));
+        let due = stamp.last_io() + limit;
+        if Instant::now() >= due {
+            if let Some(c) = capture.connection_metadata().as_ref() {
+                c.poison();
+            }
+            return;
+        }
+        tokio::time::sleep_until(due.into()).await;
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The instant every connection's last-I/O time is counted from.
+fn io_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 /// An error and its causes on one line ("a: b: c").
@@ -195,18 +386,70 @@ impl tower_service::Service<http::Uri> for Connector {
     }
 }
 
-/// An instant noted by a [`Stamped`] stream, shared with whoever reads it.
+/// What a [`Stamped`] stream notes, shared with whoever reads it: the instant a request
+/// started, how many requests started and how many got an answer, the last I/O, and
+/// whether the stream is gone.
 #[derive(Clone, Debug, Default)]
-pub struct Stamp(Arc<Mutex<Option<Instant>>>);
+pub struct Stamp(Arc<StampShared>);
+
+#[derive(Debug, Default)]
+struct StampShared {
+    exchange: Mutex<Exchange>,
+    /// Last read or write, ns after [`io_epoch`].
+    last_io_ns: AtomicU64,
+    /// The stream was dropped.
+    closed: AtomicBool,
+    /// How long the connection may stay idle (ns; 0: no limit of its own).
+    idle_limit_ns: AtomicU64,
+    /// An idle watcher runs for it.
+    watched: AtomicBool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Exchange {
+    last: Option<Instant>,
+    /// Stamps taken: requests started (client) or taken in (server).
+    stamps: u64,
+    /// Stamps followed by I/O the other way: requests answered (client: at least one
+    /// response byte came back).
+    answered: u64,
+}
 
 impl Stamp {
+    fn with<T>(&self, f: impl FnOnce(&mut Exchange) -> T) -> T {
+        f(&mut self.0.exchange.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     fn set(&self, at: Instant) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+        self.with(|x| {
+            x.last = Some(at);
+            x.stamps += 1;
+        });
+    }
+
+    fn answered(&self) {
+        self.with(|x| x.answered += 1);
+    }
+
+    fn touch(&self) {
+        let ns = duration_ns(Instant::now().saturating_duration_since(io_epoch()));
+        self.0.last_io_ns.store(ns, Ordering::Relaxed);
     }
 
     /// The last instant noted, if any.
     pub fn last(&self) -> Option<Instant> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.with(|x| x.last)
+    }
+
+    /// Requests started on the stream, and how many of them got I/O back (client: a
+    /// response byte; server: the response's first write).
+    pub fn exchanges(&self) -> (u64, u64) {
+        self.with(|x| (x.stamps, x.answered))
+    }
+
+    /// The stream's last read or write (its creation if none yet).
+    pub fn last_io(&self) -> Instant {
+        io_epoch() + Duration::from_nanos(self.0.last_io_ns.load(Ordering::Relaxed))
     }
 }
 
@@ -240,9 +483,11 @@ impl Stamped {
     /// when a busy server got round to reading them.
     pub fn new(tcp: tokio::net::TcpStream, on: StampOn) -> Self {
         let kernel_rx_time = on == StampOn::FirstReadAfterWrite && request_rx_timestamps(&tcp);
+        let stamp = Stamp::default();
+        stamp.touch();
         Stamped {
             tcp,
-            stamp: Stamp::default(),
+            stamp,
             on,
             armed: true,
             kernel_rx_time,
@@ -255,8 +500,12 @@ impl Stamped {
 
     /// Note an I/O in direction `this_is`; `at` is when it happened if known (else now).
     fn note(&mut self, this_is: StampOn, at: Option<Instant>) {
+        self.stamp.touch();
         if self.on != this_is {
-            self.armed = true;
+            if !self.armed {
+                self.armed = true;
+                self.stamp.answered();
+            }
         } else if self.armed {
             self.armed = false;
             self.stamp.set(at.unwrap_or_else(Instant::now));
@@ -343,6 +592,12 @@ fn instant_of_wall_time(t: std::time::SystemTime) -> Option<Instant> {
         return None;
     }
     mono.checked_sub(age)
+}
+
+impl Drop for Stamped {
+    fn drop(&mut self) {
+        self.stamp.0.closed.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Connection for Stamped {
@@ -484,6 +739,36 @@ mod tests {
             let n = client.read(&mut buf).await.unwrap();
             assert_eq!(&buf[..n], b"answer");
         }
+    }
+
+    #[test]
+    fn keep_alive_headers() {
+        let k = parse_keep_alive(Some("keep-alive"), Some("timeout=5, max=100"));
+        assert_eq!(
+            k,
+            KeepAlive {
+                close: false,
+                timeout: Some(Duration::from_secs(5)),
+                max: Some(100)
+            }
+        );
+        assert!(parse_keep_alive(Some("Close"), None).close);
+        assert!(parse_keep_alive(Some("upgrade, close"), None).close);
+        assert!(!parse_keep_alive(Some("closed"), None).close);
+        let k = parse_keep_alive(None, Some(" Timeout = \"2\" ,MAX=x, other=1"));
+        assert_eq!(k.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(k.max, None);
+        assert_eq!(parse_keep_alive(None, None), KeepAlive::default());
+    }
+
+    #[test]
+    fn idle_limit_stays_below_the_servers() {
+        let s = Duration::from_secs;
+        assert_eq!(idle_limit(s(5)), s(4));
+        assert_eq!(idle_limit(s(2)), s(1));
+        assert_eq!(idle_limit(s(1)), Duration::from_millis(500));
+        assert_eq!(idle_limit(s(75)), IDLE_TIMEOUT);
+        assert_eq!(idle_limit(Duration::ZERO), Duration::ZERO);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! - [`ndjson`]: a pure, incremental newline-delimited JSON splitter (Ollama).
 //! - [`protocol`]: request bodies per wire protocol, and decoding of one event's JSON into
 //!   [`StreamEvent`]s (pure).
+//! - [`think`]: which content deltas are inside a `<think>` block (pure, incremental).
 //! - [`stream`]: executes one request and stamps each event when it is parsed out of the
 //!   bytes (not once per read).
 
@@ -15,9 +16,10 @@ pub mod ndjson;
 pub mod protocol;
 pub mod sse;
 pub mod stream;
+pub mod think;
 
 use crate::measure::metrics::Timeline;
-use crate::results::EngineReport;
+use crate::results::{EngineReport, Retries};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -81,6 +83,10 @@ pub struct PromptInput {
 pub struct Usage {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
+    /// Prompt tokens served from the engine's prompt cache
+    /// (`usage.prompt_tokens_details.cached_tokens`).
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
 }
 
 /// What one parsed event meant.
@@ -88,6 +94,12 @@ pub struct Usage {
 pub enum StreamEvent {
     /// Non-empty generated text.
     Content(String),
+    /// Non-empty reasoning text from a field of its own (`reasoning_content`,
+    /// `reasoning`, Ollama's `thinking`).
+    Reasoning(String),
+    /// Of the completion tokens, those the server says the model spent reasoning
+    /// (`usage.completion_tokens_details.reasoning_tokens`).
+    ReasoningTokens(u64),
     Usage(Usage),
     Timings(EngineReport),
     FinishReason(String),
@@ -115,8 +127,9 @@ pub enum RequestError {
     Connect(String),
     #[error("HTTP {status}: {body}")]
     Status { status: u16, body: String },
-    #[error("timed out after {0:.1} s")]
-    Timeout(f64),
+    /// The whole-request timeout; `waiting` says for what (see [`stream::timeout_phase`]).
+    #[error("timed out after {seconds:.1} s {waiting}")]
+    Timeout { seconds: f64, waiting: String },
     #[error("stream ended before completion ({0})")]
     Truncated(String),
     #[error("malformed stream: {0}")]
@@ -139,4 +152,10 @@ pub struct Trace {
     pub http_status: Option<u16>,
     /// Set when the request failed; a failed trace still carries what was received.
     pub error: Option<RequestError>,
+    /// Set when the request was sent again on a new connection because its first attempt
+    /// died on a reused keep-alive connection before any response byte (see
+    /// [`http::HttpClient::send_noting_retry`]); `timeline.sent` is the retry's.
+    pub retries: Option<Retries>,
+    /// Set when the stream carried reasoning (its own deltas, or a `<think>` block).
+    pub reasoning: Option<crate::measure::metrics::Reasoning>,
 }

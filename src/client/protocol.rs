@@ -144,6 +144,13 @@ pub trait EventSink {
     fn error(&mut self, message: String);
     /// End-of-stream marker (`done: true`, `stop: true`; `[DONE]` is seen by the SSE layer).
     fn done(&mut self);
+    /// Non-empty reasoning text from a field of its own (`delta.reasoning_content`,
+    /// `delta.reasoning`, Ollama's `message.thinking`). A sink that does not track
+    /// reasoning ignores it.
+    fn reasoning(&mut self, _text: &str) {}
+    /// The server's count of reasoning tokens
+    /// (`usage.completion_tokens_details.reasoning_tokens`).
+    fn reasoning_tokens(&mut self, _n: u64) {}
 }
 
 impl EventSink for Vec<StreamEvent> {
@@ -164,6 +171,12 @@ impl EventSink for Vec<StreamEvent> {
     }
     fn done(&mut self) {
         self.push(StreamEvent::Done);
+    }
+    fn reasoning(&mut self, text: &str) {
+        self.push(StreamEvent::Reasoning(text.to_string()));
+    }
+    fn reasoning_tokens(&mut self, n: u64) {
+        self.push(StreamEvent::ReasoningTokens(n));
     }
 }
 
@@ -239,11 +252,34 @@ struct OaChoice<'a> {
     finish_reason: Option<Text<'a>>,
 }
 
-/// `delta` / `message`: only the text matters (role, tool calls are skipped).
+/// `delta` / `message`: only the text and the reasoning matter (role, tool calls are
+/// skipped). Reasoning comes as `reasoning_content` (vLLM, SGLang, llama-server, DeepSeek),
+/// `reasoning` (vLLM ≥ 0.10, OpenRouter) or `thinking` (Ollama).
 #[derive(Debug, Deserialize)]
 struct ContentHolder<'a> {
     #[serde(default, borrow)]
     content: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    thinking: Option<Text<'a>>,
+}
+
+impl ContentHolder<'_> {
+    /// Report reasoning (first) and content of one delta.
+    fn report(&self, sink: &mut impl EventSink) {
+        // One field carries it; should a server send two, the first non-empty one counts.
+        if let Some(r) = [&self.reasoning_content, &self.reasoning, &self.thinking]
+            .into_iter()
+            .flatten()
+            .find(|t| !t.0.is_empty())
+        {
+            sink.reasoning(&r.0);
+        }
+        content(sink, self.content.as_ref());
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -252,6 +288,24 @@ struct UsageJson {
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+/// OpenAI `usage.completion_tokens_details` (reasoning models).
+#[derive(Debug, Deserialize)]
+struct CompletionTokensDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+/// OpenAI `usage.prompt_tokens_details` (vLLM, SGLang, recent llama-server).
+#[derive(Debug, Deserialize)]
+struct PromptTokensDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 /// llama.cpp's `timings` object (also sent by our PyTorch server, which may name itself
@@ -434,17 +488,30 @@ fn decode_openai(c: OaChunk<'_>, sink: &mut impl EventSink) {
         return;
     }
     if let Some(FirstChoice(Some(ch))) = &c.choices {
-        content(sink, ch.delta.as_ref().and_then(|d| d.content.as_ref()));
-        content(sink, ch.message.as_ref().and_then(|d| d.content.as_ref()));
+        if let Some(d) = &ch.delta {
+            d.report(sink);
+        }
+        if let Some(m) = &ch.message {
+            m.report(sink);
+        }
         content(sink, ch.text.as_ref());
         if let Some(r) = &ch.finish_reason {
             sink.finish_reason(&r.0);
         }
     }
+    if let Some(n) = c
+        .usage
+        .as_ref()
+        .and_then(|u| u.completion_tokens_details.as_ref())
+        .and_then(|d| d.reasoning_tokens)
+    {
+        sink.reasoning_tokens(n);
+    }
     if let Some(u) = c.usage {
         sink.usage(Usage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
+            cached_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
         });
     }
     if let Some(t) = &c.timings {
@@ -462,6 +529,7 @@ fn decode_llama(c: LlamaChunk<'_>, sink: &mut impl EventSink) {
         sink.usage(Usage {
             prompt_tokens: c.tokens_evaluated,
             completion_tokens: c.tokens_predicted,
+            cached_tokens: None,
         });
     }
     if let Some(t) = &c.timings {
@@ -488,7 +556,9 @@ fn decode_ollama(c: OllamaChunk<'_>, sink: &mut impl EventSink) {
         return;
     }
     content(sink, c.response.as_ref());
-    content(sink, c.message.as_ref().and_then(|m| m.content.as_ref()));
+    if let Some(m) = &c.message {
+        m.report(sink);
+    }
     if c.done != Some(true) {
         return;
     }
@@ -499,6 +569,7 @@ fn decode_ollama(c: OllamaChunk<'_>, sink: &mut impl EventSink) {
         sink.usage(Usage {
             prompt_tokens: c.prompt_eval_count,
             completion_tokens: c.eval_count,
+            cached_tokens: None,
         });
     }
     let ms = |ns: Option<u64>| ns.map(|n| n as f64 / 1e6);
@@ -708,6 +779,32 @@ mod tests {
     }
 
     #[test]
+    fn reasoning_deltas_and_reasoning_token_counts() {
+        let p = Protocol::OpenAiChat;
+        let r = br#"{"choices":[{"delta":{"role":"assistant","content":null,"reasoning_content":"Let me"}}]}"#;
+        assert_eq!(decode(p, r).unwrap(), vec![Reasoning("Let me".into())]);
+        let r = br#"{"choices":[{"delta":{"reasoning":"\ud558\ub098"}}]}"#;
+        assert_eq!(decode(p, r).unwrap(), vec![Reasoning("하나".into())]);
+        let empty = br#"{"choices":[{"delta":{"reasoning_content":"","content":"Hi"}}]}"#;
+        assert_eq!(decode(p, empty).unwrap(), vec![Content("Hi".into())]);
+        let both = br#"{"choices":[{"delta":{"reasoning_content":"so","content":"A"}}]}"#;
+        assert_eq!(
+            decode(p, both).unwrap(),
+            vec![Reasoning("so".into()), Content("A".into())]
+        );
+        let usage = br#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":30,"completion_tokens_details":{"reasoning_tokens":22}}}"#;
+        let ev = decode(p, usage).unwrap();
+        assert_eq!(ev[0], ReasoningTokens(22));
+        assert!(matches!(ev[1], Usage(u) if u.completion_tokens == Some(30)));
+        let ollama =
+            r#"{"message":{"role":"assistant","content":"","thinking":"음"},"done":false}"#;
+        assert_eq!(
+            decode(Protocol::OllamaChat, ollama.as_bytes()).unwrap(),
+            vec![Reasoning("음".into())]
+        );
+    }
+
+    #[test]
     fn openai_finish_usage_timings_and_text() {
         let p = Protocol::OpenAiChat;
         let fin = br#"{"choices":[{"delta":{},"finish_reason":"length"}],"usage":null}"#;
@@ -717,7 +814,8 @@ mod tests {
             decode(p, usage).unwrap(),
             vec![Usage(super::Usage {
                 prompt_tokens: Some(12),
-                completion_tokens: Some(128)
+                completion_tokens: Some(128),
+                cached_tokens: None,
             })]
         );
         let timings = br#"{"choices":[{"delta":{},"finish_reason":"stop"}],"timings":{"cache_n":0,"prompt_n":20,"prompt_ms":10.5,"prompt_per_token_ms":0.5,"prompt_per_second":1904.7,"predicted_n":64,"predicted_ms":320.0,"predicted_per_token_ms":5.0,"predicted_per_second":200.0}}"#;
@@ -781,7 +879,8 @@ mod tests {
             ev[0],
             Usage(super::Usage {
                 prompt_tokens: Some(20),
-                completion_tokens: Some(64)
+                completion_tokens: Some(64),
+                cached_tokens: None,
             })
         );
         assert!(matches!(&ev[1], Timings(r) if r.decode_tps == Some(150.0)));
@@ -815,7 +914,8 @@ mod tests {
             ev[1],
             Usage(super::Usage {
                 prompt_tokens: Some(20),
-                completion_tokens: Some(100)
+                completion_tokens: Some(100),
+                cached_tokens: None,
             })
         );
         let Timings(r) = &ev[2] else { panic!("{ev:?}") };

@@ -3,7 +3,9 @@
 //! Instants recorded (offsets from the benchmark's origin):
 //! - `sent`: when the request's first byte is written to the socket (see [`super::http`]:
 //!   the client's own queueing and any connection set-up come before it and show as send
-//!   lag, not as TTFT; over HTTPS, when the request is handed over);
+//!   lag, not as TTFT; over HTTPS, when the request is handed over). A request retried
+//!   because its reused connection had been closed by the server is sent at the retry's
+//!   first write (`Trace::retries` says so); `scheduled` stays;
 //! - `first_byte`: response headers received;
 //! - one instant per content-bearing event, taken when that event is parsed out of the
 //!   bytes, so events that arrive together in one read still get distinct, ordered stamps;
@@ -13,7 +15,8 @@
 //! `String`, parser buffers are reused, and decoding borrows from the read.
 //!
 //! Failures become [`RequestError`]s in `Trace::error` (what arrived before is kept):
-//! connect errors, HTTP ≥ 400 (with a body excerpt), the whole-request timeout, a stream
+//! connect errors, HTTP ≥ 400 (with a body excerpt; a 404 also names the URL asked for
+//! and what a base URL should look like), the whole-request timeout, a stream
 //! that ends (or whose connection drops) before its terminator, bytes that are not the
 //! expected JSON, and an error object sent inside the stream.
 
@@ -21,8 +24,10 @@ use super::http::{Body, HttpClient, chain};
 use super::ndjson::NdjsonSplitter;
 use super::protocol::{self, EventSink};
 use super::sse::{SseItem, SseParser};
+use super::think::ThinkTags;
 use super::{PromptInput, Protocol, RequestError, RequestSpec, Trace, Usage};
 use crate::engine::ApiTarget;
+use crate::measure::metrics::Reasoning;
 use crate::results::{EngineReport, Sampling};
 use http_body_util::BodyExt;
 use std::time::{Duration, Instant};
@@ -62,25 +67,51 @@ pub async fn execute(
     trace.timeline.scheduled = scheduled.saturating_duration_since(origin);
     trace.timeline.sent = trace.timeline.scheduled;
     let deadline = tokio::time::Instant::now() + spec.timeout;
-    let mut rec = Recorder {
-        trace: &mut trace,
-        origin,
-        stamp: None,
-        done: false,
-        engine_error: None,
-    };
+    let mut rec = Recorder::new(&mut trace, origin);
     let outcome = tokio::time::timeout_at(deadline, run(http, spec, origin, &mut rec)).await;
+    let reasoning = rec.take_reasoning();
     let done = rec.done;
     let now = Instant::now().saturating_duration_since(origin);
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(e)) => trace.error = Some(e),
-        Err(_) => trace.error = Some(RequestError::Timeout(spec.timeout.as_secs_f64())),
+        Err(_) => {
+            trace.error = Some(RequestError::Timeout {
+                seconds: spec.timeout.as_secs_f64(),
+                waiting: timeout_phase(&trace.timeline, trace.retries.is_some()),
+            })
+        }
     }
     if !done {
         trace.timeline.end = Some(now);
     }
+    trace.reasoning = reasoning;
     trace
+}
+
+/// What a timed-out request was waiting for, from what its timeline holds (pure): no
+/// response head yet (the server never answered: queued inside it, or the request lost
+/// on the way), a head but no token, or tokens that stopped coming. Offsets are seconds
+/// from the request's send.
+pub fn timeout_phase(t: &crate::measure::metrics::Timeline, retried: bool) -> String {
+    let since_sent = |d: Duration| d.saturating_sub(t.sent).as_secs_f64();
+    let retry = if retried {
+        ", sent again on a new connection after the first died"
+    } else {
+        ""
+    };
+    match (t.first_byte, t.content_events.last()) {
+        (None, _) => format!("waiting for the response head (no byte came back{retry})"),
+        (Some(head), None) => format!(
+            "waiting for the first token (response head at {:.1} s{retry})",
+            since_sent(head)
+        ),
+        (Some(_), Some(&last)) => format!(
+            "waiting for more tokens ({} arrived, the last at {:.1} s{retry})",
+            t.content_events.len(),
+            since_sent(last)
+        ),
+    }
 }
 
 /// Engines such as Uzu answer failures with HTTP 200 and content "Error: ..." with zero
@@ -104,11 +135,32 @@ struct Recorder<'t> {
     /// The stream's terminator was seen.
     done: bool,
     engine_error: Option<String>,
+    /// Which content deltas are inside a `<think>` block.
+    think: ThinkTags,
+    reasoning: Reasoning,
 }
 
-impl Recorder<'_> {
+impl<'t> Recorder<'t> {
+    fn new(trace: &'t mut Trace, origin: Instant) -> Self {
+        Recorder {
+            trace,
+            origin,
+            stamp: None,
+            done: false,
+            engine_error: None,
+            think: ThinkTags::new(),
+            reasoning: Reasoning::default(),
+        }
+    }
+
     fn at(&self, t: Instant) -> Duration {
         t.saturating_duration_since(self.origin)
+    }
+
+    /// What the stream said about reasoning; `None` when it carried none.
+    fn take_reasoning(&mut self) -> Option<Reasoning> {
+        let r = std::mem::take(&mut self.reasoning);
+        (r.events > 0 || r.usage_tokens.is_some()).then_some(r)
     }
 }
 
@@ -118,6 +170,24 @@ impl EventSink for Recorder<'_> {
         let at = self.at(now);
         self.trace.timeline.content_events.push(at);
         self.trace.text.push_str(text);
+        let split = self.think.feed(text);
+        if split.reasoning {
+            self.reasoning.events += 1;
+        }
+        if split.answer && self.reasoning.first_answer.is_none() {
+            self.reasoning.first_answer = Some(at);
+        }
+    }
+    /// A reasoning delta is a generated token like any other (a content event: TTFT, E2E
+    /// and TPOT count it), kept out of the answer's text.
+    fn reasoning(&mut self, _text: &str) {
+        let now = self.stamp.unwrap_or_else(Instant::now);
+        let at = self.at(now);
+        self.trace.timeline.content_events.push(at);
+        self.reasoning.events += 1;
+    }
+    fn reasoning_tokens(&mut self, n: u64) {
+        self.reasoning.usage_tokens = Some(n);
     }
     fn usage(&mut self, usage: Usage) {
         // Keep what an earlier chunk said if a later one omits a field.
@@ -125,6 +195,7 @@ impl EventSink for Recorder<'_> {
         self.trace.usage = Some(Usage {
             prompt_tokens: usage.prompt_tokens.or(old.prompt_tokens),
             completion_tokens: usage.completion_tokens.or(old.completion_tokens),
+            cached_tokens: usage.cached_tokens.or(old.cached_tokens),
         });
     }
     fn timings(&mut self, report: EngineReport) {
@@ -164,7 +235,13 @@ async fn run(
     // Until the request is written, `sent` is when it was handed over.
     rec.trace.timeline.sent = Instant::now().saturating_duration_since(origin);
     let sent = http
-        .send(http::Method::POST, &spec.url, &headers, body.into())
+        .send_noting_retry(
+            http::Method::POST,
+            &spec.url,
+            &headers,
+            body.into(),
+            &mut rec.trace.retries,
+        )
         .await?;
     rec.trace.timeline.sent = sent.sent.saturating_duration_since(origin);
     rec.trace.timeline.first_byte = Some(rec.at(Instant::now()));
@@ -172,7 +249,10 @@ async fn run(
     let mut resp = sent.response.into_body();
     rec.trace.http_status = Some(status);
     if status >= 400 {
-        let body = read_excerpt(&mut resp, 300).await;
+        let mut body = read_excerpt(&mut resp, 300).await;
+        if status == 404 {
+            body.push_str(&not_found_hint(&spec.url));
+        }
         return Err(RequestError::Status { status, body });
     }
 
@@ -310,6 +390,15 @@ fn on_payload(
     }
 }
 
+/// What to add to a 404's error text: the URL asked for, and what a base URL should be.
+fn not_found_hint(url: &str) -> String {
+    format!(
+        " (requested {url}; is the endpoint right? A base URL given with --url or \
+         servers.<name>.url should be the server's root, e.g. http://127.0.0.1:8080, or \
+         end in /v1)"
+    )
+}
+
 /// The start of an error body, as readable text.
 async fn read_excerpt(resp: &mut Body, max: usize) -> String {
     let mut buf = Vec::new();
@@ -339,6 +428,34 @@ fn excerpt(bytes: &[u8], max: usize) -> String {
 mod tests {
     use super::*;
     use crate::client::Message;
+    use crate::measure::metrics::Timeline;
+
+    #[test]
+    fn timeout_names_what_the_request_waited_for() {
+        let s = Duration::from_secs;
+        let mut t = Timeline {
+            sent: s(10),
+            ..Timeline::default()
+        };
+        assert_eq!(
+            timeout_phase(&t, false),
+            "waiting for the response head (no byte came back)"
+        );
+        assert_eq!(
+            timeout_phase(&t, true),
+            "waiting for the response head (no byte came back, sent again on a new connection after the first died)"
+        );
+        t.first_byte = Some(s(12));
+        assert_eq!(
+            timeout_phase(&t, false),
+            "waiting for the first token (response head at 2.0 s)"
+        );
+        t.content_events = vec![s(13), Duration::from_millis(14_500)];
+        assert_eq!(
+            timeout_phase(&t, false),
+            "waiting for more tokens (2 arrived, the last at 4.5 s)"
+        );
+    }
 
     #[test]
     fn spec_carries_url_protocol_and_body() {
@@ -369,13 +486,7 @@ mod tests {
     fn recorder_events(protocol: Protocol, reads: &[&[u8]]) -> (Trace, Result<(), RequestError>) {
         let mut trace = Trace::default();
         let origin = Instant::now();
-        let mut rec = Recorder {
-            trace: &mut trace,
-            origin,
-            stamp: None,
-            done: false,
-            engine_error: None,
-        };
+        let mut rec = Recorder::new(&mut trace, origin);
         let mut ingest = Ingest::new(protocol);
         let mut res = Ok(());
         for r in reads {
@@ -387,6 +498,8 @@ mod tests {
         if res.is_ok() {
             res = ingest.finish(&mut rec);
         }
+        let reasoning = rec.take_reasoning();
+        trace.reasoning = reasoning;
         (trace, res)
     }
 
@@ -430,6 +543,52 @@ mod tests {
     }
 
     #[test]
+    fn reasoning_deltas_are_events_apart_from_the_answer() {
+        let d = |field: &str, text: &str| {
+            format!("data: {{\"choices\":[{{\"delta\":{{\"{field}\":\"{text}\"}}}}]}}\n\n")
+        };
+        let reads = [
+            d("reasoning_content", "Let"),
+            d("reasoning_content", " me"),
+            d("content", "\\n\\n"),
+            d("content", "Yes"),
+            "data: [DONE]\n\n".to_string(),
+        ];
+        let reads: Vec<&[u8]> = reads.iter().map(|r| r.as_bytes()).collect();
+        let (t, res) = recorder_events(Protocol::OpenAiChat, &reads);
+        res.unwrap();
+        let ev = &t.timeline.content_events;
+        assert_eq!(ev.len(), 4);
+        assert_eq!(t.text, "\n\nYes");
+        let r = t.reasoning.expect("reasoning");
+        assert_eq!(r.events, 2);
+        assert_eq!(
+            r.first_answer,
+            Some(ev[3]),
+            "whitespace is not an answer yet"
+        );
+        // A <think> block in the content, no separate field.
+        let reads = [
+            d("content", "<think>"),
+            d("content", "hmm"),
+            d("content", "</think>"),
+            d("content", "No"),
+        ];
+        let reads: Vec<&[u8]> = reads.iter().map(|r| r.as_bytes()).collect();
+        let (t, _) = recorder_events(Protocol::OpenAiChat, &reads);
+        let r = t.reasoning.expect("reasoning");
+        assert_eq!(r.events, 3);
+        assert_eq!(r.first_answer, Some(t.timeline.content_events[3]));
+        // No reasoning, no record of it.
+        let reads = [d("content", "plain")];
+        let reads: Vec<&[u8]> = reads.iter().map(|r| r.as_bytes()).collect();
+        assert_eq!(
+            recorder_events(Protocol::OpenAiChat, &reads).0.reasoning,
+            None
+        );
+    }
+
+    #[test]
     fn ndjson_recording() {
         let (t, res) = recorder_events(
             Protocol::OllamaChat,
@@ -452,6 +611,7 @@ mod tests {
             usage: Some(Usage {
                 prompt_tokens: Some(0),
                 completion_tokens: Some(0),
+                cached_tokens: None,
             }),
             ..Trace::default()
         };
@@ -462,6 +622,7 @@ mod tests {
             usage: Some(Usage {
                 prompt_tokens: Some(3),
                 completion_tokens: Some(5),
+                cached_tokens: None,
             }),
             ..Trace::default()
         };

@@ -181,13 +181,33 @@ pub fn content_span(stdout: &[u8], chunks: &[Chunk], from: usize, to: usize) -> 
 
 /// The arrival times (ms after spawn) of chunks that carry generated text. Pure.
 pub fn content_events(stdout: &[u8], chunks: &[Chunk], from: usize, to: usize) -> Vec<f64> {
+    content_reads(stdout, chunks, from, to)
+        .into_iter()
+        .map(|r| r.at_ms)
+        .collect()
+}
+
+/// One stdout read that carried generated text: when it arrived (ms after spawn) and how
+/// many bytes of `[from, to)` it carried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContentRead {
+    pub at_ms: f64,
+    pub bytes: usize,
+}
+
+/// The reads that carry generated text (bytes in `[from, to)` that are not all
+/// whitespace), with the bytes of that range each carried. Pure.
+pub fn content_reads(stdout: &[u8], chunks: &[Chunk], from: usize, to: usize) -> Vec<ContentRead> {
     let mut out = Vec::new();
     let mut start = 0usize;
     for c in chunks {
         let lo = start.max(from);
         let hi = c.end.min(to).min(stdout.len());
         if lo < hi && stdout[lo..hi].iter().any(|b| !b.is_ascii_whitespace()) {
-            out.push(c.at_ms);
+            out.push(ContentRead {
+                at_ms: c.at_ms,
+                bytes: hi - lo,
+            });
         }
         start = c.end;
     }
@@ -230,6 +250,20 @@ mod tests {
             vec![300.0, 320.0]
         );
         assert_eq!(content_span(out, &chunks, out.len(), out.len()), None);
+        let reads = content_reads(out, &chunks, echo, marker);
+        assert_eq!(
+            reads,
+            vec![
+                ContentRead {
+                    at_ms: 300.0,
+                    bytes: 5
+                },
+                ContentRead {
+                    at_ms: 320.0,
+                    bytes: 6
+                }
+            ]
+        );
     }
 
     #[tokio::test]

@@ -449,6 +449,8 @@ pub struct Setup {
     pub model: PathBuf,
     pub threads: u32,
     pub ngl: Option<i64>,
+    /// `--split-mode`, `--tensor-split`, `--main-gpu` (on a GPU device only).
+    pub gpu_args: Vec<String>,
     /// Use the GGUF's own template (`--jinja -st -sys S -p U`) instead of our rendering.
     pub jinja: bool,
     /// The BOS text our template prints; llama.cpp adds BOS itself, so it is cut from the
@@ -518,6 +520,7 @@ impl Setup {
         if let Some(ngl) = self.ngl {
             spec = spec.arg("-ngl").arg(ngl.to_string());
         }
+        spec = spec.args(self.gpu_args.iter());
         spec = spec.args(self.extra_args.iter());
         // The pip build links shared libraries that live beside the binaries.
         if let Some(dir) = self.program.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -21,10 +21,13 @@
 //! - `decode_tps`: the engine's own decode rate when it reports one (`decode_tps_source`
 //!   "engine_clock": llama.cpp `eval time`, Ollama `eval rate`, Uzu
 //!   `generate_tokens_per_second`, generate.py's token stamps), else ours ("client_clock").
-//! - our clock: `wall_ms` = `e2e_ms` (spawn → exit, load included), `timeline` (stdout
-//!   reads that carried generated text, ms after spawn), `icl_ms`. Our decode rate is
-//!   (tokens − 1) ÷ (last − first generated read); when it and the engine's differ by more
-//!   than `tolerance_pct` the run gets a `clock_mismatch` flag with both numbers.
+//! - our clock: `wall_ms` (spawn → exit, load included) = `e2e_ms` unless the engine
+//!   times the run itself inside a longer process (Uzu `cli bench`), `timeline` (stdout
+//!   reads that carried generated text, ms after spawn), `icl_ms`. Our decode rate from
+//!   those reads is kept in `stdout_clock`; it is compared with the engine's (a
+//!   `clock_mismatch` beyond `tolerance_pct`) only when the reads were spread over the
+//!   decode, never for buffered output that arrives in bursts. The wall time bounds the
+//!   engine's claims either way (see [`record`]).
 //! - `ttft_ms`: the engine's time to first token where it has one (generate.py, Uzu),
 //!   else the engine's prompt-evaluation time; model load is never in it.
 
@@ -34,20 +37,19 @@ pub mod memory;
 pub mod ollama;
 pub mod parse;
 pub mod pytorch;
+pub mod record;
 pub mod uzu;
+
+pub use record::{Checks, build_record};
 
 use crate::client::PromptInput;
 use crate::config::{EngineSection, Settings};
 use crate::error::UserError;
 use crate::measure::bandwidth;
-use crate::measure::metrics::{TokenSource, choose_token_count};
 use crate::measure::roofline::{self, Roofline};
-use crate::results::{
-    EngineInfo, EngineReport, Flag, MemoryStats, Mode, RunRecord, Sampling, TimelineMs,
-};
+use crate::results::{EngineInfo, EngineReport, Flag, Mode, RunRecord, Sampling};
 use anyhow::Context;
 use exec::ProcessOutcome;
-use parse::relative_diff_pct;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -89,10 +91,15 @@ pub struct Interpreted {
     pub output_tokens: Option<u64>,
     /// Time to first token on the engine's clock.
     pub ttft_ms: Option<f64>,
+    /// Where E2E comes from: our wall time unless the process holds more than the run
+    /// (Uzu `cli bench`: model load and a warm-up pass before it).
+    pub e2e: record::E2e,
     /// Accelerator / device memory the engine reported, MiB.
     pub gpu_mib: Option<f64>,
     /// The measured process tree is not where the model runs (Ollama's client).
     pub tree_is_not_engine: bool,
+    /// What the engine reports it ran with (PyTorch's `settings`), for its results.
+    pub engine_settings: std::collections::BTreeMap<String, crate::results::EngineSetting>,
     pub error: Option<String>,
     pub flags: Vec<Flag>,
 }
@@ -119,180 +126,6 @@ impl RecordSink for Vec<RunRecord> {
         Ok(())
     }
     fn log(&mut self, _line: &str) {}
-}
-
-/// The per-run cross-check settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Checks {
-    pub tolerance_pct: f64,
-}
-
-/// Build the record of one run from what the process did and what the engine said.
-/// Pure apart from the tokenizer call: testable with canned outcomes.
-#[allow(clippy::too_many_arguments)]
-pub fn build_record(
-    engine: &str,
-    endpoint: &str,
-    template: &str,
-    case: &Case,
-    sampling: &Sampling,
-    outcome: &ProcessOutcome,
-    interp: Interpreted,
-    our_token_count: Option<u64>,
-    origin_offset_ms: f64,
-    checks: Checks,
-    roofline: Option<&Roofline>,
-) -> RunRecord {
-    let mut r = RunRecord::new(
-        engine,
-        Mode::Cli,
-        endpoint,
-        &case.prompt_id,
-        &case.tier,
-        case.run_index,
-        sampling.clone(),
-        template,
-    );
-    r.warmup = case.warmup;
-    r.started_at = outcome.started_at.clone();
-    r.wall_ms = Some(outcome.wall_ms);
-    r.e2e_ms = Some(outcome.wall_ms);
-    r.output_text = interp.text.clone();
-    r.flags.extend(interp.flags.iter().cloned());
-    r.output_tokens_tokenizer = our_token_count;
-
-    let report = interp.report.clone();
-    let chosen = choose_token_count(None, interp.output_tokens, our_token_count, 0);
-    r.output_tokens = chosen.map(|c| c.count);
-    r.output_tokens_source = chosen.map(|c| c.source);
-    if let Some(rep) = &report {
-        r.prompt_tokens = rep.prompt_tokens;
-        r.prompt_tokens_source = rep.prompt_tokens.map(|_| TokenSource::EngineReport);
-        r.prefill_tps = rep.prefill_tps;
-    }
-    r.ttft_ms = interp
-        .ttft_ms
-        .or_else(|| report.as_ref().and_then(|x| x.prompt_ms));
-
-    // Our clock: stdout reads that carried generated text.
-    let events = match interp.stdout_span {
-        Some((from, to)) => exec::content_events(&outcome.stdout, &outcome.stdout_chunks, from, to),
-        None => Vec::new(),
-    };
-    r.content_events = events.len() as u64;
-    if events.len() >= 2 {
-        let gaps: Vec<f64> = events.windows(2).map(|w| w[1] - w[0]).collect();
-        r.icl_ms = Some(gaps.iter().sum::<f64>() / gaps.len() as f64);
-    }
-    r.timeline = Some(TimelineMs {
-        scheduled_ms: origin_offset_ms,
-        sent_ms: origin_offset_ms,
-        first_byte_ms: outcome.stdout_chunks.first().map(|c| c.at_ms),
-        end_ms: Some(outcome.wall_ms),
-        events_ms: events.clone(),
-    });
-    let span_ms = match (events.first(), events.last()) {
-        (Some(a), Some(b)) => b - a,
-        _ => 0.0,
-    };
-    let our_decode = match r.output_tokens {
-        Some(n) if n >= 2 && span_ms > 0.0 => Some((n - 1) as f64 * 1000.0 / span_ms),
-        _ => None,
-    };
-    let engine_decode = report.as_ref().and_then(|x| x.decode_tps);
-    match (engine_decode, our_decode) {
-        (Some(e), _) => {
-            r.decode_tps = Some(e);
-            r.decode_tps_source = Some("engine_clock".into());
-        }
-        (None, Some(o)) => {
-            r.decode_tps = Some(o);
-            r.decode_tps_source = Some("client_clock".into());
-        }
-        _ => {}
-    }
-    r.tpot_ms = r.decode_tps.filter(|d| *d > 0.0).map(|d| 1000.0 / d);
-    r.e2e_tps = match (r.output_tokens, outcome.wall_ms) {
-        (Some(n), w) if w > 0.0 => Some(n as f64 * 1000.0 / w),
-        _ => None,
-    };
-
-    // Cross-check 1: the engine's decode rate against ours.
-    if let (Some(e), Some(o), Some(n)) = (engine_decode, our_decode, r.output_tokens)
-        && n > MIN_TOKENS_FOR_CLOCK_CHECK
-        && span_ms >= MIN_SPAN_MS_FOR_CLOCK_CHECK
-    {
-        let diff = relative_diff_pct(e, o);
-        if diff > checks.tolerance_pct {
-            r.flag(
-                CLOCK_MISMATCH,
-                format!(
-                    "engine decode {e:.2} tok/s vs ours {o:.2} tok/s ({} tokens over {span_ms:.1} ms \
-                     of streamed output): {diff:.1}% apart, tolerance {:.1}%",
-                    n - 1,
-                    checks.tolerance_pct
-                ),
-            );
-        }
-    }
-    // Cross-check 2: the engine's own work cannot outlast its process.
-    if let Some(rep) = &report {
-        let work = rep.prompt_ms.unwrap_or(0.0) + rep.decode_ms.unwrap_or(0.0);
-        if work > outcome.wall_ms * 1.01 + 5.0 {
-            r.flag(
-                CLOCK_MISMATCH,
-                format!(
-                    "engine reports {work:.1} ms of prefill + decode but its process lived \
-                     {:.1} ms",
-                    outcome.wall_ms
-                ),
-            );
-        }
-        // tokens ÷ rate must fit in the wall time as well.
-        if let (Some(n), Some(d)) = (rep.decode_tokens, rep.decode_tps)
-            && d > 0.0
-            && n as f64 / d * 1000.0 > outcome.wall_ms * 1.01 + 5.0
-        {
-            r.flag(
-                CLOCK_MISMATCH,
-                format!(
-                    "{n} decoded tokens at {d:.2} tok/s take {:.1} ms, longer than the process \
-                     ({:.1} ms)",
-                    n as f64 / d * 1000.0,
-                    outcome.wall_ms
-                ),
-            );
-        }
-    }
-    // Cross-check 3: token counts.
-    if let (Some(ours), Some(theirs)) = (our_token_count, interp.output_tokens) {
-        let diff = ours.abs_diff(theirs);
-        if diff > 2 && relative_diff_pct(ours as f64, theirs as f64) > checks.tolerance_pct {
-            r.flag(
-                TOKEN_COUNT_MISMATCH,
-                format!("engine counted {theirs} output tokens, our tokenizer {ours}"),
-            );
-        }
-    }
-
-    r.memory = Some(MemoryStats {
-        rss_peak_mib: if interp.tree_is_not_engine {
-            None
-        } else {
-            outcome.memory.peak_mib()
-        },
-        rss_after_load_mib: None,
-        gpu_mib: interp.gpu_mib,
-    });
-    r.engine_report = report;
-    match interp.error {
-        Some(e) => r.fail(e),
-        None => r.ok = true,
-    }
-    if let Some(roof) = roofline {
-        roofline::apply(&mut r, roof);
-    }
-    r
 }
 
 // ---------------------------------------------------------------------------------------
@@ -364,20 +197,15 @@ impl Adapter {
         }
     }
 
-    /// Bytes of weights this engine reads per decoded token, for the roofline. A GGUF
-    /// loaded by transformers is dequantized to the torch dtype, so it is sized at that
-    /// dtype, not at its quantized size.
+    /// Bytes of weights this engine reads per decoded token, for the roofline.
+    /// transformers loads weights at the torch dtype whatever the file holds (a GGUF is
+    /// dequantized, safetensors are cast), so a PyTorch model is sized at the dtype
+    /// generate.py really loads ([`roofline::transformers_bytes_per_param`]).
     pub fn model_bytes(&self) -> anyhow::Result<roofline::ModelBytes> {
         match self {
             Adapter::LlamaCpp(x) => roofline::model_bytes(&x.model),
             Adapter::Ollama(_) => anyhow::bail!("no model file to size (Ollama keeps its own)"),
-            Adapter::PyTorch(x) if x.model.extension().is_some_and(|e| e == "gguf") => {
-                roofline::gguf_bytes_dequantized(
-                    &x.model,
-                    roofline::torch_dtype_bytes(&x.dtype, &x.device),
-                )
-            }
-            Adapter::PyTorch(x) => roofline::model_bytes(&x.model),
+            Adapter::PyTorch(x) => roofline::transformers_model_bytes(&x.model, Some(x.dtype())),
             Adapter::Uzu(x) => roofline::model_bytes(&x.model),
         }
     }
@@ -448,6 +276,11 @@ pub struct Prepared {
     pub tokenizer: Option<crate::prompt::tokenizer::TokenCounter>,
     pub notes: Vec<String>,
     pub timeout: Duration,
+    /// The device as configured with `auto` resolved on this host, and why.
+    pub device: String,
+    pub device_reason: String,
+    /// `gpus`, and llama.cpp's split settings (crate::engine::multigpu).
+    pub multi_gpu: crate::engine::multigpu::MultiGpu,
 }
 
 fn missing(what: &str) -> UserError {
@@ -482,6 +315,11 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
     });
     let extra_args = section.extra_args.clone().unwrap_or_default();
     let mut notes = Vec::new();
+    let (device, device_reason) = {
+        use crate::engine::launch::{HostDevices, configured_device, resolve_device};
+        resolve_device(configured_device(settings, section), &HostDevices::detect())
+    };
+    notes.push(format!("device {device} ({device_reason})"));
     let tokenizer_path = section
         .tokenizer
         .as_deref()
@@ -538,6 +376,11 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
                 model,
                 threads,
                 ngl: section.ngl,
+                gpu_args: if device == "cpu" {
+                    Vec::new()
+                } else {
+                    section.multi_gpu().llama_args()
+                },
                 jinja,
                 bos: ctx.template.bos_token.clone(),
                 ctx: 4096,
@@ -590,20 +433,24 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
                 .into());
             }
             let script = ctx.workdir.join("generate.py");
-            std::fs::write(&script, pytorch::GENERATE_PY)
-                .with_context(|| format!("writing {}", script.display()))?;
+            let knobs = ctx.workdir.join(crate::engine::pytorch::KNOBS_FILE);
+            for (path, text) in [
+                (&script, pytorch::GENERATE_PY),
+                (&knobs, crate::engine::pytorch::KNOBS_SCRIPT),
+            ] {
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             let template_file = ctx.workdir.join(format!("{key}-template.jinja"));
             std::fs::write(&template_file, &ctx.template.source)
                 .with_context(|| format!("writing {}", template_file.display()))?;
-            let device = section
-                .device
-                .clone()
-                .unwrap_or_else(|| settings.device.clone());
+            // The resolved device, as API mode passes it (`metal` is torch's `mps`).
             let device = if device == "metal" {
                 "mps".to_string()
             } else {
-                device
+                device.clone()
             };
+            notes.push(crate::engine::pytorch::knobs_note(section));
             Adapter::PyTorch(pytorch::Setup {
                 python,
                 script,
@@ -614,7 +461,7 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
                     .map(Path::to_path_buf),
                 template_file,
                 device,
-                dtype: section.torch_dtype.clone().unwrap_or_else(|| "auto".into()),
+                knobs: crate::engine::pytorch::knob_args(section),
                 threads,
                 workdir: ctx.workdir.to_path_buf(),
                 extra_args,
@@ -636,6 +483,15 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
                     .unwrap_or_default()
             });
             notes.push("Uzu applies the model's own chat template to the messages".into());
+            if let Some(m) = crate::engine::uzu::local_model(&model) {
+                notes.push(format!(
+                    "cli bench: model looked up as `{}` in LOCAL_PATH={} (0.5.x); E2E from its \
+                     output (TTFT + output tokens ÷ generate rate), not the process's wall time, \
+                     which holds the model load and a warm-up pass",
+                    m.name,
+                    m.local_path.display()
+                ));
+            }
             Adapter::Uzu(uzu::Setup {
                 program,
                 tool: uzu::Tool::Bench,
@@ -660,6 +516,9 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
         tokenizer,
         notes,
         timeout,
+        device,
+        device_reason,
+        multi_gpu: section.multi_gpu(),
     })
 }
 
@@ -720,6 +579,8 @@ pub async fn run_engine(
         mode: Some(Mode::Cli),
         template: Some(template_name.to_string()),
         notes: prep.notes.clone(),
+        device: Some(prep.device.clone()),
+        device_reason: Some(prep.device_reason.clone()),
         ..Default::default()
     };
     if let Some(roof) = roofline {
@@ -729,7 +590,10 @@ pub async fn run_engine(
     for case in cases {
         let mut switched = false;
         let record = loop {
-            let spec = prep.adapter.command(case, &sampling)?;
+            let mut spec = prep.adapter.command(case, &sampling)?;
+            if let Some(devices) = prep.multi_gpu.visible_devices() {
+                spec = spec.env("CUDA_VISIBLE_DEVICES", devices);
+            }
             if info.command.is_empty() {
                 info.command = spec.argv();
             }
@@ -760,6 +624,15 @@ pub async fn run_engine(
                 continue;
             }
             let interp = prep.adapter.interpret(case, &outcome, &sampling);
+            if info.engine_settings.is_empty() && !interp.engine_settings.is_empty() {
+                info.engine_settings = interp.engine_settings.clone();
+                info.notes.extend(crate::engine::pytorch::settings_notes(
+                    &info.engine_settings,
+                ));
+            }
+            for (k, v) in prep.multi_gpu.settings() {
+                info.engine_settings.entry(k).or_insert(v);
+            }
             let ours = match &prep.tokenizer {
                 Some(t) if !interp.text.is_empty() => t.count(&interp.text).ok(),
                 Some(_) => Some(0),
@@ -805,7 +678,7 @@ pub async fn run_engine(
 }
 
 /// The roofline of a model, with the bandwidth resolved once per invocation.
-fn roofline_for(
+pub fn roofline_for(
     adapter: &Adapter,
     bandwidth: &mut Option<anyhow::Result<bandwidth::Bandwidth>>,
     settings: &Settings,
@@ -816,166 +689,10 @@ fn roofline_for(
     Ok(Roofline::new(bytes.bytes_per_token, bw.gbps, &bw.source))
 }
 
-/// `inferbench cli`: every selected `engines.*` entry, every prompt × `num_runs`, one
-/// subprocess per run; records persisted as they finish; JSON, Markdown and log written
-/// under `--out-dir` with the seed's file names. Returns the exit code.
-pub async fn run(args: crate::cli::CliArgs) -> anyhow::Result<i32> {
-    let settings = args.common.settings()?;
-    let (system, prompts) = crate::prompt::suite::suite_for(&settings)?;
-    let template = crate::prompt::template::ChatTemplate::resolve(
-        &settings.chat_template,
-        &settings.base_dir,
-    )?;
-    let selected: Vec<(String, EngineSection)> = settings
-        .file
-        .engines
-        .iter()
-        .filter(|(k, s)| settings.selected(k, s))
-        .map(|(k, s)| (k.clone(), s.clone()))
-        .collect();
-    if selected.is_empty() {
-        return Err(UserError::new(
-            "no CLI engines selected: add an `engines` section to benchmark_config.json \
-             (see README.md, Configuration) or name them with --engines",
-        )
-        .into());
-    }
-    let started_at = chrono::Local::now().to_rfc3339();
-    let origin = Instant::now();
-    let stamp = crate::output::stamp_now();
-    let mut session =
-        crate::output::Session::create(&args.output.out_dir, Mode::Cli, settings.num_runs, &stamp)?;
-    // Unique per invocation, also when several run in one process (tests).
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let workdir = std::env::temp_dir().join(format!(
-        "inferbench-cli-{}-{stamp}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&workdir)
-        .with_context(|| format!("creating work directory {}", workdir.display()))?;
-    struct Cleanup(PathBuf);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _cleanup = Cleanup(workdir.clone());
-    let _ = crate::process::install_signal_handlers();
-
-    let ctx = PrepareCtx {
-        settings: &settings,
-        template: &template,
-        workdir: &workdir,
-    };
-    let all_cases = cases(
-        &system,
-        &prompts,
-        &template,
-        settings.num_runs,
-        settings.warmup_runs,
-    )?;
-    let mut infos = Vec::new();
-    let mut bandwidth = None;
-    for (key, section) in &selected {
-        let mut prep = match prepare(key, section, &ctx) {
-            Ok(p) => p,
-            Err(e) if settings.engine_filter.is_some() => return Err(e),
-            Err(e) => {
-                let msg = format!("skipping engine {key}: {e:#}");
-                eprintln!("{msg}");
-                session.log(&msg);
-                infos.push(EngineInfo {
-                    engine: key.clone(),
-                    kind: Settings::kind_of(key, section).to_string(),
-                    mode: Some(Mode::Cli),
-                    notes: vec![msg],
-                    ..Default::default()
-                });
-                continue;
-            }
-        };
-        let roof = match roofline_for(&prep.adapter, &mut bandwidth, &settings) {
-            Ok(r) => {
-                session.log(&format!("{key}: {}", r.describe()));
-                Some(r)
-            }
-            Err(e) => {
-                prep.notes.push(format!("no roofline: {e:#}"));
-                None
-            }
-        };
-        // `ollama run` is a client: the model runs in `ollama serve`. Start the server of the
-        // config's Ollama entry for the duration of this engine's runs (or use one that is
-        // already listening on its port).
-        let mut ollama_server = None;
-        if let Adapter::Ollama(o) = &mut prep.adapter {
-            match start_ollama_server(&settings, &session.paths.logging_dir).await? {
-                Some((host, server, note)) => {
-                    o.host = Some(host);
-                    prep.notes.push(note);
-                    ollama_server = server;
-                }
-                None => prep.notes.push(
-                    "no Ollama entry in `servers`: `ollama serve` must already be running".into(),
-                ),
-            }
-        }
-        let quiet = args.output.quiet;
-        let mut progress = |r: &RunRecord| {
-            if !quiet {
-                eprintln!(
-                    "{} {}{} run {}: {}",
-                    r.engine,
-                    r.prompt_id,
-                    if r.warmup { " (warm-up)" } else { "" },
-                    r.run_index,
-                    match (&r.error, r.decode_tps) {
-                        (Some(e), _) => format!("FAILED: {e}"),
-                        (None, Some(d)) => format!(
-                            "decode {d:.1} tok/s ({}), {} tokens, wall {:.0} ms",
-                            r.decode_tps_source.as_deref().unwrap_or("?"),
-                            r.output_tokens.map_or("?".into(), |n| n.to_string()),
-                            r.wall_ms.unwrap_or(0.0)
-                        ),
-                        (None, None) => "no decode figure".into(),
-                    }
-                );
-            }
-        };
-        let info = run_engine(
-            &mut prep,
-            &all_cases,
-            &settings,
-            &template.name,
-            roof.as_ref(),
-            origin,
-            &mut session,
-            &mut progress,
-        )
-        .await?;
-        if let Some(server) = ollama_server
-            && let Err(e) = server.stop().await
-        {
-            session.log(&format!("stopping ollama serve: {e:#}"));
-        }
-        infos.push(info);
-    }
-
-    crate::runner::finish(
-        session,
-        Mode::Cli,
-        &settings,
-        started_at,
-        infos,
-        &args.output,
-    )
-}
-
 /// Start `ollama serve` for CLI mode from the config's first `servers` entry of kind
 /// `ollama`: `(OLLAMA_HOST, the server we started, a note)`, or `None` without such an
 /// entry. A server already listening on that port is used as it is.
-async fn start_ollama_server(
+pub async fn start_ollama_server(
     settings: &Settings,
     log_dir: &std::path::Path,
 ) -> anyhow::Result<Option<(String, Option<crate::server::RunningEngine>, String)>> {
@@ -983,7 +700,7 @@ async fn start_ollama_server(
         .file
         .servers
         .iter()
-        .find(|(k, s)| Settings::kind_of(k, s) == "ollama")
+        .find(|(k, s)| Settings::kind_of(k, s) == crate::engine::EngineKind::Ollama)
     else {
         return Ok(None);
     };

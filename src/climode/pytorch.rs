@@ -6,13 +6,19 @@
 //! `skip_prompt` the first item is the prompt and TTFT reads ≈ 0), prefill = TTFT, decode =
 //! first to last streamed item, token counts from ids (`output.shape[1] - prompt_len`), not
 //! from streamed text (items may be empty while the tokenizer holds text back).
+//!
+//! The speed knobs (`torch_dtype`, `attn_implementation`, `compile`,
+//! `cache_implementation`) are passed as `python/torch_knobs.py` flags, and the script
+//! reports what was in effect (`settings`) for the engine's results. With `compile` on,
+//! the script's untimed compile warm-up (`compile_ms`) is inside its `load_ms`.
 
 use super::exec::ProcessOutcome;
 use super::{Case, Interpreted};
 use crate::process::CommandSpec;
-use crate::results::{EngineReport, Flag, Sampling};
+use crate::results::{EngineReport, EngineSetting, Flag, Sampling};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The JSON line `python/generate.py` prints.
@@ -38,6 +44,10 @@ pub struct GenerateOutput {
     pub transformers_version: Option<String>,
     /// Whether transformers rendered the prompt exactly as inferbench did.
     pub rendered_matches: Option<bool>,
+    /// The untimed compile warm-up generate (inside `load_ms`), with `compile` on.
+    pub compile_ms: Option<f64>,
+    /// What was in effect, each knob with what was asked (`torch_knobs.report`).
+    pub settings: Option<serde_json::Value>,
     pub text: String,
     pub error: Option<String>,
 }
@@ -87,8 +97,24 @@ pub fn parse_generate_output(stdout: &str) -> Option<GenerateOutput> {
 }
 
 /// The script, embedded so an installed binary needs no checkout; written to the work
-/// directory at run time.
+/// directory at run time, with [`crate::engine::pytorch::KNOBS_SCRIPT`] beside it.
 pub const GENERATE_PY: &str = include_str!("../../python/generate.py");
+
+/// The settings a run's output reports: the final line's, else the first line's (a run
+/// that failed after loading). Pure.
+pub fn reported_settings(stdout: &str) -> BTreeMap<String, EngineSetting> {
+    stdout
+        .lines()
+        .rev()
+        .map(str::trim)
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| {
+            let s = crate::engine::pytorch::parse_settings(v.get("settings")?);
+            (!s.is_empty()).then_some(s)
+        })
+        .unwrap_or_default()
+}
 
 /// How one PyTorch engine of the config is run.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +128,9 @@ pub struct Setup {
     /// Our chat template's source, written to a file the script loads.
     pub template_file: PathBuf,
     pub device: String,
-    pub dtype: String,
+    /// `--dtype`, `--attn-implementation`, `--compile`, `--cache-implementation` and their
+    /// values ([`crate::engine::pytorch::knob_args`]).
+    pub knobs: Vec<String>,
     pub threads: u32,
     /// Where per-run files (our rendering) are written.
     pub workdir: PathBuf,
@@ -142,8 +170,7 @@ impl Setup {
             .arg(s.temperature.to_string())
             .arg("--device")
             .arg(&self.device)
-            .arg("--dtype")
-            .arg(&self.dtype)
+            .args(self.knobs.iter())
             .arg("--threads")
             .arg(self.threads.to_string());
         if let Some(t) = &self.tokenizer_dir {
@@ -153,8 +180,21 @@ impl Setup {
         Ok(spec.args(self.extra_args.iter()))
     }
 
+    /// The dtype asked for (`--dtype`'s value).
+    pub fn dtype(&self) -> &str {
+        self.knobs
+            .iter()
+            .position(|a| a == "--dtype")
+            .and_then(|i| self.knobs.get(i + 1))
+            .map(String::as_str)
+            .unwrap_or("auto")
+    }
+
     pub fn interpret(&self, o: &ProcessOutcome) -> Interpreted {
-        let mut out = Interpreted::default();
+        let mut out = Interpreted {
+            engine_settings: reported_settings(&o.stdout_text()),
+            ..Default::default()
+        };
         match parse_generate_output(&o.stdout_text()) {
             Some(g) => {
                 out.report = Some(g.to_report());
@@ -214,5 +254,27 @@ mod tests {
         assert_eq!(g.decode_tps(), Some(100.0));
         assert_eq!(g.prefill_tps(), Some(400.0));
         assert!(parse_generate_output("no json\n").is_none());
+    }
+
+    #[test]
+    fn settings_from_the_last_line_else_the_first() {
+        let first =
+            r#"{"settings": {"cache_implementation": {"asked": "static", "effective": "static"}}}"#;
+        let last = r#"{"ttft_ms": 1.0, "text": "", "settings": {"cache_implementation": {"asked": "static", "effective": "dynamic"}}}"#;
+        let both = format!("{first}\nlog line\n{last}\n");
+        let s = reported_settings(&both);
+        assert_eq!(
+            s["cache_implementation"].effective.as_deref(),
+            Some("dynamic")
+        );
+        assert!(s["cache_implementation"].differs());
+        // A run that died after loading still says what it ran with.
+        let died = format!("{first}\n{{\"error\": \"boom\"}}\n");
+        let s = reported_settings(&died);
+        assert_eq!(
+            s["cache_implementation"].effective.as_deref(),
+            Some("static")
+        );
+        assert!(reported_settings("{\"error\": \"x\"}").is_empty());
     }
 }

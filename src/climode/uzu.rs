@@ -1,21 +1,31 @@
 //! Uzu's command-line tool `cli`: its own benchmark `cli bench MODEL task.json out.json`
 //! and the 0.4.x one-shot `cli run MODEL -m MSG`.
 //!
+//! - Model lookup (0.5.x, ENGINES.md): `cli` finds a model by NAME inside the folder named
+//!   by `LOCAL_PATH`; a full path alone fails with `Model not found: <path>`. A configured
+//!   model folder `/models/gemma` runs as `LOCAL_PATH=/models cli bench gemma …`
+//!   ([`crate::engine::uzu::local_model`]). 0.4.x `cli run` takes the folder's path.
 //! - The task file is built from our prompt suite and settings: `{identifier, repo_id,
 //!   number_of_runs, tokens_limit, greedy, messages}`.
 //! - The output file is a JSON array, one object per run: `time_to_first_token` (seconds),
-//!   `prompt_tokens_per_second`, `generate_tokens_per_second` (absent or null when
+//!   `prompt_tokens_per_second`, `generate_tokens_per_second` (absent, null or 0 when
 //!   nothing was generated after the first token), `tokens_count_input`,
 //!   `tokens_count_output`, `memory_used` (bytes), `device`, `engine_version`, `text`.
+//! - `cli bench` loads the model and runs a one-token warm-up of the task in the same
+//!   process before it measures, so the process's wall time is not the run's E2E: E2E is
+//!   the output's TTFT + output tokens ÷ generate rate ([`BenchResult::e2e_ms`]).
 //! - `cli run` prints the text, a blank line, then in bold
-//!   `time: 0.823s, speed: 171.302t/s, tokens: 128`. Uzu prints the generate rate there
-//!   when it has one and the PREFILL rate otherwise; with 0 output tokens it is prefill,
-//!   with 1 it cannot be told apart, so only 2 or more tokens give a decode rate.
+//!   `time: 0.823s, speed: 171.302t/s, tokens: 128`. `time` is the reply's own duration
+//!   (model load is outside it): that is E2E. Uzu prints the generate rate there when it
+//!   has one and the PREFILL rate otherwise; with 0 output tokens it is prefill, with 1 it
+//!   cannot be told apart, so only 2 or more tokens give a decode rate.
 
 use super::exec::ProcessOutcome;
 use super::parse::{scan_quantities, strip_terminal_noise};
+use super::record::E2e;
 use super::{Case, Interpreted};
 use crate::client::Message;
+use crate::engine::uzu::local_model;
 use crate::process::CommandSpec;
 use crate::results::{EngineReport, Sampling};
 use anyhow::Context;
@@ -91,6 +101,33 @@ impl BenchResult {
         self.time_to_first_token.map(|s| s * 1000.0)
     }
 
+    /// The generate rate, when there is one (Uzu writes 0 when nothing followed the
+    /// first token).
+    pub fn generate_tps(&self) -> Option<f64> {
+        self.generate_tokens_per_second.filter(|r| *r > 0.0)
+    }
+
+    /// Decoding time on the engine's clock: output tokens ÷ generate rate.
+    pub fn decode_ms(&self) -> Option<f64> {
+        match (self.tokens_count_output, self.generate_tps()) {
+            (Some(n), Some(r)) => Some(n as f64 * 1000.0 / r),
+            _ => None,
+        }
+    }
+
+    /// E2E of the measured run on the engine's clock: TTFT + output tokens ÷ generate
+    /// rate; TTFT alone when at most one token came out. `None` when the output lacks
+    /// what it takes (the process's wall time is never a stand-in: it holds the load and
+    /// a warm-up pass).
+    pub fn e2e_ms(&self) -> Option<f64> {
+        let ttft = self.ttft_ms()?;
+        match (self.tokens_count_output, self.decode_ms()) {
+            (_, Some(d)) => Some(ttft + d),
+            (Some(n), None) if n <= 1 => Some(ttft),
+            _ => None,
+        }
+    }
+
     pub fn memory_mib(&self) -> Option<f64> {
         self.memory_used.map(|b| b as f64 / (1024.0 * 1024.0))
     }
@@ -106,10 +143,10 @@ impl BenchResult {
             prompt_ms,
             prefill_tps: self.prompt_tokens_per_second,
             decode_tokens: self.tokens_count_output,
-            decode_ms: None,
-            decode_tps: self.generate_tokens_per_second,
+            decode_ms: self.decode_ms(),
+            decode_tps: self.generate_tps(),
             load_ms: None,
-            total_ms: None,
+            total_ms: self.e2e_ms(),
             cached_tokens: None,
         }
     }
@@ -259,9 +296,12 @@ impl Setup {
                 std::fs::write(&task_path, serde_json::to_vec_pretty(&task)?)
                     .with_context(|| format!("writing {}", task_path.display()))?;
                 let _ = std::fs::remove_file(&out_path);
-                spec.arg("bench")
-                    .arg(&self.model)
-                    .arg(&task_path)
+                let spec = spec.arg("bench");
+                let spec = match local_model(&self.model) {
+                    Some(m) => m.apply(spec).arg(&m.name),
+                    None => spec.arg(&self.model),
+                };
+                spec.arg(&task_path)
                     .arg(&out_path)
                     .args(self.extra_args.iter())
             }
@@ -284,7 +324,11 @@ impl Setup {
     }
 
     pub fn interpret(&self, case: &Case, o: &ProcessOutcome) -> Interpreted {
-        let mut out = Interpreted::default();
+        // Either tool loads the model inside the process: its wall time is never E2E.
+        let mut out = Interpreted {
+            e2e: E2e::Unknown,
+            ..Default::default()
+        };
         match self.tool {
             Tool::Bench => {
                 let (_, out_path) = self.files(case);
@@ -298,6 +342,7 @@ impl Setup {
                             out.text = r.text.clone().unwrap_or_default();
                             out.output_tokens = r.tokens_count_output;
                             out.ttft_ms = r.ttft_ms();
+                            out.e2e = r.e2e_ms().map_or(E2e::Unknown, E2e::Engine);
                             out.gpu_mib = r.memory_mib();
                         }
                         None => out.error = Some("uzu bench wrote no results".into()),
@@ -317,6 +362,8 @@ impl Setup {
                     Some(st) => {
                         out.report = Some(st.to_report());
                         out.output_tokens = Some(st.output_tokens);
+                        // The reply's own duration; the model load is outside it.
+                        out.e2e = E2e::Engine(st.seconds * 1000.0);
                     }
                     None if o.success() => {
                         out.error = Some("no `time: … speed: … tokens: …` line from cli run".into())
@@ -366,6 +413,96 @@ mod tests {
         assert_eq!(v["messages"][0]["role"], "user");
         assert_eq!(v["tokens_limit"], 64);
         assert!(!BenchTask::new("p1", "r", 1, 1, 0.3, &msgs).greedy);
+    }
+
+    #[test]
+    fn bench_e2e_from_its_own_figures() {
+        let r = BenchResult {
+            tokens_count_input: Some(24),
+            tokens_count_output: Some(128),
+            time_to_first_token: Some(0.05),
+            prompt_tokens_per_second: Some(480.0),
+            generate_tokens_per_second: Some(160.0),
+            ..Default::default()
+        };
+        // 50 ms + 128 / 160 tok/s.
+        assert_eq!(r.e2e_ms(), Some(850.0));
+        let rep = r.to_report();
+        assert_eq!(rep.decode_ms, Some(800.0));
+        assert_eq!(rep.total_ms, Some(850.0));
+        assert_eq!(rep.prompt_ms, Some(50.0));
+        // Nothing after the first token: Uzu writes 0 (or null) for the generate rate.
+        let one = BenchResult {
+            tokens_count_output: Some(1),
+            time_to_first_token: Some(0.04),
+            generate_tokens_per_second: Some(0.0),
+            ..Default::default()
+        };
+        assert_eq!(one.generate_tps(), None);
+        assert_eq!(one.to_report().decode_tps, None);
+        assert_eq!(one.e2e_ms(), Some(40.0));
+        // Many tokens but no rate: no E2E rather than a guess.
+        let odd = BenchResult {
+            tokens_count_output: Some(50),
+            time_to_first_token: Some(0.04),
+            ..Default::default()
+        };
+        assert_eq!(odd.e2e_ms(), None);
+        assert_eq!(BenchResult::default().e2e_ms(), None);
+    }
+
+    #[test]
+    fn bench_command_names_the_model_inside_local_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("models").join("gemma-3-1b-it");
+        let setup = Setup {
+            program: PathBuf::from("cli"),
+            tool: Tool::Bench,
+            model: model.clone(),
+            repo_id: "google/gemma-3-1b-it".into(),
+            workdir: dir.path().to_path_buf(),
+            extra_args: Vec::new(),
+        };
+        let case = Case {
+            prompt_id: "p1".into(),
+            tier: "short".into(),
+            run_index: 0,
+            warmup: false,
+            system: "Be brief.".into(),
+            user: "Hi".into(),
+            input: crate::client::PromptInput {
+                messages: vec![Message {
+                    role: "user".into(),
+                    content: "Hi".into(),
+                }],
+                rendered: String::new(),
+            },
+        };
+        let s = Sampling {
+            max_tokens: 16,
+            temperature: 0.0,
+            seed: None,
+            top_p: None,
+            top_k: None,
+            ignore_eos: false,
+        };
+        let spec = setup.command(&case, &s).unwrap();
+        let argv = spec.argv();
+        assert_eq!(&argv[1..3], ["bench", "gemma-3-1b-it"]);
+        assert_eq!(
+            spec.env.get(std::ffi::OsStr::new("LOCAL_PATH")),
+            Some(&dir.path().join("models").into_os_string())
+        );
+        let task: BenchTask = serde_json::from_slice(&std::fs::read(&argv[3]).unwrap()).unwrap();
+        assert_eq!(task.repo_id, "google/gemma-3-1b-it");
+        // 0.4.x `cli run` takes the path, with no LOCAL_PATH.
+        let run = Setup {
+            tool: Tool::Run,
+            ..setup
+        };
+        let spec = run.command(&case, &s).unwrap();
+        assert_eq!(spec.argv()[2], model.display().to_string());
+        assert!(spec.env.is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! renderings, unless mismatches are allowed: then the outcome says so and the runner
 //! records a flag.
 
-use super::ApiTarget;
+use super::{ApiTarget, EngineKind};
 use crate::client::{PromptInput, Protocol};
 use crate::prompt::tokenizer::TokenCounter;
 use crate::results::Sampling;
@@ -139,8 +139,8 @@ async fn engine_view(
         .and_then(Value::as_str)
         .map(str::to_string);
     let messages = body.get("messages").cloned();
-    match target.kind.as_str() {
-        "llamacpp" => {
+    match target.kind {
+        EngineKind::LlamaCpp => {
             let (text, how) = match (target.protocol, raw_prompt, messages) {
                 (Protocol::LlamaCompletion | Protocol::OpenAiCompletions, Some(p), _) => {
                     (p, "request prompt")
@@ -165,7 +165,7 @@ async fn engine_view(
                 format!("{how} + llama-server /tokenize"),
             )))
         }
-        "pytorch" => match (target.protocol, raw_prompt, messages) {
+        EngineKind::PyTorch => match (target.protocol, raw_prompt, messages) {
             (Protocol::OpenAiCompletions, Some(p), _) => {
                 let url = format!("{base}/tokenize");
                 let v = post(
@@ -189,6 +189,16 @@ async fn engine_view(
                     Some(ids),
                     "PyTorch server /apply-template".into(),
                 )))
+            }
+            _ => Ok(None),
+        },
+        // The synthetic engine shows its template when started with --chat-template.
+        EngineKind::Mock => match messages {
+            Some(m) if target.protocol == Protocol::OpenAiChat => {
+                match apply_template(client, base, &m).await {
+                    Ok((p, _, _)) => Ok(Some((p, None, "mock /apply-template".into()))),
+                    Err(_) => Ok(None),
+                }
             }
             _ => Ok(None),
         },
@@ -220,9 +230,9 @@ pub async fn check(
     };
     let Some((engine_prompt, engine_tokens, method)) = engine_view(&client, target, &body).await?
     else {
-        let why = match target.kind.as_str() {
-            "ollama" => "Ollama exposes no tokenizer or template route",
-            "uzu" => "Uzu applies its own template and exposes no tokenizer route",
+        let why = match target.kind {
+            EngineKind::Ollama => "Ollama exposes no tokenizer or template route",
+            EngineKind::Uzu => "Uzu applies its own template and exposes no tokenizer route",
             _ => "the server exposes no tokenizer or template route",
         };
         return Ok(FairnessOutcome {

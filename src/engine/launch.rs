@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Problems found before spawning an engine. Each message names the engine, what is wrong
-/// and how to fix it. They are user errors (exit code 2, see [`crate::error::exit_code`]);
+/// and how to fix it. They are user errors (exit code 2, see [`crate::exit::exit_code`]);
 /// the runner may instead skip the engine and record [`StartError::to_string`] as the
 /// reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +85,10 @@ pub struct PlanContext<'a> {
     pub section: &'a EngineSection,
     /// Directory for logs and generated files (templates).
     pub log_dir: &'a Path,
+    /// Concurrent streams the engine must serve (a load run at concurrency N), so that an
+    /// adapter with such a setting configures it (llama-server `--parallel`, Ollama
+    /// `OLLAMA_NUM_PARALLEL`); `None` for one request at a time.
+    pub streams: Option<u32>,
 }
 
 impl PlanContext<'_> {
@@ -108,12 +112,14 @@ impl PlanContext<'_> {
         )
     }
 
-    /// The device for this engine: the section's, else the global one.
+    /// The device for this engine: the section's, else the global one, with `auto`
+    /// resolved on this host ([`resolve_device`]).
     pub fn device(&self) -> String {
-        self.section
-            .device
-            .clone()
-            .unwrap_or_else(|| self.settings.device.clone())
+        resolve_device(
+            configured_device(self.settings, self.section),
+            &HostDevices::detect(),
+        )
+        .0
     }
 
     pub fn threads(&self) -> Option<u32> {
@@ -163,6 +169,15 @@ impl PlanContext<'_> {
         } else {
             format!("/{e}")
         }
+    }
+
+    /// Whether the user's `extra_args` already set one of these flags.
+    pub fn extra_args_set(&self, flags: &[&str]) -> bool {
+        self.extra_args().iter().any(|a| {
+            flags
+                .iter()
+                .any(|f| a == f || a.starts_with(&format!("{f}=")))
+        })
     }
 
     pub fn extra_args(&self) -> Vec<String> {
@@ -291,6 +306,43 @@ pub fn engine_template(
     )?))
 }
 
+/// The device an engine section asks for: its own, else the global setting.
+pub fn configured_device<'a>(settings: &'a Settings, section: &'a EngineSection) -> &'a str {
+    section.device.as_deref().unwrap_or(&settings.device)
+}
+
+/// The accelerators this host has, as far as `device: auto` cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostDevices {
+    pub nvidia_gpu: bool,
+    pub apple_gpu: bool,
+}
+
+impl HostDevices {
+    pub fn detect() -> HostDevices {
+        HostDevices {
+            nvidia_gpu: nvidia_gpu_present(),
+            apple_gpu: cfg!(all(target_os = "macos", target_arch = "aarch64")),
+        }
+    }
+}
+
+/// Resolve a configured device: `auto` becomes `cuda` with an NVIDIA GPU, `mps` on Apple
+/// silicon (Metal for llama.cpp and Uzu), else `cpu`; anything else stays as configured.
+/// Returns the device and why. Pure.
+pub fn resolve_device(configured: &str, host: &HostDevices) -> (String, String) {
+    if configured != "auto" {
+        return (configured.to_string(), "configured".into());
+    }
+    if host.nvidia_gpu {
+        ("cuda".into(), "auto: an NVIDIA GPU is present".into())
+    } else if host.apple_gpu {
+        ("mps".into(), "auto: Apple silicon GPU (Metal)".into())
+    } else {
+        ("cpu".into(), "auto: no GPU found".into())
+    }
+}
+
 /// Whether an NVIDIA GPU is visible (device nodes or the driver's proc entry).
 pub fn nvidia_gpu_present() -> bool {
     Path::new("/dev/nvidia0").exists() || Path::new("/proc/driver/nvidia/version").exists()
@@ -299,6 +351,27 @@ pub fn nvidia_gpu_present() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_resolves_to_the_hosts_accelerator() {
+        let none = HostDevices::default();
+        let nvidia = HostDevices {
+            nvidia_gpu: true,
+            apple_gpu: false,
+        };
+        let apple = HostDevices {
+            nvidia_gpu: false,
+            apple_gpu: true,
+        };
+        assert_eq!(resolve_device("auto", &none).0, "cpu");
+        assert_eq!(resolve_device("auto", &nvidia).0, "cuda");
+        assert_eq!(resolve_device("auto", &apple).0, "mps");
+        assert_eq!(
+            resolve_device("cuda:1", &none),
+            ("cuda:1".to_string(), "configured".to_string())
+        );
+        assert_eq!(resolve_device("cpu", &nvidia).0, "cpu");
+    }
 
     #[test]
     fn endpoints_map_to_protocols() {

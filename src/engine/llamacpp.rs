@@ -9,7 +9,8 @@
 //!
 //! Endpoints: the seed's native `/completion` (our rendered prompt, raw, minus the BOS
 //! text because llama-server adds BOS itself) and `/v1/chat/completions` (messages).
-//! `cache_prompt: false` so every run pays its prefill; `ignore_eos` supported.
+//! `cache_prompt` follows `inferbench.cache_prompt` (default false, so every run pays its
+//! prefill; llama-server's own default is true); `ignore_eos` supported.
 
 use super::ApiTarget;
 use super::launch::{
@@ -85,6 +86,8 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     if gpu_wanted && gpu_build(&binary) && (nvidia_gpu_present() || cfg!(target_os = "macos")) {
         let ngl = ctx.section.ngl.unwrap_or(99);
         cmd = cmd.args(["-ngl".to_string(), ngl.to_string()]);
+        // Several GPUs: --split-mode, --tensor-split, --main-gpu as configured.
+        cmd = cmd.args(ctx.section.multi_gpu().llama_args());
     } else {
         if gpu_wanted {
             notes.push(format!(
@@ -95,14 +98,42 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         // Explicit, so a GPU build on a GPU machine does not offload behind our back.
         cmd = cmd.args(["-ngl", "0"]);
     }
+    // A load run at concurrency N gets N slots, unless the user chose a number.
+    if let Some(n) = ctx.streams
+        && !ctx.extra_args_set(&["-np", "--parallel"])
+    {
+        cmd = cmd.args(["--parallel".to_string(), n.to_string()]);
+        notes.push(format!(
+            "--parallel {n}: one slot per stream of the load run"
+        ));
+    }
+    // Prometheus /metrics, which load steps scrape (crate::scrape).
+    if !ctx.extra_args_set(&["--metrics"]) {
+        cmd = cmd.arg("--metrics");
+    }
+    // With prompt caching on, a sliding-window model (Gemma 3) needs the full-size SWA
+    // cache for a cached prefix to be reused; without it llama-server re-processes the
+    // whole prompt (cache_n 0, measured with llama-server 0.6.0-dev on Gemma 3 270M).
+    if ctx.settings.cache_prompt && !ctx.extra_args_set(&["--swa-full"]) {
+        cmd = cmd.arg("--swa-full");
+        notes.push(
+            "--swa-full: cache_prompt is on, and a sliding-window model reuses a cached prefix only with the full-size SWA cache"
+                .into(),
+        );
+    }
     cmd = cmd.args(ctx.extra_args());
 
     let base_url = ctx.base_url(&host, port);
     let mut extra = serde_json::Map::new();
-    extra.insert("cache_prompt".into(), serde_json::Value::Bool(false));
+    // Off by default (inferbench.cache_prompt / --cache-prompt), though llama-server's
+    // own default is on: every run pays its whole prefill unless caching is measured.
+    extra.insert(
+        "cache_prompt".into(),
+        serde_json::Value::Bool(ctx.settings.cache_prompt),
+    );
     let target = ApiTarget {
         name: ctx.key.to_string(),
-        kind: "llamacpp".into(),
+        kind: crate::engine::EngineKind::LlamaCpp,
         base_url,
         endpoint,
         protocol,

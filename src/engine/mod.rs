@@ -2,14 +2,17 @@
 //! ready, how to phrase a request, and how to read what the engine says about itself.
 
 pub mod fairness;
+pub mod kind;
 pub mod launch;
 pub mod llamacpp;
+pub mod multigpu;
 pub mod ollama;
 pub mod openai;
 pub mod pytorch;
 pub mod uzu;
 
 use crate::client::{MaxTokensField, Protocol};
+pub use kind::EngineKind;
 use serde::{Deserialize, Serialize};
 
 /// How the benchmark talks to one engine's server: everything the runner needs to build
@@ -18,8 +21,8 @@ use serde::{Deserialize, Serialize};
 pub struct ApiTarget {
     /// Config key, e.g. "llamacpp".
     pub name: String,
-    /// Adapter kind, e.g. "llamacpp", "openai".
-    pub kind: String,
+    /// Adapter kind.
+    pub kind: EngineKind,
     /// Base URL without a trailing slash, e.g. "http://127.0.0.1:8002".
     pub base_url: String,
     /// Path of the measured endpoint, e.g. "/v1/chat/completions".
@@ -45,13 +48,30 @@ pub struct ApiTarget {
     pub strip_prompt_prefix: Option<String>,
 }
 
+/// The root of an OpenAI-compatible server from a base URL as people write it:
+/// `http://h:p`, `http://h:p/`, `http://h:p/v1` and `http://h:p/v1/` all give `http://h:p`
+/// (endpoints are paths from the root, `/v1/...`). A path before `/v1` stays
+/// (`http://h/proxy/v1` gives `http://h/proxy`).
+pub fn server_root(base_url: &str) -> String {
+    let trimmed = base_url.trim().trim_end_matches('/');
+    let root = match trimmed.len().checked_sub(3) {
+        Some(i) if trimmed.is_char_boundary(i) && trimmed[i..].eq_ignore_ascii_case("/v1") => {
+            &trimmed[..i]
+        }
+        _ => trimmed,
+    };
+    root.trim_end_matches('/').to_string()
+}
+
 impl ApiTarget {
-    /// A generic OpenAI-compatible server that inferbench did not start.
+    /// A generic OpenAI-compatible server that inferbench did not start. `base_url` may
+    /// be the server's root or its `/v1` (with or without a trailing slash): both name
+    /// the same server (see [`server_root`]).
     pub fn openai(name: &str, base_url: &str, model: Option<String>, chat: bool) -> Self {
         ApiTarget {
             name: name.to_string(),
-            kind: "openai".into(),
-            base_url: base_url.trim_end_matches('/').to_string(),
+            kind: EngineKind::OpenAi,
+            base_url: server_root(base_url),
             endpoint: if chat {
                 "/v1/chat/completions".into()
             } else {
@@ -86,5 +106,35 @@ impl ApiTarget {
     /// Full URL of the measured endpoint.
     pub fn url(&self) -> String {
         format!("{}{}", self.base_url, self.endpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_with_or_without_v1_name_the_same_endpoint() {
+        for base in [
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:8080/v1",
+            "http://127.0.0.1:8080/v1/",
+            " http://127.0.0.1:8080/V1/ ",
+        ] {
+            let t = ApiTarget::openai("x", base, None, true);
+            assert_eq!(t.base_url, "http://127.0.0.1:8080", "from {base:?}");
+            assert_eq!(
+                t.url(),
+                "http://127.0.0.1:8080/v1/chat/completions",
+                "from {base:?}"
+            );
+            let t = ApiTarget::openai("x", base, None, false);
+            assert_eq!(t.url(), "http://127.0.0.1:8080/v1/completions");
+        }
+        assert_eq!(server_root("http://h/proxy/v1/"), "http://h/proxy");
+        // Only a whole `/v1` segment is the API prefix.
+        assert_eq!(server_root("http://h/apiv1"), "http://h/apiv1");
+        assert_eq!(server_root("http://h:1/v2"), "http://h:1/v2");
     }
 }

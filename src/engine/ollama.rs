@@ -30,8 +30,12 @@ const ENDPOINTS: &[&str] = &["/api/generate", "/api/chat", "/v1/chat/completions
 /// Ollama adds `<bos>` itself when it tokenizes.
 pub const GEMMA3_TEMPLATE: &str = "<start_of_turn>user\n{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}<end_of_turn>\n<start_of_turn>model\n";
 
-/// Where Ollama keeps models: `$OLLAMA_MODELS`, else the setup cache.
-pub fn models_dir() -> PathBuf {
+/// Where Ollama keeps models: the section's `models_dir`, else `$OLLAMA_MODELS`, else the
+/// setup cache.
+pub fn models_dir(section: &EngineSection, settings: &Settings) -> PathBuf {
+    if let Some(d) = section.models_dir.as_deref() {
+        return settings.path_of(d);
+    }
     match std::env::var_os("OLLAMA_MODELS") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
         _ => inferbench_home().join("ollama").join("models"),
@@ -73,11 +77,11 @@ pub fn model_name(section: &EngineSection) -> String {
         .unwrap_or_else(|| DEFAULT_MODEL.to_string())
 }
 
-fn serve_command(binary: &Path, host: &str, port: u16) -> CommandSpec {
+fn serve_command(binary: &Path, host: &str, port: u16, models: &Path) -> CommandSpec {
     CommandSpec::new(binary)
         .arg("serve")
         .env("OLLAMA_HOST", format!("{host}:{port}"))
-        .env("OLLAMA_MODELS", models_dir())
+        .env("OLLAMA_MODELS", models)
 }
 
 pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
@@ -93,7 +97,12 @@ pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
             )
         })
         .ok_or_else(|| unsupported_endpoint(ctx.key, &endpoint, ENDPOINTS))?;
-    let cmd = serve_command(&binary, &host, port).args(ctx.extra_args());
+    let models = models_dir(ctx.section, ctx.settings);
+    let mut cmd = serve_command(&binary, &host, port, &models).args(ctx.extra_args());
+    // A load run at concurrency N: Ollama serves N requests of a model at once.
+    if let Some(n) = ctx.streams {
+        cmd = cmd.env("OLLAMA_NUM_PARALLEL", n.to_string());
+    }
     let mut extra = serde_json::Map::new();
     if let Some(t) = ctx.threads()
         && protocol != Protocol::OpenAiChat
@@ -102,7 +111,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
     }
     let target = ApiTarget {
         name: ctx.key.to_string(),
-        kind: "ollama".into(),
+        kind: crate::engine::EngineKind::Ollama,
         base_url: ctx.base_url(&host, port),
         endpoint,
         protocol,
@@ -124,7 +133,14 @@ pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
         target,
         template: Some("gemma3 (Modelfile TEMPLATE)".into()),
         files: Vec::new(),
-        notes: vec![format!("OLLAMA_MODELS={}", models_dir().display())],
+        notes: vec![
+            format!("OLLAMA_MODELS={}", models.display()),
+            // Recorded so a fixed-length or cold-cache workload is read for what it is.
+            "Ollama has no ignore_eos: output may stop at EOS before the length asked".into(),
+            "Ollama has no per-request prompt-cache switch and reports no cached tokens: \
+             it may reuse the previous prompt's prefix"
+                .into(),
+        ],
     })
 }
 
@@ -144,8 +160,7 @@ pub async fn check_model(base_url: &str, engine: &str, model: &str) -> Result<()
         Err(StartError::Unusable {
             engine: engine.to_string(),
             message: format!(
-                "Ollama has no model `{model}` in {}; run `inferbench models prepare` to register it",
-                models_dir().display()
+                "Ollama has no model `{model}`; run `inferbench models prepare` to register it"
             ),
         }
         .into())
@@ -190,7 +205,7 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
         .servers
         .iter()
         .chain(settings.file.engines.iter())
-        .find(|(k, s)| Settings::kind_of(k, s) == "ollama")
+        .find(|(k, s)| Settings::kind_of(k, s) == crate::engine::EngineKind::Ollama)
         .map(|(k, s)| (k.clone(), s.clone()))
         .unwrap_or_else(|| ("ollama".to_string(), EngineSection::default()));
     let binary =
@@ -213,8 +228,8 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
     let gguf = std::fs::canonicalize(&gguf).unwrap_or(gguf);
     let name = model_name(&section);
     // Beside the model store: the setup cache's ollama/ by default, a test's own
-    // directory when OLLAMA_MODELS points there.
-    let store = models_dir();
+    // directory when `models_dir` points there.
+    let store = models_dir(&section, settings);
     let dir = store
         .parent()
         .map(Path::to_path_buf)
@@ -228,7 +243,7 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
     let port = free_port()?;
     let log = dir.join("prepare-serve.log");
     let server = ProcessGroup::spawn(
-        &serve_command(&binary, "127.0.0.1", port),
+        &serve_command(&binary, "127.0.0.1", port, &store),
         LogTarget::File(log.clone()),
     )?;
     let base = format!("http://127.0.0.1:{port}");
@@ -272,7 +287,7 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
         "registered Ollama model {name} from {} (Modelfile {}, OLLAMA_MODELS={})",
         gguf.display(),
         mf.display(),
-        models_dir().display()
+        store.display()
     );
     Ok(0)
 }

@@ -3,7 +3,8 @@
 //! or already running at `servers.KEY.url` (no life cycle). Readiness: `GET /v1/models`.
 //! `ignore_eos`/`min_tokens` are sent only when `supports_ignore_eos` is set.
 //!
-//! The `mock` kind is the same adapter pointed at `inferbench mock` (our synthetic engine).
+//! The `mock` kind is the same adapter pointed at `inferbench mock-engine` (our synthetic
+//! engine).
 
 use super::ApiTarget;
 use super::launch::{
@@ -85,16 +86,20 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     })
 }
 
-/// `kind: mock`: our synthetic engine (`inferbench mock`) on the configured port.
+/// `kind: mock`: our synthetic engine (`inferbench mock-engine`) on the configured port;
+/// `binary` names the inferbench executable when it is not the running one (tests).
 pub fn plan_mock(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     let host = ctx.host();
     let port = ctx.section.port.unwrap_or(8090);
-    let exe = std::env::current_exe().map_err(|e| StartError::Unusable {
-        engine: ctx.key.to_string(),
-        message: format!("cannot locate the inferbench executable: {e}"),
-    })?;
+    let exe = match ctx.section.binary.as_deref() {
+        Some(b) => ctx.settings.path_of(b),
+        None => std::env::current_exe().map_err(|e| StartError::Unusable {
+            engine: ctx.key.to_string(),
+            message: format!("cannot locate the inferbench executable: {e}"),
+        })?,
+    };
     let cmd = CommandSpec::new(exe)
-        .args(["mock", "--host", &host, "--port", &port.to_string()])
+        .args(["mock-engine", "--host", &host, "--port", &port.to_string()])
         .args(ctx.extra_args());
     let endpoint = ctx.endpoint("/v1/chat/completions");
     let chat = endpoint.ends_with("/chat/completions");
@@ -104,7 +109,7 @@ pub fn plan_mock(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         Some("mock".into()),
         chat,
     );
-    target.kind = "mock".into();
+    target.kind = crate::engine::EngineKind::Mock;
     Ok(LaunchPlan {
         command: Some(cmd),
         host,
@@ -114,6 +119,6 @@ pub fn plan_mock(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         target,
         template: Some("none (synthetic)".into()),
         files: Vec::new(),
-        notes: vec!["synthetic engine: inferbench mock".into()],
+        notes: vec!["synthetic engine: inferbench mock-engine".into()],
     })
 }

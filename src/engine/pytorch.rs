@@ -3,6 +3,12 @@
 //! a GGUF through transformers, applies the chat template we give it, and speaks OpenAI
 //! chat (`/v1/chat/completions` and the seed's `/chat/completions`) with usage and its own
 //! prefill/decode `timings` in the final chunk.
+//!
+//! What decides its speed is set from the section (`torch_dtype`/`dtype`,
+//! `attn_implementation`, `compile`, `cache_implementation`; see
+//! `python/torch_knobs.py`) and read back from `/health` once the server is ready
+//! ([`read_settings`]): the value in effect next to the one asked, so a fallback (an
+//! attention implementation the model does not take) is on record.
 
 use super::ApiTarget;
 use super::launch::{
@@ -11,7 +17,9 @@ use super::launch::{
 };
 use crate::client::Protocol;
 use crate::process::CommandSpec;
-use std::path::PathBuf;
+use crate::results::EngineSetting;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PORT: u16 = 8001;
 const ENDPOINTS: &[&str] = &[
@@ -22,6 +30,129 @@ const ENDPOINTS: &[&str] = &[
 
 /// The server script, embedded so an installed binary can run it from anywhere.
 pub const SERVER_SCRIPT: &str = include_str!("../../python/pytorch_server.py");
+/// The knobs both PyTorch scripts import (`import torch_knobs`), written next to them.
+pub const KNOBS_SCRIPT: &str = include_str!("../../python/torch_knobs.py");
+/// The file name the scripts import it by.
+pub const KNOBS_FILE: &str = "torch_knobs.py";
+/// Start-up allowance with `compile` on: the server compiles before it is ready.
+const COMPILE_STARTUP_S: f64 = 900.0;
+
+/// The command-line flags of the section's PyTorch knobs (validated with the config),
+/// the same for `pytorch_server.py` and `generate.py`.
+pub fn knob_args(section: &crate::config::EngineSection) -> Vec<String> {
+    [
+        ("--dtype", "torch_dtype"),
+        ("--attn-implementation", "attn_implementation"),
+        ("--compile", "compile"),
+        ("--cache-implementation", "cache_implementation"),
+        ("--device-map", "device_map"),
+    ]
+    .into_iter()
+    .flat_map(|(flag, key)| [flag.to_string(), section.torch_knob(key).to_string()])
+    .collect()
+}
+
+/// The knobs as one line for the engine's notes.
+pub fn knobs_note(section: &crate::config::EngineSection) -> String {
+    crate::config::TORCH_KNOBS
+        .iter()
+        .map(|(k, _)| format!("{k} {}", section.torch_knob(k)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `settings` object our scripts report (`{"KNOB": {"effective": .., "asked": ..}}`)
+/// as engine settings. Pure; entries of another shape are skipped.
+pub fn parse_settings(v: &serde_json::Value) -> BTreeMap<String, EngineSetting> {
+    let text = |x: Option<&serde_json::Value>| match x {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Null) | None => None,
+        Some(other) => Some(other.to_string()),
+    };
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, e)| {
+            let e = e.as_object()?;
+            Some((
+                k.clone(),
+                EngineSetting {
+                    effective: text(e.get("effective")),
+                    asked: text(e.get("asked")),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// What the server reports it runs with (`GET /health` → `settings`), and notes for the
+/// report: a setting that came out other than asked, and the start-up generate that the
+/// load time holds.
+pub async fn read_settings(
+    client: &reqwest::Client,
+    base_url: &str,
+) -> anyhow::Result<(BTreeMap<String, EngineSetting>, Vec<String>)> {
+    use anyhow::Context;
+    let url = format!("{base_url}/health");
+    let body: serde_json::Value = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?
+        .error_for_status()
+        .with_context(|| format!("GET {url}"))?
+        .json()
+        .await
+        .with_context(|| format!("GET {url}: not JSON"))?;
+    let settings = parse_settings(body.get("settings").unwrap_or(&serde_json::Value::Null));
+    anyhow::ensure!(
+        !settings.is_empty(),
+        "GET {url}: no `settings` in the answer (an older pytorch_server.py?)"
+    );
+    Ok((settings.clone(), settings_notes(&settings)))
+}
+
+/// Notes on reported settings: each that differs from what was asked, and the compile /
+/// start-up time inside the load time. Pure.
+pub fn settings_notes(settings: &BTreeMap<String, EngineSetting>) -> Vec<String> {
+    let mut notes: Vec<String> = settings
+        .iter()
+        .filter(|(_, s)| s.differs())
+        .map(|(k, s)| {
+            format!(
+                "{k}: asked {}, in effect {}",
+                s.asked.as_deref().unwrap_or("?"),
+                s.effective.as_deref().unwrap_or("unknown")
+            )
+        })
+        .collect();
+    let compiling = settings
+        .get("compile")
+        .and_then(|s| s.effective.as_deref())
+        .is_some_and(|c| c != "off");
+    if let Some(ms) = settings
+        .get("startup_generate_ms")
+        .and_then(|s| s.effective.as_deref())
+    {
+        notes.push(if compiling {
+            format!(
+                "load_ms includes a start-up generate of {ms} ms with the first torch.compile; recompiles for new shapes fall in the warm-up runs"
+            )
+        } else {
+            format!("load_ms includes a start-up generate of {ms} ms")
+        });
+    }
+    if let Some(ms) = settings
+        .get("compile_warmup_ms")
+        .and_then(|s| s.effective.as_deref())
+    {
+        notes.push(format!(
+            "load_ms includes an untimed torch.compile warm-up generate of {ms} ms (same prompt \
+             and length as the timed one)"
+        ));
+    }
+    notes
+}
 
 /// The Python interpreter: `servers.KEY.python`, else the setup venv's, else `python3`.
 pub fn python(ctx: &PlanContext<'_>) -> Result<PathBuf, StartError> {
@@ -64,30 +195,39 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
 
     let mut files = Vec::new();
     let repo_script = ctx.settings.base_dir.join("python/pytorch_server.py");
-    let script = if repo_script.is_file() {
+    let script = if repo_script.is_file() && repo_script.with_file_name(KNOBS_FILE).is_file() {
         repo_script
     } else {
         let f = ctx.generated_file("pytorch_server.py");
         files.push((f.clone(), SERVER_SCRIPT.to_string()));
+        // Imported by its module name from the script's directory.
+        files.push((ctx.log_dir.join(KNOBS_FILE), KNOBS_SCRIPT.to_string()));
         f
     };
     let device = match ctx.device().as_str() {
         "metal" => "mps".to_string(),
         d => d.to_string(),
     };
-    let dtype = ctx
-        .section
-        .torch_dtype
-        .clone()
-        .unwrap_or_else(|| "auto".to_string());
     let mut cmd = CommandSpec::new(&python)
         .arg(&script)
         .args(["--host", &host, "--port", &port.to_string()])
         .arg("--model-path")
         .arg(&model)
-        .args(["--device", &device, "--dtype", &dtype]);
+        .args(["--device", &device])
+        .args(knob_args(ctx.section));
     if let Some(t) = ctx.threads() {
         cmd = cmd.args(["--threads".to_string(), t.to_string()]);
+    }
+    // `servers.KEY.tokenizer` (a tokenizer.json): load the tokenizer from its directory
+    // rather than converting the GGUF's vocabulary (minutes for Gemma's 262k pieces).
+    if let Some(dir) = ctx
+        .section
+        .tokenizer
+        .as_deref()
+        .map(|t| ctx.settings.path_of(t))
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        cmd = cmd.arg("--tokenizer").arg(dir);
     }
     let template = super::launch::engine_template(ctx)?;
     if let Some(t) = &template {
@@ -105,7 +245,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         .unwrap_or_else(|| "pytorch".into());
     let target = ApiTarget {
         name: ctx.key.to_string(),
-        kind: "pytorch".into(),
+        kind: crate::engine::EngineKind::PyTorch,
         base_url: ctx.base_url(&host, port),
         endpoint,
         protocol,
@@ -123,7 +263,11 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         host,
         port,
         readiness: Readiness::HttpOk("/health".into()),
-        startup_timeout: ctx.startup_timeout(60.0),
+        startup_timeout: ctx.startup_timeout(if ctx.section.torch_knob("compile") == "off" {
+            60.0
+        } else {
+            COMPILE_STARTUP_S
+        }),
         target,
         template: Some(
             template
@@ -131,6 +275,70 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
                 .unwrap_or_else(|| "model (tokenizer.chat_template)".into()),
         ),
         files,
-        notes: vec![format!("device {device}, dtype {dtype}")],
+        notes: vec![format!("device {device}, {}", knobs_note(ctx.section))],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EngineSection;
+    use serde_json::json;
+
+    #[test]
+    fn knobs_become_flags_with_defaults() {
+        let section = EngineSection {
+            compile: Some("reduce-overhead".into()),
+            torch_dtype: Some("float16".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            knob_args(&section),
+            [
+                "--dtype",
+                "float16",
+                "--attn-implementation",
+                "auto",
+                "--compile",
+                "reduce-overhead",
+                "--cache-implementation",
+                "dynamic",
+                "--device-map",
+                "none"
+            ]
+        );
+        assert_eq!(
+            knobs_note(&section),
+            "torch_dtype float16, attn_implementation auto, compile reduce-overhead, \
+             cache_implementation dynamic, device_map none"
+        );
+    }
+
+    #[test]
+    fn settings_parse_and_a_fallback_is_noted() {
+        let v = json!({
+            "attn_implementation": {"asked": "flash_attention_2", "effective": "sdpa"},
+            "dtype": {"asked": "auto", "effective": "bfloat16"},
+            "device": {"asked": "cuda", "effective": "cuda:0"},
+            "compile": {"asked": "default", "effective": "default"},
+            "torch_version": {"effective": "2.5.1"},
+            "startup_generate_ms": {"effective": "5123"},
+            "odd": 3
+        });
+        let s = parse_settings(&v);
+        assert_eq!(s.len(), 6, "{s:?}");
+        assert_eq!(s["torch_version"].asked, None);
+        assert!(s["attn_implementation"].differs());
+        assert!(!s["dtype"].differs(), "auto is met by any dtype");
+        assert!(!s["device"].differs(), "cuda is met by cuda:0");
+        assert_eq!(
+            s["attn_implementation"].describe(),
+            "sdpa (asked flash_attention_2)"
+        );
+        let notes = settings_notes(&s);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("asked flash_attention_2, in effect sdpa"));
+        assert!(notes[1].contains("5123 ms") && notes[1].contains("torch.compile"));
+        assert!(parse_settings(&json!(null)).is_empty());
+    }
 }

@@ -1,9 +1,13 @@
-//! Uzu (Mirai's Rust engine; Apple Metal): `cli server --model PATH --port P` (the 0.1.x
-//! binary `uzu_cli` used `serve PATH`). It has no health route: the model loads before the
-//! port binds, so readiness is `GET /v1/models` answering 200. It reads
-//! `max_completion_tokens`, ignores seed/stop/ignore_eos, streams SSE with `data:` and no
-//! space, `:` heartbeats, usage always in the final chunk, and reports failures as HTTP
-//! 200 with content "Error: ..." and zero usage, which must count as a failed run.
+//! Uzu (Mirai's Rust engine; Apple Metal, a CPU back end in progress): `cli server
+//! --model NAME --port P` (the 0.1.x binary `uzu_cli` used `serve PATH`). Uzu 0.5.x finds a
+//! model by NAME inside the folder named by the environment variable `LOCAL_PATH`; a full
+//! path alone fails at start with `Model not found: <path>`. So a configured model folder
+//! `/models/gemma-3-1b-it` runs as `LOCAL_PATH=/models cli server --model gemma-3-1b-it`
+//! ([`local_model`]; `cli bench` takes its model the same way). It has no health route: the
+//! model loads before the port binds, so readiness is `GET /v1/models` answering 200. It
+//! reads `max_completion_tokens`, ignores seed/stop/ignore_eos, streams SSE with `data:`
+//! and no space, `:` heartbeats, usage always in the final chunk, and reports failures as
+//! HTTP 200 with content "Error: ..." and zero usage, which must count as a failed run.
 
 use super::ApiTarget;
 use super::launch::{
@@ -11,9 +15,40 @@ use super::launch::{
 };
 use crate::client::{MaxTokensField, Protocol};
 use crate::process::CommandSpec;
+use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PORT: u16 = 8000;
 const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/chat/completions"];
+
+/// The environment variable Uzu 0.5.x looks models up in.
+pub const LOCAL_PATH: &str = "LOCAL_PATH";
+
+/// A model folder as Uzu 0.5.x finds it: `name` inside `local_path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalModel {
+    /// The value for `LOCAL_PATH`: the folder that holds the model folder.
+    pub local_path: PathBuf,
+    /// The model folder's name, given as `--model` (server) or the model argument (bench).
+    pub name: String,
+}
+
+impl LocalModel {
+    /// `LOCAL_PATH` set on `spec`, to be followed by [`LocalModel::name`] as the model.
+    pub fn apply(&self, spec: CommandSpec) -> CommandSpec {
+        spec.env(LOCAL_PATH, &self.local_path)
+    }
+}
+
+/// Split a model folder into the `LOCAL_PATH` and model name Uzu 0.5.x wants. `None` for
+/// a path with no parent or no name (`/`, `x/..`), which no lookup can reach.
+pub fn local_model(dir: &Path) -> Option<LocalModel> {
+    let dir = std::path::absolute(dir).ok()?;
+    let name = dir.file_name()?.to_str()?.to_string();
+    Some(LocalModel {
+        local_path: dir.parent()?.to_path_buf(),
+        name,
+    })
+}
 
 pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     // No generic `cli` is looked up on PATH: too likely to be some other program.
@@ -34,16 +69,17 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
             .arg(&model)
             .args(["--port", &port.to_string()])
     } else {
-        CommandSpec::new(&binary)
-            .arg("server")
-            .arg("--model")
-            .arg(&model)
-            .args(["--host", &host, "--port", &port.to_string()])
+        let spec = CommandSpec::new(&binary).arg("server").arg("--model");
+        let spec = match local_model(&model) {
+            Some(m) => m.apply(spec).arg(&m.name),
+            None => spec.arg(&model),
+        };
+        spec.args(["--host", &host, "--port", &port.to_string()])
     }
     .args(ctx.extra_args());
     let target = ApiTarget {
         name: ctx.key.to_string(),
-        kind: "uzu".into(),
+        kind: crate::engine::EngineKind::Uzu,
         base_url: ctx.base_url(&host, port),
         endpoint,
         protocol: Protocol::OpenAiChat,
@@ -64,6 +100,39 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         target,
         template: Some("uzu (model's own Gemma template)".into()),
         files: Vec::new(),
-        notes: vec!["Uzu applies the model's chat template itself".into()],
+        notes: vec![
+            "Uzu applies the model's chat template itself".into(),
+            match local_model(&model) {
+                Some(m) if !legacy => format!(
+                    "model looked up as `{}` in LOCAL_PATH={}",
+                    m.name,
+                    m.local_path.display()
+                ),
+                _ => format!("model passed as the path {}", model.display()),
+            },
+        ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_folder_splits_into_local_path_and_name() {
+        let m = local_model(Path::new("/models/gemma-3-1b-it/")).unwrap();
+        assert_eq!(m.local_path, PathBuf::from("/models"));
+        assert_eq!(m.name, "gemma-3-1b-it");
+        let spec = m.apply(CommandSpec::new("cli"));
+        assert_eq!(
+            spec.env.get(std::ffi::OsStr::new(LOCAL_PATH)),
+            Some(&std::ffi::OsString::from("/models"))
+        );
+        assert_eq!(local_model(Path::new("/")), None);
+        assert_eq!(local_model(Path::new("/models/x/..")), None);
+        // A relative folder is made absolute first: LOCAL_PATH never depends on the cwd.
+        let rel = local_model(Path::new("gemma")).unwrap();
+        assert!(rel.local_path.is_absolute(), "{rel:?}");
+        assert_eq!(rel.name, "gemma");
+    }
 }

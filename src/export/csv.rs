@@ -6,6 +6,8 @@
 //! text instead of evaluating it as a formula (OWASP "CSV injection"). Numbers are written
 //! as they are; an empty field means "not measured".
 
+use super::Stat;
+use crate::results::metric::{self, Metric};
 use crate::results::{ResultsDoc, RunRecord};
 use std::fmt::Write as _;
 
@@ -38,8 +40,8 @@ fn json_name<T: serde::Serialize>(x: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Column names of [`render`], in order.
-pub const COLUMNS: &[&str] = &[
+/// Columns of [`render`] before the metrics: what the run was.
+const IDENTITY: &[&str] = &[
     "engine",
     "mode",
     "endpoint",
@@ -51,33 +53,17 @@ pub const COLUMNS: &[&str] = &[
     "ok",
     "error",
     "started_at",
-    "ttft_ms",
-    "tpot_ms",
-    "icl_ms",
-    "e2e_ms",
-    "decode_tps",
-    "e2e_tps",
-    "prefill_tps",
-    "ttft_from_scheduled_ms",
-    "e2e_from_scheduled_ms",
-    "send_lag_ms",
+];
+
+/// Columns of [`render`] after the metrics: where figures came from, how the run was set up,
+/// and what it produced.
+const CONTEXT: &[&str] = &[
     "decode_tps_source",
-    "output_tokens",
     "output_tokens_source",
-    "output_tokens_tokenizer",
-    "prompt_tokens",
     "prompt_tokens_source",
     "content_events",
     "finish_reason",
-    "wall_ms",
     "engine_clock_source",
-    "engine_prompt_tokens",
-    "engine_prefill_tps",
-    "engine_decode_tokens",
-    "engine_decode_tps",
-    "engine_load_ms",
-    "rss_peak_mib",
-    "gpu_mib",
     "max_tokens",
     "temperature",
     "seed",
@@ -86,10 +72,22 @@ pub const COLUMNS: &[&str] = &[
     "output_text",
 ];
 
+/// Column names of [`render`], in order: identity, every metric of
+/// [`metric::ALL`] (empty when not measured), context.
+pub fn columns() -> Vec<&'static str> {
+    IDENTITY
+        .iter()
+        .copied()
+        .chain(metric::ALL.iter().map(|m| m.name))
+        .chain(CONTEXT.iter().copied())
+        .collect()
+}
+
 fn row(r: &RunRecord) -> Vec<String> {
-    let er = r.engine_report.as_ref();
-    let mem = r.memory.as_ref();
-    vec![
+    let source = |s: Option<crate::measure::metrics::TokenSource>| {
+        s.map(|s| json_name(&s)).unwrap_or_default()
+    };
+    let identity = [
         text(&r.engine),
         r.mode.as_str().to_string(),
         text(&r.endpoint),
@@ -101,37 +99,19 @@ fn row(r: &RunRecord) -> Vec<String> {
         r.ok.to_string(),
         text(r.error.as_deref().unwrap_or("")),
         text(&r.started_at),
-        opt(r.ttft_ms),
-        opt(r.tpot_ms),
-        opt(r.icl_ms),
-        opt(r.e2e_ms),
-        opt(r.decode_tps),
-        opt(r.e2e_tps),
-        opt(r.prefill_tps),
-        opt(r.ttft_from_scheduled_ms),
-        opt(r.e2e_from_scheduled_ms),
-        opt(r.send_lag_ms),
+    ];
+    let context = [
         text(r.decode_tps_source.as_deref().unwrap_or("")),
-        opt(r.output_tokens),
-        r.output_tokens_source
-            .map(|s| json_name(&s))
-            .unwrap_or_default(),
-        opt(r.output_tokens_tokenizer),
-        opt(r.prompt_tokens),
-        r.prompt_tokens_source
-            .map(|s| json_name(&s))
-            .unwrap_or_default(),
+        source(r.output_tokens_source),
+        source(r.prompt_tokens_source),
         r.content_events.to_string(),
         text(r.finish_reason.as_deref().unwrap_or("")),
-        opt(r.wall_ms),
-        text(er.map(|e| e.source.as_str()).unwrap_or("")),
-        opt(er.and_then(|e| e.prompt_tokens)),
-        opt(er.and_then(|e| e.prefill_tps)),
-        opt(er.and_then(|e| e.decode_tokens)),
-        opt(er.and_then(|e| e.decode_tps)),
-        opt(er.and_then(|e| e.load_ms)),
-        opt(mem.and_then(|m| m.rss_peak_mib)),
-        opt(mem.and_then(|m| m.gpu_mib)),
+        text(
+            r.engine_report
+                .as_ref()
+                .map(|e| e.source.as_str())
+                .unwrap_or(""),
+        ),
         r.sampling.max_tokens.to_string(),
         r.sampling.temperature.to_string(),
         opt(r.sampling.seed),
@@ -144,7 +124,12 @@ fn row(r: &RunRecord) -> Vec<String> {
                 .join(";"),
         ),
         text(&r.output_text),
-    ]
+    ];
+    identity
+        .into_iter()
+        .chain(metric::ALL.iter().map(|m| opt(m.of(r))))
+        .chain(context)
+        .collect()
 }
 
 /// Every run record of the document, one line each, with a header line. Lines end in
@@ -156,26 +141,59 @@ pub fn render(doc: &ResultsDoc) -> String {
 /// [`render`] over a slice of records.
 pub fn render_records(runs: &[RunRecord]) -> String {
     let mut s = String::new();
-    let _ = write!(s, "{}\r\n", COLUMNS.join(","));
+    let _ = write!(s, "{}\r\n", columns().join(","));
     for r in runs {
         let _ = write!(s, "{}\r\n", row(r).join(","));
     }
     s
 }
 
+/// The latency columns of [`render_load`]: a statistic of a step's summary of a metric.
+const STEP_LATENCIES: &[(Metric, Stat)] = &[
+    (metric::TTFT, Stat::Mean),
+    (metric::TTFT, Stat::P50),
+    (metric::TTFT, Stat::P99),
+    (metric::TPOT, Stat::Mean),
+    (metric::TPOT, Stat::P50),
+    (metric::TPOT, Stat::P99),
+    (metric::E2E, Stat::P50),
+    (metric::E2E, Stat::P99),
+    (metric::TTFT_SCHEDULED, Stat::P99),
+];
+
 /// One line per load step: throughput, goodput, latency percentiles, client headroom.
 /// Only a header when the run had no load steps.
 pub fn render_load(doc: &ResultsDoc) -> String {
-    let mut s = String::from(
-        "engine,step,requests,ok,failed,warmup,in_flight,max_in_flight,span_s,steady_s,ramp_up_s,drain_s,\
-         output_tps,output_tps_steady,request_rps,good,good_fraction,good_rps,\
-         ttft_mean_ms,ttft_p50_ms,ttft_p99_ms,tpot_mean_ms,tpot_p50_ms,tpot_p99_ms,e2e_p50_ms,e2e_p99_ms,\
-         ttft_from_scheduled_p99_ms,send_lag_p99_ms,client_cpu_cores,client_bottleneck\r\n",
-    );
+    let lag = metric::SEND_LAG.stat_column(Stat::P99.name());
+    let header: Vec<String> = [
+        "engine",
+        "step",
+        "requests",
+        "ok",
+        "failed",
+        "warmup",
+        "in_flight",
+        "max_in_flight",
+        "span_s",
+        "steady_s",
+        "ramp_up_s",
+        "drain_s",
+        "output_tps",
+        "output_tps_steady",
+        "request_rps",
+        "good",
+        "good_fraction",
+        "good_rps",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(STEP_LATENCIES.iter().map(|(m, q)| m.stat_column(q.name())))
+    .chain([lag, "client_cpu_cores".into(), "client_bottleneck".into()])
+    .collect();
+    let mut s = String::new();
+    let _ = write!(s, "{}\r\n", header.join(","));
     for st in &doc.load {
-        let p =
-            |m: &str, q: fn(&crate::measure::stats::Summary) -> f64| opt(st.metrics.get(m).map(q));
-        let cells = [
+        let cells: Vec<String> = [
             text(&st.engine),
             text(&st.step),
             st.requests.to_string(),
@@ -194,19 +212,19 @@ pub fn render_load(doc: &ResultsDoc) -> String {
             opt(st.goodput.as_ref().map(|g| g.good)),
             opt(st.goodput.as_ref().map(|g| g.fraction)),
             opt(st.goodput.as_ref().map(|g| g.good_rps)),
-            p("ttft_ms", |s| s.mean),
-            p("ttft_ms", |s| s.p50),
-            p("ttft_ms", |s| s.p99),
-            p("tpot_ms", |s| s.mean),
-            p("tpot_ms", |s| s.p50),
-            p("tpot_ms", |s| s.p99),
-            p("e2e_ms", |s| s.p50),
-            p("e2e_ms", |s| s.p99),
-            p("ttft_from_scheduled_ms", |s| s.p99),
-            opt(st.client.send_lag_ms.as_ref().map(|l| l.p99)),
+        ]
+        .into_iter()
+        .chain(
+            STEP_LATENCIES
+                .iter()
+                .map(|(m, q)| opt(super::stat(&st.metrics, m, *q))),
+        )
+        .chain([
+            opt(st.client.send_lag_ms.as_ref().map(|l| Stat::P99.of(l))),
             opt(st.client.cpu_cores),
             st.client.bottleneck.to_string(),
-        ];
+        ])
+        .collect();
         let _ = write!(s, "{}\r\n", cells.join(","));
     }
     s
@@ -294,8 +312,9 @@ mod tests {
         assert!(csv.ends_with("\r\n"));
         let rows = parse(&csv);
         assert_eq!(rows.len(), 3);
-        assert!(rows.iter().all(|r| r.len() == COLUMNS.len()));
-        let col = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap();
+        let columns = columns();
+        assert!(rows.iter().all(|r| r.len() == columns.len()));
+        let col = |name: &str| columns.iter().position(|c| *c == name).unwrap();
         assert_eq!(rows[0][col("output_text")], "output_text");
         assert_eq!(rows[1][col("engine")], "llama,cpp");
         assert_eq!(rows[1][col("ttft_ms")], "12.5");

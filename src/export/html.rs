@@ -4,13 +4,16 @@
 //! fonts, no network access needed to view it. Charts: output tok/s per engine and mode
 //! (bars with the bootstrap interval of the mean), TTFT and TPOT distributions (box plots:
 //! quartiles, Tukey whiskers at 1.5 IQR, points beyond them), and for load runs latency
-//! against throughput across the steps and output tok/s per second.
+//! against throughput across the steps and output tok/s per second, and the engine's own
+//! metrics on each step's timeline (queue depth, running requests, KV cache, token rates),
+//! each line named with its source.
 //!
 //! Every string that came from outside (model output, engine names, errors, notes,
 //! environment, config) passes through [`esc`] before it reaches the page.
 
 use crate::measure::inference::{Bootstrap, infer, mad_outliers};
 use crate::measure::stats::{percentile_sorted, summarize};
+use crate::results::metric::{self, Metric};
 use crate::results::{ResultsDoc, RunRecord};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -440,10 +443,10 @@ fn groups(runs: &[RunRecord]) -> Vec<(String, Vec<&RunRecord>)> {
         .collect()
 }
 
-fn values(runs: &[&RunRecord], get: fn(&RunRecord) -> Option<f64>) -> Vec<f64> {
+fn values(runs: &[&RunRecord], m: &Metric) -> Vec<f64> {
     runs.iter()
         .filter(|r| r.ok)
-        .filter_map(|r| get(r))
+        .filter_map(|r| m.of(r))
         .filter(|x| x.is_finite())
         .collect()
 }
@@ -475,8 +478,8 @@ fn summary_section(s: &mut String, doc: &ResultsDoc) {
     s.push_str("<table><tr><th class=\"l\">engine (mode)</th><th>runs</th><th>ok</th><th>failed</th><th>TTFT ms</th><th>TTFT p50 / p99</th><th>TPOT ms</th><th>TPOT p50 / p99</th><th>decode tok/s</th><th>e2e tok/s</th><th>outliers TTFT / TPOT</th></tr>");
     for (name, runs) in &groups {
         let ok = runs.iter().filter(|r| r.ok).count();
-        let ttft = values(runs, |r| r.ttft_ms);
-        let tpot = values(runs, |r| r.tpot_ms);
+        let ttft = values(runs, &metric::TTFT);
+        let tpot = values(runs, &metric::TPOT);
         let pct = |v: &[f64]| match summarize(v) {
             Some(x) => format!("{} / {}", num(Some(x.p50)), num(Some(x.p99))),
             None => "–".into(),
@@ -497,8 +500,8 @@ fn summary_section(s: &mut String, doc: &ResultsDoc) {
             pct(&ttft),
             est_cell(&tpot),
             pct(&tpot),
-            est_cell(&values(runs, |r| r.decode_tps)),
-            est_cell(&values(runs, |r| r.e2e_tps)),
+            est_cell(&values(runs, &metric::DECODE_TPS)),
+            est_cell(&values(runs, &metric::E2E_TPS)),
             mad_outliers(&ttft).len(),
             mad_outliers(&tpot).len(),
         );
@@ -506,33 +509,17 @@ fn summary_section(s: &mut String, doc: &ResultsDoc) {
     s.push_str("</table>");
 
     let cats: Vec<String> = groups.iter().map(|(n, _)| n.clone()).collect();
-    let series = vec![
-        BarSeries {
-            name: "decode tok/s".into(),
-            values: groups
-                .iter()
-                .map(|(_, r)| mean_ci(&values(r, |x| x.decode_tps)))
-                .collect(),
-        },
-        BarSeries {
-            name: "end-to-end tok/s".into(),
-            values: groups
-                .iter()
-                .map(|(_, r)| mean_ci(&values(r, |x| x.e2e_tps)))
-                .collect(),
-        },
-        BarSeries {
-            name: "engine-reported decode tok/s".into(),
-            values: groups
-                .iter()
-                .map(|(_, r)| {
-                    mean_ci(&values(r, |x| {
-                        x.engine_report.as_ref().and_then(|e| e.decode_tps)
-                    }))
-                })
-                .collect(),
-        },
-    ];
+    let series: Vec<BarSeries> = [
+        metric::DECODE_TPS,
+        metric::E2E_TPS,
+        metric::ENGINE_DECODE_TPS,
+    ]
+    .iter()
+    .map(|m| BarSeries {
+        name: format!("{} {}", m.label, m.unit.as_str()),
+        values: groups.iter().map(|(_, r)| mean_ci(&values(r, m))).collect(),
+    })
+    .collect();
     let series: Vec<BarSeries> = series
         .into_iter()
         .filter(|x| x.values.iter().any(Option::is_some))
@@ -544,19 +531,17 @@ fn summary_section(s: &mut String, doc: &ResultsDoc) {
         &cats,
         &series,
     ));
-    for (title, get) in [
-        (
-            "TTFT distribution",
-            (|r: &RunRecord| r.ttft_ms) as fn(&RunRecord) -> Option<f64>,
-        ),
-        ("TPOT distribution", |r: &RunRecord| r.tpot_ms),
-    ] {
+    for m in [metric::TTFT, metric::TPOT] {
         let boxes: Vec<(String, BoxStats)> = groups
             .iter()
-            .filter_map(|(n, r)| Some((n.clone(), box_stats(&values(r, get))?)))
+            .filter_map(|(n, r)| Some((n.clone(), box_stats(&values(r, &m))?)))
             .collect();
         if !boxes.is_empty() {
-            s.push_str(&box_chart(title, "ms", &boxes));
+            s.push_str(&box_chart(
+                &format!("{} distribution", m.label),
+                m.unit.as_str(),
+                &boxes,
+            ));
         }
     }
     s.push_str("</div>");
@@ -569,7 +554,7 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
     s.push_str("<h2>Load</h2><p class=\"note\">System output tok/s over the whole span and over the steady-state window (ramp-up before the N-th request starts and drain after the first of the last N requests ends are cut off). Latency from the actual send; “from scheduled” includes time queued in the client (coordinated omission). Goodput counts failed requests in the denominator.</p>");
     s.push_str("<table><tr><th class=\"l\">engine</th><th class=\"l\">step</th><th>requests</th><th>failed</th><th>out tok/s (span)</th><th>out tok/s (steady)</th><th>ramp-up / drain s</th><th>req/s</th><th>goodput</th><th>TTFT p50 / p99</th><th>TTFT p99 from scheduled</th><th>TPOT p50 / p99</th><th>send lag p99 ms</th><th>client CPU</th><th>connect ms</th></tr>");
     for st in &doc.load {
-        let p = |m: &str| match st.metrics.get(m) {
+        let p = |m: &Metric| match st.metrics.get(m.name) {
             Some(x) => format!("{} / {}", num(Some(x.p50)), num(Some(x.p99))),
             None => "–".into(),
         };
@@ -601,9 +586,13 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
             num(st.drain_s),
             num(st.request_rps),
             esc(&good),
-            p("ttft_ms"),
-            num(st.metrics.get("ttft_from_scheduled_ms").map(|x| x.p99)),
-            p("tpot_ms"),
+            p(&metric::TTFT),
+            num(super::stat(
+                &st.metrics,
+                &metric::TTFT_SCHEDULED,
+                super::Stat::P99
+            )),
+            p(&metric::TPOT),
             num(st.client.send_lag_ms.as_ref().map(|l| l.p99)),
             match st.client.cpu_cores {
                 Some(c) => format!("{:.0}% of {}", 100.0 * c, st.client.cores_available),
@@ -621,7 +610,7 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
             engines.push(&st.engine);
         }
     }
-    let series_for = |metric: &str| -> Vec<XySeries> {
+    let series_for = |m: &Metric| -> Vec<XySeries> {
         let mut out = Vec::new();
         for e in &engines {
             for (pname, dashed) in [("p50", false), ("p99", true)] {
@@ -631,8 +620,8 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
                     .filter(|st| st.engine == *e)
                     .filter_map(|st| {
                         let x = st.output_tps_steady.or(st.output_tps)?;
-                        let m = st.metrics.get(metric)?;
-                        Some((x, if dashed { m.p99 } else { m.p50 }, st.step.clone()))
+                        let s = st.metrics.get(m.name)?;
+                        Some((x, if dashed { s.p99 } else { s.p50 }, st.step.clone()))
                     })
                     .collect();
                 if !points.is_empty() {
@@ -647,17 +636,17 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
         out
     };
     s.push_str("<div class=\"charts\">");
-    for (metric, title) in [
-        ("ttft_ms", "TTFT against throughput"),
-        ("tpot_ms", "TPOT against throughput"),
-        ("e2e_ms", "E2E latency against throughput"),
+    for (m, title) in [
+        (metric::TTFT, "TTFT against throughput"),
+        (metric::TPOT, "TPOT against throughput"),
+        (metric::E2E, "E2E latency against throughput"),
     ] {
-        let series = series_for(metric);
+        let series = series_for(&m);
         if !series.is_empty() {
             s.push_str(&xy_chart(
                 title,
                 "system output tok/s (steady state)",
-                "ms",
+                m.unit.as_str(),
                 &series,
             ));
         }
@@ -685,6 +674,148 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
         ));
     }
     s.push_str("</div>");
+}
+
+/// Reasoning models, only when a run reasoned: time to first token (the first reasoning
+/// token) beside time to first answer token, and the reasoning tokens.
+fn reasoning_section(s: &mut String, doc: &ResultsDoc) {
+    let groups: Vec<_> = groups(&doc.runs)
+        .into_iter()
+        .filter(|(_, runs)| runs.iter().any(|r| r.reasoning_tokens.is_some()))
+        .collect();
+    if groups.is_empty() {
+        return;
+    }
+    s.push_str("<h2>Reasoning</h2><p class=\"note\">Runs whose stream carried reasoning (a reasoning field of its own, or a &lt;think&gt; block). TTFT is the first token of any kind; the answer starts at the first answer token. Reasoning tokens are the server's count where it gives one, else the reasoning events.</p><table><tr><th class=\"l\">engine</th><th>runs that reasoned</th><th>TTFT mean ms</th><th>first answer token mean ms</th><th>reasoning tokens mean</th><th>output tokens mean</th></tr>");
+    for (name, runs) in groups {
+        let reasoned: Vec<&RunRecord> = runs
+            .iter()
+            .copied()
+            .filter(|r| r.reasoning_tokens.is_some())
+            .collect();
+        let mean = |m: &Metric| crate::measure::stats::mean(&values(&reasoned, m));
+        let _ = write!(
+            s,
+            "<tr><td class=\"l\">{}</td><td>{} of {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&name),
+            reasoned.len(),
+            runs.len(),
+            num(mean(&metric::TTFT)),
+            num(mean(&metric::TTFT_ANSWER)),
+            num(mean(&metric::REASONING_TOKENS)),
+            num(mean(&metric::OUTPUT_TOKENS)),
+        );
+    }
+    s.push_str("</table>");
+}
+
+/// The engine's own metrics on each step's timeline: one chart per unit (requests
+/// waiting and running; KV cache; token rates), every line named with its source, then
+/// the server-side latency histograms and what could not be scraped.
+fn server_metrics_section(s: &mut String, doc: &ResultsDoc) {
+    let steps: Vec<_> = doc
+        .load
+        .iter()
+        .filter_map(|st| st.server_metrics.as_ref().map(|m| (st, m)))
+        .collect();
+    if steps.is_empty() {
+        return;
+    }
+    s.push_str("<h2>Server metrics</h2><p class=\"note\">What each engine said about itself while a step ran, scraped at a fixed interval on the step's clock (seconds from its start, as the timeline above). Gauges as read; counters as rates between two scrapes; histograms over the step (the difference between its first and last scrape, quantiles interpolated inside the engine's buckets).</p>");
+    for (st, m) in steps {
+        let _ = write!(
+            s,
+            "<h3>{} {}</h3><p class=\"note\">{} scrapes every {} s{}{}</p>",
+            esc(&st.engine),
+            esc(&st.step),
+            m.scrapes,
+            num(Some(m.interval_s)),
+            if m.failed_scrapes > 0 {
+                format!(", {} failed", m.failed_scrapes)
+            } else {
+                String::new()
+            },
+            match &m.note {
+                Some(n) => format!("; {}", esc(n)),
+                None => String::new(),
+            }
+        );
+        let mut units: Vec<&str> = Vec::new();
+        for x in &m.series {
+            if !units.contains(&x.unit.as_str()) {
+                units.push(&x.unit);
+            }
+        }
+        if !units.is_empty() {
+            s.push_str("<div class=\"charts\">");
+            for unit in &units {
+                let series: Vec<XySeries> = m
+                    .series
+                    .iter()
+                    .filter(|x| x.unit == *unit)
+                    .map(|x| XySeries {
+                        name: format!("{} ({})", x.label, x.metric),
+                        dashed: x.read == "rate",
+                        points: x
+                            .points
+                            .iter()
+                            .map(|p| (p.t_s, p.value, format!("t={:.1}s", p.t_s)))
+                            .collect(),
+                    })
+                    .collect();
+                let what = match *unit {
+                    "requests" => "requests waiting and running",
+                    "ratio" => "KV cache in use",
+                    "tokens" => "KV cache tokens",
+                    "tok/s" => "token rates",
+                    other => other,
+                };
+                s.push_str(&xy_chart(
+                    &format!("{} {}: {what}", st.engine, st.step),
+                    "seconds from the step's start",
+                    unit,
+                    &series,
+                ));
+            }
+            s.push_str("</div>");
+            s.push_str("<table><tr><th class=\"l\">series</th><th class=\"l\">source</th><th class=\"l\">read</th><th>points</th><th>min</th><th>max</th></tr>");
+            for x in &m.series {
+                let vals = x.points.iter().map(|p| p.value);
+                let min = vals.clone().fold(f64::INFINITY, f64::min);
+                let max = vals.fold(f64::NEG_INFINITY, f64::max);
+                let _ = write!(
+                    s,
+                    "<tr><td class=\"l\">{}</td><td class=\"l\">{} at {}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&x.label),
+                    esc(&x.metric),
+                    esc(&x.endpoint),
+                    esc(&x.read),
+                    x.points.len(),
+                    num(Some(min)),
+                    num(Some(max))
+                );
+            }
+            s.push_str("</table>");
+        }
+        if !m.histograms.is_empty() {
+            s.push_str("<table><tr><th class=\"l\">server histogram</th><th class=\"l\">source</th><th>count</th><th>mean ms</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th></tr>");
+            for h in &m.histograms {
+                let _ = write!(
+                    s,
+                    "<tr><td class=\"l\">{}</td><td class=\"l\">{} at {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&h.label),
+                    esc(&h.metric),
+                    esc(&h.endpoint),
+                    num(Some(h.count)),
+                    num(h.mean_ms),
+                    num(h.p50_ms),
+                    num(h.p90_ms),
+                    num(h.p99_ms)
+                );
+            }
+            s.push_str("</table>");
+        }
+    }
 }
 
 fn flags_section(s: &mut String, doc: &ResultsDoc) {
@@ -805,6 +936,7 @@ fn header_section(s: &mut String, doc: &ResultsDoc) {
         s.push_str("<h2>Engines</h2><table><tr><th class=\"l\">engine</th><th class=\"l\">kind</th><th class=\"l\">URL</th><th>load ms</th><th class=\"l\">template</th><th class=\"l\">fairness / notes</th></tr>");
         for en in &doc.engines {
             let mut notes: Vec<String> = en.fairness.iter().cloned().collect();
+            notes.extend(super::engine_settings_line(en).map(|l| format!("settings: {l}")));
             notes.extend(en.notes.iter().cloned());
             let _ = write!(
                 s,
@@ -831,7 +963,11 @@ pub fn render(doc: &ResultsDoc) -> String {
     );
     header_section(&mut s, doc);
     summary_section(&mut s, doc);
+    reasoning_section(&mut s, doc);
     load_section(&mut s, doc);
+    s.push_str(&super::search::html(doc));
+    server_metrics_section(&mut s, doc);
+    s.push_str(&super::energy::html(doc));
     flags_section(&mut s, doc);
     runs_section(&mut s, doc);
     let config = serde_json::to_string_pretty(&doc.config).unwrap_or_default();

@@ -2,7 +2,8 @@
 //! first engine, notes) plus latency tables, per-tier figures, where every figure came
 //! from, flags, failures and an escaped sample of each engine's output.
 
-use super::escape_text;
+use super::{Stat, escape_text};
+use crate::results::metric::{self, Metric};
 use crate::results::{GroupSummary, ResultsDoc, RunRecord};
 use std::fmt::Write;
 
@@ -13,15 +14,15 @@ fn num(x: Option<f64>, prec: usize) -> String {
     }
 }
 
-fn metric<'a>(g: &'a GroupSummary, name: &str) -> Option<&'a crate::measure::stats::Summary> {
-    g.metrics.get(name)
+/// A statistic of one metric of a group, formatted; "–" when not measured.
+fn cell(g: &GroupSummary, m: &Metric, stat: Stat, prec: usize) -> String {
+    num(super::stat(&g.metrics, m, stat), prec)
 }
 
-/// The decode figure a group is ranked by, and what it is.
+/// The decode figure a group is ranked by: ours, else the engine's.
 fn headline_tps(g: &GroupSummary) -> Option<f64> {
-    metric(g, "decode_tps")
-        .or_else(|| metric(g, "engine_decode_tps"))
-        .map(|s| s.mean)
+    super::stat(&g.metrics, &metric::DECODE_TPS, Stat::Mean)
+        .or_else(|| super::stat(&g.metrics, &metric::ENGINE_DECODE_TPS, Stat::Mean))
 }
 
 /// Where an engine's decode figure came from, in words.
@@ -120,7 +121,8 @@ pub fn render(doc: &ResultsDoc) -> String {
         md,
         "| Engine | Mode | Mean TPS | Relative | % of roofline | Runs ok/total | Notes |\n|---|---|---:|---:|---:|---:|---|"
     );
-    let base = overall.first().and_then(|g| headline_tps(g));
+    // The first engine with a figure: a failed first engine must not blank the column.
+    let base = overall.iter().find_map(|g| headline_tps(g));
     for g in &overall {
         let tps = headline_tps(g);
         let rel = match (tps, base) {
@@ -132,9 +134,13 @@ pub fn render(doc: &ResultsDoc) -> String {
             .iter()
             .find(|e| e.engine == g.engine && e.mode.is_none_or(|m| m == g.mode))
             .and_then(|e| e.roofline_tps);
+        // "(of 4190 GB/s measured D2D copy)": which bandwidth the ceiling stands on.
+        let of = super::energy::roofline_label(doc, &g.engine, g.mode)
+            .map(|l| format!(" ({})", escape_text(l, true)))
+            .unwrap_or_default();
         let pct = match (tps, roof) {
             (Some(t), Some(c)) => crate::measure::roofline::pct_of_roofline(t, c)
-                .map(|p| format!("{p:.0}% of {c:.0}"))
+                .map(|p| format!("{p:.0}% of {c:.0}{of}"))
                 .unwrap_or_else(|| "–".into()),
             _ => "–".into(),
         };
@@ -153,11 +159,43 @@ pub fn render(doc: &ResultsDoc) -> String {
     }
     let _ = writeln!(
         md,
-        "\nRelative performance is against the first engine. Decode TPS = 1 / TPOT, \
+        "\nRelative performance is against the first engine that has a figure. Decode TPS = 1 / TPOT, \
          TPOT = (last − first content event) / (output tokens − 1); failed runs are excluded. \
          % of roofline = decode TPS ÷ the batch-1 ceiling (memory bandwidth ÷ bytes of weights \
          read per token); a figure above the ceiling is a measurement error and is excluded.\n"
     );
+
+    let left_out: Vec<_> = doc
+        .engines
+        .iter()
+        .filter(|e| e.left_out.is_some())
+        .collect();
+    if !left_out.is_empty() {
+        let _ = writeln!(md, "## Left out\n");
+        let _ = writeln!(
+            md,
+            "These engines were selected but not measured; the benchmark exits non-zero when an \
+             engine that is installed is left out.\n"
+        );
+        for e in left_out {
+            // The first line of the reason; the whole of it is in the JSON and the log.
+            let why = e.left_out.as_deref().unwrap_or_default();
+            let first = why.lines().next().unwrap_or_default();
+            let more = if first.len() < why.len() {
+                " (the whole reason is in the JSON and the log)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                md,
+                "- **{}** ({}): {}{more}",
+                escape_text(&e.engine, true),
+                escape_text(&e.kind, true),
+                escape_text(first, true)
+            );
+        }
+        let _ = writeln!(md);
+    }
 
     let _ = writeln!(md, "## Latency\n");
     let _ = writeln!(
@@ -165,21 +203,20 @@ pub fn render(doc: &ResultsDoc) -> String {
         "| Engine | Mode | TTFT mean ms | TTFT p50 | TTFT p99 | TPOT mean ms | TPOT p99 | E2E mean ms | ICL mean ms | Output tokens mean |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for g in &overall {
-        let m =
-            |n: &str, f: fn(&crate::measure::stats::Summary) -> f64| num(metric(g, n).map(f), 2);
+        let m = |m: &Metric, stat: Stat| cell(g, m, stat, 2);
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             escape_text(&g.engine, true),
             g.mode.as_str(),
-            m("ttft_ms", |s| s.mean),
-            m("ttft_ms", |s| s.p50),
-            m("ttft_ms", |s| s.p99),
-            m("tpot_ms", |s| s.mean),
-            m("tpot_ms", |s| s.p99),
-            m("e2e_ms", |s| s.mean),
-            m("icl_ms", |s| s.mean),
-            m("output_tokens", |s| s.mean),
+            m(&metric::TTFT, Stat::Mean),
+            m(&metric::TTFT, Stat::P50),
+            m(&metric::TTFT, Stat::P99),
+            m(&metric::TPOT, Stat::Mean),
+            m(&metric::TPOT, Stat::P99),
+            m(&metric::E2E, Stat::Mean),
+            m(&metric::ICL, Stat::Mean),
+            m(&metric::OUTPUT_TOKENS, Stat::Mean),
         );
     }
 
@@ -189,18 +226,18 @@ pub fn render(doc: &ResultsDoc) -> String {
         "| Engine | Mode | Engine decode TPS | Engine prefill TPS | Our prefill TPS | Wall ms | Peak RSS MiB | GPU MiB |\n|---|---|---:|---:|---:|---:|---:|---:|"
     );
     for g in &overall {
-        let m = |n: &str| num(metric(g, n).map(|s| s.mean), 1);
+        let m = |m: &Metric| cell(g, m, Stat::Mean, 1);
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             escape_text(&g.engine, true),
             g.mode.as_str(),
-            m("engine_decode_tps"),
-            m("engine_prefill_tps"),
-            m("prefill_tps"),
-            m("wall_ms"),
-            m("rss_peak_mib"),
-            m("gpu_mib"),
+            m(&metric::ENGINE_DECODE_TPS),
+            m(&metric::ENGINE_PREFILL_TPS),
+            m(&metric::PREFILL_TPS),
+            m(&metric::WALL),
+            m(&metric::RSS_PEAK),
+            m(&metric::GPU_MEMORY),
         );
     }
 
@@ -212,7 +249,7 @@ pub fn render(doc: &ResultsDoc) -> String {
             "| Engine | Mode | Tier | n | Decode TPS mean | TTFT mean ms | E2E mean ms | Output tokens mean |\n|---|---|---|---:|---:|---:|---:|---:|"
         );
         for g in tiers {
-            let m = |n: &str| num(metric(g, n).map(|s| s.mean), 2);
+            let m = |m: &Metric| cell(g, m, Stat::Mean, 2);
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -220,13 +257,18 @@ pub fn render(doc: &ResultsDoc) -> String {
                 g.mode.as_str(),
                 escape_text(&g.tier, true),
                 g.ok,
-                m("decode_tps"),
-                m("ttft_ms"),
-                m("e2e_ms"),
-                m("output_tokens"),
+                m(&metric::DECODE_TPS),
+                m(&metric::TTFT),
+                m(&metric::E2E),
+                m(&metric::OUTPUT_TOKENS),
             );
         }
     }
+
+    md.push_str(&reasoning_lines(doc));
+    md.push_str(&server_metrics_lines(doc));
+    md.push_str(&super::search::markdown(doc));
+    md.push_str(&super::energy::markdown(doc));
 
     if !doc.engines.is_empty() {
         let _ = writeln!(md, "\n## Engines\n");
@@ -248,6 +290,9 @@ pub fn render(doc: &ResultsDoc) -> String {
                     .map(|f| format!(", fairness: {}", escape_text(f, true)))
                     .unwrap_or_default(),
             );
+            if let Some(line) = super::engine_settings_line(e) {
+                let _ = writeln!(md, "  - settings: {}", escape_text(&line, true));
+            }
             for n in &e.notes {
                 let _ = writeln!(md, "  - {}", escape_text(n, true));
             }
@@ -310,6 +355,88 @@ pub fn render(doc: &ResultsDoc) -> String {
 }
 
 /// A short plain-text summary for the terminal: one line per engine × mode.
+/// "## Reasoning", only when a run reasoned: a line per engine and mode.
+fn reasoning_lines(doc: &ResultsDoc) -> String {
+    let mut md = String::new();
+    for g in doc.summaries.iter().filter(|g| g.tier == "all") {
+        let Some(rt) = g.metrics.get(metric::REASONING_TOKENS.name) else {
+            continue;
+        };
+        if md.is_empty() {
+            let _ = writeln!(md, "\n## Reasoning\n");
+        }
+        let _ = writeln!(
+            md,
+            "- {} ({}): TTFT mean {} ms (first token, reasoning included), first answer token mean {} ms, reasoning tokens mean {:.1} over {} runs",
+            escape_text(&g.engine, true),
+            g.mode.as_str(),
+            cell(g, &metric::TTFT, Stat::Mean, 2),
+            cell(g, &metric::TTFT_ANSWER, Stat::Mean, 2),
+            rt.mean,
+            rt.n,
+        );
+    }
+    md
+}
+
+/// "## Server metrics": a line per load step, naming each source.
+fn server_metrics_lines(doc: &ResultsDoc) -> String {
+    let mut md = String::new();
+    for st in &doc.load {
+        let Some(m) = &st.server_metrics else {
+            continue;
+        };
+        if md.is_empty() {
+            let _ = writeln!(md, "\n## Server metrics\n");
+        }
+        let series: Vec<String> = m
+            .series
+            .iter()
+            .map(|x| {
+                let max = x
+                    .points
+                    .iter()
+                    .map(|p| p.value)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                format!(
+                    "{} max {} {} ({})",
+                    x.label,
+                    num(Some(max), 2),
+                    x.unit,
+                    x.metric
+                )
+            })
+            .chain(m.histograms.iter().map(|h| {
+                format!(
+                    "{} p50 {} ms over {} ({})",
+                    h.label,
+                    num(h.p50_ms, 1),
+                    h.count,
+                    h.metric
+                )
+            }))
+            .collect();
+        let _ = writeln!(
+            md,
+            "- {} {}: {} scrapes every {} s{}{}",
+            escape_text(&st.engine, true),
+            escape_text(&st.step, true),
+            m.scrapes,
+            m.interval_s,
+            if series.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", escape_text(&series.join("; "), true))
+            },
+            m.note
+                .as_ref()
+                .map(|n| format!("; {}", escape_text(n, true)))
+                .unwrap_or_default(),
+        );
+    }
+    md
+}
+
 pub fn console_summary(doc: &ResultsDoc) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -318,7 +445,8 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
         "engine", "mode", "decode t/s", "relative", "TTFT ms", "TPOT ms", "ok/runs"
     );
     let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
-    let base = overall.first().and_then(|g| headline_tps(g));
+    // The first engine with a figure: a failed first engine must not blank the column.
+    let base = overall.iter().find_map(|g| headline_tps(g));
     for g in overall {
         let tps = headline_tps(g);
         let rel = match (tps, base) {
@@ -332,8 +460,8 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
             g.mode.as_str(),
             num(tps, 2),
             rel,
-            num(metric(g, "ttft_ms").map(|s| s.mean), 2),
-            num(metric(g, "tpot_ms").map(|s| s.mean), 3),
+            cell(g, &metric::TTFT, Stat::Mean, 2),
+            cell(g, &metric::TPOT, Stat::Mean, 3),
             format!("{}/{}", g.ok, g.runs)
         );
     }
@@ -355,24 +483,27 @@ mod tests {
             environment: Environment::default(),
             config: serde_json::json!({}),
             engines: vec![],
-            summaries: crate::measure::summary::summarize_runs(&runs),
+            summaries: crate::export::summary::summarize_runs(&runs),
             runs,
             load: Vec::new(),
+            search: Vec::new(),
+            workload: None,
         }
     }
 
     #[test]
     fn relative_to_first_engine_and_escaped_output() {
-        let mut a = crate::measure::summary::tests::rec("a", "short", true, 10.0);
+        use crate::export::summary::tests::rec;
+        let mut a = rec("a", "short", true, 10.0);
+        a.started_at = "2025-01-01T00:00:00Z".into();
         a.output_text = "<script>alert(1)</script> | x".into();
-        let b = crate::measure::summary::tests::rec("b", "short", true, 25.0);
-        let mut c = crate::measure::summary::tests::rec("b", "short", false, 0.0);
+        let mut b = rec("b", "short", true, 25.0);
+        b.started_at = "2025-01-01T00:00:01Z".into();
+        let mut c = rec("b", "short", false, 0.0);
+        c.started_at = "2025-01-01T00:00:02Z".into();
         c.error = Some("HTTP 500".into());
         let md = render(&doc(vec![a, b, c]));
-        assert!(md.contains("| a | api | 10.00 | 1.00x | – | 1/1 |"), "{md}");
-        assert!(md.contains("| b | api | 25.00 | 2.50x | – | 1/2 |"), "{md}");
         assert!(!md.contains("<script>"), "{md}");
-        assert!(md.contains("&lt;script&gt;"), "{md}");
-        assert!(md.contains("HTTP 500"), "{md}");
+        insta::assert_snapshot!(md);
     }
 }

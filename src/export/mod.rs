@@ -1,13 +1,80 @@
-//! Renderers from the result model to bytes. Each is pure (`&ResultsDoc → String`); file
-//! I/O lives in [`crate::output`].
+//! The results document and its renderers. [`assemble`] builds the [`ResultsDoc`] of a
+//! run (with the [`summary`] of its records); each renderer is pure (`&ResultsDoc →
+//! String`) and reads metrics through [`crate::results::metric`]; file I/O lives in
+//! [`crate::output`].
+//!
+//! [`ResultsDoc`]: crate::results::ResultsDoc
 
+pub mod assemble;
+pub mod console;
+pub mod csv;
+pub mod energy;
+pub mod html;
 pub mod json;
 pub mod log;
 pub mod markdown;
+pub mod search;
+pub mod summary;
 
-// Load-branch exporters (pure, like the rest).
-pub mod csv;
-pub mod html;
+pub use assemble::assemble;
+
+use crate::measure::stats::Summary;
+use crate::results::metric::Metric;
+use std::collections::BTreeMap;
+
+/// The engine's settings on one line for a report ("device cpu (configured); dtype
+/// bfloat16; attn_implementation sdpa (asked flash_attention_2); ..."): the device with
+/// why, then what the engine reported, each with what was asked where it differs. `None`
+/// when there is neither. Not escaped.
+pub fn engine_settings_line(e: &crate::results::EngineInfo) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(d) = &e.device {
+        parts.push(match &e.device_reason {
+            Some(why) => format!("device {d} ({why})"),
+            None => format!("device {d}"),
+        });
+    }
+    for (k, v) in &e.engine_settings {
+        // The resolved device above already says it, unless the engine reports otherwise.
+        if k == "device" && e.device.is_some() && !v.differs() {
+            continue;
+        }
+        parts.push(format!("{k} {}", v.describe()));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// One statistic of a metric in a map of summaries (a group's or a step's), when there.
+pub fn stat(summaries: &BTreeMap<String, Summary>, m: &Metric, stat: Stat) -> Option<f64> {
+    summaries.get(m.name).map(|s| stat.of(s))
+}
+
+/// A statistic of a [`Summary`], as tables show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    Mean,
+    P50,
+    P99,
+}
+
+impl Stat {
+    /// "mean", "p50", "p99".
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Mean => "mean",
+            Stat::P50 => "p50",
+            Stat::P99 => "p99",
+        }
+    }
+
+    pub fn of(self, s: &Summary) -> f64 {
+        match self {
+            Stat::Mean => s.mean,
+            Stat::P50 => s.p50,
+            Stat::P99 => s.p99,
+        }
+    }
+}
 
 /// Escape text for HTML element content and quoted attribute values.
 pub fn escape_html(s: &str) -> String {
@@ -43,6 +110,37 @@ fn escape(s: &str, markdown: bool, single_line: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::results::{EngineInfo, EngineSetting};
+
+    #[test]
+    fn engine_settings_on_one_line_with_fallbacks_shown() {
+        let set = |asked: Option<&str>, eff: &str| EngineSetting {
+            asked: asked.map(str::to_string),
+            effective: Some(eff.to_string()),
+        };
+        let mut e = EngineInfo {
+            device: Some("cuda".into()),
+            device_reason: Some("auto: an NVIDIA GPU is present".into()),
+            ..Default::default()
+        };
+        e.engine_settings
+            .insert("device".into(), set(Some("cuda"), "cuda:0"));
+        e.engine_settings.insert(
+            "attn_implementation".into(),
+            set(Some("flash_attention_2"), "sdpa"),
+        );
+        e.engine_settings
+            .insert("dtype".into(), set(Some("auto"), "bfloat16"));
+        e.engine_settings
+            .insert("torch_version".into(), set(None, "2.5.1"));
+        assert_eq!(
+            super::engine_settings_line(&e).unwrap(),
+            "device cuda (auto: an NVIDIA GPU is present); attn_implementation sdpa (asked \
+             flash_attention_2); dtype bfloat16; torch_version 2.5.1"
+        );
+        assert_eq!(super::engine_settings_line(&EngineInfo::default()), None);
+    }
+
     #[test]
     fn escapes_html_and_markdown() {
         assert_eq!(

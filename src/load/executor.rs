@@ -21,12 +21,12 @@
 //! Every step's records and report are handed to a sink as soon as the step ends, so
 //! nothing is lost if a later step fails.
 
-use super::report::{StepExtras, StepReport, step_report};
-use super::schedule::{Arrival, Step, parse_slo, plan_steps};
-use crate::cli::LoadArgs;
+use super::precision::{PrecisionRule, Running};
+use super::report::{StepExtras, StepReport, step_histograms, step_report};
+use super::schedule::{Arrival, LoadSteps, Step};
 use crate::client::http::HttpClient;
 use crate::client::stream::{apply_error_text_rule, build_spec, execute, http_client};
-use crate::client::{PromptInput, RequestSpec, Trace};
+use crate::client::{Message, PromptInput, RequestSpec, Trace};
 use crate::engine::ApiTarget;
 use crate::error::UserError;
 use crate::results::{Mode, RunRecord, Sampling};
@@ -47,6 +47,11 @@ pub struct LoadPrompt {
 /// Counts tokens of generated text when the server reports none (our tokenizer).
 pub type TokenCounter = Arc<dyn Fn(&str) -> Option<u64> + Send + Sync>;
 
+/// Called with every record the moment its request ends (warm-up included), from the
+/// request's task: the session writes it through to the JSONL, so a step killed half way
+/// loses no finished request.
+pub type RecordHook = Arc<dyn Fn(&RunRecord) + Send + Sync>;
+
 /// Settings of a load run beyond the flags.
 #[derive(Clone)]
 pub struct LoadOptions {
@@ -57,6 +62,55 @@ pub struct LoadOptions {
     /// Name of the chat template the prompts were rendered with (recorded per run).
     pub template: String,
     pub count_tokens: Option<TokenCounter>,
+    pub on_record: Option<RecordHook>,
+    /// Scrape the server's `/metrics` every this often during each step (see
+    /// [`crate::scrape`]); `None`: not at all.
+    pub scrape: Option<Duration>,
+    /// Prompt caching is allowed (`inferbench.cache_prompt`); when not, a record whose
+    /// engine reports cached prompt tokens is flagged `served_from_prompt_cache`.
+    pub cache_prompt: bool,
+    /// What a `--workload` adds (per-request lengths, a trace's arrivals, sessions).
+    pub workload: Option<WorkloadRun>,
+}
+
+/// Renders a conversation into what a request sends (messages and our rendering).
+pub type Renderer = Arc<dyn Fn(&[Message]) -> anyhow::Result<PromptInput> + Send + Sync>;
+
+/// What a `--workload` adds to a load run (see [`crate::workload`]).
+#[derive(Clone, Default)]
+pub struct WorkloadRun {
+    /// Per prompt, in the order of the prompts: the output length asked for and whether
+    /// to send `ignore_eos` (see [`sampling_for`]).
+    pub lengths: Vec<(Option<u32>, bool)>,
+    /// Trace replay: the open-loop arrival offsets from the step's start, used instead of
+    /// the generated ones (the same dispatcher, so send lag is measured alike).
+    pub schedule: Option<Arc<Vec<Duration>>>,
+    /// The steps' label instead of the arrival's (e.g. "trace x1").
+    pub label: Option<String>,
+    /// Multi-turn sessions, sent by the closed loop's workers.
+    pub sessions: Option<SessionRun>,
+}
+
+/// Multi-turn sessions: each closed-loop worker holds one session at a time.
+#[derive(Clone)]
+pub struct SessionRun {
+    pub sessions: Arc<Vec<crate::workload::Session>>,
+    /// Pause between a session's turns (after the answer, before the next turn is due).
+    pub think: Option<Duration>,
+    pub render: Renderer,
+    /// Recorded as the tier of every turn (the workload's source).
+    pub tier: String,
+}
+
+/// The sampling of one workload request: its output length (else the settings') and
+/// `ignore_eos` when it asks for an exact length. Pure.
+pub fn sampling_for(base: &Sampling, max_tokens: Option<u32>, exact: bool) -> Sampling {
+    let mut s = base.clone();
+    if let Some(n) = max_tokens {
+        s.max_tokens = n;
+    }
+    s.ignore_eos = s.ignore_eos || exact;
+    s
 }
 
 /// Connections whose bare TCP connect is timed with `--preconnect`.
@@ -66,19 +120,19 @@ const PRECONNECT_PARALLEL: usize = 128;
 /// How long `--preconnect` waits for one connection.
 const PRECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Run every step the load flags ask for against `target`, cycling through `prompts`.
-/// After each step, `sink` receives its report and (by value, so no copy stays here) its
-/// records, warm-up included and marked.
+/// Run every step of `load` against `target`, cycling through `prompts`. Each record goes
+/// to `opts.on_record` as its request ends; after each step, `sink` receives the step's
+/// report and (by value, so no copy stays here) its records, warm-up included and marked.
 /// Returns the step reports.
 pub async fn run_load(
     target: &ApiTarget,
     prompts: &[LoadPrompt],
     sampling: &Sampling,
-    load: &LoadArgs,
+    load: &LoadSteps,
     opts: &LoadOptions,
     sink: &mut (dyn FnMut(&StepReport, Vec<RunRecord>) -> anyhow::Result<()> + Send),
 ) -> anyhow::Result<Vec<StepReport>> {
-    let steps = plan_steps(load, opts.seed).map_err(|e| UserError::new(e.to_string()))?;
+    let steps = &load.steps;
     if steps.is_empty() {
         return Err(UserError::new(
             "no load mode given; add --concurrency N, --rate R or --sweep STEPS",
@@ -88,32 +142,42 @@ pub async fn run_load(
     if prompts.is_empty() {
         return Err(UserError::new("the prompt suite is empty; nothing to send").into());
     }
-    let slo = load
-        .slo
-        .as_deref()
-        .map(parse_slo)
-        .transpose()
-        .map_err(|e| UserError::new(e.to_string()))?;
+    let slo = load.slo;
     let max_in_flight = steps.iter().map(connections_for).max().unwrap_or(1);
     ensure_fd_limit(max_in_flight)?;
     let http = http_client(max_in_flight).context("building the HTTP client")?;
-    let specs: Arc<Vec<(LoadPrompt, RequestSpec)>> = Arc::new(
+    let lengths = opts.workload.as_ref().map(|w| w.lengths.as_slice());
+    let specs: Arc<Vec<(LoadPrompt, RequestSpec, Sampling)>> = Arc::new(
         prompts
             .iter()
-            .map(|p| {
-                let spec = build_spec(target, &p.input, sampling, true, opts.timeout);
-                (p.clone(), spec)
+            .enumerate()
+            .map(|(i, p)| {
+                let sampling = match lengths.and_then(|l| l.get(i)) {
+                    Some(&(n, exact)) => sampling_for(sampling, n, exact),
+                    None => sampling.clone(),
+                };
+                let spec = build_spec(target, &p.input, &sampling, true, opts.timeout);
+                (p.clone(), spec, sampling)
             })
             .collect(),
     );
+    let scrape = scrape_setup(target, opts.scrape).await;
     let mut reports = Vec::new();
-    for step in &steps {
-        let label = step.label();
+    for step in steps {
+        let label = match opts.workload.as_ref().and_then(|w| w.label.clone()) {
+            Some(l) => l,
+            None => step.label(),
+        };
         tracing::info!(engine = %target.name, step = %label, "load step");
-        let connect_ms = if !load.no_preconnect {
+        let connect_ms = if load.preconnect {
             preconnect(&http, target, connections_for(step)).await?
         } else {
             Vec::new()
+        };
+        // --start-at: the step's clock starts at the shared instant, not before.
+        let start_late_ms = match step.not_before_unix_ns {
+            Some(at) => Some(wait_until_unix_ns(at).await),
+            None => None,
         };
         let ctx = Arc::new(Ctx {
             target: target.clone(),
@@ -121,18 +185,30 @@ pub async fn run_load(
             opts: opts.clone(),
             label: label.clone(),
             warmup: step.warmup,
+            shard: step.shard,
             specs: specs.clone(),
             origin: Instant::now(),
             wall_origin: chrono::Local::now(),
+            watch: load.precision.map(Watch::new),
         });
+        let sampler = scrape.as_ref().map(|s| s.start(ctx.origin));
         let cpu0 = cpu_seconds();
         let idle0 = crate::timer::idle_spin();
         let t0 = Instant::now();
         let mut records = match step.arrival {
-            Arrival::Closed { concurrency } => closed_loop(&ctx, step, concurrency, &http).await,
+            Arrival::Closed { concurrency } => {
+                match opts.workload.as_ref().and_then(|w| w.sessions.clone()) {
+                    Some(run) => session_loop(&ctx, step, concurrency, &http, run).await,
+                    None => closed_loop(&ctx, step, concurrency, &http).await,
+                }
+            }
             Arrival::Open { .. } => open_loop(&ctx, step, &http).await,
         };
         let wall_s = t0.elapsed().as_secs_f64();
+        let server_metrics = match sampler {
+            Some(s) => Some(s.finish().await),
+            None => None,
+        };
         // With --busy-poll, time spent spinning idle is not work.
         let idle_s = (crate::timer::idle_spin() - idle0).as_secs_f64();
         let cpu_s = match (cpu0, cpu_seconds()) {
@@ -150,7 +226,7 @@ pub async fn run_load(
             connect_ms,
             slo,
         };
-        let report = step_report(
+        let mut report = step_report(
             &target.name,
             &label,
             step.index,
@@ -158,10 +234,115 @@ pub async fn run_load(
             &records,
             &extras,
         );
+        if let Some(w) = &ctx.watch {
+            let values: Vec<f64> = records
+                .iter()
+                .filter(|r| r.ok && !r.warmup)
+                .filter_map(|r| w.rule.metric.of(r))
+                .collect();
+            report.precision = Some(super::precision::report(&values, &w.rule, w.met()));
+        }
+        report.server_metrics = server_metrics;
+        let origin_utc = ctx.wall_origin.with_timezone(&chrono::Utc);
+        report.worker = Some(crate::results::WorkerStep {
+            shard: step.shard,
+            // The caller, which knows the configuration and the whole plan, fills these.
+            config_hash: String::new(),
+            workload_hash: String::new(),
+            whole_step: label.clone(),
+            whole_arrival: step.arrival,
+            start_at: None,
+            origin_unix_ns: origin_utc.timestamp_nanos_opt().unwrap_or(0),
+            origin_utc: origin_utc.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            start_late_ms,
+            good: report.goodput.as_ref().map(|g| g.good),
+            histograms: step_histograms(&records),
+        });
         sink(&report, records)?;
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// What a load run scrapes, decided once before its first step.
+enum ScrapeSetup {
+    On {
+        client: reqwest::Client,
+        at: crate::scrape::Endpoints,
+        interval: Duration,
+    },
+    /// Nothing to scrape, and why (every step's report says it).
+    Off { interval: Duration, note: String },
+}
+
+impl ScrapeSetup {
+    fn start(&self, origin: Instant) -> StepScrape {
+        match self {
+            ScrapeSetup::On {
+                client,
+                at,
+                interval,
+            } => StepScrape::Running(crate::scrape::Sampler::start(
+                client.clone(),
+                at.clone(),
+                *interval,
+                origin,
+            )),
+            ScrapeSetup::Off { interval, note } => StepScrape::Off(crate::results::ServerMetrics {
+                interval_s: interval.as_secs_f64(),
+                note: Some(note.clone()),
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+enum StepScrape {
+    Running(crate::scrape::Sampler),
+    Off(crate::results::ServerMetrics),
+}
+
+impl StepScrape {
+    async fn finish(self) -> crate::results::ServerMetrics {
+        match self {
+            StepScrape::Running(s) => s.finish().await,
+            StepScrape::Off(m) => m,
+        }
+    }
+}
+
+/// Probe the target's `/metrics` once (and llama-server's `/slots`).
+async fn scrape_setup(target: &ApiTarget, interval: Option<Duration>) -> Option<ScrapeSetup> {
+    let interval = interval?;
+    let off = |note: String| {
+        tracing::info!(engine = %target.name, "server metrics: {note}");
+        Some(ScrapeSetup::Off { interval, note })
+    };
+    let client = match crate::scrape::client(interval) {
+        Ok(c) => c,
+        Err(e) => return off(format!("{e:#}")),
+    };
+    let slots = target.kind == crate::engine::EngineKind::LlamaCpp;
+    match crate::scrape::probe(&client, &target.base_url, slots).await {
+        crate::scrape::Probe::Available(at) => Some(ScrapeSetup::On {
+            client,
+            at,
+            interval,
+        }),
+        crate::scrape::Probe::Unavailable(note) => off(note),
+    }
+}
+
+/// Sleep until the wall-clock instant `at` (unix ns); how late the wake-up was, ms
+/// (negative never: an instant already past returns at once with how long ago it was).
+async fn wait_until_unix_ns(at: i64) -> f64 {
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(at);
+    if at > now {
+        let wait = Duration::from_nanos((at - now) as u64);
+        crate::timer::sleep_until(Instant::now() + wait).await;
+    }
+    let woke = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(at);
+    (woke - at) as f64 / 1e6
 }
 
 /// Requests in flight a step needs connections for.
@@ -272,6 +453,43 @@ async fn preconnect(http: &HttpClient, target: &ApiTarget, n: usize) -> anyhow::
     Ok(connect_ms)
 }
 
+/// `--target-ci` during one step: the watched metric's running mean and variance over
+/// measured, successful requests, and whether the rule was met (then no more are sent).
+struct Watch {
+    rule: PrecisionRule,
+    running: std::sync::Mutex<Running>,
+    met: std::sync::atomic::AtomicBool,
+}
+
+impl Watch {
+    fn new(rule: PrecisionRule) -> Watch {
+        Watch {
+            rule,
+            running: std::sync::Mutex::new(Running::default()),
+            met: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn add(&self, r: &RunRecord) {
+        if r.warmup || !r.ok {
+            return;
+        }
+        let Some(v) = self.rule.metric.of(r) else {
+            return;
+        };
+        if let Ok(mut run) = self.running.lock() {
+            run.push(v);
+            if run.met(&self.rule) {
+                self.met.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn met(&self) -> bool {
+        self.met.load(Ordering::Relaxed)
+    }
+}
+
 /// What every request task of a step shares.
 struct Ctx {
     target: ApiTarget,
@@ -279,32 +497,62 @@ struct Ctx {
     opts: LoadOptions,
     label: String,
     warmup: u64,
-    specs: Arc<Vec<(LoadPrompt, RequestSpec)>>,
+    /// `--shard`: local request k is global request k·N + I.
+    shard: Option<super::shard::Shard>,
+    specs: Arc<Vec<(LoadPrompt, RequestSpec, Sampling)>>,
     /// The step's clock: every instant is an offset from here.
     origin: Instant,
     wall_origin: chrono::DateTime<chrono::Local>,
+    /// `--target-ci`: the running interval of the watched metric.
+    watch: Option<Watch>,
 }
 
 impl Ctx {
-    /// Send request number `idx` meant for `scheduled`, and record it.
+    /// The whole schedule's number of this worker's request `local`.
+    fn global(&self, local: u64) -> u64 {
+        self.shard.map_or(local, |s| s.global(local))
+    }
+
+    /// Send this worker's request number `idx` meant for `scheduled`, and record it. The
+    /// prompt and the recorded run index follow the whole schedule's number.
     async fn send(&self, http: &HttpClient, idx: u64, scheduled: Instant) -> RunRecord {
-        let (prompt, spec) = &self.specs[(idx % self.specs.len() as u64) as usize];
+        let global = self.global(idx);
+        let (prompt, spec, sampling) = &self.specs[(global % self.specs.len() as u64) as usize];
         let mut trace = execute(http, spec, self.origin, scheduled).await;
         if self.target.error_text_is_failure {
             apply_error_text_rule(&mut trace);
         }
-        self.record(prompt, idx, trace)
+        let record = self.record(prompt, sampling, idx, global, trace);
+        if let Some(hook) = &self.opts.on_record {
+            hook(&record);
+        }
+        if let Some(w) = &self.watch {
+            w.add(&record);
+        }
+        record
     }
 
-    fn record(&self, prompt: &LoadPrompt, idx: u64, trace: Trace) -> RunRecord {
+    /// `--target-ci` was met: send no more requests in this step.
+    fn precise_enough(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| w.met())
+    }
+
+    fn record(
+        &self,
+        prompt: &LoadPrompt,
+        sampling: &Sampling,
+        idx: u64,
+        global: u64,
+        trace: Trace,
+    ) -> RunRecord {
         let mut r = RunRecord::new(
             &self.target.name,
             Mode::Api,
             &self.target.endpoint,
             &prompt.id,
             &prompt.tier,
-            u32::try_from(idx).unwrap_or(u32::MAX),
-            self.sampling.clone(),
+            u32::try_from(global).unwrap_or(u32::MAX),
+            sampling.clone(),
             &self.opts.template,
         );
         r.warmup = idx < self.warmup;
@@ -312,6 +560,10 @@ impl Ctx {
         let sent = chrono::Duration::from_std(trace.timeline.sent).unwrap_or_default();
         r.started_at = (self.wall_origin + sent).to_rfc3339();
         fill_record(&mut r, trace, self.opts.count_tokens.as_ref());
+        crate::record::flag_prompt_cache(&mut r, self.opts.cache_prompt);
+        if self.opts.workload.is_some() {
+            r.workload_item = Some(prompt.id.clone());
+        }
         r
     }
 }
@@ -325,7 +577,7 @@ pub fn fill_record(r: &mut RunRecord, trace: Trace, count_tokens: Option<&TokenC
         (None, None, Some(count)) if !trace.text.is_empty() => count(&trace.text),
         _ => None,
     };
-    crate::runner::fill_from_trace(r, trace, tokenizer);
+    crate::record::fill_from_trace(r, trace, tokenizer);
     // Thousands of records stay in memory until the results document is written.
     r.output_text.shrink_to_fit();
 }
@@ -365,7 +617,7 @@ async fn closed_loop(
                 if idx == step.warmup {
                     let _ = start.0.set(scheduled);
                 }
-                if !step.may_send(idx, start.since(scheduled)) {
+                if !step.may_send(idx, start.since(scheduled)) || ctx.precise_enough() {
                     break;
                 }
                 out.push(ctx.send(&http, idx, scheduled).await);
@@ -383,19 +635,140 @@ async fn closed_loop(
     records
 }
 
+/// Multi-turn sessions (`--workload multiturn:...`, `sharegpt:FILE,turns=all`):
+/// `concurrency` virtual users; each takes the next session (from the start again when
+/// all were taken) and sends its turns in order, turn k+1 with the history and the
+/// engine's real answer to turn k, after the think time. A turn is due (its scheduled
+/// instant) when its think time is over. Requests are numbered across users in the order
+/// they are sent, and the step's bounds apply to that number. A failed turn ends its
+/// session (the history would lack an answer); the user goes on with the next.
+async fn session_loop(
+    ctx: &Arc<Ctx>,
+    step: &Step,
+    concurrency: u32,
+    http: &HttpClient,
+    run: SessionRun,
+) -> Vec<RunRecord> {
+    use crate::workload::multiturn::{answered, history_with};
+    let next_request = Arc::new(AtomicU64::new(0));
+    let next_session = Arc::new(AtomicU64::new(0));
+    let start = Arc::new(MeasureStart(OnceLock::new()));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (ctx, next_request, next_session, start, http, step, run) = (
+            ctx.clone(),
+            next_request.clone(),
+            next_session.clone(),
+            start.clone(),
+            http.clone(),
+            step.clone(),
+            run.clone(),
+        );
+        set.spawn(async move {
+            let mut out = Vec::new();
+            if run.sessions.is_empty() {
+                return out;
+            }
+            'user: loop {
+                let n = next_session.fetch_add(1, Ordering::Relaxed);
+                let session = &run.sessions[(n % run.sessions.len() as u64) as usize];
+                let mut history = Vec::new();
+                for (k, turn) in session.turns.iter().enumerate() {
+                    if k > 0
+                        && let Some(t) = run.think
+                    {
+                        tokio::time::sleep(t).await;
+                    }
+                    let scheduled = Instant::now();
+                    let idx = next_request.fetch_add(1, Ordering::Relaxed);
+                    if idx == step.warmup {
+                        let _ = start.0.set(scheduled);
+                    }
+                    if !step.may_send(idx, start.since(scheduled)) || ctx.precise_enough() {
+                        break 'user;
+                    }
+                    let messages = history_with(&history, turn);
+                    let input = match (run.render)(&messages) {
+                        Ok(i) => i,
+                        Err(e) => {
+                            tracing::error!("rendering turn {k} of {}: {e:#}", session.id);
+                            break 'user;
+                        }
+                    };
+                    let sampling = sampling_for(&ctx.sampling, turn.max_tokens, turn.exact_output);
+                    let prompt = LoadPrompt {
+                        id: format!("{}/t{k}", session.id),
+                        tier: run.tier.clone(),
+                        input,
+                    };
+                    let spec = build_spec(
+                        &ctx.target,
+                        &prompt.input,
+                        &sampling,
+                        true,
+                        ctx.opts.timeout,
+                    );
+                    let mut trace = execute(&http, &spec, ctx.origin, scheduled).await;
+                    if ctx.target.error_text_is_failure {
+                        apply_error_text_rule(&mut trace);
+                    }
+                    let answer = trace.text.clone();
+                    let record = ctx.record(&prompt, &sampling, idx, idx, trace);
+                    if let Some(hook) = &ctx.opts.on_record {
+                        hook(&record);
+                    }
+                    if let Some(w) = &ctx.watch {
+                        w.add(&record);
+                    }
+                    let ok = record.ok;
+                    out.push(record);
+                    if !ok {
+                        continue 'user;
+                    }
+                    history = answered(messages, &answer);
+                }
+            }
+            out
+        });
+    }
+    let mut records = Vec::new();
+    while let Some(done) = set.join_next().await {
+        match done {
+            Ok(mut v) => records.append(&mut v),
+            Err(e) => tracing::error!("a session worker failed: {e}"),
+        }
+    }
+    records
+}
+
+/// The arrival offsets of an open-loop step: a replayed trace's, else the seeded ones.
+fn arrivals_of(ctx: &Ctx, step: &Step) -> Option<Box<dyn Iterator<Item = Duration> + Send>> {
+    match ctx.opts.workload.as_ref().and_then(|w| w.schedule.clone()) {
+        Some(offsets) => Some(Box::new((0..offsets.len()).map(move |i| offsets[i]))),
+        None => step
+            .open_arrivals()
+            .map(|a| Box::new(a) as Box<dyn Iterator<Item = Duration> + Send>),
+    }
+}
+
 async fn open_loop(ctx: &Arc<Ctx>, step: &Step, http: &HttpClient) -> Vec<RunRecord> {
-    let Some(arrivals) = step.open_arrivals() else {
+    let Some(arrivals) = arrivals_of(ctx, step) else {
         return Vec::new();
     };
     let mut set = tokio::task::JoinSet::new();
     let mut records = Vec::new();
     let mut measure_offset: Option<Duration> = None;
-    for (idx, offset) in (0u64..).zip(arrivals) {
+    // Sharded: the whole sequence is drawn (same seed), this worker's numbers are sent.
+    let own = arrivals
+        .enumerate()
+        .filter(|(g, _)| ctx.shard.is_none_or(|s| s.owns(*g as u64)))
+        .map(|(_, offset)| offset);
+    for (idx, offset) in (0u64..).zip(own) {
         if idx == step.warmup {
             measure_offset = Some(offset);
         }
         let since = measure_offset.map(|m| offset.saturating_sub(m));
-        if !step.may_send(idx, since) {
+        if !step.may_send(idx, since) || ctx.precise_enough() {
             break;
         }
         let at = ctx.origin + offset;

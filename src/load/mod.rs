@@ -2,15 +2,19 @@
 //! open-loop arrival rates, sweeps over either, warm-up, SLOs and goodput.
 //!
 //! - [`schedule`]: pure — flags → steps, seeded arrival times, sweep and SLO parsing.
-//! - [`api`]: `inferbench api` in a load mode: settings → prompts → steps → files.
 //! - [`executor`]: runs the steps against one server ([`executor::run_load`]).
+//! - [`shard`]: pure — worker I of N's share of a step (`--shard I/N`).
 //! - [`report`]: pure — one step's records → throughput windows, timeline, goodput,
 //!   client headroom.
+//! - [`search`]: pure — `--find`: which load to probe next, Wilson intervals on SLO
+//!   attainment, the boundary.
+//! - [`precision`]: pure — `--target-ci`: when a step's metric is precise enough to stop.
 
-pub mod api;
 pub mod executor;
+pub mod precision;
 pub mod report;
 pub mod schedule;
+pub mod search;
+pub mod shard;
 
-pub use api::run_api_load;
 pub use executor::{LoadOptions, LoadPrompt, run_load};

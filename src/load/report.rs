@@ -23,70 +23,19 @@
 //!   [`LAG_P99_LIMIT_MS`] or the client used at least [`CPU_LIMIT`] of the cores its
 //!   runtime could use: then the figures describe the client, not the engine.
 
-use crate::load::schedule::{Arrival, Slo};
-use crate::measure::inference::{Bootstrap, Inference, infer};
-use crate::measure::stats::{Summary, summarize};
+use crate::measure::inference::{Bootstrap, infer};
+use crate::measure::stats::summarize;
+use crate::results::metric::{Metric, Scope};
 use crate::results::{Flag, RunRecord};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+// The report's data types are part of the results document.
+pub use crate::results::{Arrival, ClientHeadroom, Goodput, Second, Slo, StepReport, Window};
 
 /// Send lag p99 above which the client could not keep the schedule (ms).
 pub const LAG_P99_LIMIT_MS: f64 = 5.0;
 /// Share of the available cores above which the client itself is saturated.
 pub const CPU_LIMIT: f64 = 0.9;
-
-/// An interval of the run, ms from the benchmark origin.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Window {
-    pub start_ms: f64,
-    pub end_ms: f64,
-}
-
-impl Window {
-    pub fn seconds(&self) -> f64 {
-        (self.end_ms - self.start_ms) / 1000.0
-    }
-    pub fn contains(&self, t_ms: f64) -> bool {
-        self.start_ms <= t_ms && t_ms <= self.end_ms
-    }
-}
-
-/// One second of the span.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Second {
-    /// Seconds from the span's start (bucket [t, t+1)).
-    pub t_s: u64,
-    pub output_tokens: f64,
-    pub started: u64,
-    pub finished: u64,
-    pub failed: u64,
-}
-
-/// Goodput under SLOs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Goodput {
-    pub slo: Slo,
-    pub good: u64,
-    /// Measured requests, failed ones included.
-    pub total: u64,
-    pub fraction: f64,
-    /// Good requests per second of the span.
-    pub good_rps: f64,
-}
-
-/// Facts about the client itself during the step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClientHeadroom {
-    /// sent − scheduled over measured requests, ms.
-    pub send_lag_ms: Option<Summary>,
-    /// The client process's CPU time ÷ wall time (1.0 = one core busy).
-    pub cpu_cores: Option<f64>,
-    /// Cores the client's runtime could use (its worker threads).
-    pub cores_available: usize,
-    pub bottleneck: bool,
-    /// Why it was flagged, when it was.
-    pub reasons: Vec<String>,
-}
 
 /// Measured by the executor around the step, beside the records.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -99,49 +48,6 @@ pub struct StepExtras {
     /// Connection set-up times measured before the step (not with `--no-preconnect`), ms.
     pub connect_ms: Vec<f64>,
     pub slo: Option<Slo>,
-}
-
-/// The report of one load step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepReport {
-    pub engine: String,
-    /// Label, e.g. "c=16".
-    pub step: String,
-    pub index: usize,
-    pub arrival: Arrival,
-    pub warmup: u64,
-    /// Measured requests (warm-up excluded), failed included.
-    pub requests: u64,
-    pub ok: u64,
-    pub failed: u64,
-    /// Requests in flight assumed for the steady-state window.
-    pub in_flight: u64,
-    /// Most requests that were in flight at once (send to end), warm-up included.
-    pub max_in_flight: u64,
-    pub span: Option<Window>,
-    pub steady: Option<Window>,
-    /// Seconds from the span's start to the steady window's start.
-    pub ramp_up_s: Option<f64>,
-    /// Seconds from the steady window's end to the span's end.
-    pub drain_s: Option<f64>,
-    /// Output tokens of measured, successful requests.
-    pub output_tokens: u64,
-    /// System output tok/s over the span.
-    pub output_tps: Option<f64>,
-    /// System output tok/s over the steady-state window.
-    pub output_tps_steady: Option<f64>,
-    /// Successful requests per second of the span.
-    pub request_rps: Option<f64>,
-    pub timeline: Vec<Second>,
-    pub goodput: Option<Goodput>,
-    /// Summaries of per-request metrics over measured, successful requests.
-    pub metrics: BTreeMap<String, Summary>,
-    /// Bootstrap intervals and MAD outliers of TTFT, TPOT and E2E.
-    pub inference: BTreeMap<String, Inference>,
-    pub client: ClientHeadroom,
-    /// Connection set-up times measured before the step, ms (not part of TTFT).
-    pub connect_ms: Option<Summary>,
-    pub flags: Vec<Flag>,
 }
 
 /// Absolute instants of one record: (sent, [events], finish), ms from the origin.
@@ -176,19 +82,6 @@ fn tokens_per_event(r: &RunRecord, events: usize) -> f64 {
         None => 1.0,
     }
 }
-
-/// Per-request metrics summarised per step.
-const STEP_METRICS: &[(&str, crate::measure::summary::MetricGetter)] = &[
-    ("ttft_ms", |r| r.ttft_ms),
-    ("tpot_ms", |r| r.tpot_ms),
-    ("icl_ms", |r| r.icl_ms),
-    ("e2e_ms", |r| r.e2e_ms),
-    ("decode_tps", |r| r.decode_tps),
-    ("e2e_tps", |r| r.e2e_tps),
-    ("ttft_from_scheduled_ms", |r| r.ttft_from_scheduled_ms),
-    ("e2e_from_scheduled_ms", |r| r.e2e_from_scheduled_ms),
-    ("send_lag_ms", |r| r.send_lag_ms),
-];
 
 /// Build the report of one step from all its records (warm-up included).
 pub fn step_report(
@@ -329,15 +222,15 @@ pub fn step_report(
 
     let mut metrics = BTreeMap::new();
     let mut inference = BTreeMap::new();
-    for (name, get) in STEP_METRICS {
-        let values: Vec<f64> = ok.iter().filter_map(|r| get(r)).collect();
+    for m in Metric::in_scope(Scope::STEP) {
+        let values: Vec<f64> = ok.iter().filter_map(|r| m.of(r)).collect();
         if let Some(s) = summarize(&values) {
-            metrics.insert(name.to_string(), s);
+            metrics.insert(m.name.to_string(), s);
         }
-        if matches!(*name, "ttft_ms" | "tpot_ms" | "e2e_ms")
+        if m.is_in(Scope::STEP_CI)
             && let Some(inf) = infer(&values, Bootstrap::default())
         {
-            inference.insert(name.to_string(), inf);
+            inference.insert(m.name.to_string(), inf);
         }
     }
 
@@ -448,8 +341,39 @@ pub fn step_report(
         },
         connect_ms: summarize(&extras.connect_ms),
         flags,
+        telemetry: None,
+        precision: None,
+        worker: None,
+        merged: None,
+        server_metrics: None,
     }
 }
+
+/// The mergeable histograms of a step (see [`crate::merge::hist`]): every step metric
+/// over measured, successful requests (as `metrics`), and `send_lag_ms` over every
+/// measured request (as the client headroom).
+pub fn step_histograms(records: &[RunRecord]) -> BTreeMap<String, crate::results::MetricHistogram> {
+    let measured: Vec<&RunRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let mut out = BTreeMap::new();
+    for m in Metric::in_scope(Scope::STEP) {
+        let values: Vec<f64> = measured
+            .iter()
+            .filter(|r| r.ok)
+            .filter_map(|r| m.of(r))
+            .collect();
+        if let Some(h) = crate::merge::hist::from_values(&values) {
+            out.insert(m.name.to_string(), h);
+        }
+    }
+    let lags: Vec<f64> = measured.iter().filter_map(|r| r.send_lag_ms).collect();
+    if let Some(h) = crate::merge::hist::from_values(&lags) {
+        out.insert(SEND_LAG.to_string(), h);
+    }
+    out
+}
+
+/// The histogram key of send lag.
+pub const SEND_LAG: &str = "send_lag_ms";
 
 /// The most intervals `[start, end)` that overlap at one instant.
 pub fn peak_overlap(intervals: impl Iterator<Item = (f64, f64)>) -> u64 {

@@ -18,8 +18,8 @@
 //! - **SLOs** (`--slo ttft_ms=…,tpot_ms=…,e2e_ms=…`) decide which requests count toward
 //!   goodput.
 
-use crate::cli::LoadArgs;
-use crate::results::RunRecord;
+// The data types of a step live with the results that carry them.
+pub use crate::results::{Arrival, Slo};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Gamma};
@@ -48,20 +48,8 @@ pub enum LoadError {
     Sweep(String),
     #[error("--sweep replaces --concurrency and --rate; give only one of them")]
     SweepConflict,
-    #[error("--{0} needs a load mode; add --concurrency N, --rate R or --sweep STEPS")]
-    NeedsMode(&'static str),
     #[error("--slo {0}")]
     Slo(String),
-}
-
-/// How requests arrive in one step.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Arrival {
-    /// Keep `concurrency` requests in flight.
-    Closed { concurrency: u32 },
-    /// Arrivals at `rate` per second with gamma(`burstiness`) inter-arrival times.
-    Open { rate: f64, burstiness: f64 },
 }
 
 /// One load step of a run.
@@ -77,9 +65,48 @@ pub struct Step {
     pub warmup: u64,
     /// Seed of this step's arrival generator.
     pub seed: u64,
+    /// Worker I of N of a sharded step (`--shard`): the executor sends only its numbers
+    /// of the whole schedule (see [`super::shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::shard::Shard>,
+    /// Wall-clock instant (unix ns) before which the step's clock does not start
+    /// (`--start-at`), so that every worker's schedule is one schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before_unix_ns: Option<i64>,
 }
 
 impl Step {
+    /// Worker `shard`'s part of this step (see [`super::shard`]): its share of
+    /// concurrency, warm-up and requests, the shard recorded so the executor maps local
+    /// to global request numbers. An open-loop step
+    /// keeps the whole rate: the worker draws the whole arrival sequence and sends its
+    /// numbers (1/N of the arrivals).
+    pub fn for_shard(&self, shard: super::shard::Shard) -> Step {
+        let warmup = shard.count_below(self.warmup);
+        let requests = self
+            .requests
+            .map(|r| shard.count_below(self.warmup + r) - warmup);
+        let arrival = match self.arrival {
+            Arrival::Closed { concurrency } => Arrival::Closed {
+                concurrency: shard.concurrency(concurrency),
+            },
+            open @ Arrival::Open { .. } => open,
+        };
+        Step {
+            arrival,
+            warmup,
+            requests,
+            shard: Some(shard),
+            ..self.clone()
+        }
+    }
+
+    /// A shard's step with nothing to do: fewer workers' worth of concurrency than
+    /// workers, or no requests of its own. Pure check for the plan.
+    pub fn has_nothing_to_send(&self) -> bool {
+        matches!(self.arrival, Arrival::Closed { concurrency: 0 }) || self.requests == Some(0)
+    }
+
     /// A short label, e.g. "c=16" or "rate=2/s".
     pub fn label(&self) -> String {
         match self.arrival {
@@ -210,15 +237,40 @@ pub fn parse_sweep(s: &str) -> Result<Sweep, LoadError> {
     }
 }
 
+/// The load flags, as data (the CLI's `LoadArgs` without the flags that are not about the
+/// schedule). `burstiness` is `None` when not given (Poisson).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadSpec {
+    pub concurrency: Option<u32>,
+    pub rate: Option<f64>,
+    pub burstiness: Option<f64>,
+    pub sweep: Option<String>,
+    pub requests: Option<u64>,
+    pub duration: Option<f64>,
+    pub load_warmup: Option<u64>,
+}
+
+/// The load steps of a run with what applies to all of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSteps {
+    pub steps: Vec<Step>,
+    pub slo: Option<Slo>,
+    /// Open every connection a step needs before its clock starts.
+    pub preconnect: bool,
+    /// `--target-ci`: stop each step once its metric is precise enough.
+    pub precision: Option<super::precision::PrecisionRule>,
+}
+
 /// Whether any load flag asks for load mode (otherwise the run is sequential).
-pub fn is_load_mode(load: &LoadArgs) -> bool {
+pub fn is_load_mode(load: &LoadSpec) -> bool {
     load.concurrency.is_some() || load.rate.is_some() || load.sweep.is_some()
 }
 
 /// The steps of a run from the load flags; empty when no load mode was asked for.
 /// `seed` makes the arrival times reproducible (step i uses seed + i).
-pub fn plan_steps(load: &LoadArgs, seed: u64) -> Result<Vec<Step>, LoadError> {
-    check_burstiness(load.burstiness)?;
+pub fn plan_steps(load: &LoadSpec, seed: u64) -> Result<Vec<Step>, LoadError> {
+    let burstiness = load.burstiness.unwrap_or(1.0);
+    check_burstiness(burstiness)?;
     if let Some(n) = load.requests
         && n == 0
     {
@@ -238,10 +290,7 @@ pub fn plan_steps(load: &LoadArgs, seed: u64) -> Result<Vec<Step>, LoadError> {
                 .collect(),
             Sweep::Rate(v) => v
                 .into_iter()
-                .map(|rate| Arrival::Open {
-                    rate,
-                    burstiness: load.burstiness,
-                })
+                .map(|rate| Arrival::Open { rate, burstiness })
                 .collect(),
         },
         (None, Some(c), _) => {
@@ -254,23 +303,11 @@ pub fn plan_steps(load: &LoadArgs, seed: u64) -> Result<Vec<Step>, LoadError> {
             check_rate(r)?;
             vec![Arrival::Open {
                 rate: r,
-                burstiness: load.burstiness,
+                burstiness,
             }]
         }
-        (None, None, None) => {
-            for (flag, given) in [
-                ("requests", load.requests.is_some()),
-                ("duration", load.duration.is_some()),
-                ("load-warmup", load.load_warmup.is_some()),
-                ("preconnect", load.preconnect),
-                ("no-preconnect", load.no_preconnect),
-            ] {
-                if given {
-                    return Err(LoadError::NeedsMode(flag));
-                }
-            }
-            return Ok(Vec::new());
-        }
+        // Load-only flags without a mode are refused by the plan (pipeline::plan).
+        (None, None, None) => return Ok(Vec::new()),
     };
     let duration = load.duration.map(Duration::from_secs_f64);
     Ok(arrivals
@@ -289,6 +326,8 @@ pub fn plan_steps(load: &LoadArgs, seed: u64) -> Result<Vec<Step>, LoadError> {
                 duration,
                 warmup: load.load_warmup.unwrap_or_else(|| default_warmup(arrival)),
                 seed: seed.wrapping_add(index as u64),
+                shard: None,
+                not_before_unix_ns: None,
             }
         })
         .collect())
@@ -308,14 +347,6 @@ pub fn default_warmup(a: Arrival) -> u64 {
         Arrival::Closed { concurrency } => u64::from(concurrency).min(DEFAULT_WARMUP_CAP),
         Arrival::Open { rate, .. } => (rate.ceil() as u64).clamp(1, DEFAULT_WARMUP_CAP),
     }
-}
-
-/// Service-level objectives: a request is good when it succeeded and meets every one given.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Slo {
-    pub ttft_ms: Option<f64>,
-    pub tpot_ms: Option<f64>,
-    pub e2e_ms: Option<f64>,
 }
 
 /// Parse `--slo ttft_ms=500,tpot_ms=50,e2e_ms=10000` (any subset, at least one).
@@ -343,15 +374,16 @@ pub fn parse_slo(s: &str) -> Result<Slo, LoadError> {
                     "{k}={v}: the limit must be a positive number of milliseconds"
                 ))
             })?;
-        let slot = match k {
-            "ttft_ms" => &mut slo.ttft_ms,
-            "tpot_ms" => &mut slo.tpot_ms,
-            "e2e_ms" => &mut slo.e2e_ms,
-            _ => {
-                return Err(LoadError::Slo(format!(
-                    "unknown objective {k:?}; use ttft_ms, tpot_ms or e2e_ms"
-                )));
-            }
+        let names: Vec<&str> = Slo::default()
+            .objectives_mut()
+            .iter()
+            .map(|(m, _)| m.name)
+            .collect();
+        let Some((_, slot)) = slo.objectives_mut().into_iter().find(|(m, _)| m.name == k) else {
+            return Err(LoadError::Slo(format!(
+                "unknown objective {k:?}; use one of {}",
+                names.join(", ")
+            )));
         };
         if slot.is_some() {
             return Err(LoadError::Slo(format!("{k} is given twice")));
@@ -361,49 +393,89 @@ pub fn parse_slo(s: &str) -> Result<Slo, LoadError> {
     Ok(slo)
 }
 
-impl Slo {
-    /// Whether a request counts toward goodput. A failed request never does. TTFT and
-    /// E2E must exist to meet their objectives; a response of fewer than two tokens has
-    /// no TPOT and cannot violate a TPOT objective.
-    pub fn is_good(&self, r: &RunRecord) -> bool {
-        if !r.ok {
-            return false;
-        }
-        let within = |limit: Option<f64>, value: Option<f64>, missing_ok: bool| match (limit, value)
-        {
-            (None, _) => true,
-            (Some(l), Some(v)) => v <= l,
-            (Some(_), None) => missing_ok,
-        };
-        within(self.ttft_ms, r.ttft_ms, false)
-            && within(self.tpot_ms, r.tpot_ms, true)
-            && within(self.e2e_ms, r.e2e_ms, false)
-    }
-
-    /// "ttft_ms≤500, tpot_ms≤50".
-    pub fn describe(&self) -> String {
-        [
-            ("ttft_ms", self.ttft_ms),
-            ("tpot_ms", self.tpot_ms),
-            ("e2e_ms", self.e2e_ms),
-        ]
-        .iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k}≤{v}")))
-        .collect::<Vec<_>>()
-        .join(", ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{Mode, Sampling};
+    use crate::results::{Mode, RunRecord, Sampling};
 
-    fn args() -> LoadArgs {
-        LoadArgs {
-            burstiness: 1.0,
-            ..LoadArgs::default()
+    fn shard_step(arrival: Arrival, requests: Option<u64>, warmup: u64) -> Step {
+        Step {
+            index: 0,
+            arrival,
+            requests,
+            duration: None,
+            warmup,
+            seed: 3,
+            shard: None,
+            not_before_unix_ns: None,
         }
+    }
+
+    #[test]
+    fn shards_partition_every_request_exactly() {
+        use super::super::shard::Shard;
+        use std::collections::BTreeSet;
+        for n in 1..=7u32 {
+            for (w, r, c) in [(64u64, 1024u64, 256u32), (5, 13, 3), (0, 1, 1), (7, 100, 9)] {
+                let whole = shard_step(Arrival::Closed { concurrency: c }, Some(r), w);
+                let mut warm = BTreeSet::new();
+                let mut measured = BTreeSet::new();
+                let mut conc = 0;
+                for i in 0..n {
+                    let s = Shard { index: i, count: n };
+                    let part = whole.for_shard(s);
+                    if let Arrival::Closed { concurrency } = part.arrival {
+                        conc += concurrency;
+                    }
+                    let req = part.requests.expect("bounded");
+                    for k in 0..part.warmup + req {
+                        let g = s.global(k);
+                        assert!(s.owns(g));
+                        // Local warm-up is exactly global warm-up.
+                        assert_eq!(k < part.warmup, g < w, "n={n} i={i} k={k}");
+                        let fresh = if g < w {
+                            warm.insert(g)
+                        } else {
+                            measured.insert(g)
+                        };
+                        assert!(fresh, "request {g} sent twice");
+                    }
+                }
+                assert_eq!(conc, c);
+                assert_eq!(warm, (0..w).collect::<BTreeSet<_>>());
+                assert_eq!(measured, (w..w + r).collect::<BTreeSet<_>>());
+            }
+        }
+    }
+
+    #[test]
+    fn a_shard_past_the_concurrency_has_nothing_to_send() {
+        let s = shard_step(Arrival::Closed { concurrency: 2 }, Some(8), 0)
+            .for_shard(super::super::shard::Shard { index: 3, count: 4 });
+        assert!(s.has_nothing_to_send());
+        let s = shard_step(Arrival::Closed { concurrency: 4 }, Some(8), 0)
+            .for_shard(super::super::shard::Shard { index: 3, count: 4 });
+        assert!(!s.has_nothing_to_send());
+    }
+
+    #[test]
+    fn open_loop_shard_keeps_the_rate_and_the_seed() {
+        let whole = shard_step(
+            Arrival::Open {
+                rate: 8.0,
+                burstiness: 1.0,
+            },
+            Some(40),
+            8,
+        );
+        let part = whole.for_shard(super::super::shard::Shard { index: 1, count: 4 });
+        assert_eq!(part.arrival, whole.arrival);
+        assert_eq!(part.seed, whole.seed);
+        assert_eq!((part.warmup, part.requests), (2, Some(10)));
+    }
+
+    fn args() -> LoadSpec {
+        LoadSpec::default()
     }
 
     #[test]
@@ -434,24 +506,14 @@ mod tests {
     }
 
     #[test]
-    fn no_load_flags_means_sequential_and_stray_flags_are_errors() {
+    fn no_load_flags_means_sequential() {
         assert_eq!(plan_steps(&args(), 1), Ok(vec![]));
         assert!(!is_load_mode(&args()));
-        let a = LoadArgs {
-            requests: Some(10),
-            ..args()
-        };
-        assert_eq!(plan_steps(&a, 1), Err(LoadError::NeedsMode("requests")));
-        let a = LoadArgs {
-            preconnect: true,
-            ..args()
-        };
-        assert_eq!(plan_steps(&a, 1), Err(LoadError::NeedsMode("preconnect")));
     }
 
     #[test]
     fn closed_loop_plan_with_defaults() {
-        let a = LoadArgs {
+        let a = LoadSpec {
             concurrency: Some(16),
             ..args()
         };
@@ -471,9 +533,9 @@ mod tests {
 
     #[test]
     fn sweep_plan_with_bounds() {
-        let a = LoadArgs {
+        let a = LoadSpec {
             sweep: Some("rate:1,2,4".into()),
-            burstiness: 0.5,
+            burstiness: Some(0.5),
             duration: Some(10.0),
             load_warmup: Some(3),
             ..args()
@@ -496,7 +558,7 @@ mod tests {
 
     #[test]
     fn invalid_flags_are_rejected() {
-        let with = |f: &dyn Fn(&mut LoadArgs)| {
+        let with = |f: &dyn Fn(&mut LoadSpec)| {
             let mut a = args();
             f(&mut a);
             plan_steps(&a, 1)
@@ -509,7 +571,7 @@ mod tests {
         assert_eq!(
             with(&|a| {
                 a.rate = Some(1.0);
-                a.burstiness = 0.0
+                a.burstiness = Some(0.0)
             }),
             Err(LoadError::Burstiness(0.0))
         );
@@ -545,6 +607,8 @@ mod tests {
             duration,
             warmup: 2,
             seed: 0,
+            shard: None,
+            not_before_unix_ns: None,
         };
         let s = step(Some(3), None);
         // indices 0,1 are warm-up, 2,3,4 measured, 5 is one too many.

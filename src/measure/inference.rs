@@ -189,7 +189,8 @@ pub fn mad_outliers(values: &[f64]) -> Vec<usize> {
         .collect()
 }
 
-/// Which way is better for a metric.
+/// Which way is better for a metric (each metric's unit decides, in the metric table of
+/// the results).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
@@ -197,18 +198,6 @@ pub enum Direction {
     LowerIsBetter,
     /// Rates (tok/s): higher is better.
     HigherIsBetter,
-}
-
-impl Direction {
-    /// The direction of a metric by its name: `*_tps` and `*_per_s` are rates, the rest
-    /// are times.
-    pub fn of_metric(name: &str) -> Direction {
-        if name.ends_with("_tps") || name.ends_with("_per_s") || name.ends_with("_rps") {
-            Direction::HigherIsBetter
-        } else {
-            Direction::LowerIsBetter
-        }
-    }
 }
 
 /// The verdict on B relative to A.
@@ -307,9 +296,48 @@ pub fn compare_samples(
     })
 }
 
+/// Standard normal CDF (Abramowitz & Stegun 7.1.26 for erf, |error| < 1.5e-7).
+pub fn normal_cdf(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-z * z).exp();
+    if x >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
+}
+
+/// The two-sided normal quantile for a confidence level, e.g. 1.96 for 0.95 (bisection
+/// on the CDF).
+pub fn z_for_level(level: f64) -> f64 {
+    let want = 0.5 + level.clamp(0.0, 0.999_999) / 2.0;
+    let (mut lo, mut hi) = (0.0_f64, 10.0_f64);
+    for _ in 0..80 {
+        let mid = (lo + hi) / 2.0;
+        if normal_cdf(mid) < want {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn z_matches_known_quantiles() {
+        assert!((z_for_level(0.95) - 1.959_964).abs() < 1e-4);
+        assert!((z_for_level(0.99) - 2.575_829).abs() < 1e-4);
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-9);
+    }
     use rand_distr::{Distribution, Normal};
 
     fn boot(seed: u64) -> Bootstrap {
@@ -451,8 +479,6 @@ mod tests {
             verdict(1.002, &ci(1.001, 1.003), lower, 0.01),
             Verdict::NoSignificantDifference
         );
-        assert_eq!(Direction::of_metric("decode_tps"), higher);
-        assert_eq!(Direction::of_metric("ttft_ms"), lower);
         assert_eq!(
             Verdict::NoSignificantDifference.to_string(),
             "no significant difference"

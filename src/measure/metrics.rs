@@ -16,6 +16,23 @@
 //! - **send lag** = sent − scheduled (queueing inside the client).
 //! - TTFT and E2E are also given from the *scheduled* instant, so that queueing in the
 //!   client (coordinated omission) is visible.
+//!
+//! **Burst rule.** A decode rate needs content that arrived spread over time. A server
+//! that holds a reply back and sends every chunk at once at the end (a slow back end, a
+//! buffering proxy) makes first → last content event a few microseconds of parsing, and
+//! TPOT ≈ 0 (the seed printed 23,444 tok/s for a server making ~1 token/s). So, by
+//! [`burst`], TPOT and decode tok/s are *not measurable from the stream* (left `None`;
+//! the record carries a `decode_not_measurable` flag) when the reply has at least two
+//! output tokens and
+//! - its content arrived in a single event (span 0), or
+//! - it has at least [`BURST_MIN_TOKENS`] tokens and the span is shorter than
+//!   [`BURST_MS_PER_TOKEN`] per token (faster than 10,000 tok/s: no batch-1 stream is), or
+//! - it has at least [`BURST_MIN_TOKENS`] tokens, the span is shorter than
+//!   [`BURST_SPAN_FRACTION`] of E2E and shorter than [`BURST_RELATIVE_MS_PER_TOKEN`] per
+//!   token (a burst that a slow link spread over a few ms; the per-token cap keeps a
+//!   request that waited long in a queue and then streamed normally out of it).
+//!
+//! TTFT, E2E, ICL and end-to-end tok/s stay: they are what the client saw.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -102,6 +119,79 @@ pub struct RequestMetrics {
     pub e2e_from_scheduled_ms: Option<f64>,
     /// sent − scheduled.
     pub send_lag_ms: f64,
+    /// Set when the content came in one burst: TPOT and decode tok/s are then `None`.
+    pub burst: Option<Burst>,
+}
+
+/// Flag kind of a reply whose decode rate cannot be read from its stream ([`burst`]).
+pub const DECODE_NOT_MEASURABLE: &str = "decode_not_measurable";
+
+/// At least this many output tokens before a short span counts as a burst (besides the
+/// single-event case): a reply of a few tokens may honestly come in one or two reads.
+pub const BURST_MIN_TOKENS: u64 = 8;
+/// Absolute rule: a content span below this many ms per output token (10,000 tok/s) is
+/// a burst. Parsing a burst takes ~1–50 µs per event; the fastest batch-1 decode of a
+/// tiny model on a datacenter GPU is ~0.3–1 ms per token.
+pub const BURST_MS_PER_TOKEN: f64 = 0.1;
+/// Relative rule: a content span below this fraction of E2E (sent → last content) ...
+pub const BURST_SPAN_FRACTION: f64 = 0.01;
+/// ... and below this many ms per token (2,000 tok/s) is a burst.
+pub const BURST_RELATIVE_MS_PER_TOKEN: f64 = 0.5;
+
+/// Why a reply's decode rate cannot be read from its stream (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Burst {
+    pub tokens: u64,
+    pub events: usize,
+    /// First → last content event, ms.
+    pub span_ms: f64,
+    /// Sent → last content event, ms.
+    pub e2e_ms: f64,
+    /// The decode rate the stream would have implied, tok/s (`None` for a zero span).
+    pub implied_tps: Option<f64>,
+}
+
+impl Burst {
+    /// The flag message, with the numbers.
+    pub fn message(&self) -> String {
+        let implied = match self.implied_tps {
+            Some(t) => format!(", which would read as {t:.0} tok/s"),
+            None => String::new(),
+        };
+        format!(
+            "decode not measurable from the stream: {} output tokens arrived in {} content \
+             events within {:.3} ms of a {:.1} ms reply{implied}; the server sent its reply \
+             in one burst (a slow back end or a buffering proxy). TTFT and E2E are kept",
+            self.tokens, self.events, self.span_ms, self.e2e_ms
+        )
+    }
+}
+
+/// The burst rule (module docs): `Some` when the content of this reply arrived in one
+/// burst, so that no decode rate can be read from it. Pure.
+pub fn burst(t: &Timeline, output_tokens: Option<u64>) -> Option<Burst> {
+    let n = output_tokens?;
+    let (first, last) = (*t.content_events.first()?, *t.content_events.last()?);
+    if n < 2 {
+        return None;
+    }
+    let span_ms = ms_between(first, last);
+    let e2e_ms = ms_between(t.sent, last);
+    let per_token = span_ms / (n - 1) as f64;
+    let single_event = t.content_events.len() == 1 || span_ms <= 0.0;
+    let many = n >= BURST_MIN_TOKENS;
+    let absolute = many && per_token < BURST_MS_PER_TOKEN;
+    let relative = many
+        && e2e_ms > 0.0
+        && span_ms < BURST_SPAN_FRACTION * e2e_ms
+        && per_token < BURST_RELATIVE_MS_PER_TOKEN;
+    (single_event || absolute || relative).then(|| Burst {
+        tokens: n,
+        events: t.content_events.len(),
+        span_ms: span_ms.max(0.0),
+        e2e_ms,
+        implied_tps: per_second((n - 1) as f64, span_ms),
+    })
 }
 
 /// Milliseconds between two offsets, `b - a` (negative if b precedes a).
@@ -127,7 +217,9 @@ pub fn compute(
     let last = t.content_events.last().copied();
     let ttft_ms = first.map(|f| ms_between(t.sent, f));
     let e2e_ms = last.map(|l| ms_between(t.sent, l));
+    let burst = burst(t, output_tokens);
     let tpot_ms = match (first, last, output_tokens) {
+        _ if burst.is_some() => None,
         (Some(f), Some(l), Some(n)) if n >= 2 => Some(ms_between(f, l) / (n - 1) as f64),
         _ => None,
     };
@@ -157,6 +249,47 @@ pub fn compute(
         ttft_from_scheduled_ms: first.map(|f| ms_between(t.scheduled, f)),
         e2e_from_scheduled_ms: last.map(|l| ms_between(t.scheduled, l)),
         send_lag_ms: ms_between(t.scheduled, t.sent),
+        burst,
+    }
+}
+
+/// Reasoning in one stream, as recorded: the content events include the reasoning
+/// deltas (they are generated tokens: TTFT, E2E and TPOT count them), and this says which
+/// part was reasoning.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reasoning {
+    /// Content events that carried reasoning (a separate reasoning field, or any part of a
+    /// `<think>` block).
+    pub events: u64,
+    /// The first content event that carried answer text (non-whitespace, outside the
+    /// block); `None` when the reply ended while still reasoning.
+    pub first_answer: Option<Duration>,
+    /// Reasoning tokens as the server counted them
+    /// (`usage.completion_tokens_details.reasoning_tokens`).
+    pub usage_tokens: Option<u64>,
+}
+
+/// Figures of a reply that reasoned.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReasoningMetrics {
+    /// **Time to first answer token** = first answer event − sent (TTFT counts the first
+    /// reasoning token).
+    pub ttft_answer_ms: Option<f64>,
+    /// Reasoning tokens: the server's count, else the reasoning events (a lower bound when
+    /// an event carries several tokens), with that source.
+    pub tokens: Option<TokenCount>,
+}
+
+/// The reasoning figures of one request (pure).
+pub fn reasoning(t: &Timeline, r: &Reasoning) -> ReasoningMetrics {
+    let tokens = match r.usage_tokens {
+        Some(n) => Some(TokenCount::new(n, TokenSource::Usage)),
+        None if r.events > 0 => Some(TokenCount::new(r.events, TokenSource::Events)),
+        None => None,
+    };
+    ReasoningMetrics {
+        ttft_answer_ms: r.first_answer.map(|a| ms_between(t.sent, a)),
+        tokens,
     }
 }
 
@@ -175,6 +308,33 @@ mod tests {
 
     fn ms(x: u64) -> Duration {
         Duration::from_millis(x)
+    }
+
+    #[test]
+    fn reasoning_times_the_first_answer_token_apart() {
+        // Sent at 100 ms; 3 reasoning events at 150, 160, 170 ms, the answer from 180 ms.
+        let t = timeline(100, &[150, 160, 170, 180, 190]);
+        let r = Reasoning {
+            events: 3,
+            first_answer: Some(ms(180)),
+            usage_tokens: None,
+        };
+        let m = reasoning(&t, &r);
+        assert_eq!(m.ttft_answer_ms, Some(80.0));
+        assert_eq!(m.tokens, Some(TokenCount::new(3, TokenSource::Events)));
+        // TTFT is the first reasoning token's.
+        assert_eq!(compute(&t, Some(5), None).ttft_ms, Some(50.0));
+        let told = Reasoning {
+            usage_tokens: Some(7),
+            first_answer: None,
+            ..r
+        };
+        let m = reasoning(&t, &told);
+        assert_eq!(
+            m.ttft_answer_ms, None,
+            "still reasoning when the reply ended"
+        );
+        assert_eq!(m.tokens, Some(TokenCount::new(7, TokenSource::Usage)));
     }
 
     fn timeline(sent: u64, events: &[u64]) -> Timeline {
@@ -255,6 +415,58 @@ mod tests {
             Some(TokenCount::new(8, TokenSource::Events))
         );
         assert_eq!(choose_token_count(None, None, None, 0), None);
+    }
+
+    fn us(x: u64) -> Duration {
+        Duration::from_micros(x)
+    }
+
+    #[test]
+    fn one_burst_at_the_end_has_no_decode_rate() {
+        // 128 tokens, one event each, 2 µs apart, after 128 s: what the seed read as
+        // 23,444 tok/s and more.
+        let mut t = timeline(0, &[]);
+        t.content_events = (0..128).map(|i| ms(128_000) + us(2 * i)).collect();
+        let m = compute(&t, Some(128), Some(20));
+        let b = m.burst.clone().expect("a burst");
+        assert_eq!((b.tokens, b.events), (128, 128));
+        assert!((b.span_ms - 0.254).abs() < 1e-9, "{}", b.span_ms);
+        assert!(b.implied_tps.unwrap() > 400_000.0);
+        assert_eq!((m.tpot_ms, m.decode_tps), (None, None));
+        assert_eq!(m.ttft_ms, Some(128_000.0));
+        assert!(m.e2e_ms.is_some() && m.e2e_tps.is_some() && m.icl_ms.is_some());
+        let msg = b.message();
+        assert!(
+            msg.contains("128 output tokens") && msg.contains("0.254 ms"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn burst_rule_boundaries() {
+        let spread = |n: u64, per_token_us: u64, ttft_ms: u64| {
+            let mut t = timeline(0, &[]);
+            t.content_events = (0..n).map(|i| ms(ttft_ms) + us(per_token_us * i)).collect();
+            burst(&t, Some(n))
+        };
+        // Absolute: below 0.1 ms a token is a burst even right after a short TTFT.
+        assert!(spread(8, 90, 10).is_some());
+        assert!(spread(8, 110, 10).is_none());
+        // Fewer than BURST_MIN_TOKENS: not judged (unless all in one event).
+        assert!(spread(7, 10, 10).is_none());
+        // Relative: 0.3 ms a token over 31 tokens (9.3 ms) after 1 s is a burst that a
+        // link spread out; after 0.5 s (1.8% of E2E) it is not.
+        assert!(spread(32, 300, 1000).is_some());
+        assert!(spread(32, 300, 500).is_none());
+        // A request that queued 60 s and then streamed at 1 ms a token is not a burst.
+        assert!(spread(32, 1000, 60_000).is_none());
+        // A single event carrying several tokens: nothing to time decode by.
+        let one = timeline(0, &[50]);
+        let b = burst(&one, Some(5)).expect("one event");
+        assert_eq!((b.span_ms, b.implied_tps), (0.0, None));
+        assert_eq!(compute(&one, Some(5), None).tpot_ms, None);
+        assert!(burst(&one, Some(1)).is_none());
+        assert!(burst(&one, None).is_none());
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! Measurement: raw instants → per-request metrics → summaries (pure), and resource
-//! sampling of engine processes.
+//! Measurement: raw instants → per-request metrics, statistics over samples (pure), and
+//! resource sampling of engine processes. Nothing here knows the result model; grouping
+//! records into summaries is [`crate::export::summary`].
 
 pub mod bandwidth;
+pub mod d2d;
+pub mod gpu;
 pub mod inference;
 pub mod metrics;
+pub mod rapl;
 pub mod resources;
 pub mod roofline;
 pub mod stats;
-pub mod summary;
+pub mod telemetry;

@@ -48,6 +48,32 @@ fn read_ppid(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU seconds (user + system) used so far by `pid` and its live descendants (Linux
+/// `/proc/PID/stat`); `None` where there is no `/proc` or the process is gone.
+pub fn tree_cpu_seconds(pid: u32) -> Option<f64> {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = if ticks > 0 { ticks as f64 } else { 100.0 };
+    let mut total = None;
+    for p in process_tree(pid) {
+        if let Some(t) = proc_cpu_ticks(p) {
+            total = Some(total.unwrap_or(0.0) + t as f64 / ticks);
+        }
+    }
+    total
+}
+
+/// utime + stime of one process, in clock ticks.
+fn proc_cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After the command: state(3) ppid(4) … utime(14) stime(15).
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -129,41 +155,22 @@ pub fn tree_rss_mib(pid: u32) -> Option<f64> {
     tree_rss_bytes(pid).map(|b| b as f64 / MIB)
 }
 
-/// GPU memory of a set of processes, read through NVML (the driver's library is loaded at
-/// run time; without one this is simply unavailable).
+/// GPU memory of a set of processes, read through NVML ([`super::gpu`]; the driver's
+/// library is loaded at run time; without one this is simply unavailable).
 pub struct GpuProbe {
-    nvml: nvml_wrapper::Nvml,
+    nvml: super::gpu::Nvml,
 }
 
 impl GpuProbe {
     /// `None` when no NVIDIA driver is present.
     pub fn new() -> Option<GpuProbe> {
-        nvml_wrapper::Nvml::init()
-            .ok()
-            .map(|nvml| GpuProbe { nvml })
+        super::gpu::Nvml::open().ok().map(|nvml| GpuProbe { nvml })
     }
 
-    /// Bytes of GPU memory used by these pids on all devices; `None` when NVML cannot say.
+    /// Bytes of GPU memory used by these pids on all devices (compute and graphics
+    /// processes); `None` when NVML lists none of them with a figure.
     pub fn used_bytes(&self, pids: &[u32]) -> Option<u64> {
-        let n = self.nvml.device_count().ok()?;
-        let mut total = 0u64;
-        let mut known = false;
-        for i in 0..n {
-            let Ok(dev) = self.nvml.device_by_index(i) else {
-                continue;
-            };
-            let mut procs = dev.running_compute_processes().unwrap_or_default();
-            procs.extend(dev.running_graphics_processes().unwrap_or_default());
-            for p in procs {
-                if pids.contains(&p.pid) {
-                    known = true;
-                    if let nvml_wrapper::enums::device::UsedGpuMemory::Used(b) = p.used_gpu_memory {
-                        total += b;
-                    }
-                }
-            }
-        }
-        known.then_some(total)
+        super::gpu::read_all(&self.nvml, pids).ok()?.pids_bytes
     }
 }
 
@@ -271,6 +278,19 @@ impl Drop for RssSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_cpu_is_counted() {
+        let before = tree_cpu_seconds(std::process::id()).expect("cpu of self");
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(200) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        std::hint::black_box(x);
+        let after = tree_cpu_seconds(std::process::id()).expect("cpu of self");
+        assert!(after > before, "{before} → {after}");
+    }
     use crate::process::{CommandSpec, LogTarget, ProcessGroup};
 
     #[test]

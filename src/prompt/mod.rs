@@ -195,6 +195,10 @@ mod tests {
             ..Default::default()
         });
         let err = listing(&s).unwrap_err();
-        assert_eq!(crate::error::exit_code(&err), 2);
+        assert!(
+            err.chain()
+                .any(|c| c.downcast_ref::<crate::error::UserError>().is_some()),
+            "{err:#}"
+        );
     }
 }

@@ -306,7 +306,11 @@ mod tests {
     #[test]
     fn load_missing_file_is_user_error() {
         let err = load(Path::new("/nonexistent/prompts.jsonl")).unwrap_err();
-        assert_eq!(crate::error::exit_code(&err), 2);
+        assert!(
+            err.chain()
+                .any(|c| c.downcast_ref::<crate::error::UserError>().is_some()),
+            "{err:#}"
+        );
         assert!(err.to_string().contains("/nonexistent/prompts.jsonl"));
     }
 
@@ -321,7 +325,11 @@ mod tests {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prompts/duplicate.jsonl");
         let err = load(&path).unwrap_err();
-        assert_eq!(crate::error::exit_code(&err), 2);
+        assert!(
+            err.chain()
+                .any(|c| c.downcast_ref::<crate::error::UserError>().is_some()),
+            "{err:#}"
+        );
         assert!(err.to_string().contains("duplicate.jsonl: line 3"), "{err}");
     }
 }

@@ -4,6 +4,7 @@
 
 use assert_cmd::cargo::CommandCargoExt;
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// `inferbench mock-engine --port 0 ARGS...` as a child process, killed on drop.
@@ -42,6 +43,23 @@ pub fn mock_engine(args: &[&str]) -> MockEngine {
     MockEngine { child, url }
 }
 
+/// A free TCP port on 127.0.0.1 below the kernel's ephemeral range (32768–60999 by
+/// default), for a server that a test configures by port: a port from `free_port` can be
+/// handed to another test's `--port 0` listener before our server binds it.
+pub fn free_config_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Spread by process so that test binaries running side by side start apart.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20000 + (std::process::id() % 97) as u16 * 100;
+    for _ in 0..2000 {
+        let p = base + NEXT.fetch_add(1, Ordering::Relaxed) % 9700;
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port below the ephemeral range");
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -49,4 +67,63 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The `inferbench` binary run in `dir`, with no `BENCHMARK_*` override inherited.
+pub fn inferbench(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("inferbench").unwrap();
+    c.current_dir(dir);
+    for v in [
+        "BENCHMARK_NUM_RUNS",
+        "BENCHMARK_MAX_TOKENS",
+        "BENCHMARK_TEMPERATURE",
+        "BENCHMARK_TIMEOUT",
+        "BENCHMARK_SYSTEM_PROMPT",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// The one file in `dir` whose extension is `ext` (fails when there is not exactly one).
+pub fn only_file(dir: &Path, ext: &str) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+/// Fails with every error when `doc` does not validate against schema/results.schema.json.
+pub fn assert_valid_results(doc: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/results.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "schema errors: {errors:?}");
+}
+
+/// Records in the one JSONL under `out` so far (0 before it exists).
+pub fn jsonl_lines(out: &Path) -> usize {
+    std::fs::read_dir(out)
+        .ok()
+        .and_then(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        })
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .unwrap_or(0)
 }

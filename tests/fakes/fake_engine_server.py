@@ -2,11 +2,15 @@
 """A stand-in engine *process* for life-cycle tests of the server manager: it is spawned
 the way the real program would be and only answers the readiness and model routes.
 
-  uzu server --model PATH --host H --port P   (the model "loads" before the port binds)
-  uzu_cli serve PATH --port P                   (Uzu 0.1.x)
-  ollama serve                                  (address from OLLAMA_HOST)
+  uzu server --model NAME --host H --port P   (Uzu 0.5.x: NAME is a model folder inside
+                                               $LOCAL_PATH; a full path, or no LOCAL_PATH,
+                                               fails at start with "Model not found")
+  uzu_cli serve PATH --port P                 (Uzu 0.1.x: a path)
+  ollama serve                                (address from OLLAMA_HOST)
 
-Every invocation appends its argv and OLLAMA_* environment to $FAKE_ENGINE_ARGV_LOG.
+Every invocation appends its argv and its OLLAMA_* / LOCAL_PATH environment to
+argv.jsonl in the folder it was started from (tests start it through a link in their own
+temporary folder, so no test needs to set an environment variable).
 """
 import json
 import os
@@ -15,11 +19,10 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 argv = sys.argv[1:]
-log = os.environ.get("FAKE_ENGINE_ARGV_LOG")
-if log:
-    with open(log, "a") as f:
-        env = {k: v for k, v in os.environ.items() if k.startswith("OLLAMA_")}
-        f.write(json.dumps({"prog": os.path.basename(sys.argv[0]), "pid": os.getpid(), "argv": argv, "env": env}) + "\n")
+log = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "argv.jsonl")
+with open(log, "a") as f:
+    env = {k: v for k, v in os.environ.items() if k.startswith("OLLAMA_") or k == "LOCAL_PATH"}
+    f.write(json.dumps({"prog": os.path.basename(sys.argv[0]), "pid": os.getpid(), "argv": argv, "env": env}) + "\n")
 
 
 def opt(name, default=None):
@@ -31,10 +34,14 @@ if argv[:1] == ["server"]:
     mode, port = "uzu", int(opt("--port", "8000"))
     host = opt("--host", host)
     model = opt("--model")
-    if not model or not os.path.exists(model):
-        sys.exit(f"error: model {model} not found")
+    local = os.environ.get("LOCAL_PATH")
+    if (not model or os.path.isabs(model) or not local
+            or not os.path.isfile(os.path.join(local, model, "config.json"))):
+        sys.exit(f"Error: Model not found: {model}")
 elif argv[:1] == ["serve"] and len(argv) > 1 and not argv[1].startswith("-"):
     mode, port = "uzu", int(opt("--port", "8000"))
+    if not os.path.isdir(argv[1]):
+        sys.exit(f"error: model {argv[1]} not found")
 elif argv[:1] == ["serve"]:
     mode = "ollama"
     host, _, p = os.environ.get("OLLAMA_HOST", "127.0.0.1:11434").rpartition(":")

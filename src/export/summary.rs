@@ -1,38 +1,13 @@
-//! Group run records and summarise every metric (pure).
+//! Group run records and summarise every metric of the
+//! [`GROUP`](crate::results::metric::Scope::GROUP) scope (pure).
 //!
 //! Groups are engine × mode × tier, plus engine × mode over all tiers (`tier = "all"`).
 //! Failed runs are counted and excluded; warm-up runs are neither counted nor summarised.
 
 use crate::measure::stats::summarize;
+use crate::results::metric::{Metric, Scope};
 use crate::results::{GroupSummary, Mode, RunRecord};
 use std::collections::BTreeMap;
-
-/// The metrics summarised for every group, with how to read each from a record.
-/// Reads one metric from a record.
-pub type MetricGetter = fn(&RunRecord) -> Option<f64>;
-
-pub const METRICS: &[(&str, MetricGetter)] = &[
-    ("ttft_ms", |r| r.ttft_ms),
-    ("tpot_ms", |r| r.tpot_ms),
-    ("e2e_ms", |r| r.e2e_ms),
-    ("icl_ms", |r| r.icl_ms),
-    ("decode_tps", |r| r.decode_tps),
-    ("e2e_tps", |r| r.e2e_tps),
-    ("prefill_tps", |r| r.prefill_tps),
-    ("output_tokens", |r| r.output_tokens.map(|n| n as f64)),
-    ("prompt_tokens", |r| r.prompt_tokens.map(|n| n as f64)),
-    ("wall_ms", |r| r.wall_ms),
-    ("engine_decode_tps", |r| {
-        r.engine_report.as_ref().and_then(|e| e.decode_tps)
-    }),
-    ("engine_prefill_tps", |r| {
-        r.engine_report.as_ref().and_then(|e| e.prefill_tps)
-    }),
-    ("rss_peak_mib", |r| {
-        r.memory.as_ref().and_then(|m| m.rss_peak_mib)
-    }),
-    ("gpu_mib", |r| r.memory.as_ref().and_then(|m| m.gpu_mib)),
-];
 
 /// Summaries per engine × mode × tier and per engine × mode overall, in first-seen
 /// engine order (so "relative to the first engine" follows the run order).
@@ -79,10 +54,10 @@ pub fn summarize_runs(runs: &[RunRecord]) -> Vec<GroupSummary> {
 fn summarize_group(engine: &str, mode: Mode, tier: &str, members: &[&RunRecord]) -> GroupSummary {
     let ok: Vec<&RunRecord> = members.iter().copied().filter(|r| r.ok).collect();
     let mut metrics = BTreeMap::new();
-    for (name, get) in METRICS {
-        let values: Vec<f64> = ok.iter().filter_map(|r| get(r)).collect();
+    for m in Metric::in_scope(Scope::GROUP) {
+        let values: Vec<f64> = ok.iter().filter_map(|r| m.of(r)).collect();
         if let Some(s) = summarize(&values) {
-            metrics.insert(name.to_string(), s);
+            metrics.insert(m.name.to_string(), s);
         }
     }
     GroupSummary {

