@@ -514,6 +514,11 @@ pub struct CompareArgs {
     /// Confidence level for intervals.
     #[arg(long, default_value_t = 0.95)]
     pub confidence: f64,
+    /// Smallest change of a mean, in percent, that gets a verdict: a smaller one is "no
+    /// significant difference" even when its interval excludes 1 (runs on a shared or busy
+    /// machine drift by a few percent between runs).
+    #[arg(long, value_name = "PCT", default_value_t = 1.0)]
+    pub min_effect: f64,
 }
 
 impl CommonArgs {

@@ -67,6 +67,8 @@ pub struct GroupComparison {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompareReport {
     pub level: f64,
+    /// Smallest relative change of a mean that gets a verdict (0.01 = 1 %).
+    pub min_effect: f64,
     pub groups: Vec<GroupComparison>,
     /// Groups present in A only, and in B only.
     pub only_a: Vec<GroupKey>,
@@ -101,11 +103,12 @@ fn compare_groups(
     kb: &GroupKey,
     rb: &[&RunRecord],
     boot: Bootstrap,
+    min_effect: f64,
 ) -> GroupComparison {
     let rows = Metric::in_scope(Scope::COMPARE)
         .filter_map(|m| {
             let (va, vb) = (values(ra, m), values(rb, m));
-            let comparison = compare_samples(&va, &vb, m.direction()?, boot, MIN_EFFECT)?;
+            let comparison = compare_samples(&va, &vb, m.direction()?, boot, min_effect)?;
             Some(MetricRow {
                 metric: m.name.to_string(),
                 comparison,
@@ -125,11 +128,23 @@ fn compare_groups(
     }
 }
 
-/// Compare two documents (pure).
+/// Compare two documents (pure), with the default smallest effect ([`MIN_EFFECT`]).
 pub fn compare_docs(a: &ResultsDoc, b: &ResultsDoc, boot: Bootstrap) -> CompareReport {
+    compare_docs_with(a, b, boot, MIN_EFFECT)
+}
+
+/// Compare two documents (pure): a change of a mean smaller than `min_effect` (relative)
+/// is "no significant difference" even when its interval excludes 1.
+pub fn compare_docs_with(
+    a: &ResultsDoc,
+    b: &ResultsDoc,
+    boot: Bootstrap,
+    min_effect: f64,
+) -> CompareReport {
     let (ga, gb) = (groups(a), groups(b));
     let mut out = CompareReport {
         level: boot.level,
+        min_effect,
         groups: Vec::new(),
         only_a: Vec::new(),
         only_b: Vec::new(),
@@ -138,12 +153,13 @@ pub fn compare_docs(a: &ResultsDoc, b: &ResultsDoc, boot: Bootstrap) -> CompareR
     if shared.is_empty() && ga.len() == 1 && gb.len() == 1 {
         let (ka, ra) = ga.iter().next().expect("one group");
         let (kb, rb) = gb.iter().next().expect("one group");
-        out.groups.push(compare_groups(ka, ra, kb, rb, boot));
+        out.groups
+            .push(compare_groups(ka, ra, kb, rb, boot, min_effect));
         return out;
     }
     for k in &shared {
         out.groups
-            .push(compare_groups(k, &ga[*k], k, &gb[*k], boot));
+            .push(compare_groups(k, &ga[*k], k, &gb[*k], boot, min_effect));
     }
     out.only_a = ga
         .keys()
@@ -250,8 +266,9 @@ pub fn render(report: &CompareReport, a_name: &str, b_name: &str) -> String {
     let _ = writeln!(
         s,
         "\nLatencies (ms): lower is better; tok/s: higher is better. A verdict needs the \
-         {pct:.0}% bootstrap interval of B/A to exclude 1 and a change of at least {:.0}%.",
-        MIN_EFFECT * 100.0
+         {pct:.0}% bootstrap interval of B/A to exclude 1 and a change of at least {}%.",
+        // Two decimals at most, without trailing zeros: 1 → "1", 2.5 → "2.5".
+        (report.min_effect * 10_000.0).round() / 100.0
     );
     s
 }
@@ -328,6 +345,14 @@ pub fn run(args: crate::cli::CompareArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    if !(args.min_effect >= 0.0 && args.min_effect < 100.0) {
+        return Err(UserError::new(format!(
+            "--min-effect {} is out of range; give a percentage from 0 to below 100, e.g. 1",
+            args.min_effect
+        ))
+        .into());
+    }
+    let min_effect = args.min_effect / 100.0;
     let boot = Bootstrap {
         resamples: DEFAULT_RESAMPLES,
         level: args.confidence,
@@ -339,7 +364,7 @@ pub fn run(args: crate::cli::CompareArgs) -> anyhow::Result<i32> {
     );
     let (peer, ours, peer_is_a) = match (ia, ib) {
         (Input::Ours(a), Input::Ours(b)) => {
-            let report = compare_docs(&a, &b, boot);
+            let report = compare_docs_with(&a, &b, boot, min_effect);
             print!(
                 "{}",
                 render(
@@ -363,7 +388,7 @@ pub fn run(args: crate::cli::CompareArgs) -> anyhow::Result<i32> {
             .into());
         }
     };
-    let report = beside::beside(&peer, &ours, peer_is_a, boot);
+    let report = beside::beside(&peer, &ours, peer_is_a, boot, min_effect);
     print!(
         "{}",
         beside::render(

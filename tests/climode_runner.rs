@@ -75,8 +75,22 @@ async fn steady_engine_two_clocks_agree_and_records_persist_per_run() {
         assert!(r.ok, "{:?}", r.error);
         assert_eq!(r.mode, inferbench::results::Mode::Cli);
         assert_eq!(r.run_index, i as u32);
-        // Engine clock: the eval line, not the prompt eval line (500 tok/s).
-        assert_eq!(r.decode_tps, Some(20.0));
+        // Engine clock: the eval line (19 runs in the time the fake really spent, which it
+        // repeats on stdout), not the prompt eval line (500 tok/s).
+        let eval_ms: f64 = r
+            .output_text
+            .split("eval_ms ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no eval_ms in {:?}", r.output_text));
+        let decode = r.decode_tps.unwrap();
+        assert!(
+            (decode - 19_000.0 / eval_ms).abs() < 0.01,
+            "{decode} vs 19 runs in {eval_ms} ms"
+        );
+        // 50 ms sleeps between words: never faster than 20 tok/s.
+        assert!(decode > 1.0 && decode <= 20.0, "{decode}");
         assert_eq!(r.decode_tps_source.as_deref(), Some("engine_clock"));
         assert_eq!(r.prefill_tps, Some(500.0));
         assert_eq!(r.output_tokens, Some(20));

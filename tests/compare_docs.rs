@@ -1,6 +1,6 @@
 //! `inferbench compare` over results documents generated here with seeded noise.
 
-use inferbench::compare::{compare_docs, compare_files, render};
+use inferbench::compare::{compare_docs, compare_docs_with, compare_files, render};
 use inferbench::measure::inference::{Bootstrap, Verdict};
 use inferbench::results::{Environment, Mode, ResultsDoc, RunRecord, SCHEMA_VERSION, Sampling};
 use rand::SeedableRng;
@@ -93,6 +93,22 @@ fn same_distribution_gives_no_significant_difference_for_tpot() {
         "{text}"
     );
     assert!(text.contains("no significant difference"), "{text}");
+}
+
+/// A 3 % slower server (noise small enough that the interval excludes 1): a verdict with
+/// the default 1 % smallest effect, none with `--min-effect 5`, and the note says which.
+#[test]
+fn smallest_effect_decides_whether_a_small_change_gets_a_verdict() {
+    let (a, b) = (doc("mock", 1, 200, 1.0), doc("mock", 2, 200, 1.03));
+    let strict = compare_docs(&a, &b, Bootstrap::default());
+    assert_eq!(verdict_of(&strict, "tpot_ms"), Verdict::Slower);
+    assert!(render(&strict, "a", "b").contains("a change of at least 1%"));
+    let loose = compare_docs_with(&a, &b, Bootstrap::default(), 0.05);
+    assert_eq!(
+        verdict_of(&loose, "tpot_ms"),
+        Verdict::NoSignificantDifference
+    );
+    assert!(render(&loose, "a", "b").contains("a change of at least 5%"));
 }
 
 #[test]

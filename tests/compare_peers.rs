@@ -6,7 +6,7 @@
 
 use inferbench::compare::beside::beside;
 use inferbench::compare::peers::{self, Mapping, PeerLoad, PeerTool, Stat};
-use inferbench::measure::inference::Bootstrap;
+use inferbench::measure::inference::{Bootstrap, MIN_EFFECT};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -249,6 +249,6 @@ fn fixtures_parse_into_our_terms() {
         "environment": serde_json::to_value(inferbench::results::Environment::default()).expect("env"), "config": {}, "engines": [], "runs": [], "summaries": []
     }))
     .expect("doc");
-    let r = beside(&v, &empty, true, Bootstrap::default());
+    let r = beside(&v, &empty, true, Bootstrap::default(), MIN_EFFECT);
     assert!(r.groups.is_empty() && !r.matched);
 }

@@ -254,6 +254,31 @@ fn sessions_sharegpt_and_jsonl_go_through_the_executor() {
             );
         }
     }
+    // Sharded: two workers of the same multi-turn step hold disjoint sessions.
+    let sessions_of = |shard: &str| -> std::collections::BTreeSet<String> {
+        let doc = run(
+            "multiturn:turns=3,in=12,out=4",
+            &["--concurrency", "2", "--requests", "12", "--shard", shard],
+            &format!("multiturn-shard-{}", shard.replace('/', "of")),
+        );
+        runs(&doc)
+            .iter()
+            .map(|r| {
+                let id = r["prompt_id"].as_str().unwrap();
+                id.split_once("/t").unwrap().0.to_string()
+            })
+            .collect()
+    };
+    let (first, second) = (sessions_of("0/2"), sessions_of("1/2"));
+    assert!(
+        !first.is_empty() && !second.is_empty(),
+        "{first:?} {second:?}"
+    );
+    assert!(
+        first.is_disjoint(&second),
+        "both workers sent sessions {:?}",
+        first.intersection(&second).collect::<Vec<_>>()
+    );
     // ShareGPT first turns with the recorded answers' lengths; a JSONL prompt file.
     let doc = run(
         &format!("sharegpt:{}", fixture("sharegpt.json")),

@@ -13,7 +13,7 @@
 //! listed with the reason.
 
 use super::peers::{Figure, Mapping, OUTPUT_TPS, PeerLoad, PeerResult, REQUEST_RPS, Stat};
-use crate::measure::inference::{Bootstrap, Comparison, MIN_EFFECT, compare_samples};
+use crate::measure::inference::{Bootstrap, Comparison, compare_samples};
 use crate::measure::stats::{Summary, summarize};
 use crate::results::metric::Metric;
 use crate::results::{ResultsDoc, RunRecord, StepReport};
@@ -112,8 +112,15 @@ fn step_figure(steps: &[&StepReport], name: &str) -> Option<f64> {
     }
 }
 
-/// Set `peer` beside `doc`; `peer_is_a` when the peer's file was given first.
-pub fn beside(peer: &PeerResult, doc: &ResultsDoc, peer_is_a: bool, boot: Bootstrap) -> PeerReport {
+/// Set `peer` beside `doc`; `peer_is_a` when the peer's file was given first. A change of a
+/// mean smaller than `min_effect` (relative) gets no verdict.
+pub fn beside(
+    peer: &PeerResult,
+    doc: &ResultsDoc,
+    peer_is_a: bool,
+    boot: Bootstrap,
+    min_effect: f64,
+) -> PeerReport {
     let all = groups(doc);
     let matching: Vec<&Group> = match peer.load {
         Some(load) => all
@@ -162,7 +169,7 @@ pub fn beside(peer: &PeerResult, doc: &ResultsDoc, peer_is_a: bool, boot: Bootst
                                     } else {
                                         (values.as_slice(), theirs.as_slice())
                                     };
-                                    compare_samples(a, b, m.direction()?, boot, MIN_EFFECT)
+                                    compare_samples(a, b, m.direction()?, boot, min_effect)
                                 },
                             )
                         }

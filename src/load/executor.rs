@@ -518,18 +518,36 @@ impl Ctx {
     async fn send(&self, http: &HttpClient, idx: u64, scheduled: Instant) -> RunRecord {
         let global = self.global(idx);
         let (prompt, spec, sampling) = &self.specs[(global % self.specs.len() as u64) as usize];
+        self.exchange(http, prompt, spec, sampling, idx, scheduled)
+            .await
+            .0
+    }
+
+    /// Send one request, record it (the run index is the whole schedule's number of this
+    /// worker's request `idx`), hand the record to the hook and the precision watch, and
+    /// return it with the reply's text.
+    async fn exchange(
+        &self,
+        http: &HttpClient,
+        prompt: &LoadPrompt,
+        spec: &RequestSpec,
+        sampling: &Sampling,
+        idx: u64,
+        scheduled: Instant,
+    ) -> (RunRecord, String) {
         let mut trace = execute(http, spec, self.origin, scheduled).await;
         if self.target.error_text_is_failure {
             apply_error_text_rule(&mut trace);
         }
-        let record = self.record(prompt, sampling, idx, global, trace);
+        let text = trace.text.clone();
+        let record = self.record(prompt, sampling, idx, self.global(idx), trace);
         if let Some(hook) = &self.opts.on_record {
             hook(&record);
         }
         if let Some(w) = &self.watch {
             w.add(&record);
         }
-        record
+        (record, text)
     }
 
     /// `--target-ci` was met: send no more requests in this step.
@@ -670,7 +688,9 @@ async fn session_loop(
                 return out;
             }
             'user: loop {
-                let n = next_session.fetch_add(1, Ordering::Relaxed);
+                // Sharded: this worker's n-th session is the whole schedule's global(n), so
+                // workers hold disjoint sessions, as they hold disjoint requests.
+                let n = ctx.global(next_session.fetch_add(1, Ordering::Relaxed));
                 let session = &run.sessions[(n % run.sessions.len() as u64) as usize];
                 let mut history = Vec::new();
                 for (k, turn) in session.turns.iter().enumerate() {
@@ -708,18 +728,9 @@ async fn session_loop(
                         true,
                         ctx.opts.timeout,
                     );
-                    let mut trace = execute(&http, &spec, ctx.origin, scheduled).await;
-                    if ctx.target.error_text_is_failure {
-                        apply_error_text_rule(&mut trace);
-                    }
-                    let answer = trace.text.clone();
-                    let record = ctx.record(&prompt, &sampling, idx, idx, trace);
-                    if let Some(hook) = &ctx.opts.on_record {
-                        hook(&record);
-                    }
-                    if let Some(w) = &ctx.watch {
-                        w.add(&record);
-                    }
+                    let (record, answer) = ctx
+                        .exchange(&http, &prompt, &spec, &sampling, idx, scheduled)
+                        .await;
                     let ok = record.ok;
                     out.push(record);
                     if !ok {
