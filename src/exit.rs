@@ -17,6 +17,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause
                 .downcast_ref::<crate::engine::fairness::TemplateMismatch>()
                 .is_some()
+            || cause.is::<crate::climode::NotInstalled>()
             || cause
                 .downcast_ref::<crate::pipeline::plan::PlanError>()
                 .is_some()

@@ -431,6 +431,49 @@ async fn missing_engine_binary_is_a_user_error_naming_setup() {
     assert!(format!("{err:#}").contains("scripts/setup.sh"), "{err:#}");
 }
 
+/// Engines the config enables but `--engines` does not name: one whose tool is not
+/// installed is skipped quietly; one that is installed but misconfigured (a tokenizer
+/// path that does not exist) is left out loudly, and the run's exit code says so.
+#[tokio::test]
+async fn only_a_missing_tool_is_skipped_a_misconfigured_engine_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = gigabyte_model(dir.path());
+    let run = run_cli(
+        json!({
+            "llamacpp": {"binary": fake("fake-llama-steady"), "model_path": model, "threads": 2},
+            "gone": {"kind": "llamacpp", "binary": "/nonexistent/llama-completion", "model_path": model},
+            "badtok": {"kind": "llamacpp", "binary": fake("fake-llama-steady"), "model_path": model,
+                       "tokenizer": "/nonexistent/tokenizer.json"}
+        }),
+        &["--runs", "1"],
+        100.0,
+    )
+    .await;
+    // Every result is written, then the run ends incomplete (exit code 1), naming badtok.
+    let err = run.result.as_ref().unwrap_err();
+    assert_eq!(inferbench::exit::exit_code(err), 1, "{err:#}");
+    assert!(format!("{err:#}").contains("left out badtok"), "{err:#}");
+    assert!(!format!("{err:#}").contains("gone"), "{err:#}");
+    assert_eq!(run.records.len(), 1);
+    assert!(run.records.iter().all(|r| r.engine == "llamacpp" && r.ok));
+    let note_of = |engine: &str| -> String {
+        run.doc["engines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["engine"] == engine)
+            .unwrap_or_else(|| panic!("no {engine} in {}", run.doc["engines"]))["notes"][0]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let gone = note_of("gone");
+    assert!(gone.starts_with("skipped (not installed)"), "{gone}");
+    let badtok = note_of("badtok");
+    assert!(badtok.starts_with("left out"), "{badtok}");
+    assert!(badtok.contains("/nonexistent/tokenizer.json"), "{badtok}");
+}
+
 // ------------------------------------------------------------------------------------
 // The second clock with canned outcomes (no process): when stdout is a decode clock
 // ------------------------------------------------------------------------------------

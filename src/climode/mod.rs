@@ -283,10 +283,16 @@ pub struct Prepared {
     pub multi_gpu: crate::engine::multigpu::MultiGpu,
 }
 
-fn missing(what: &str) -> UserError {
-    UserError::new(format!(
-        "{what}; install it with scripts/setup.sh or set the path in benchmark_config.json"
-    ))
+/// A CLI tool or the model it runs is not there: the engine is not installed on this
+/// machine. An engine the config enables but `--engines` does not name is skipped with
+/// this as its reason; any other preparation error leaves the engine out loudly. A user
+/// error (exit code 2, [`crate::exit::exit_code`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}; install it with scripts/setup.sh or set the path in benchmark_config.json")]
+pub struct NotInstalled(pub String);
+
+fn missing(what: &str) -> NotInstalled {
+    NotInstalled(what.to_string())
 }
 
 fn model_path_of(key: &str, section: &EngineSection, settings: &Settings) -> Option<PathBuf> {

@@ -35,8 +35,11 @@ pub struct LeftOut {
     pub engine: String,
     pub kind: String,
     pub reason: String,
-    /// Not installed (binary or model missing) and not named with `--engines`: skipped
-    /// quietly, not a failure of the benchmark.
+    /// Not installed (binary or model missing: a server's [`StartError`] or a CLI tool's
+    /// [`crate::climode::NotInstalled`]) and not named with `--engines`: skipped quietly,
+    /// not a failure of the benchmark.
+    ///
+    /// [`StartError`]: crate::engine::launch::StartError
     pub not_installed: bool,
     /// The reason is input the user must fix (a missing binary or model, a port in use, a
     /// template mismatch, a bad config): exit code 2 when no engine could be measured.
@@ -49,9 +52,11 @@ impl LeftOut {
         let missing = e.chain().any(|c| {
             c.downcast_ref::<crate::engine::launch::StartError>()
                 .is_some_and(|s| s.is_missing_engine())
+                || c.is::<crate::climode::NotInstalled>()
         });
         let user_fixable = e.chain().any(|c| {
             c.is::<crate::engine::launch::StartError>()
+                || c.is::<crate::climode::NotInstalled>()
                 || c.is::<crate::engine::fairness::TemplateMismatch>()
                 || c.is::<crate::error::UserError>()
                 || c.is::<crate::config::ConfigError>()

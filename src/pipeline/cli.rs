@@ -95,12 +95,6 @@ pub async fn run(
             }
             Err(e) => {
                 let lo = LeftOut::from_error(&ep.key, &kind, ep.named, &e);
-                // A missing CLI tool is a user error in CLI mode too (binary or model).
-                let lo = LeftOut {
-                    not_installed: !ep.named
-                        && e.downcast_ref::<crate::error::UserError>().is_some(),
-                    ..lo
-                };
                 done.leave_out(lo, &progress, &mut session);
             }
         }
