@@ -256,3 +256,86 @@ fn deep_llamacpp_reports_fairness_and_ttft_and_stops_it() {
         "port {port} still held after --deep"
     );
 }
+
+/// Importing torch takes seconds, so doctor remembers a clean Python probe: a second run
+/// asks the interpreter nothing and says so; a package installed into the venv (its
+/// site-packages changes) makes the next run probe again. The interpreter here is a
+/// stand-in script in a venv-shaped folder that answers the probe and counts its calls.
+#[test]
+fn python_probe_is_remembered_until_the_venv_changes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let venv = dir.path().join("venv");
+    let site = venv.join("lib/python3.11/site-packages");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::create_dir_all(venv.join("bin")).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let calls = dir.path().join("calls");
+    let python = venv.join("bin/python");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\necho call >> '{}'\necho '{}'\n",
+            calls.display(),
+            r#"{"packages": {"torch": "2.15.0", "transformers": "5.23.0", "accelerate": "1", "gguf": "0.1", "fastapi": "0.1", "uvicorn": "0.1"}, "cuda": false, "cuda_devices": [], "mps": false, "threads": 2}"#
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = dir.path().join("benchmark_config.json");
+    std::fs::write(
+        &cfg,
+        serde_json::to_string_pretty(&json!({
+            "servers": {"pytorch": {"port": free_config_port(), "device": "cpu",
+                                    "python": python, "model_path": gemma()}}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let python_line = || {
+        let out = inferbench(dir.path())
+            .env("INFERBENCH_HOME", &home)
+            .args([
+                "doctor",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--engines",
+                "pytorch",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(" python "))
+            .unwrap_or_else(|| panic!("no python line in\n{stdout}"))
+            .to_string();
+        assert!(line.starts_with('✓'), "{stdout}");
+        line
+    };
+    let calls_made = || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let first = python_line();
+    assert!(first.contains("probed in"), "{first}");
+    assert_eq!(calls_made(), 1);
+    let second = python_line();
+    assert!(
+        second.contains("probed by an earlier doctor run"),
+        "{second}"
+    );
+    assert_eq!(
+        calls_made(),
+        1,
+        "the second run asked the interpreter again"
+    );
+    // `pip install` adds a folder to site-packages.
+    std::fs::create_dir(site.join("newpkg-1.0.dist-info")).unwrap();
+    let third = python_line();
+    assert!(third.contains("probed in"), "{third}");
+    assert_eq!(calls_made(), 2);
+}

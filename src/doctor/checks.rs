@@ -649,7 +649,7 @@ pub fn ollama_model(
 // ---------------------------------------------------------------------------------------
 
 /// What the venv's Python reported (one `python -c`, see [`super::gather`]).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 pub struct PyProbe {
     #[serde(default)]
     pub packages: std::collections::BTreeMap<String, Option<String>>,
@@ -694,7 +694,7 @@ pub fn parse_py_probe(stdout: &str) -> Result<PyProbe, String> {
 pub fn pytorch(
     scope: &str,
     python: &Result<PathBuf, String>,
-    probe: &Result<(PyProbe, f64), String>,
+    probe: &Result<(PyProbe, Option<f64>), String>,
     device: &str,
 ) -> Vec<Check> {
     let py = match python {
@@ -722,7 +722,13 @@ pub fn pytorch(
     let mut out = vec![Check::ok(
         scope,
         "python",
-        format!("{} (probed in {secs:.1} s)", py.display()),
+        match secs {
+            Some(secs) => format!("{} (probed in {secs:.1} s)", py.display()),
+            None => format!(
+                "{} (probed by an earlier doctor run; interpreter, packages and GPU devices unchanged since)",
+                py.display()
+            ),
+        },
     )];
     let missing: Vec<&str> = PY_PACKAGES
         .iter()
@@ -1208,12 +1214,12 @@ mod tests {
         let p = parse_py_probe(out).unwrap();
         assert_eq!(p.packages["torch"].as_deref(), Some("2.5.0"));
         let py = Ok(PathBuf::from("/v/bin/python"));
-        let cpu = pytorch("pytorch", &py, &Ok((p.clone(), 2.0)), "cpu");
+        let cpu = pytorch("pytorch", &py, &Ok((p.clone(), Some(2.0))), "cpu");
         assert!(cpu.iter().all(|c| c.status == Status::Ok), "{cpu:?}");
-        let cuda = pytorch("pytorch", &py, &Ok((p.clone(), 2.0)), "cuda");
+        let cuda = pytorch("pytorch", &py, &Ok((p.clone(), Some(2.0))), "cuda");
         let dev = cuda.iter().find(|c| c.name == "torch devices").unwrap();
         assert_eq!(dev.status, Status::Fail);
-        let mps = pytorch("pytorch", &py, &Ok((p.clone(), 2.0)), "mps");
+        let mps = pytorch("pytorch", &py, &Ok((p.clone(), Some(2.0))), "mps");
         let dev = mps.iter().find(|c| c.name == "torch devices").unwrap();
         assert!(
             dev.fix
@@ -1223,7 +1229,7 @@ mod tests {
         );
         let mut no_tf = p;
         no_tf.packages.insert("transformers".into(), None);
-        let c = pytorch("pytorch", &py, &Ok((no_tf, 2.0)), "cpu");
+        let c = pytorch("pytorch", &py, &Ok((no_tf, Some(2.0))), "cpu");
         let pk = c.iter().find(|c| c.name == "packages").unwrap();
         assert_eq!(pk.status, Status::Fail);
         assert!(pk.detail.contains("missing transformers"));

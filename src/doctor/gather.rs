@@ -256,8 +256,19 @@ except Exception as e:
 print(json.dumps(out))
 "#;
 
-/// Run the probe with `python`; the seconds it took come with the answer.
-pub async fn python_probe(python: PathBuf, timeout: Duration) -> Result<(PyProbe, f64), String> {
+/// Run the probe with `python`; the seconds it took come with the answer (`None`: the
+/// answer of an earlier doctor run, see [`python_key`]). Importing torch takes seconds,
+/// so a clean answer is remembered in `$INFERBENCH_HOME/doctor-cache.json`.
+pub async fn python_probe(
+    python: PathBuf,
+    timeout: Duration,
+) -> Result<(PyProbe, Option<f64>), String> {
+    let key = python_key(&python);
+    if let Some(hit) = key.as_deref().and_then(|k| cache_get("python", k))
+        && let Ok(p) = serde_json::from_value::<PyProbe>(hit)
+    {
+        return Ok((p, None));
+    }
     let t0 = Instant::now();
     let o = crate::climode::exec::run_process(
         &CommandSpec::new(&python).arg("-c").arg(PY_PROBE),
@@ -276,7 +287,105 @@ pub async fn python_probe(python: PathBuf, timeout: Duration) -> Result<(PyProbe
     if !o.success() {
         return Err(o.failure_reason());
     }
-    parse_py_probe(&o.stdout_text()).map(|p| (p, secs))
+    let probe = parse_py_probe(&o.stdout_text())?;
+    if let Some(key) = key
+        && probe.torch_error.is_none()
+        && let Ok(value) = serde_json::to_value(&probe)
+    {
+        cache_put("python", &key, value);
+    }
+    Ok((probe, Some(secs)))
+}
+
+/// What decides the Python probe's answer, as a cache key: the interpreter (path and
+/// modification time), its venv's site-packages folders (a directory's modification time
+/// changes when a package is installed, upgraded or removed), the GPU device nodes and
+/// driver version torch would find, the variables that hide devices from it, the probe's
+/// text and this inferbench's version. `None` (never cached) for an interpreter outside a
+/// venv, whose packages we cannot watch this way.
+fn python_key(python: &Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    let stamp = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| format!("{}.{}", m.mtime(), m.mtime_nsec()))
+    };
+    let real = std::fs::canonicalize(python).ok()?;
+    let venv = python.parent()?.parent()?;
+    let mut site: Vec<String> = std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("site-packages"))
+        .filter(|p| p.is_dir())
+        .filter_map(|p| Some(format!("{}@{}", p.display(), stamp(&p)?)))
+        .collect();
+    if site.is_empty() {
+        return None;
+    }
+    site.sort();
+    let mut devices: Vec<String> = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("nvidia") || n == "kfd")
+                .collect()
+        })
+        .unwrap_or_default();
+    devices.sort();
+    let driver = std::fs::read_to_string("/proc/driver/nvidia/version").unwrap_or_default();
+    let hidden: Vec<String> = [
+        "CUDA_VISIBLE_DEVICES",
+        "HIP_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+    ]
+    .iter()
+    .map(|v| format!("{v}={}", std::env::var(v).unwrap_or_default()))
+    .collect();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (PY_PROBE, &devices, &driver, &hidden).hash(&mut h);
+    Some(format!(
+        "{}@{}|{}|{}|{:016x}",
+        real.display(),
+        stamp(&real)?,
+        site.join(","),
+        env!("CARGO_PKG_VERSION"),
+        h.finish()
+    ))
+}
+
+/// `$INFERBENCH_HOME/doctor-cache.json`: what slow checks found, each entry under its
+/// name with the key it is valid for.
+fn cache_path() -> Option<PathBuf> {
+    crate::config::setup_home().map(|h| h.join("doctor-cache.json"))
+}
+
+fn cache_read(path: &Path) -> serde_json::Map<String, serde_json::Value> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// The value remembered under `name`, when it was remembered for `key`.
+fn cache_get(name: &str, key: &str) -> Option<serde_json::Value> {
+    let mut all = cache_read(&cache_path()?);
+    let entry = all.remove(name)?;
+    (entry.get("key")?.as_str()? == key).then(|| entry.get("value").cloned())?
+}
+
+/// Remember `value` under `name` for `key` (atomically: written aside, then renamed). A
+/// cache that cannot be written is no error: the check runs again next time.
+fn cache_put(name: &str, key: &str, value: serde_json::Value) {
+    let Some(path) = cache_path() else { return };
+    let mut all = cache_read(&path);
+    all.insert(name.into(), serde_json::json!({"key": key, "value": value}));
+    if let Ok(text) = serde_json::to_string_pretty(&all) {
+        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
 }
 
 /// Load a tokenizer.json and count `text`. Loading Gemma's 262k-token vocabulary takes
@@ -286,15 +395,10 @@ pub async fn python_probe(python: PathBuf, timeout: Duration) -> Result<(PyProbe
 /// not loaded again.
 pub fn tokenizer_load(path: &Path, text: &str) -> Result<TokenizerLoad, String> {
     let key = tokenizer_key(path, text);
-    let cache = crate::config::setup_home().map(|h| h.join("doctor-cache.json"));
-    let mut cached: serde_json::Map<String, serde_json::Value> = cache
+    if let Some(tokens) = key
         .as_deref()
-        .and_then(|c| std::fs::read_to_string(c).ok())
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    if let (Some(key), Some(hit)) = (&key, cached.get("tokenizer"))
-        && hit.get("key") == Some(&serde_json::Value::String(key.clone()))
-        && let Some(tokens) = hit.get("tokens").and_then(|n| n.as_u64())
+        .and_then(|k| cache_get("tokenizer", k))
+        .and_then(|v| v.get("tokens")?.as_u64())
     {
         return Ok(TokenizerLoad { tokens, secs: None });
     }
@@ -303,17 +407,12 @@ pub fn tokenizer_load(path: &Path, text: &str) -> Result<TokenizerLoad, String> 
         crate::prompt::tokenizer::TokenCounter::from_file(path).map_err(|e| format!("{e:#}"))?;
     let secs = t0.elapsed().as_secs_f64();
     let tokens = t.count(text).map_err(|e| format!("{e:#}"))?;
-    if let (Some(key), Some(cache)) = (key, cache) {
-        cached.insert(
-            "tokenizer".into(),
-            serde_json::json!({"key": key, "tokens": tokens, "load_s": secs}),
+    if let Some(key) = key {
+        cache_put(
+            "tokenizer",
+            &key,
+            serde_json::json!({"tokens": tokens, "load_s": secs}),
         );
-        if let Ok(text) = serde_json::to_string_pretty(&cached) {
-            let tmp = cache.with_extension(format!("json.{}.tmp", std::process::id()));
-            if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, &cache).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-        }
     }
     Ok(TokenizerLoad {
         tokens,

@@ -293,7 +293,7 @@ fn python_of(settings: &Settings, s: &Selected<'_>) -> Result<PathBuf, String> {
 
 type Probe = (
     Result<PathBuf, String>,
-    Result<(checks::PyProbe, f64), String>,
+    Result<(checks::PyProbe, Option<f64>), String>,
 );
 
 async fn engine_checks(
