@@ -29,6 +29,8 @@ pub fn collect() -> Environment {
         gpus: gpus(),
         tool_version: format!("inferbench {}", env!("CARGO_PKG_VERSION")),
         hostname: sysinfo::System::host_name().ok(),
+        // The pipeline adds doctor's checks (taken before its engines start).
+        doctor: None,
     }
 }
 

@@ -137,7 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             },
             Command::Cli(args) => crate::pipeline::run_cli(args).await,
-            Command::Doctor(args) => crate::doctor::run(args).await,
+            Command::Doctor(args) => crate::doctor::command::run(args).await,
         }
     })
 }

@@ -474,6 +474,10 @@ pub struct Environment {
     pub gpus: Vec<String>,
     pub tool_version: String,
     pub hostname: Option<String>,
+    /// `inferbench doctor`'s checks of the host, the inputs and the engines the run
+    /// started, taken before any engine started (the document `doctor --json` prints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctor: Option<serde_json::Value>,
 }
 
 /// An engine's life-cycle facts (API mode): how it was started and what it cost.

@@ -104,6 +104,24 @@ fn measures_the_mock_and_writes_the_seed_files() {
     let jsonl = std::fs::read_to_string(only_file(&d.join("output"), "jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), runs.len());
 
+    // Doctor's checks, taken before the run: host and inputs (no engine was started: the
+    // server was given with --url), the same document `inferbench doctor --json` prints.
+    let doctor = &doc["environment"]["doctor"];
+    assert_eq!(doctor["engines"], serde_json::json!([]), "{doctor}");
+    let checks = doctor["checks"].as_array().unwrap();
+    for (scope, name) in [
+        ("host", "cpu"),
+        ("inputs", "prompts"),
+        ("inputs", "chat template"),
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["scope"] == scope && c["name"] == name),
+            "no {scope} {name} check in {doctor}"
+        );
+    }
+
     // And the document validates against the published schema.
     let schema: Value = serde_json::from_str(
         &std::fs::read_to_string(

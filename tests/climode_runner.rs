@@ -119,6 +119,17 @@ async fn steady_engine_two_clocks_agree_and_records_persist_per_run() {
         run.doc["engines"]
     );
     assert!(run.out.path().join("report").read_dir().unwrap().count() >= 1);
+    // Doctor's checks of the engine this run started, taken before it ran, are recorded.
+    let doctor = &run.doc["environment"]["doctor"];
+    assert_eq!(doctor["engines"], json!(["llamacpp"]), "{doctor}");
+    assert!(
+        doctor["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["scope"] == "llamacpp" && c["name"] == "model"),
+        "{doctor}"
+    );
 }
 
 #[tokio::test]

@@ -35,6 +35,7 @@ fn environment() -> Environment {
         gpus: Vec::new(),
         tool_version: "inferbench 0.0.0-test".into(),
         hostname: None,
+        doctor: None,
     }
 }
 

@@ -7,16 +7,19 @@
 //! - [`render`]: verdicts → lines or JSON, pure.
 //! - [`deep`]: `--deep`, each server through the pipeline's own bring-up (start,
 //!   readiness, fairness), one short request, stop.
+//! - [`command`]: the `inferbench doctor` command (this module's checks, then `--deep`'s).
+//!   Kept apart so that the pipeline, which records [`survey`] in every result, and
+//!   `--deep`, which uses the pipeline's bring-up, do not import each other in a circle.
 //!
 //! Fast: no model is loaded without `--deep`. The slowest check is the PyTorch venv's
 //! `import torch` (seconds); it runs in the background while the others are gathered.
 
 pub mod checks;
+pub mod command;
 pub mod deep;
 pub mod gather;
 pub mod render;
 
-use crate::cli::DoctorArgs;
 use crate::config::{EngineSection, Settings};
 use crate::engine::EngineKind;
 use crate::engine::launch::{HostDevices, PlanContext, configured_device, resolve_device};
@@ -92,42 +95,41 @@ pub fn selected(settings: &Settings) -> anyhow::Result<Vec<Selected<'_>>> {
         .collect())
 }
 
-/// `inferbench doctor`. Returns the exit code: 0 when nothing failed, 2 otherwise.
-pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
+/// The checks a benchmark records in its results (`environment.doctor`), taken before any
+/// engine starts: host, inputs and the engines in `keys` (those the run starts itself;
+/// none for a server given with `--url`), without `--deep`. The same document as
+/// `inferbench doctor --json`.
+pub async fn survey(settings: &Settings, keys: &[String]) -> serde_json::Value {
     let t0 = Instant::now();
-    let overrides = crate::config::Overrides {
-        engines: args.engines.clone(),
-        ..Default::default()
+    let chosen: Vec<Selected<'_>> = match selected(settings) {
+        Ok(all) => all.into_iter().filter(|s| keys.contains(&s.key)).collect(),
+        Err(e) => return serde_json::json!({"error": format!("{e:#}")}),
     };
-    let settings = crate::config::load(
-        args.config.as_deref(),
-        &crate::config::ProcessEnv,
-        &overrides,
-    )?;
-    let chosen = selected(&settings)?;
-    let mut all = checks_for(&settings, &chosen).await;
-    if args.deep {
-        crate::process::install_signal_handlers()?;
-        all.extend(deep::checks(&settings, &chosen).await);
-    }
+    let all = checks_for(settings, &chosen).await;
     let names: Vec<String> = chosen.iter().map(|s| s.key.clone()).collect();
-    let (ok, code) = render::Report::verdict(&all);
-    let report = render::Report {
+    let report = report(settings, &names, false, t0, &all);
+    serde_json::to_value(&report).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}))
+}
+
+/// The answer for `checks` of the engines `names`.
+pub fn report<'a>(
+    settings: &Settings,
+    names: &'a [String],
+    deep: bool,
+    t0: Instant,
+    checks: &'a [Check],
+) -> render::Report<'a> {
+    let (ok, code) = render::Report::verdict(checks);
+    render::Report {
         tool: format!("inferbench {}", env!("CARGO_PKG_VERSION")),
         config: settings.path.as_ref().map(|p| p.display().to_string()),
-        engines: &names,
-        deep: args.deep,
+        engines: names,
+        deep,
         elapsed_s: t0.elapsed().as_secs_f64(),
         ok,
         exit_code: code,
-        checks: &all,
-    };
-    if args.json {
-        println!("{}", render::json(&report)?);
-    } else {
-        print!("{}", render::text(&report));
+        checks,
     }
-    Ok(code)
 }
 
 /// Every check without `--deep`, in the order they are printed: host, shared inputs,

@@ -68,7 +68,11 @@ pub async fn run(
         (all_cases.len() * plan.engines.len()) as u64,
         args.output.quiet,
     );
-    let mut done = Finished::default();
+    let keys: Vec<String> = plan.engines.iter().map(|e| e.key.clone()).collect();
+    let mut done = Finished {
+        doctor: Some(super::finish::survey(settings, &keys, &mut session).await),
+        ..Finished::default()
+    };
     let mut bandwidth = None;
 
     // Bring-up of every engine first: one that cannot run is left out before anything is

@@ -24,6 +24,9 @@ pub struct Finished {
     pub search: Vec<crate::results::SearchReport>,
     /// `--workload`: what was sent.
     pub workload: Option<crate::results::WorkloadInfo>,
+    /// `inferbench doctor`'s checks, taken before any engine started
+    /// ([`crate::doctor::survey`]); recorded as the results' `environment.doctor`.
+    pub doctor: Option<serde_json::Value>,
 }
 
 impl Finished {
@@ -43,6 +46,36 @@ impl Finished {
         progress.println(&line);
         self.left_out.push(lo);
     }
+}
+
+/// Take `inferbench doctor`'s checks of the host, the inputs and the engines this run
+/// starts (`keys`), before any of them starts; log a summary line and every ✗ line. The
+/// document goes into the results as `environment.doctor`.
+pub async fn survey(
+    settings: &Settings,
+    keys: &[String],
+    session: &mut Session,
+) -> serde_json::Value {
+    let doc = crate::doctor::survey(settings, keys).await;
+    let checks = doc["checks"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let count = |status: &str| checks.iter().filter(|c| c["status"] == status).count();
+    session.log(&format!(
+        "doctor: {} ✓, {} ✗, {} – in {:.1} s (recorded as environment.doctor)",
+        count("ok"),
+        count("fail"),
+        count("skip"),
+        doc["elapsed_s"].as_f64().unwrap_or(0.0)
+    ));
+    for c in checks.iter().filter(|c| c["status"] == "fail") {
+        session.log(&format!(
+            "doctor ✗ {} {}: {} — fix: {}",
+            c["scope"].as_str().unwrap_or(""),
+            c["name"].as_str().unwrap_or(""),
+            c["detail"].as_str().unwrap_or(""),
+            c["fix"].as_str().unwrap_or("")
+        ));
+    }
+    doc
 }
 
 /// The benchmark ran but not every engine was measured, or an engine's every run failed.
@@ -95,6 +128,7 @@ pub fn finish(
     let mut doc = crate::export::assemble(mode, settings, started_at, engines, runs, done.load);
     doc.search = done.search;
     doc.workload = done.workload;
+    doc.environment.doctor = done.doctor;
     session.write_exports(&doc, output.html, output.csv)?;
     if !output.quiet {
         if doc.load.is_empty() {

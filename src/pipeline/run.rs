@@ -177,8 +177,15 @@ pub async fn run(
         scrape,
         cache_prompt: settings.cache_prompt,
     };
+    let managed: Vec<String> = plan
+        .engines
+        .iter()
+        .filter(|e| matches!(e.source, super::plan::Source::Managed))
+        .map(|e| e.key.clone())
+        .collect();
     let mut done = Finished {
         workload: inputs.workload.as_ref().map(|w| w.workload.info()),
+        doctor: Some(super::finish::survey(settings, &managed, &mut session).await),
         ..Finished::default()
     };
     if let Some(w) = &inputs.workload {

@@ -1,0 +1,34 @@
+//! `inferbench doctor`: the checks of [`super::checks_for`], with `--deep`'s after them,
+//! printed as lines or JSON.
+
+use super::{checks_for, deep, render, report, selected};
+use crate::cli::DoctorArgs;
+use std::time::Instant;
+
+/// `inferbench doctor`. Returns the exit code: 0 when nothing failed, 2 otherwise.
+pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
+    let t0 = Instant::now();
+    let overrides = crate::config::Overrides {
+        engines: args.engines.clone(),
+        ..Default::default()
+    };
+    let settings = crate::config::load(
+        args.config.as_deref(),
+        &crate::config::ProcessEnv,
+        &overrides,
+    )?;
+    let chosen = selected(&settings)?;
+    let mut all = checks_for(&settings, &chosen).await;
+    if args.deep {
+        crate::process::install_signal_handlers()?;
+        all.extend(deep::checks(&settings, &chosen).await);
+    }
+    let names: Vec<String> = chosen.iter().map(|s| s.key.clone()).collect();
+    let report = report(&settings, &names, args.deep, t0, &all);
+    if args.json {
+        println!("{}", render::json(&report)?);
+    } else {
+        print!("{}", render::text(&report));
+    }
+    Ok(report.exit_code)
+}
