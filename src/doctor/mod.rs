@@ -99,16 +99,17 @@ pub fn selected(settings: &Settings) -> anyhow::Result<Vec<Selected<'_>>> {
 /// engine starts: host, inputs and the engines in `keys` (those the run starts itself;
 /// none for a server given with `--url`), without `--deep`. The same document as
 /// `inferbench doctor --json`.
-pub async fn survey(settings: &Settings, keys: &[String]) -> serde_json::Value {
+pub async fn survey(settings: &Settings, keys: &[String]) -> anyhow::Result<serde_json::Value> {
     let t0 = Instant::now();
-    let chosen: Vec<Selected<'_>> = match selected(settings) {
-        Ok(all) => all.into_iter().filter(|s| keys.contains(&s.key)).collect(),
-        Err(e) => return serde_json::json!({"error": format!("{e:#}")}),
-    };
+    let chosen: Vec<Selected<'_>> = selected(settings)?
+        .into_iter()
+        .filter(|s| keys.contains(&s.key))
+        .collect();
     let all = checks_for(settings, &chosen).await;
     let names: Vec<String> = chosen.iter().map(|s| s.key.clone()).collect();
-    let report = report(settings, &names, false, t0, &all);
-    serde_json::to_value(&report).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}))
+    Ok(serde_json::to_value(report(
+        settings, &names, false, t0, &all,
+    ))?)
 }
 
 /// The answer for `checks` of the engines `names`.

@@ -518,28 +518,28 @@ impl Ctx {
     async fn send(&self, http: &HttpClient, idx: u64, scheduled: Instant) -> RunRecord {
         let global = self.global(idx);
         let (prompt, spec, sampling) = &self.specs[(global % self.specs.len() as u64) as usize];
-        self.exchange(http, prompt, spec, sampling, idx, scheduled)
-            .await
-            .0
+        let trace = self.attempt(http, spec, scheduled).await;
+        self.deliver(prompt, sampling, idx, trace)
     }
 
-    /// Send one request, record it (the run index is the whole schedule's number of this
-    /// worker's request `idx`), hand the record to the hook and the precision watch, and
-    /// return it with the reply's text.
-    async fn exchange(
-        &self,
-        http: &HttpClient,
-        prompt: &LoadPrompt,
-        spec: &RequestSpec,
-        sampling: &Sampling,
-        idx: u64,
-        scheduled: Instant,
-    ) -> (RunRecord, String) {
+    /// Send one request and apply the engine's error-text rule to what came back.
+    async fn attempt(&self, http: &HttpClient, spec: &RequestSpec, scheduled: Instant) -> Trace {
         let mut trace = execute(http, spec, self.origin, scheduled).await;
         if self.target.error_text_is_failure {
             apply_error_text_rule(&mut trace);
         }
-        let text = trace.text.clone();
+        trace
+    }
+
+    /// Record this worker's request `idx` (the run index is the whole schedule's number)
+    /// and hand the record to the hook and the precision watch.
+    fn deliver(
+        &self,
+        prompt: &LoadPrompt,
+        sampling: &Sampling,
+        idx: u64,
+        trace: Trace,
+    ) -> RunRecord {
         let record = self.record(prompt, sampling, idx, self.global(idx), trace);
         if let Some(hook) = &self.opts.on_record {
             hook(&record);
@@ -547,7 +547,7 @@ impl Ctx {
         if let Some(w) = &self.watch {
             w.add(&record);
         }
-        (record, text)
+        record
     }
 
     /// `--target-ci` was met: send no more requests in this step.
@@ -728,9 +728,9 @@ async fn session_loop(
                         true,
                         ctx.opts.timeout,
                     );
-                    let (record, answer) = ctx
-                        .exchange(&http, &prompt, &spec, &sampling, idx, scheduled)
-                        .await;
+                    let trace = ctx.attempt(&http, &spec, scheduled).await;
+                    let answer = trace.text.clone();
+                    let record = ctx.deliver(&prompt, &sampling, idx, trace);
                     let ok = record.ok;
                     out.push(record);
                     if !ok {

@@ -50,13 +50,20 @@ impl Finished {
 
 /// Take `inferbench doctor`'s checks of the host, the inputs and the engines this run
 /// starts (`keys`), before any of them starts; log a summary line and every ✗ line. The
-/// document goes into the results as `environment.doctor`.
+/// document goes into the results as `environment.doctor` (`None`, and a log line, when
+/// the checks could not be taken).
 pub async fn survey(
     settings: &Settings,
     keys: &[String],
     session: &mut Session,
-) -> serde_json::Value {
-    let doc = crate::doctor::survey(settings, keys).await;
+) -> Option<serde_json::Value> {
+    let doc = match crate::doctor::survey(settings, keys).await {
+        Ok(d) => d,
+        Err(e) => {
+            session.log(&format!("doctor: checks not taken: {e:#}"));
+            return None;
+        }
+    };
     let checks = doc["checks"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     let count = |status: &str| checks.iter().filter(|c| c["status"] == status).count();
     session.log(&format!(
@@ -75,7 +82,7 @@ pub async fn survey(
             c["fix"].as_str().unwrap_or("")
         ));
     }
-    doc
+    Some(doc)
 }
 
 /// The benchmark ran but not every engine was measured, or an engine's every run failed.
