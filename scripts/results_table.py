@@ -11,6 +11,7 @@ be traced to a file. Cells with no figure are "–".
 import glob
 import json
 import os
+import re
 import sys
 
 
@@ -20,6 +21,16 @@ def fmt(v, digits=1):
     if isinstance(v, float):
         return f"{v:,.{digits}f}"
     return str(v)
+
+
+def cell(v):
+    """One table cell: line breaks (a multi-line reason) folded into one space, `|` escaped,
+    so that a cell never breaks the table's row."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", str(v)).strip().replace("|", "\\|")
+
+
+def row(*cells):
+    return "| " + " | ".join(cell(c) for c in cells) + " |"
 
 
 def mean(xs):
@@ -125,14 +136,14 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "left_out" in r:
-            print(f"| {r['mode']} | {r['engine']} | – | – | 0 | left out: {r['left_out']} "
-                  "| – | – | – | – | – | – | – | " + r["file"] + " |")
+            print(row(r["mode"], r["engine"], "–", "–", 0, f"left out: {r['left_out']}",
+                      "–", "–", "–", "–", "–", "–", "–", r["file"]))
             continue
         pct = f"{r['pct']:.0f}% {r['bw_label'] or ''}".strip() if r["pct"] is not None else "–"
         mem = fmt(r["gpu_mib"], 0) + (f" ({r['gpu_mem_source']})" if r["gpu_mem_source"] else "")
-        print(f"| {r['mode']} | {r['engine']} | {fmt(r['device'])} | {r['settings'] or '–'} | {r['runs']} "
-              f"| {fmt(r['decode'])} | {fmt(r['engine_decode'])} | {fmt(r['ttft'])} | {fmt(r['roof'], 0)} "
-              f"| {pct} | {mem} | {fmt(r['power'])} | {fmt(r['jpt'], 3)} | {r['file']} |")
+        print(row(r["mode"], r["engine"], fmt(r["device"]), r["settings"] or "–", r["runs"],
+                  fmt(r["decode"]), fmt(r["engine_decode"]), fmt(r["ttft"]), fmt(r["roof"], 0),
+                  pct, mem, fmt(r["power"]), fmt(r["jpt"], 3), r["file"]))
 
     if loads:
         print()
@@ -141,9 +152,8 @@ def main():
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in loads:
             slots = fmt(r["slots"]) + (f" ({r['slots_source']})" if r["slots_source"] else "")
-            print(f"| {r['step']} | {r['engine']} | {r['ok']} | {r['failed']} | {fmt(r['tps'])} "
-                  f"| {fmt(r['ttft'])} | {slots} | {fmt(r['power'])} | {fmt(r['jpt'], 3)} "
-                  f"| {r['flags'] or '–'} | {r['file']} |")
+            print(row(r["step"], r["engine"], r["ok"], r["failed"], fmt(r["tps"]), fmt(r["ttft"]),
+                      slots, fmt(r["power"]), fmt(r["jpt"], 3), r["flags"] or "–", r["file"]))
 
     lb = llama_bench(os.path.join(root, "llama-bench.json"))
     if lb:
@@ -151,7 +161,7 @@ def main():
         print("| llama-bench | flash attention | tok/s | ± |")
         print("|---|---|---|---|")
         for t in lb:
-            print(f"| {t['test']} | {fmt(t['fa'])} | {fmt(t['tps'])} | {fmt(t['sd'])} |")
+            print(row(t["test"], fmt(t["fa"]), fmt(t["tps"]), fmt(t["sd"])))
 
 
 if __name__ == "__main__":
