@@ -13,6 +13,9 @@
 //!
 //! The reference is our rendering tokenized with our `tokenizer.json` (the template prints
 //! BOS itself, so no special tokens are added). Without a tokenizer the texts are compared.
+//! A server given with `--url` that answers llama-server's `GET /props` is checked like a
+//! managed llama-server, its reference tokenized by its own `/tokenize` (it may serve any
+//! model, so the configured tokenizer.json is not its vocabulary).
 //! Engines that expose no tokenizer (Ollama, Uzu, most OpenAI servers) are reported as
 //! not checked, with the reason. A mismatch is a [`TemplateMismatch`] error showing both
 //! renderings, unless mismatches are allowed: then the outcome says so and the runner
@@ -127,6 +130,66 @@ async fn apply_template(
     Ok((prompt, v, url))
 }
 
+/// Whether the server at `base` is a llama-server: its `GET /props` answers with fields
+/// only llama-server's has. A server given with `--url` has kind [`EngineKind::OpenAi`]
+/// whatever it is; a llama-server among them is checked like a managed one.
+async fn is_llama_server(client: &reqwest::Client, base: &str) -> bool {
+    let Ok(resp) = client.get(format!("{base}/props")).send().await else {
+        return false;
+    };
+    if !resp.status().is_success() {
+        return false;
+    }
+    resp.json::<Value>().await.is_ok_and(|v| {
+        v.get("default_generation_settings").is_some() || v.get("total_slots").is_some()
+    })
+}
+
+/// llama-server's view of a request: the raw prompt, or its `/apply-template` over the
+/// chat messages, tokenized by its `/tokenize` as the completion routes tokenize.
+async fn llama_view(
+    client: &reqwest::Client,
+    base: &str,
+    protocol: Protocol,
+    raw_prompt: Option<String>,
+    messages: Option<Value>,
+) -> Result<Option<(String, Option<Vec<u32>>, String)>> {
+    let (text, how) = match (protocol, raw_prompt, messages) {
+        (Protocol::LlamaCompletion | Protocol::OpenAiCompletions, Some(p), _) => {
+            (p, "request prompt")
+        }
+        (Protocol::OpenAiChat, _, Some(m)) => {
+            let (p, _, _) = apply_template(client, base, &m).await?;
+            (p, "llama-server /apply-template")
+        }
+        _ => return Ok(None),
+    };
+    let ids = llama_tokenize(client, base, &text, true).await?;
+    Ok(Some((
+        text,
+        Some(ids),
+        format!("{how} + llama-server /tokenize"),
+    )))
+}
+
+/// llama-server's `POST /tokenize` of `text`, special tokens in the text parsed, BOS added
+/// when `add_special` (as its completion routes do).
+async fn llama_tokenize(
+    client: &reqwest::Client,
+    base: &str,
+    text: &str,
+    add_special: bool,
+) -> Result<Vec<u32>> {
+    let url = format!("{base}/tokenize");
+    let v = post(
+        client,
+        url.clone(),
+        json!({ "content": text, "add_special": add_special, "parse_special": true }),
+    )
+    .await?;
+    ids_of(&v, &url)
+}
+
 /// What the engine will see: (prompt text, token ids if obtainable, method).
 async fn engine_view(
     client: &reqwest::Client,
@@ -141,29 +204,14 @@ async fn engine_view(
     let messages = body.get("messages").cloned();
     match target.kind {
         EngineKind::LlamaCpp => {
-            let (text, how) = match (target.protocol, raw_prompt, messages) {
-                (Protocol::LlamaCompletion | Protocol::OpenAiCompletions, Some(p), _) => {
-                    (p, "request prompt")
-                }
-                (Protocol::OpenAiChat, _, Some(m)) => {
-                    let (p, _, _) = apply_template(client, base, &m).await?;
-                    (p, "llama-server /apply-template")
-                }
-                _ => return Ok(None),
-            };
-            let url = format!("{base}/tokenize");
-            let v = post(
-                client,
-                url.clone(),
-                json!({ "content": text, "add_special": true, "parse_special": true }),
-            )
-            .await?;
-            let ids = ids_of(&v, &url)?;
-            Ok(Some((
-                text,
-                Some(ids),
-                format!("{how} + llama-server /tokenize"),
-            )))
+            llama_view(client, base, target.protocol, raw_prompt, messages).await
+        }
+        EngineKind::OpenAi => {
+            if is_llama_server(client, base).await {
+                llama_view(client, base, target.protocol, raw_prompt, messages).await
+            } else {
+                Ok(None)
+            }
         }
         EngineKind::PyTorch => match (target.protocol, raw_prompt, messages) {
             (Protocol::OpenAiCompletions, Some(p), _) => {
@@ -233,7 +281,10 @@ pub async fn check(
         let why = match target.kind {
             EngineKind::Ollama => "Ollama exposes no tokenizer or template route",
             EngineKind::Uzu => "Uzu applies its own template and exposes no tokenizer route",
-            _ => "the server exposes no tokenizer or template route",
+            _ => {
+                "the server exposes no tokenizer or template route inferbench knows (its GET \
+                 /props does not answer as llama-server's)"
+            }
         };
         return Ok(FairnessOutcome {
             status: FairnessStatus::NotChecked,
@@ -248,6 +299,17 @@ pub async fn check(
             detail: why.into(),
         });
     };
+    // A llama-server given with `--url` may serve any model, so the reference is not
+    // tokenized with the configured tokenizer.json (the runner passes none) but with the
+    // server's own vocabulary: our rendering through its `/tokenize`, no BOS added (the
+    // template prints it), as tokenizer.json does for a managed one.
+    let mut reference_tokens = reference_tokens;
+    let mut reference_by = "tokenizer.json";
+    if target.kind == EngineKind::OpenAi && engine_tokens.is_some() && reference_tokens.is_none() {
+        reference_tokens =
+            Some(llama_tokenize(&client, &target.base_url, &reference.rendered, false).await?);
+        reference_by = "our rendering through the same /tokenize";
+    }
     let (same, detail, ids_lines, method) = match (&engine_tokens, &reference_tokens) {
         (Some(e), Some(r)) => {
             let same = e == r;
@@ -262,7 +324,7 @@ pub async fn check(
                 )
             };
             let lines = format!("  engine ids:    {e:?}\n  reference ids: {r:?}\n");
-            (same, detail, lines, format!("{method} vs tokenizer.json"))
+            (same, detail, lines, format!("{method} vs {reference_by}"))
         }
         _ => {
             // No ids on one side: compare text, allowing for a BOS the engine adds itself.
@@ -334,6 +396,144 @@ mod tests {
         );
         assert!(m.contains("--allow-template-mismatch"), "{m}");
         assert!(m.contains("engine ids:    [2, 2]"), "{m}");
+    }
+
+    /// llama-server's tokenizer in miniature: `<bos>`, `<start_of_turn>`, `<end_of_turn>`
+    /// are special ids (parsed from the text), every other character is one id; BOS is
+    /// put in front with `add_special`.
+    fn fake_tokenize(text: &str, add_special: bool) -> Vec<u32> {
+        let mut ids = if add_special { vec![2] } else { Vec::new() };
+        let mut rest = text;
+        'outer: while let Some(c) = rest.chars().next() {
+            for (special, id) in [
+                ("<bos>", 2),
+                ("<start_of_turn>", 105),
+                ("<end_of_turn>", 106),
+            ] {
+                if let Some(r) = rest.strip_prefix(special) {
+                    ids.push(id);
+                    rest = r;
+                    continue 'outer;
+                }
+            }
+            ids.push(c as u32 + 1000);
+            rest = &rest[c.len_utf8()..];
+        }
+        ids
+    }
+
+    /// A server given with `--url`. `llama`: it answers llama-server's `/props`. Its
+    /// `/apply-template` renders Gemma's turns without the leading `<bos>` (llama-server
+    /// cuts the BOS text the template prints, since `/tokenize` adds it), unless
+    /// `keep_bos`: then the prompt starts with two.
+    async fn fake_server(llama: bool, keep_bos: bool) -> String {
+        use axum::Json;
+        use axum::routing::{get, post};
+        let mut app = axum::Router::new()
+            .route(
+                "/apply-template",
+                post(move |Json(v): Json<Value>| async move {
+                    let mut system = String::new();
+                    let mut out = if keep_bos {
+                        "<bos>".to_string()
+                    } else {
+                        String::new()
+                    };
+                    for m in v["messages"].as_array().cloned().unwrap_or_default() {
+                        let content = m["content"].as_str().unwrap_or_default().to_string();
+                        match m["role"].as_str() {
+                            Some("system") => system = format!("{content}\n\n"),
+                            _ => out.push_str(&format!(
+                                "<start_of_turn>user\n{}{content}<end_of_turn>\n",
+                                std::mem::take(&mut system)
+                            )),
+                        }
+                    }
+                    out.push_str("<start_of_turn>model\n");
+                    Json(json!({ "prompt": out }))
+                }),
+            )
+            .route(
+                "/tokenize",
+                post(|Json(v): Json<Value>| async move {
+                    let text = v["content"].as_str().unwrap_or_default();
+                    let add = v["add_special"].as_bool().unwrap_or(false);
+                    Json(json!({ "tokens": fake_tokenize(text, add) }))
+                }),
+            );
+        if llama {
+            app = app.route(
+                "/props",
+                get(|| async {
+                    Json(json!({"total_slots": 1, "default_generation_settings": {}}))
+                }),
+            );
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    fn sampling() -> Sampling {
+        Sampling {
+            max_tokens: 8,
+            temperature: 0.0,
+            seed: Some(42),
+            top_p: None,
+            top_k: None,
+            ignore_eos: false,
+        }
+    }
+
+    fn reference() -> PromptInput {
+        crate::prompt::template::ChatTemplate::resolve("gemma3", std::path::Path::new("/"))
+            .unwrap()
+            .prompt_input("SYS", "질문?")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_url_llama_server_is_checked_token_for_token() {
+        let base = fake_server(true, false).await;
+        let target = ApiTarget::openai("server", &base, None, true);
+        let out = check(&target, &reference(), &sampling(), None, false)
+            .await
+            .unwrap();
+        assert_eq!(out.status, FairnessStatus::Match, "{out:?}");
+        assert!(
+            out.method
+                .contains("llama-server /apply-template + llama-server /tokenize")
+                && out.method.contains("same /tokenize"),
+            "{}",
+            out.method
+        );
+        let ids = out.engine_tokens.unwrap();
+        assert_eq!(ids.first(), Some(&2));
+        assert_eq!(Some(ids), out.reference_tokens);
+
+        // The same server with a prompt that starts with two BOS is a mismatch.
+        let base = fake_server(true, true).await;
+        let target = ApiTarget::openai("server", &base, None, true);
+        let err = check(&target, &reference(), &sampling(), None, false)
+            .await
+            .unwrap_err();
+        let m = err
+            .downcast_ref::<TemplateMismatch>()
+            .unwrap_or_else(|| panic!("not a template mismatch: {err:#}"));
+        assert!(m.detail.contains("position 1"), "{}", m.detail);
+    }
+
+    #[tokio::test]
+    async fn a_url_server_that_is_not_a_llama_server_is_not_checked() {
+        // The same routes, but no llama-server /props: not guessed at.
+        let base = fake_server(false, true).await;
+        let target = ApiTarget::openai("server", &base, None, true);
+        let out = check(&target, &reference(), &sampling(), None, false)
+            .await
+            .unwrap();
+        assert_eq!(out.status, FairnessStatus::NotChecked);
+        assert!(out.detail.contains("/props"), "{}", out.detail);
     }
 
     #[test]
