@@ -319,3 +319,45 @@ fn gpus_are_the_engine_process_view_and_are_recorded() {
     let runs = doc["runs"].as_array().unwrap();
     assert!(!runs.is_empty() && runs.iter().all(|r| r["ok"] == true));
 }
+
+/// `--url` to a port where nothing listens: one message naming the URL and what to do,
+/// exit 2, before anything is measured (no results of failed runs on disk).
+#[test]
+fn url_where_nothing_listens_is_one_message_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let out = inferbench(dir.path())
+        .args(["api", "--url", &url, "--model", "m", "--runs", "3"])
+        .args(["--out-dir", "D", "--quiet"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let naming: Vec<&str> = stderr.lines().filter(|l| l.contains(&url)).collect();
+    assert_eq!(naming.len(), 1, "one message naming {url}:\n{stderr}");
+    assert!(
+        naming[0].contains("start the server") && naming[0].contains("fix --url"),
+        "{}",
+        naming[0]
+    );
+    assert!(!stdout.contains(&url), "{stdout}");
+    // Nothing was measured, so nothing was written.
+    let mut files = Vec::new();
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.is_empty(), "written: {files:?}");
+}

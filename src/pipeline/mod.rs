@@ -300,6 +300,45 @@ impl Inputs {
     }
 }
 
+/// How long the one connection to a server given with `--url` may take to open.
+const URL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A server given with `--url` must accept a connection before anything is measured:
+/// where nothing listens, one message naming the URL and what to do (a [`UserError`],
+/// exit 2) instead of a suite of failed runs. Connects once (TCP) and closes.
+pub async fn url_answers(url: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let parsed =
+        reqwest::Url::parse(url.trim()).map_err(|e| UserError::new(format!("--url {url}: {e}")))?;
+    let host = parsed
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let why = match tokio::time::timeout(
+        timeout,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("nothing listens on {host} port {port} (connection refused)")
+        }
+        Ok(Err(e)) => format!("cannot connect to {host} port {port}: {e}"),
+        Err(_) => format!(
+            "no connection to {host} port {port} within {:.0} s",
+            timeout.as_secs_f64()
+        ),
+    };
+    Err(UserError::new(format!(
+        "--url {url}: {why}; nothing was measured: start the server there (e.g. \
+         `inferbench server start`, or the engine's own command), or fix --url"
+    ))
+    .into())
+}
+
 /// `inferbench api`: plan, bring up, run the schedule, finish.
 pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
     let mut overrides = args.common.overrides();
@@ -325,6 +364,9 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         args.model_file.as_deref(),
         args.bytes_per_token,
     )?;
+    if let Some(url) = &args.url {
+        url_answers(url, URL_CONNECT_TIMEOUT).await?;
+    }
     let mut inputs = Inputs::new(&settings)?;
     let workload = build_workload(
         args.workload.workload.as_deref(),
