@@ -586,9 +586,13 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
-    const GEMMA: &str = "/root/.cache/inferbench/models/gemma-3-270m/gemma-3-270m-Q4_K_M.gguf";
-    const SMOL: &str =
-        "/root/.cache/inferbench/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf";
+    fn gemma() -> String {
+        crate::engine::launch::test_model("gemma-3-270m/gemma-3-270m-Q4_K_M.gguf")
+    }
+
+    fn smol() -> String {
+        crate::engine::launch::test_model("smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")
+    }
 
     fn real(path: &str) -> GgufInfo {
         assert!(
@@ -639,7 +643,7 @@ mod tests {
 
     #[test]
     fn gemma_270m_header() {
-        let g = real(GEMMA);
+        let g = real(&gemma());
         assert_eq!(g.version, 3);
         assert_eq!(g.architecture(), Some("gemma3"));
         assert_eq!(g.block_count(), Some(18));
@@ -672,8 +676,8 @@ mod tests {
 
     #[test]
     fn tensors_are_contiguous_in_real_files() {
-        for path in [GEMMA, SMOL] {
-            let g = real(path);
+        for path in [gemma(), smol()] {
+            let g = real(&path);
             let mut ts: Vec<_> = g.tensors.iter().collect();
             ts.sort_by_key(|t| t.offset);
             for pair in ts.windows(2) {
@@ -697,7 +701,7 @@ mod tests {
 
     #[test]
     fn smollm2_has_chatml_template_and_tokens() {
-        let g = real(SMOL);
+        let g = real(&smol());
         assert_eq!(g.architecture(), Some("llama"));
         assert_eq!(g.block_count(), Some(30));
         assert!(g.chat_template().unwrap().contains("<|im_start|>"));

@@ -201,6 +201,17 @@ pub fn inferbench_home() -> PathBuf {
     crate::config::setup_home().unwrap_or_else(|| PathBuf::from(".cache").join("inferbench"))
 }
 
+/// A model that scripts/setup.sh installs, for unit tests: `rel` under
+/// `${INFERBENCH_HOME:-~/.cache/inferbench}/models`.
+#[cfg(test)]
+pub(crate) fn test_model(rel: &str) -> String {
+    inferbench_home()
+        .join("models")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)

@@ -324,9 +324,13 @@ pub fn builtin_path(name: &str) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
-    const SMOL: &str =
-        "/root/.cache/inferbench/models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf";
-    const GEMMA: &str = "/root/.cache/inferbench/models/gemma-3-270m/gemma-3-270m-Q4_K_M.gguf";
+    fn smol() -> String {
+        crate::engine::launch::test_model("smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")
+    }
+
+    fn gemma() -> String {
+        crate::engine::launch::test_model("gemma-3-270m/gemma-3-270m-Q4_K_M.gguf")
+    }
     const SYSTEM: &str = crate::prompt::suite::SEED_SYSTEM_PROMPT;
     const USER: &str = "파이썬에서 리스트와 튜플의 차이점은?";
 
@@ -407,9 +411,10 @@ mod tests {
 
     #[test]
     fn smollm2_gguf_template_renders() {
-        need(SMOL);
-        let t = ChatTemplate::resolve(SMOL, Path::new("/")).unwrap();
-        assert_eq!(t.name, format!("gguf:{SMOL}"));
+        let smol = smol();
+        need(&smol);
+        let t = ChatTemplate::resolve(&smol, Path::new("/")).unwrap();
+        assert_eq!(t.name, format!("gguf:{smol}"));
         assert_eq!(t.bos_token, "<|im_start|>");
         assert_eq!(t.eos_token, "<|im_end|>");
         let p = t.prompt_input("SYS", "Q").unwrap();
@@ -427,8 +432,9 @@ mod tests {
 
     #[test]
     fn gemma_base_gguf_has_no_template() {
-        need(GEMMA);
-        let err = ChatTemplate::resolve(GEMMA, Path::new("/")).unwrap_err();
+        let gemma = gemma();
+        need(&gemma);
+        let err = ChatTemplate::resolve(&gemma, Path::new("/")).unwrap_err();
         assert!(
             err.chain()
                 .any(|c| c.downcast_ref::<crate::error::UserError>().is_some()),
@@ -505,9 +511,10 @@ mod tests {
 
     #[test]
     fn real_gemma_tokenizer_config_has_no_template() {
-        let path = "/root/.cache/inferbench/models/gemma-3-270m/tokenizer/tokenizer_config.json";
-        need(path);
-        let err = ChatTemplate::resolve(path, Path::new("/")).unwrap_err();
+        let path =
+            crate::engine::launch::test_model("gemma-3-270m/tokenizer/tokenizer_config.json");
+        need(&path);
+        let err = ChatTemplate::resolve(&path, Path::new("/")).unwrap_err();
         assert!(err.to_string().contains("--chat-template gemma3"), "{err}");
     }
 

@@ -69,19 +69,17 @@ mod tests {
     use super::*;
     use std::sync::OnceLock;
 
-    const GEMMA_TOKENIZER: &str =
-        "/root/.cache/inferbench/models/gemma-3-270m/tokenizer/tokenizer.json";
-
     /// The real Gemma 3 tokenizer (33 MB), loaded once for all tests.
     fn gemma() -> &'static TokenCounter {
         static T: OnceLock<TokenCounter> = OnceLock::new();
         T.get_or_init(|| {
+            let path = crate::engine::launch::test_model("gemma-3-270m/tokenizer/tokenizer.json");
             assert!(
-                Path::new(GEMMA_TOKENIZER).is_file(),
-                "{GEMMA_TOKENIZER} is missing: run scripts/setup.sh (it exports the Gemma 3 \
+                Path::new(&path).is_file(),
+                "{path} is missing: run scripts/setup.sh (it exports the Gemma 3 \
                  tokenizer with transformers)"
             );
-            TokenCounter::from_file(Path::new(GEMMA_TOKENIZER)).unwrap()
+            TokenCounter::from_file(Path::new(&path)).unwrap()
         })
     }
 
