@@ -7,8 +7,11 @@
 //! ([`metrics::burst`]) they are not measurable from the stream: the record gets a
 //! `decode_not_measurable` flag with the numbers, the figure the stream would have
 //! implied goes to `rejected_decode`, and the engine's own report fills them in where
-//! there is one ("engine_clock"). TTFT and E2E stay either way. A figure above the
-//! physical ceiling is then removed by [`roofline::apply`]; the run stays ok.
+//! there is one ("engine_clock"). TTFT and E2E stay either way, but such a TTFT holds the
+//! whole generation: the record says so (`ttft_holds_generation`, which reports mark), and
+//! prefill tok/s and ICL, which would read it as a prefill and parsing gaps as a rhythm,
+//! are withheld. A figure above the physical ceiling is then removed by
+//! [`roofline::apply`]; the run stays ok.
 //!
 //! Reasoning. A stream that reasoned ([`Trace::reasoning`]) gets `ttft_answer_ms` (sent →
 //! first answer token; `ttft_ms` stays the first token of any kind) and
@@ -113,6 +116,8 @@ pub fn fill_from_trace(r: &mut RunRecord, trace: Trace, tokenizer_count: Option<
     r.send_lag_ms = Some(m.send_lag_ms);
     r.decode_tps_source = m.decode_tps.map(|_| "client_clock".to_string());
     if let Some(b) = &m.burst {
+        // `compute` already withheld prefill tok/s and ICL.
+        r.ttft_holds_generation = true;
         let engine_tps = trace
             .engine_report
             .as_ref()
@@ -392,6 +397,11 @@ mod tests {
         assert!((ttft - 128_000.0).abs() < 1e-6, "{ttft}");
         assert!((e2e - 128_000.101_6).abs() < 1e-3, "{e2e}");
         assert!(r.e2e_tps.is_some(), "end-to-end tok/s stays");
+        // TTFT holds the whole generation, and says so; nothing reads it as a prefill, nor
+        // the parsing gaps as a rhythm.
+        assert!(r.ttft_holds_generation);
+        assert_eq!((r.prefill_tps, r.icl_ms), (None, None));
+        assert!(r.prompt_tokens.is_some(), "the prompt count itself stays");
         let f: Vec<_> = r
             .flags
             .iter()
@@ -464,6 +474,8 @@ mod tests {
         assert_eq!(r.decode_tps_source.as_deref(), Some("client_clock"));
         assert!(r.rejected_decode.is_empty());
         assert!(r.flags.iter().all(|f| f.kind != DECODE_NOT_MEASURABLE));
+        assert!(!r.ttft_holds_generation);
+        assert_eq!((r.icl_ms, r.prefill_tps), (Some(5.0), Some(400.0)));
     }
 
     #[test]

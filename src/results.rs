@@ -305,6 +305,11 @@ pub struct RunRecord {
     /// The workload request this run sent (`--workload`), e.g. "synthetic-0007".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_item: Option<String>,
+    /// The reply came in one lump (`decode_not_measurable`): `ttft_ms` keeps its value but
+    /// holds the whole generation, not a prefill; prefill tok/s and ICL are withheld.
+    /// Absent (false) otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ttft_holds_generation: bool,
 }
 
 /// The workload a load run sent (`--workload`): enough to tell whether two results sent
@@ -406,6 +411,7 @@ impl RunRecord {
             telemetry: None,
             cached_prompt_tokens: None,
             workload_item: None,
+            ttft_holds_generation: false,
         }
     }
 
@@ -460,6 +466,15 @@ pub struct GroupSummary {
     pub failed: usize,
     /// metric name → summary over successful, non-warm-up runs.
     pub metrics: BTreeMap<String, Summary>,
+    /// Of the successful runs, those whose TTFT holds the whole generation (the reply came
+    /// in one lump; [`RunRecord::ttft_holds_generation`]): the TTFT summary includes them,
+    /// reports mark it. Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ttft_holds_generation: usize,
+}
+
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 /// Facts about the machine the benchmark ran on.
@@ -969,6 +984,11 @@ pub struct StepReport {
     /// The engine's own metrics scraped while the step ran (its Prometheus `/metrics`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<ServerMetrics>,
+    /// Of the measured, successful requests, those whose TTFT holds the whole generation
+    /// (the reply came in one lump; [`RunRecord::ttft_holds_generation`]): the TTFT
+    /// figures include them, reports mark them. Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ttft_holds_generation: u64,
     /// `--target-ci`: how precise the chosen metric got, and what ended the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<PrecisionReport>,

@@ -1,7 +1,8 @@
 //! What the terminal shows of load steps: one line per finished step, and the per-step
-//! table printed at the end. Pure: reports → text.
+//! table printed at the end (TTFT figures that include replies in one lump marked, with
+//! a footnote). Pure: reports → text.
 
-use super::{Stat, stat};
+use super::{Stat, lump_marked, lump_note, stat};
 use crate::results::StepReport;
 use crate::results::metric::{TPOT, TTFT, TTFT_SCHEDULED};
 use std::fmt::Write as _;
@@ -50,14 +51,16 @@ pub fn console_table(reports: &[StepReport]) -> String {
     let f = |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or("–".into());
     for r in reports {
         let m = |metric, s| stat(&r.metrics, metric, s);
+        // TTFT of replies in one lump holds the whole generation: marked, noted below.
+        let ttft = |metric, s| lump_marked(f(m(metric, s), 3), r.ttft_holds_generation);
         rows.push([
             r.engine.clone(),
             r.step.clone(),
             r.requests.to_string(),
             r.failed.to_string(),
-            f(m(&TTFT, Stat::Mean), 3),
-            f(m(&TTFT, Stat::P99), 3),
-            f(m(&TTFT_SCHEDULED, Stat::P99), 3),
+            ttft(&TTFT, Stat::Mean),
+            ttft(&TTFT, Stat::P99),
+            ttft(&TTFT_SCHEDULED, Stat::P99),
             f(m(&TPOT, Stat::Mean), 4),
             f(r.output_tps_steady.or(r.output_tps), 0),
             f(r.request_rps, 1),
@@ -89,6 +92,10 @@ pub fn console_table(reports: &[StepReport]) -> String {
             })
             .collect();
         let _ = writeln!(s, "{}", cells.join("  ").trim_end());
+    }
+    for r in reports.iter().filter(|r| r.ttft_holds_generation > 0) {
+        let who = format!("{} {}", r.engine, r.step);
+        let _ = writeln!(s, "{}", lump_note(&who, r.ttft_holds_generation, r.ok));
     }
     s
 }

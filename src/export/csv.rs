@@ -161,8 +161,9 @@ const STEP_LATENCIES: &[(Metric, Stat)] = &[
     (metric::TTFT_SCHEDULED, Stat::P99),
 ];
 
-/// One line per load step: throughput, goodput, latency percentiles, client headroom.
-/// Only a header when the run had no load steps.
+/// One line per load step: throughput, goodput, latency percentiles, client headroom, and
+/// how many of its successful requests came in one lump (their TTFT, in the TTFT columns,
+/// holds the whole generation). Only a header when the run had no load steps.
 pub fn render_load(doc: &ResultsDoc) -> String {
     let lag = metric::SEND_LAG.stat_column(Stat::P99.name());
     let header: Vec<String> = [
@@ -188,7 +189,12 @@ pub fn render_load(doc: &ResultsDoc) -> String {
     .into_iter()
     .map(String::from)
     .chain(STEP_LATENCIES.iter().map(|(m, q)| m.stat_column(q.name())))
-    .chain([lag, "client_cpu_cores".into(), "client_bottleneck".into()])
+    .chain([
+        lag,
+        "client_cpu_cores".into(),
+        "client_bottleneck".into(),
+        "ttft_holds_generation".into(),
+    ])
     .collect();
     let mut s = String::new();
     let _ = write!(s, "{}\r\n", header.join(","));
@@ -223,6 +229,7 @@ pub fn render_load(doc: &ResultsDoc) -> String {
             opt(st.client.send_lag_ms.as_ref().map(|l| Stat::P99.of(l))),
             opt(st.client.cpu_cores),
             st.client.bottleneck.to_string(),
+            st.ttft_holds_generation.to_string(),
         ])
         .collect();
         let _ = write!(s, "{}\r\n", cells.join(","));

@@ -476,8 +476,21 @@ fn summary_section(s: &mut String, doc: &ResultsDoc) {
     }
     s.push_str("<h2>Summary</h2><p class=\"note\">Means with 95% percentile-bootstrap intervals (2000 resamples, fixed seed); outliers by median absolute deviation (modified z &gt; 3.5), counted, not removed.</p>");
     s.push_str("<table><tr><th class=\"l\">engine (mode)</th><th>runs</th><th>ok</th><th>failed</th><th>TTFT ms</th><th>TTFT p50 / p99</th><th>TPOT ms</th><th>TPOT p50 / p99</th><th>decode tok/s</th><th>e2e tok/s</th><th>outliers TTFT / TPOT</th></tr>");
+    let mut notes = String::new();
     for (name, runs) in &groups {
         let ok = runs.iter().filter(|r| r.ok).count();
+        // TTFT of replies in one lump holds the whole generation: marked, noted below.
+        let lumps = runs
+            .iter()
+            .filter(|r| r.ok && r.ttft_holds_generation)
+            .count() as u64;
+        if lumps > 0 {
+            let _ = write!(
+                notes,
+                "<p class=\"note\">{}</p>",
+                esc(&super::lump_note(name, lumps, ok as u64))
+            );
+        }
         let ttft = values(runs, &metric::TTFT);
         let tpot = values(runs, &metric::TPOT);
         let pct = |v: &[f64]| match summarize(v) {
@@ -496,8 +509,8 @@ fn summary_section(s: &mut String, doc: &ResultsDoc) {
                 ""
             },
             runs.len() - ok,
-            est_cell(&ttft),
-            pct(&ttft),
+            super::lump_marked(est_cell(&ttft), lumps),
+            super::lump_marked(pct(&ttft), lumps),
             est_cell(&tpot),
             pct(&tpot),
             est_cell(&values(runs, &metric::DECODE_TPS)),
@@ -507,6 +520,7 @@ fn summary_section(s: &mut String, doc: &ResultsDoc) {
         );
     }
     s.push_str("</table>");
+    s.push_str(&notes);
 
     let cats: Vec<String> = groups.iter().map(|(n, _)| n.clone()).collect();
     let series: Vec<BarSeries> = [
@@ -553,11 +567,22 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
     }
     s.push_str("<h2>Load</h2><p class=\"note\">System output tok/s over the whole span and over the steady-state window (ramp-up before the N-th request starts and drain after the first of the last N requests ends are cut off). Latency from the actual send; “from scheduled” includes time queued in the client (coordinated omission). Goodput counts failed requests in the denominator.</p>");
     s.push_str("<table><tr><th class=\"l\">engine</th><th class=\"l\">step</th><th>requests</th><th>failed</th><th>out tok/s (span)</th><th>out tok/s (steady)</th><th>ramp-up / drain s</th><th>req/s</th><th>goodput</th><th>TTFT p50 / p99</th><th>TTFT p99 from scheduled</th><th>TPOT p50 / p99</th><th>send lag p99 ms</th><th>client CPU</th><th>connect ms</th></tr>");
+    let mut notes = String::new();
     for st in &doc.load {
         let p = |m: &Metric| match st.metrics.get(m.name) {
             Some(x) => format!("{} / {}", num(Some(x.p50)), num(Some(x.p99))),
             None => "–".into(),
         };
+        // TTFT of replies in one lump holds the whole generation: marked, noted below.
+        let lumps = st.ttft_holds_generation;
+        if lumps > 0 {
+            let who = format!("{} {}", st.engine, st.step);
+            let _ = write!(
+                notes,
+                "<p class=\"note\">{}</p>",
+                esc(&super::lump_note(&who, lumps, st.ok))
+            );
+        }
         let good = match &st.goodput {
             Some(g) => format!(
                 "{:.1}% ({}/{}), {} req/s",
@@ -586,12 +611,15 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
             num(st.drain_s),
             num(st.request_rps),
             esc(&good),
-            p(&metric::TTFT),
-            num(super::stat(
-                &st.metrics,
-                &metric::TTFT_SCHEDULED,
-                super::Stat::P99
-            )),
+            super::lump_marked(p(&metric::TTFT), lumps),
+            super::lump_marked(
+                num(super::stat(
+                    &st.metrics,
+                    &metric::TTFT_SCHEDULED,
+                    super::Stat::P99
+                )),
+                lumps
+            ),
             p(&metric::TPOT),
             num(st.client.send_lag_ms.as_ref().map(|l| l.p99)),
             match st.client.cpu_cores {
@@ -602,6 +630,7 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
         );
     }
     s.push_str("</table>");
+    s.push_str(&notes);
 
     // Latency against throughput: one line per engine and percentile.
     let mut engines: Vec<&str> = Vec::new();
@@ -900,7 +929,7 @@ fn runs_section(s: &mut String, doc: &ResultsDoc) {
             if r.warmup { " (warm-up)" } else { "" },
             if r.ok { "" } else { " class=\"bad\"" },
             if r.ok { "yes" } else { "no" },
-            num(r.ttft_ms),
+            super::lump_marked(num(r.ttft_ms), u64::from(r.ttft_holds_generation)),
             num(r.tpot_ms),
             num(r.e2e_ms),
             r.output_tokens.map(|n| n.to_string()).unwrap_or("–".into()),

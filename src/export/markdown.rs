@@ -2,7 +2,7 @@
 //! first engine, notes) plus latency tables, per-tier figures, where every figure came
 //! from, flags, failures and an escaped sample of each engine's output.
 
-use super::{Stat, escape_text};
+use super::{Stat, escape_text, lump_marked, lump_note};
 use crate::results::metric::{self, Metric};
 use crate::results::{GroupSummary, ResultsDoc, RunRecord};
 use std::fmt::Write;
@@ -17,6 +17,34 @@ fn num(x: Option<f64>, prec: usize) -> String {
 /// A statistic of one metric of a group, formatted; "–" when not measured.
 fn cell(g: &GroupSummary, m: &Metric, stat: Stat, prec: usize) -> String {
     num(super::stat(&g.metrics, m, stat), prec)
+}
+
+/// A statistic of the group's TTFT, marked when some of its runs came in one lump.
+fn ttft_cell(g: &GroupSummary, stat: Stat) -> String {
+    lump_marked(
+        cell(g, &metric::TTFT, stat, 2),
+        g.ttft_holds_generation as u64,
+    )
+}
+
+/// The footnotes of [`super::LUMP_MARK`] for the groups that carry it, one line each
+/// (each ending in a newline); empty when none does.
+fn lump_notes(groups: &[&GroupSummary], escape: bool) -> String {
+    let mut out = String::new();
+    for g in groups.iter().filter(|g| g.ttft_holds_generation > 0) {
+        let who = format!("{} ({})", g.engine, g.mode.as_str());
+        let note = lump_note(&who, g.ttft_holds_generation as u64, g.ok as u64);
+        let _ = writeln!(
+            out,
+            "{}",
+            if escape {
+                escape_text(&note, true)
+            } else {
+                note
+            }
+        );
+    }
+    out
 }
 
 /// The decode figure a group is ranked by: ours, else the engine's.
@@ -209,15 +237,20 @@ pub fn render(doc: &ResultsDoc) -> String {
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             escape_text(&g.engine, true),
             g.mode.as_str(),
-            m(&metric::TTFT, Stat::Mean),
-            m(&metric::TTFT, Stat::P50),
-            m(&metric::TTFT, Stat::P99),
+            ttft_cell(g, Stat::Mean),
+            ttft_cell(g, Stat::P50),
+            ttft_cell(g, Stat::P99),
             m(&metric::TPOT, Stat::Mean),
             m(&metric::TPOT, Stat::P99),
             m(&metric::E2E, Stat::Mean),
             m(&metric::ICL, Stat::Mean),
             m(&metric::OUTPUT_TOKENS, Stat::Mean),
         );
+    }
+    let notes = lump_notes(&overall, true);
+    if !notes.is_empty() {
+        // One footnote a line: a hard line break between them.
+        let _ = writeln!(md, "\n{}", notes.trim_end().replace('\n', "  \n"));
     }
 
     let _ = writeln!(md, "\n## Engine-reported figures and memory\n");
@@ -258,7 +291,7 @@ pub fn render(doc: &ResultsDoc) -> String {
                 escape_text(&g.tier, true),
                 g.ok,
                 m(&metric::DECODE_TPS),
-                m(&metric::TTFT),
+                ttft_cell(g, Stat::Mean),
                 m(&metric::E2E),
                 m(&metric::OUTPUT_TOKENS),
             );
@@ -370,7 +403,7 @@ fn reasoning_lines(doc: &ResultsDoc) -> String {
             "- {} ({}): TTFT mean {} ms (first token, reasoning included), first answer token mean {} ms, reasoning tokens mean {:.1} over {} runs",
             escape_text(&g.engine, true),
             g.mode.as_str(),
-            cell(g, &metric::TTFT, Stat::Mean, 2),
+            ttft_cell(g, Stat::Mean),
             cell(g, &metric::TTFT_ANSWER, Stat::Mean, 2),
             rt.mean,
             rt.n,
@@ -447,7 +480,7 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
     let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
     // The first engine with a figure: a failed first engine must not blank the column.
     let base = overall.iter().find_map(|g| headline_tps(g));
-    for g in overall {
+    for g in &overall {
         let tps = headline_tps(g);
         let rel = match (tps, base) {
             (Some(t), Some(b)) if b > 0.0 => format!("{:.2}x", t / b),
@@ -460,11 +493,12 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
             g.mode.as_str(),
             num(tps, 2),
             rel,
-            cell(g, &metric::TTFT, Stat::Mean, 2),
+            ttft_cell(g, Stat::Mean),
             cell(g, &metric::TPOT, Stat::Mean, 3),
             format!("{}/{}", g.ok, g.runs)
         );
     }
+    out.push_str(&lump_notes(&overall, false));
     out
 }
 

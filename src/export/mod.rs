@@ -44,6 +44,31 @@ pub fn engine_settings_line(e: &crate::results::EngineInfo) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
+/// The mark a report puts after a TTFT figure that includes replies in one lump (a
+/// `decode_not_measurable` reply: its TTFT holds the whole generation), before the
+/// footnote [`lump_note`] that explains it.
+pub const LUMP_MARK: &str = "†";
+
+/// `cell` with [`LUMP_MARK`] after it when `lumps` runs of its figures came in one lump.
+pub fn lump_marked(cell: String, lumps: u64) -> String {
+    if lumps > 0 && cell != "–" {
+        format!("{cell} {LUMP_MARK}")
+    } else {
+        cell
+    }
+}
+
+/// The footnote of [`LUMP_MARK`] for `lumps` of `of` successful runs of `who` (escaped
+/// by the caller as its format needs). Not escaped.
+pub fn lump_note(who: &str, lumps: u64, of: u64) -> String {
+    format!(
+        "{LUMP_MARK} {who}: {} in {lumps} of {of} successful runs. The server sent each of those \
+         replies in one burst, so their TTFT is no prefill time; their prefill tok/s, ICL and \
+         decode from the stream are withheld (left out of every summary).",
+        crate::measure::metrics::TTFT_HOLDS_GENERATION
+    )
+}
+
 /// One statistic of a metric in a map of summaries (a group's or a step's), when there.
 pub fn stat(summaries: &BTreeMap<String, Summary>, m: &Metric, stat: Stat) -> Option<f64> {
     summaries.get(m.name).map(|s| stat.of(s))

@@ -3,6 +3,9 @@
 //!
 //! Groups are engine × mode × tier, plus engine × mode over all tiers (`tier = "all"`).
 //! Failed runs are counted and excluded; warm-up runs are neither counted nor summarised.
+//! Runs whose TTFT holds the whole generation (a reply in one lump) are counted apart, so
+//! that reports can mark the TTFT they are part of; their withheld figures (prefill tok/s,
+//! ICL, decode from the stream) are `None` and so in no summary.
 
 use crate::measure::stats::summarize;
 use crate::results::metric::{Metric, Scope};
@@ -68,6 +71,7 @@ fn summarize_group(engine: &str, mode: Mode, tier: &str, members: &[&RunRecord])
         ok: ok.len(),
         failed: members.len() - ok.len(),
         metrics,
+        ttft_holds_generation: ok.iter().filter(|r| r.ttft_holds_generation).count(),
     }
 }
 
@@ -126,5 +130,33 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(a_long.metrics["decode_tps"].mean, 40.0);
         assert_eq!(a_long.failed, 1);
+    }
+
+    #[test]
+    fn runs_whose_ttft_holds_the_generation_are_counted_per_group() {
+        let lump = |tier: &str, ok: bool| {
+            let mut r = rec("a", tier, ok, 1.0);
+            r.ttft_holds_generation = true;
+            r
+        };
+        let mut warm = lump("short", true);
+        warm.warmup = true;
+        let runs = vec![
+            lump("short", true),
+            lump("long", false),
+            rec("a", "long", true, 2.0),
+            warm,
+        ];
+        let s = summarize_runs(&runs);
+        let count = |tier: &str| {
+            s.iter()
+                .find(|g| g.tier == tier)
+                .map(|g| g.ttft_holds_generation)
+        };
+        // Successful, measured runs only.
+        assert_eq!(
+            (count("all"), count("short"), count("long")),
+            (Some(1), Some(1), Some(0))
+        );
     }
 }

@@ -22,8 +22,13 @@
 //!   the steady window (all requests when there is none) exceeds
 //!   [`LAG_P99_LIMIT_MS`] or the client used at least [`CPU_LIMIT`] of the cores its
 //!   runtime could use: then the figures describe the client, not the engine.
+//! - **Replies in one lump** (`decode_not_measurable` records): their TTFT stays in the
+//!   TTFT figures but holds the whole generation; the step counts them
+//!   (`ttft_holds_generation`) and is flagged [`TTFT_HOLDS_GENERATION_FLAG`], and reports
+//!   mark its TTFT.
 
 use crate::measure::inference::{Bootstrap, infer};
+use crate::measure::metrics::TTFT_HOLDS_GENERATION;
 use crate::measure::stats::summarize;
 use crate::results::metric::{Metric, Scope};
 use crate::results::{Flag, RunRecord};
@@ -31,6 +36,10 @@ use std::collections::BTreeMap;
 
 // The report's data types are part of the results document.
 pub use crate::results::{Arrival, ClientHeadroom, Goodput, Second, Slo, StepReport, Window};
+
+/// Step flag kind: some of the step's replies came in one lump, so their TTFT holds the
+/// whole generation ([`StepReport::ttft_holds_generation`]).
+pub const TTFT_HOLDS_GENERATION_FLAG: &str = "ttft_holds_generation";
 
 /// Send lag p99 above which the client could not keep the schedule (ms).
 pub const LAG_P99_LIMIT_MS: f64 = 5.0;
@@ -301,6 +310,19 @@ pub fn step_report(
         });
     }
 
+    // Replies in one lump: their TTFT is in the TTFT figures (it is what the client
+    // saw) but holds the whole generation; say so beside them.
+    let lumps = ok.iter().filter(|r| r.ttft_holds_generation).count() as u64;
+    if lumps > 0 {
+        flags.push(Flag {
+            kind: TTFT_HOLDS_GENERATION_FLAG.into(),
+            message: format!(
+                "{lumps} of {} successful requests: {TTFT_HOLDS_GENERATION}; their prefill tok/s, ICL and stream decode figures are withheld",
+                ok.len()
+            ),
+        });
+    }
+
     let max_in_flight = peak_overlap(all_abs.iter().map(|(_, a)| (a.sent, a.finish)));
 
     StepReport {
@@ -346,6 +368,7 @@ pub fn step_report(
         worker: None,
         merged: None,
         server_metrics: None,
+        ttft_holds_generation: lumps,
     }
 }
 
@@ -434,6 +457,55 @@ mod tests {
             cores_available: 1,
             ..StepExtras::default()
         }
+    }
+
+    #[test]
+    fn replies_in_one_lump_are_counted_and_flagged() {
+        // Four requests; two came in one lump (their TTFT holds the whole generation),
+        // one of those failed, and a warm-up lump is not measured.
+        let recs: Vec<RunRecord> = (0..5)
+            .map(|i| {
+                let t = 20.0 * f64::from(i);
+                let mut r = rec(i, t, t, i != 1, i == 4);
+                r.ttft_holds_generation = i <= 1 || i == 4;
+                r
+            })
+            .collect();
+        let r = step_report(
+            "mock",
+            "c=1",
+            0,
+            Arrival::Closed { concurrency: 1 },
+            &recs,
+            &extras(),
+        );
+        assert_eq!((r.ok, r.ttft_holds_generation), (3, 1));
+        let f: Vec<&Flag> = r
+            .flags
+            .iter()
+            .filter(|f| f.kind == TTFT_HOLDS_GENERATION_FLAG)
+            .collect();
+        assert_eq!(f.len(), 1, "{:?}", r.flags);
+        assert!(
+            f[0].message.starts_with("1 of 3 successful requests")
+                && f[0].message.contains(TTFT_HOLDS_GENERATION),
+            "{}",
+            f[0].message
+        );
+        // None in one lump: no count, no flag.
+        let plain: Vec<RunRecord> = (0..4)
+            .map(|i| rec(i, 20.0 * f64::from(i), 20.0 * f64::from(i), true, false))
+            .collect();
+        let r = step_report(
+            "mock",
+            "c=1",
+            0,
+            Arrival::Closed { concurrency: 1 },
+            &plain,
+            &extras(),
+        );
+        assert_eq!(r.ttft_holds_generation, 0);
+        assert!(r.flags.iter().all(|f| f.kind != TTFT_HOLDS_GENERATION_FLAG));
     }
 
     #[test]

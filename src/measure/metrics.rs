@@ -32,7 +32,11 @@
 //!   token (a burst that a slow link spread over a few ms; the per-token cap keeps a
 //!   request that waited long in a queue and then streamed normally out of it).
 //!
-//! TTFT, E2E, ICL and end-to-end tok/s stay: they are what the client saw.
+//! TTFT, E2E and end-to-end tok/s stay: they are what the client saw. But the TTFT of such
+//! a reply holds the whole generation (one lump), not a prefill, and the gaps between its
+//! chunks are parsing time, not decode: so prefill tok/s (prompt tokens ÷ TTFT) and ICL
+//! are withheld (`None`) as well, and the record says its TTFT holds the generation
+//! ([`TTFT_HOLDS_GENERATION`]); reports mark that TTFT.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -119,12 +123,16 @@ pub struct RequestMetrics {
     pub e2e_from_scheduled_ms: Option<f64>,
     /// sent − scheduled.
     pub send_lag_ms: f64,
-    /// Set when the content came in one burst: TPOT and decode tok/s are then `None`.
+    /// Set when the content came in one burst: TPOT, decode tok/s, ICL and prefill tok/s
+    /// are then `None` (TTFT holds the whole generation).
     pub burst: Option<Burst>,
 }
 
 /// Flag kind of a reply whose decode rate cannot be read from its stream ([`burst`]).
 pub const DECODE_NOT_MEASURABLE: &str = "decode_not_measurable";
+
+/// What reports say of the TTFT of a reply that came in one lump ([`burst`]).
+pub const TTFT_HOLDS_GENERATION: &str = "TTFT holds the whole generation (one lump)";
 
 /// At least this many output tokens before a short span counts as a burst (besides the
 /// single-event case): a reply of a few tokens may honestly come in one or two reads.
@@ -161,7 +169,8 @@ impl Burst {
         format!(
             "decode not measurable from the stream: {} output tokens arrived in {} content \
              events within {:.3} ms of a {:.1} ms reply{implied}; the server sent its reply \
-             in one burst (a slow back end or a buffering proxy). TTFT and E2E are kept",
+             in one burst (a slow back end or a buffering proxy). TTFT and E2E are kept; \
+             {TTFT_HOLDS_GENERATION}, so prefill tok/s and ICL are withheld too",
             self.tokens, self.events, self.span_ms, self.e2e_ms
         )
     }
@@ -223,8 +232,9 @@ pub fn compute(
         (Some(f), Some(l), Some(n)) if n >= 2 => Some(ms_between(f, l) / (n - 1) as f64),
         _ => None,
     };
+    // A burst's gaps are parsing time, not the engine's rhythm.
     let gaps = inter_chunk_gaps_ms(t);
-    let icl_ms = if gaps.is_empty() {
+    let icl_ms = if gaps.is_empty() || burst.is_some() {
         None
     } else {
         Some(gaps.iter().sum::<f64>() / gaps.len() as f64)
@@ -234,7 +244,9 @@ pub fn compute(
         (Some(n), Some(e)) => per_second(n as f64, e),
         _ => None,
     };
+    // A burst's TTFT holds the whole generation: prompt tokens ÷ TTFT is no prefill rate.
     let prefill_tps = match (prompt_tokens, ttft_ms) {
+        _ if burst.is_some() => None,
         (Some(n), Some(ttft)) => per_second(n as f64, ttft),
         _ => None,
     };
@@ -434,10 +446,14 @@ mod tests {
         assert!(b.implied_tps.unwrap() > 400_000.0);
         assert_eq!((m.tpot_ms, m.decode_tps), (None, None));
         assert_eq!(m.ttft_ms, Some(128_000.0));
-        assert!(m.e2e_ms.is_some() && m.e2e_tps.is_some() && m.icl_ms.is_some());
+        assert!(m.e2e_ms.is_some() && m.e2e_tps.is_some());
+        // TTFT holds the whole generation: no prefill rate, no chunk rhythm.
+        assert_eq!((m.prefill_tps, m.icl_ms), (None, None));
         let msg = b.message();
         assert!(
-            msg.contains("128 output tokens") && msg.contains("0.254 ms"),
+            msg.contains("128 output tokens")
+                && msg.contains("0.254 ms")
+                && msg.contains(TTFT_HOLDS_GENERATION),
             "{msg}"
         );
     }

@@ -441,6 +441,7 @@ fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeErro
             _ => None,
         },
         output_tokens: sum(&|s| s.output_tokens),
+        ttft_holds_generation: sum(&|s| s.ttft_holds_generation),
         output_tps,
         output_tps_steady,
         request_rps: span_s.map(|s| ok as f64 / s),

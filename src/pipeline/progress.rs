@@ -91,11 +91,16 @@ pub fn run_line(r: &RunRecord) -> String {
         match (&r.error, r.decode_tps) {
             (Some(e), _) => format!("FAILED: {e}"),
             (None, d) => format!(
-                "decode {} ({}), {} tokens, TTFT {} ms, E2E {} ms",
+                "decode {} ({}), {} tokens, TTFT {} ms{}, E2E {} ms",
                 d.map_or("–".to_string(), |d| format!("{d:.1} tok/s")),
                 r.decode_tps_source.as_deref().unwrap_or("no decode figure"),
                 r.output_tokens.map_or("?".into(), |n| n.to_string()),
                 f(r.ttft_ms),
+                if r.ttft_holds_generation {
+                    format!(" ({})", crate::measure::metrics::TTFT_HOLDS_GENERATION)
+                } else {
+                    String::new()
+                },
                 f(r.e2e_ms),
             ),
         }
