@@ -142,6 +142,21 @@ pub struct DoctorArgs {
     /// Print the checks as JSON instead of lines.
     #[arg(long)]
     pub json: bool,
+    /// Which mode's needs to check: `api` (each `servers` entry's server), `cli` (each
+    /// `engines` entry's own tool: llama-completion, `ollama run`, generate.py, Uzu's
+    /// `cli bench`), or both.
+    #[arg(long, value_enum, default_value_t = DoctorMode::Both)]
+    pub mode: DoctorMode,
+}
+
+/// The mode `inferbench doctor` checks for; `inferbench api` and `inferbench cli` record
+/// their own mode's checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DoctorMode {
+    Api,
+    Cli,
+    Both,
 }
 
 /// Options shared by every command that reads the configuration.

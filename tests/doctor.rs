@@ -339,3 +339,173 @@ fn python_probe_is_remembered_until_the_venv_changes() {
     assert!(third.contains("probed in"), "{third}");
     assert_eq!(calls_made(), 2);
 }
+
+/// An executable shell script at `path`.
+fn script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// An Uzu model folder `dir/models/gemma-3-1b-it` holding `files` (Lalamo writes
+/// config.json, model.safetensors, tokenizer.json, encoding.json).
+fn uzu_folder(dir: &Path, files: &[&str]) -> PathBuf {
+    let folder = dir.join("models/gemma-3-1b-it");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in files {
+        std::fs::write(folder.join(f), "{}").unwrap();
+    }
+    folder
+}
+
+const LALAMO_FILES: [&str; 4] = [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "encoding.json",
+];
+
+/// Uzu's `cli` stand-in: `--help` lists these subcommands the way clap does.
+fn fake_uzu(path: &Path, subcommands: &[&str]) {
+    let list: String = subcommands
+        .iter()
+        .map(|c| format!("  {c:<16}  Does {c}\\n"))
+        .collect();
+    script(
+        path,
+        &format!(
+            "if [ \"$1\" = --help ]; then printf 'Usage: cli <COMMAND>\\n\\nCommands:\\n{list}\\nOptions:\\n  -h, --help  Print help\\n'; exit 0; fi\nexit 2"
+        ),
+    );
+}
+
+fn write_config(dir: &Path, cfg: &Value) -> PathBuf {
+    let path = dir.join("c.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn uzu_model_folder_without_encoding_json_is_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = dir.path().join("uzu/cli");
+    fake_uzu(&cli, &["bench", "server"]);
+    let folder = uzu_folder(dir.path(), &LALAMO_FILES[..3]);
+    let cfg = write_config(
+        dir.path(),
+        &json!({"servers": {"uzu": {"binary": cli, "model_path": folder,
+                                    "port": free_config_port()}}}),
+    );
+    let (code, stdout, stderr, _) = run(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "--engines", "uzu"],
+    );
+    println!("{stdout}");
+    let failed = lines_with(&stdout, "✗");
+    assert_eq!(failed.len(), 1, "{stdout}\n{stderr}");
+    let line = failed[0];
+    assert!(
+        line.contains("model folder")
+            && line.contains("lacks encoding.json")
+            && line.contains(&format!(
+                "fix: convert the model into it with Lalamo: `lalamo convert google/gemma-3-1b-it --output-dir {}`",
+                folder.display()
+            )),
+        "{line}"
+    );
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+
+    // With Lalamo's whole output the folder passes.
+    std::fs::write(folder.join("encoding.json"), "{}").unwrap();
+    let (code, stdout, stderr, _) = run(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "--engines", "uzu"],
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with('✓') && l.contains("model folder")),
+        "{stdout}"
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+}
+
+#[test]
+fn configured_binary_that_does_not_exist_is_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = uzu_folder(dir.path(), &LALAMO_FILES);
+    let gone = dir.path().join("not-built/cli");
+    for (section, name) in [("servers", "binary"), ("engines", "cli binary")] {
+        let cfg = write_config(
+            dir.path(),
+            &json!({section: {"uzu": {"binary": gone, "model_path": folder,
+                                      "port": free_config_port()}}}),
+        );
+        let (code, stdout, stderr, _) = run(
+            dir.path(),
+            &["--config", cfg.to_str().unwrap(), "--engines", "uzu"],
+        );
+        println!("{stdout}");
+        let failed = lines_with(&stdout, "✗");
+        assert_eq!(failed.len(), 1, "{stdout}\n{stderr}");
+        let line = failed[0];
+        assert!(
+            line.contains(&format!(" {name} "))
+                && line.contains(gone.to_str().unwrap())
+                && line.contains(&format!(
+                    "fix: set {section}.uzu.binary to Uzu's `cli` program"
+                )),
+            "{line}"
+        );
+        assert_eq!(code, 2, "{stdout}\n{stderr}");
+    }
+}
+
+#[test]
+fn cli_mode_checks_uzus_bench_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = uzu_folder(dir.path(), &LALAMO_FILES);
+    let cli = dir.path().join("uzu/cli");
+    let cfg = write_config(
+        dir.path(),
+        &json!({
+            "servers": {"uzu": {"enabled": false}},
+            "engines": {"uzu": {"binary": cli, "model_path": folder}}
+        }),
+    );
+    let args = ["--config", cfg.to_str().unwrap(), "--mode", "cli"];
+    fake_uzu(&cli, &["bench", "list-models", "server"]);
+    let (code, stdout, stderr, _) = run(dir.path(), &args);
+    println!("{stdout}");
+    assert!(stdout.contains("mode cli"), "{stdout}");
+    let bench = stdout
+        .lines()
+        .find(|l| l.contains(" cli bench "))
+        .unwrap_or_else(|| panic!("no `cli bench` line:\n{stdout}"));
+    assert!(bench.starts_with('✓'), "{bench}");
+    assert!(lines_with(&stdout, "✗").is_empty(), "{stdout}\n{stderr}");
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    // A `cli` without `bench` (nor 0.4.x's `run`) cannot run CLI mode.
+    fake_uzu(&cli, &["server", "storage"]);
+    let (code, stdout, _, _) = run(dir.path(), &args);
+    let failed = lines_with(&stdout, "✗");
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert!(
+        failed[0].contains("neither `bench` nor `run`")
+            && failed[0].contains("fix: set engines.uzu.binary"),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(code, 2);
+
+    // API mode does not look at CLI mode's tool.
+    let (code, stdout, _, _) = run(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "--mode", "api"],
+    );
+    assert!(!stdout.contains("cli bench"), "{stdout}");
+    assert!(stdout.contains("no engine selected"), "{stdout}");
+    assert_eq!(code, 2);
+}

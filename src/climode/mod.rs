@@ -256,6 +256,30 @@ pub fn find_program(
     None
 }
 
+/// The programs CLI mode runs for an engine kind, in the order [`find_program`] looks
+/// for them (llama.cpp's one-shot tool, else the older `llama-cli`; Uzu's `cli`, else its
+/// older names). Empty for a kind without one (PyTorch runs [`python_for`]).
+pub fn program_names(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "llamacpp" => &["llama-completion", "llama-cli"],
+        "ollama" => &["ollama"],
+        "uzu" => &["cli", "uzu_cli", "uzu"],
+        _ => &[],
+    }
+}
+
+/// The Python interpreter CLI mode runs `generate.py` with: `engines.KEY.python` as
+/// configured (whether or not it exists), else the setup venv's, else `python3` on PATH.
+pub fn python_for(section: &EngineSection, settings: &Settings) -> Option<PathBuf> {
+    match section.python.as_deref() {
+        Some(p) => Some(settings.path_of(p)),
+        None => crate::config::setup_home()
+            .map(|h| h.join("venv/bin/python"))
+            .filter(|p| is_executable(p))
+            .or_else(|| find_program(Some("python3"), &[], settings)),
+    }
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -295,7 +319,8 @@ fn missing(what: &str) -> NotInstalled {
     NotInstalled(what.to_string())
 }
 
-fn model_path_of(key: &str, section: &EngineSection, settings: &Settings) -> Option<PathBuf> {
+/// The model CLI mode runs: `engines.KEY.model_path`, else `servers.KEY.model_path`.
+pub fn model_path_of(key: &str, section: &EngineSection, settings: &Settings) -> Option<PathBuf> {
     section
         .model_path
         .as_deref()
@@ -347,7 +372,7 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
         "llamacpp" => {
             let program = find_program(
                 section.binary.as_deref(),
-                &["llama-completion", "llama-cli"],
+                program_names("llamacpp"),
                 settings,
             )
             .ok_or_else(|| {
@@ -394,8 +419,9 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
             })
         }
         "ollama" => {
-            let program = find_program(section.binary.as_deref(), &["ollama"], settings)
-                .ok_or_else(|| missing(&format!("engines.{key}: no `ollama` program found")))?;
+            let program =
+                find_program(section.binary.as_deref(), program_names("ollama"), settings)
+                    .ok_or_else(|| missing(&format!("engines.{key}: no `ollama` program found")))?;
             let model = section
                 .model_name
                 .clone()
@@ -421,14 +447,8 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
             })
         }
         "pytorch" => {
-            let python = match section.python.as_deref() {
-                Some(p) => settings.path_of(p),
-                None => crate::config::setup_home()
-                    .map(|h| h.join("venv/bin/python"))
-                    .filter(|p| is_executable(p))
-                    .or_else(|| find_program(Some("python3"), &[], settings))
-                    .ok_or_else(|| missing(&format!("engines.{key}: no Python interpreter")))?,
-            };
+            let python = python_for(section, settings)
+                .ok_or_else(|| missing(&format!("engines.{key}: no Python interpreter")))?;
             let model = model_path_of(key, section, settings)
                 .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
             if !model.exists() {
@@ -438,15 +458,7 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
                 ))
                 .into());
             }
-            let script = ctx.workdir.join("generate.py");
-            let knobs = ctx.workdir.join(crate::engine::pytorch::KNOBS_FILE);
-            for (path, text) in [
-                (&script, pytorch::GENERATE_PY),
-                (&knobs, crate::engine::pytorch::KNOBS_SCRIPT),
-            ] {
-                std::fs::write(path, text)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
+            let script = pytorch::write_script(ctx.workdir)?;
             let template_file = ctx.workdir.join(format!("{key}-template.jinja"));
             std::fs::write(&template_file, &ctx.template.source)
                 .with_context(|| format!("writing {}", template_file.display()))?;
@@ -474,12 +486,10 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
             })
         }
         "uzu" => {
-            let program = find_program(
-                section.binary.as_deref(),
-                &["cli", "uzu_cli", "uzu"],
-                settings,
-            )
-            .ok_or_else(|| missing(&format!("engines.{key}: no Uzu `cli` program found")))?;
+            let program = find_program(section.binary.as_deref(), program_names("uzu"), settings)
+                .ok_or_else(|| {
+                missing(&format!("engines.{key}: no Uzu `cli` program found"))
+            })?;
             let model = model_path_of(key, section, settings)
                 .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
             let repo_id = section.model_name.clone().unwrap_or_else(|| {

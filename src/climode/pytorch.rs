@@ -100,6 +100,20 @@ pub fn parse_generate_output(stdout: &str) -> Option<GenerateOutput> {
 /// directory at run time, with [`crate::engine::pytorch::KNOBS_SCRIPT`] beside it.
 pub const GENERATE_PY: &str = include_str!("../../python/generate.py");
 
+/// Write [`GENERATE_PY`] into `dir`, with the knobs module it imports beside it; the
+/// script's path.
+pub fn write_script(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let script = dir.join("generate.py");
+    let knobs = dir.join(crate::engine::pytorch::KNOBS_FILE);
+    for (path, text) in [
+        (&script, GENERATE_PY),
+        (&knobs, crate::engine::pytorch::KNOBS_SCRIPT),
+    ] {
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(script)
+}
+
 /// The settings a run's output reports: the final line's, else the first line's (a run
 /// that failed after loading). Pure.
 pub fn reported_settings(stdout: &str) -> BTreeMap<String, EngineSetting> {

@@ -665,6 +665,10 @@ pub struct PyProbe {
     pub torch_error: Option<String>,
 }
 
+/// Packages `python/generate.py` (CLI mode) needs: transformers on torch, gguf for a GGUF
+/// model, accelerate for a device map.
+pub const PY_CLI_PACKAGES: &[&str] = &["torch", "transformers", "accelerate", "gguf"];
+
 /// Packages `python/pytorch_server.py` imports.
 pub const PY_PACKAGES: &[&str] = &[
     "torch",
@@ -689,13 +693,17 @@ pub fn parse_py_probe(stdout: &str) -> Result<PyProbe, String> {
         })
 }
 
-/// The PyTorch lines: the interpreter, the packages the server needs, and the devices
-/// torch sees against the one configured.
+/// The PyTorch lines: the interpreter, the `packages` the server (API mode,
+/// [`PY_PACKAGES`]) or generate.py (CLI mode, [`PY_CLI_PACKAGES`]) needs, and the devices
+/// torch sees against the one configured. `section`: the config section whose settings
+/// the fixes name (`servers` or `engines`).
 pub fn pytorch(
     scope: &str,
+    section: &str,
     python: &Result<PathBuf, String>,
     probe: &Result<(PyProbe, Option<f64>), String>,
     device: &str,
+    packages: &[&str],
 ) -> Vec<Check> {
     let py = match python {
         Ok(p) => p,
@@ -704,7 +712,7 @@ pub fn pytorch(
                 scope,
                 "python",
                 why.clone(),
-                format!("scripts/setup.sh (creates the venv) or set servers.{scope}.python"),
+                format!("scripts/setup.sh (creates the venv) or set {section}.{scope}.python"),
             )];
         }
     };
@@ -730,12 +738,12 @@ pub fn pytorch(
             ),
         },
     )];
-    let missing: Vec<&str> = PY_PACKAGES
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|name| p.packages.get(*name).is_none_or(Option::is_none))
         .collect();
-    let listed = PY_PACKAGES
+    let listed = packages
         .iter()
         .filter_map(|name| {
             p.packages
@@ -789,11 +797,11 @@ pub fn pytorch(
                 format!("torch sees {seen}, not {device}"),
                 if mps {
                     format!(
-                        "set servers.{scope}.device to cpu, or use a torch build with MPS (macOS 12.3+); PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 lifts its memory cap"
+                        "set {section}.{scope}.device to cpu, or use a torch build with MPS (macOS 12.3+); PYTORCH_MPS_HIGH_WATERMARK_RATIO=0.0 lifts its memory cap"
                     )
                 } else {
                     format!(
-                        "set servers.{scope}.device to cpu, or install a CUDA build of torch matching the driver (scripts/setup.sh)"
+                        "set {section}.{scope}.device to cpu, or install a CUDA build of torch matching the driver (scripts/setup.sh)"
                     )
                 },
             ));
@@ -812,64 +820,283 @@ pub fn pytorch(
 // Uzu
 // ---------------------------------------------------------------------------------------
 
-/// The Uzu lines. Uzu is not installable on this kind of host (no registry we reach has
-/// it; it builds for Apple Metal), so a missing binary is "–", not a failure. With a
-/// binary, the model folder must follow the `LOCAL_PATH` rule.
-pub fn uzu(
+/// Files the Lalamo converter writes into an Uzu model folder; Uzu loads every one.
+pub const UZU_MODEL_FILES: [&str; 4] = [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "encoding.json",
+];
+
+/// An Uzu program (`name`: "binary" for the server, "cli binary" for CLI mode), found or
+/// not. Uzu is not installable on this kind of host (no registry we reach has it; it
+/// builds for Apple Metal), and a run skips an unnamed engine that is not installed, so
+/// not found is "–" — unless a binary is `configured`: that one must exist, the run fails
+/// without it, and so does this check.
+pub fn uzu_binary(
     scope: &str,
+    section: &str,
+    name: &str,
     found: &Result<PathBuf, String>,
-    folder: &ModelFacts,
-    local: Option<(&Path, &str)>,
-) -> Vec<Check> {
-    let Ok(path) = found else {
-        return vec![Check::skip(
+    configured: Option<&str>,
+) -> Check {
+    match (found, configured) {
+        (Ok(p), _) => Check::ok(scope, name, p.display().to_string()),
+        (Err(why), Some(_)) => Check::fail(
             scope,
-            "binary",
-            "Uzu is not installed (it builds on macOS with Metal from its source; not installable here)",
-        )];
-    };
-    let mut out = vec![Check::ok(scope, "binary", path.display().to_string())];
-    match (folder, local) {
-        (
-            ModelFacts::Other {
-                path, dir: true, ..
-            },
-            Some((parent, name)),
-        ) => out.push(Check::ok(
-            scope,
-            "model folder",
+            name,
+            why.clone(),
             format!(
-                "{} runs as LOCAL_PATH={} cli server --model {name}",
-                path.display(),
-                parent.display()
+                "set {section}.{scope}.binary to Uzu's `cli` program (built from its source), or remove it to look on PATH and in $INFERBENCH_HOME/bin"
             ),
-        )),
-        (
-            ModelFacts::Other {
-                path, dir: false, ..
-            },
-            _,
-        )
-        | (ModelFacts::Gguf(path, _), _) => out.push(Check::fail(
+        ),
+        (Err(_), None) => Check::skip(
+            scope,
+            name,
+            "Uzu is not installed (it builds on macOS with Metal from its source; not installable here)",
+        ),
+    }
+}
+
+/// The Uzu model folder: a folder (not a file) holding every file of Lalamo's output
+/// ([`UZU_MODEL_FILES`]; `missing`: those it lacks). `runs_as`: how the engine is given
+/// it, for the ✓ line; `None` when it cannot be given (no parent folder for
+/// `LOCAL_PATH`).
+pub fn uzu_folder(
+    scope: &str,
+    section: &str,
+    folder: &ModelFacts,
+    missing: &[String],
+    runs_as: Option<&str>,
+) -> Check {
+    match folder {
+        ModelFacts::Other {
+            path,
+            dir: true,
+            bytes,
+        } => {
+            if !missing.is_empty() {
+                return Check::fail(
+                    scope,
+                    "model folder",
+                    format!(
+                        "{} lacks {}: not a converted Uzu model (Lalamo writes {})",
+                        path.display(),
+                        missing.join(", "),
+                        UZU_MODEL_FILES.join(", ")
+                    ),
+                    format!(
+                        "convert the model into it with Lalamo: `lalamo convert google/gemma-3-1b-it --output-dir {}` (your model's Hugging Face id), or set {section}.{scope}.model_path to a converted folder",
+                        path.display()
+                    ),
+                );
+            }
+            match runs_as {
+                Some(how) => Check::ok(
+                    scope,
+                    "model folder",
+                    format!(
+                        "{} ({}, {}; {how})",
+                        path.display(),
+                        UZU_MODEL_FILES.join(", "),
+                        human_bytes(*bytes)
+                    ),
+                ),
+                None => Check::fail(
+                    scope,
+                    "model folder",
+                    format!("{}: no parent folder to use as LOCAL_PATH", path.display()),
+                    format!("set {section}.{scope}.model_path to a folder inside a models folder"),
+                ),
+            }
+        }
+        ModelFacts::Other {
+            path, dir: false, ..
+        }
+        | ModelFacts::Gguf(path, _) => Check::fail(
             scope,
             "model folder",
             format!(
-                "{} is a file; Uzu wants a model folder, found by name inside LOCAL_PATH",
+                "{} is a file; Uzu wants a model folder (Lalamo's output)",
                 path.display()
             ),
             format!(
-                "set servers.{scope}.model_path to the Uzu model folder (e.g. models/gemma-3-1b-it)"
+                "set {section}.{scope}.model_path to the Uzu model folder (e.g. models/gemma-3-1b-it)"
             ),
-        )),
-        (ModelFacts::Other { path, .. }, None) => out.push(Check::fail(
-            scope,
-            "model folder",
-            format!("{}: no parent folder to use as LOCAL_PATH", path.display()),
-            format!("set servers.{scope}.model_path to a folder inside a models folder"),
-        )),
-        (other, _) => out.push(model(scope, "servers", other)),
+        ),
+        other => model(scope, section, other),
+    }
+}
+
+/// The subcommands a program's `--help` lists: the first word of each line indented by
+/// at most four spaces under `Commands:` (clap) or `SUBCOMMANDS:` (older clap), up to
+/// the next blank line or heading (deeper lines continue a description). Pure.
+pub fn parse_subcommands(help: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in help.lines() {
+        let trimmed = line.trim();
+        if matches!(trimmed, "Commands:" | "SUBCOMMANDS:" | "Subcommands:") {
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        if trimmed.is_empty() || indent == 0 {
+            inside = false;
+        } else if indent <= 4
+            && let Some(word) = trimmed.split_whitespace().next()
+        {
+            out.push(word.to_string());
+        }
     }
     out
+}
+
+/// Uzu's `cli` in CLI mode: its `--help` must list `bench` (what CLI mode runs), or
+/// `run` (0.4.x; CLI mode falls back to it). Anything else is not Uzu's `cli` (a program
+/// of that generic name found on PATH, say).
+pub fn uzu_cli_tool(scope: &str, program: &Path, help: &Result<String, String>) -> Check {
+    let fix = format!(
+        "set engines.{scope}.binary to Uzu's `cli` program (0.5.x has `cli bench`), built from its source"
+    );
+    let subcommands = match help {
+        Ok(text) => parse_subcommands(text),
+        Err(why) => {
+            return Check::fail(
+                scope,
+                "cli bench",
+                format!("`{} --help` failed: {why}", program.display()),
+                fix,
+            );
+        }
+    };
+    let has = |s: &str| subcommands.iter().any(|c| c == s);
+    if has("bench") {
+        Check::ok(
+            scope,
+            "cli bench",
+            format!(
+                "{} has `bench` (CLI mode runs `cli bench MODEL task.json out.json`)",
+                program.display()
+            ),
+        )
+    } else if has("run") {
+        Check::ok(
+            scope,
+            "cli bench",
+            format!(
+                "{} has no `bench` but `run` (0.4.x): CLI mode falls back to `cli run -m`, which takes no system prompt",
+                program.display()
+            ),
+        )
+    } else {
+        Check::fail(
+            scope,
+            "cli bench",
+            format!(
+                "`{} --help` lists neither `bench` nor `run` (subcommands: {}): not Uzu's `cli`",
+                program.display(),
+                if subcommands.is_empty() {
+                    "none".to_string()
+                } else {
+                    subcommands.join(", ")
+                }
+            ),
+            fix,
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// CLI mode's tools
+// ---------------------------------------------------------------------------------------
+
+/// llama.cpp in CLI mode: the one-shot tool found (`llama-completion`, else an older
+/// `llama-cli`) and whether it starts (`--version`).
+pub fn llamacpp_cli_tool(
+    scope: &str,
+    found: &Result<PathBuf, String>,
+    version: &Result<String, String>,
+) -> Check {
+    let path = match found {
+        Ok(p) => p,
+        Err(why) => {
+            let mut c = binary_missing(scope, "engines", why);
+            c.name = "cli binary".into();
+            return c;
+        }
+    };
+    let text = match version {
+        Ok(t) => t,
+        Err(why) => {
+            return Check::fail(
+                scope,
+                "cli binary",
+                format!("{} does not start: {why}", path.display()),
+                format!("scripts/setup.sh (reinstalls llama.cpp), or set engines.{scope}.binary"),
+            );
+        }
+    };
+    let v = parse_llama_version(text);
+    let version = v.version.as_deref().unwrap_or("unknown");
+    let completion = path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("llama-completion"));
+    Check::ok(
+        scope,
+        "cli binary",
+        if completion {
+            format!(
+                "{} (version {version}; CLI mode: one-shot with -no-cnv)",
+                path.display()
+            )
+        } else {
+            format!(
+                "{} (version {version}; no llama-completion: CLI mode runs it with -no-cnv, or, if it is the chat-only llama-cli, with --simple-io -st and the GGUF's own template)",
+                path.display()
+            )
+        },
+    )
+}
+
+/// PyTorch in CLI mode: the built-in `python/generate.py` starts (`--help`) with the
+/// interpreter CLI mode runs it with.
+pub fn generate_script(scope: &str, python: &Path, help: &Result<String, String>) -> Check {
+    match help {
+        Ok(_) => Check::ok(
+            scope,
+            "cli script",
+            format!(
+                "python/generate.py (built in) starts with {}",
+                python.display()
+            ),
+        ),
+        Err(why) => Check::fail(
+            scope,
+            "cli script",
+            format!(
+                "python/generate.py does not start with {}: {why}",
+                python.display()
+            ),
+            format!(
+                "scripts/setup.sh (the venv), or set engines.{scope}.python to a Python 3 with torch and transformers"
+            ),
+        ),
+    }
+}
+
+/// An engine kind without a command-line tool (a generic OpenAI server, the synthetic
+/// engine) selected in CLI mode: `inferbench cli` refuses it.
+pub fn no_cli_tool(scope: &str, kind: &str) -> Check {
+    Check::fail(
+        scope,
+        "cli tool",
+        format!("kind `{kind}` has no command-line tool to benchmark in CLI mode"),
+        format!("use `inferbench api` for it, or set engines.{scope}.enabled to false"),
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1214,12 +1441,33 @@ mod tests {
         let p = parse_py_probe(out).unwrap();
         assert_eq!(p.packages["torch"].as_deref(), Some("2.5.0"));
         let py = Ok(PathBuf::from("/v/bin/python"));
-        let cpu = pytorch("pytorch", &py, &Ok((p.clone(), Some(2.0))), "cpu");
+        let cpu = pytorch(
+            "pytorch",
+            "servers",
+            &py,
+            &Ok((p.clone(), Some(2.0))),
+            "cpu",
+            PY_PACKAGES,
+        );
         assert!(cpu.iter().all(|c| c.status == Status::Ok), "{cpu:?}");
-        let cuda = pytorch("pytorch", &py, &Ok((p.clone(), Some(2.0))), "cuda");
+        let cuda = pytorch(
+            "pytorch",
+            "servers",
+            &py,
+            &Ok((p.clone(), Some(2.0))),
+            "cuda",
+            PY_PACKAGES,
+        );
         let dev = cuda.iter().find(|c| c.name == "torch devices").unwrap();
         assert_eq!(dev.status, Status::Fail);
-        let mps = pytorch("pytorch", &py, &Ok((p.clone(), Some(2.0))), "mps");
+        let mps = pytorch(
+            "pytorch",
+            "servers",
+            &py,
+            &Ok((p.clone(), Some(2.0))),
+            "mps",
+            PY_PACKAGES,
+        );
         let dev = mps.iter().find(|c| c.name == "torch devices").unwrap();
         assert!(
             dev.fix
@@ -1227,43 +1475,131 @@ mod tests {
                 .unwrap()
                 .contains("PYTORCH_MPS_HIGH_WATERMARK_RATIO")
         );
+        // generate.py (CLI mode) needs no web server packages.
+        let mut no_server = p.clone();
+        no_server.packages.insert("fastapi".into(), None);
+        let ok = |c: &[Check]| c.iter().find(|c| c.name == "packages").unwrap().status;
+        let probe = Ok((no_server, Some(2.0)));
+        let api = pytorch("pytorch", "servers", &py, &probe, "cpu", PY_PACKAGES);
+        assert_eq!(ok(&api), Status::Fail);
+        let cli = pytorch("pytorch", "engines", &py, &probe, "cpu", PY_CLI_PACKAGES);
+        assert_eq!(ok(&cli), Status::Ok);
         let mut no_tf = p;
         no_tf.packages.insert("transformers".into(), None);
-        let c = pytorch("pytorch", &py, &Ok((no_tf, Some(2.0))), "cpu");
+        let probe = Ok((no_tf, Some(2.0)));
+        let c = pytorch("pytorch", "engines", &py, &probe, "cuda", PY_CLI_PACKAGES);
         let pk = c.iter().find(|c| c.name == "packages").unwrap();
         assert_eq!(pk.status, Status::Fail);
         assert!(pk.detail.contains("missing transformers"));
+        let dev = c.iter().find(|c| c.name == "torch devices").unwrap();
+        assert!(
+            dev.fix
+                .as_deref()
+                .unwrap()
+                .contains("engines.pytorch.device")
+        );
         assert!(parse_py_probe("Traceback ...").is_err());
     }
 
     #[test]
-    fn uzu_not_installed_is_not_a_failure() {
-        let c = uzu(
-            "uzu",
-            &Err("not on PATH".into()),
-            &ModelFacts::Missing("./m".into()),
-            None,
-        );
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].status, Status::Skip);
+    fn uzu_not_installed_is_a_dash_unless_a_binary_is_configured() {
+        let missing = Err("not on PATH".to_string());
+        let c = uzu_binary("uzu", "servers", "binary", &missing, None);
+        assert_eq!(c.status, Status::Skip);
+        let c = uzu_binary("uzu", "servers", "binary", &missing, Some("/opt/uzu/cli"));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c.fix.unwrap().contains("servers.uzu.binary"));
+        let found = Ok(PathBuf::from("/bin/cli"));
+        let c = uzu_binary("uzu", "engines", "cli binary", &found, Some("/bin/cli"));
+        assert_eq!((c.status, c.name.as_str()), (Status::Ok, "cli binary"));
+    }
+
+    #[test]
+    fn uzu_folder_needs_every_file_of_lalamos_output() {
         let folder = ModelFacts::Other {
             path: "/models/gemma-3-1b-it".into(),
             bytes: 1,
             dir: true,
         };
-        let c = uzu(
+        let how = "LOCAL_PATH=/models cli server --model gemma-3-1b-it";
+        let c = uzu_folder("uzu", "servers", &folder, &[], Some(how));
+        assert_eq!(c.status, Status::Ok);
+        assert!(c.detail.contains(how), "{}", c.detail);
+        let c = uzu_folder(
             "uzu",
-            &Ok("/bin/uzu".into()),
+            "servers",
             &folder,
-            Some((Path::new("/models"), "gemma-3-1b-it")),
+            &["encoding.json".to_string()],
+            Some(how),
         );
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.detail.contains("lacks encoding.json"), "{}", c.detail);
+        let fix = c.fix.unwrap();
         assert!(
-            c[1].detail
-                .contains("LOCAL_PATH=/models cli server --model gemma-3-1b-it")
+            fix.contains("lalamo convert google/gemma-3-1b-it --output-dir /models/gemma-3-1b-it")
+                && fix.contains("servers.uzu.model_path"),
+            "{fix}"
         );
+        let c = uzu_folder("uzu", "servers", &folder, &[], None);
+        assert_eq!(c.status, Status::Fail);
         let file = ModelFacts::Gguf("/m/x.gguf".into(), Err("x".into()));
-        let c = uzu("uzu", &Ok("/bin/uzu".into()), &file, None);
-        assert_eq!(c[1].status, Status::Fail);
+        let c = uzu_folder("uzu", "engines", &file, &[], Some(how));
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.fix.unwrap().contains("engines.uzu.model_path"));
+        let gone = ModelFacts::Missing("/models/nope".into());
+        assert_eq!(
+            uzu_folder("uzu", "servers", &gone, &[], None).status,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn uzu_cli_must_have_bench_or_run() {
+        let help = "Uzu CLI\n\nUsage: cli <COMMAND>\n\nCommands:\n  bench             Run a benchmark\n                    described in a task file\n  list-models       List models\n  server            Start a server\n  help              Print this message\n\nOptions:\n  -h, --help  Print help\n";
+        assert_eq!(
+            parse_subcommands(help),
+            ["bench", "list-models", "server", "help"]
+        );
+        let p = Path::new("/bin/cli");
+        assert_eq!(uzu_cli_tool("uzu", p, &Ok(help.into())).status, Status::Ok);
+        let old = "USAGE:\n    uzu_cli <SUBCOMMAND>\n\nSUBCOMMANDS:\n    run      Run once\n    serve    Serve\n";
+        let c = uzu_cli_tool("uzu", p, &Ok(old.into()));
+        assert_eq!(c.status, Status::Ok);
+        assert!(c.detail.contains("falls back"), "{}", c.detail);
+        // Some other program called `cli`.
+        let c = uzu_cli_tool("uzu", p, &Ok("usage: cli [-v] FILE\n".into()));
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.fix.unwrap().contains("engines.uzu.binary"));
+        let c = uzu_cli_tool("uzu", p, &Err("exit status 127".into()));
+        assert_eq!(c.status, Status::Fail);
+    }
+
+    #[test]
+    fn cli_mode_tools() {
+        let v = Ok("version: 7000 (abc)\nbuilt with cc\n".to_string());
+        let c = llamacpp_cli_tool("llamacpp", &Ok("/b/llama-completion".into()), &v);
+        assert_eq!((c.status, c.name.as_str()), (Status::Ok, "cli binary"));
+        assert!(c.detail.contains("version 7000 (abc)"), "{}", c.detail);
+        let c = llamacpp_cli_tool("llamacpp", &Ok("/b/llama-cli".into()), &v);
+        assert!(c.detail.contains("no llama-completion"), "{}", c.detail);
+        let c = llamacpp_cli_tool(
+            "llamacpp",
+            &Ok("/b/llama-completion".into()),
+            &Err("libggml.so: cannot open shared object file".into()),
+        );
+        assert_eq!(c.status, Status::Fail);
+        let c = llamacpp_cli_tool("llamacpp", &Err("not found".into()), &v);
+        assert_eq!((c.status, c.name.as_str()), (Status::Fail, "cli binary"));
+        assert!(c.fix.unwrap().contains("engines.llamacpp.binary"));
+        let py = Path::new("/v/bin/python");
+        assert_eq!(
+            generate_script("pytorch", py, &Ok(String::new())).status,
+            Status::Ok
+        );
+        let c = generate_script("pytorch", py, &Err("SyntaxError".into()));
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.fix.unwrap().contains("engines.pytorch.python"));
+        assert_eq!(no_cli_tool("m", "mock").status, Status::Fail);
     }
 
     #[test]

@@ -17,14 +17,14 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
         &crate::config::ProcessEnv,
         &overrides,
     )?;
-    let chosen = selected(&settings)?;
+    let chosen = selected(&settings, args.mode)?;
     let mut all = checks_for(&settings, &chosen).await;
     if args.deep {
         crate::process::install_signal_handlers()?;
         all.extend(deep::checks(&settings, &chosen).await);
     }
     let names: Vec<String> = chosen.iter().map(|s| s.key.clone()).collect();
-    let report = report(&settings, &names, args.deep, t0, &all);
+    let report = report(&settings, &names, args.mode, args.deep, t0, &all);
     if args.json {
         println!("{}", render::json(&report)?);
     } else {

@@ -39,6 +39,54 @@ pub async fn output_of(spec: &CommandSpec, timeout: Duration) -> Result<String, 
     Ok(format!("{}\n{}", o.stdout_text(), o.stderr_text()))
 }
 
+/// Run `spec` as a check that the program starts and answers: stdout and stderr together
+/// when it exits 0, else why not (it could not start, ran past `timeout`, or failed).
+pub async fn answers(spec: &CommandSpec, timeout: Duration) -> Result<String, String> {
+    let o = crate::climode::exec::run_process(spec, timeout, GRACE)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    if o.timed_out {
+        return Err(format!("no answer within {:.0} s", timeout.as_secs_f64()));
+    }
+    if !o.success() {
+        return Err(o.failure_reason());
+    }
+    Ok(format!("{}\n{}", o.stdout_text(), o.stderr_text()))
+}
+
+/// Which of `names` are not files inside `dir`.
+pub fn missing_files(dir: &Path, names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|n| !dir.join(n).is_file())
+        .map(|n| n.to_string())
+        .collect()
+}
+
+/// `python generate.py --help` with CLI mode's own script, written to a scratch folder
+/// the way CLI mode writes it ([`crate::climode::pytorch::write_script`]): the script
+/// starts with this interpreter (its imports beside torch, its argument parser).
+pub async fn generate_script_help(python: &Path, timeout: Duration) -> Result<String, String> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "inferbench-doctor-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let result = async {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let script = crate::climode::pytorch::write_script(&dir).map_err(|e| format!("{e:#}"))?;
+        answers(
+            &CommandSpec::new(python).arg(&script).arg("--help"),
+            timeout,
+        )
+        .await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 /// `llama-server --version` (version and build on stderr).
 pub async fn llama_version(binary: &Path) -> Option<LlamaVersion> {
     let text = output_of(

@@ -20,15 +20,24 @@ pub mod deep;
 pub mod gather;
 pub mod render;
 
+pub use crate::cli::DoctorMode as Mode;
 use crate::config::{EngineSection, Settings};
 use crate::engine::EngineKind;
 use crate::engine::launch::{HostDevices, PlanContext, configured_device, resolve_device};
 use checks::Check;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long the venv's Python may take to import torch before the check fails.
 const PYTHON_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a program may take to print its `--help` or `--version`.
+const HELP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Python probe's answer (and the seconds it took; `None`: remembered), or why not.
+type ProbeResult = Result<(checks::PyProbe, Option<f64>), String>;
+/// The Python probe's answer for each interpreter asked.
+type Probes = BTreeMap<PathBuf, ProbeResult>;
 
 /// One selected engine: its key, kind, and the sections that select it.
 #[derive(Debug, Clone)]
@@ -52,8 +61,9 @@ impl<'a> Selected<'a> {
 }
 
 /// The engines to check: those named with `--engines` (each must be in `servers` or
-/// `engines`), else every enabled one, in key order.
-pub fn selected(settings: &Settings) -> anyhow::Result<Vec<Selected<'_>>> {
+/// `engines`), else every enabled one, in key order; `servers` entries for API mode,
+/// `engines` entries for CLI mode, both for [`Mode::Both`].
+pub fn selected(settings: &Settings, mode: Mode) -> anyhow::Result<Vec<Selected<'_>>> {
     let servers = &settings.file.servers;
     let engines = &settings.file.engines;
     if let Some(names) = &settings.engine_filter {
@@ -76,8 +86,12 @@ pub fn selected(settings: &Settings) -> anyhow::Result<Vec<Selected<'_>>> {
     Ok(keys
         .into_iter()
         .filter_map(|k| {
-            let server = servers.get(k).filter(|s| settings.selected(k, s));
-            let cli = engines.get(k).filter(|s| settings.selected(k, s));
+            let server = servers
+                .get(k)
+                .filter(|s| mode != Mode::Cli && settings.selected(k, s));
+            let cli = engines
+                .get(k)
+                .filter(|s| mode != Mode::Api && settings.selected(k, s));
             let (section_name, section) = match (server, cli) {
                 (Some(s), _) => ("servers", s),
                 (None, Some(c)) => ("engines", c),
@@ -97,18 +111,22 @@ pub fn selected(settings: &Settings) -> anyhow::Result<Vec<Selected<'_>>> {
 
 /// The checks a benchmark records in its results (`environment.doctor`), taken before any
 /// engine starts: host, inputs and the engines in `keys` (those the run starts itself;
-/// none for a server given with `--url`), without `--deep`. The same document as
-/// `inferbench doctor --json`.
-pub async fn survey(settings: &Settings, keys: &[String]) -> anyhow::Result<serde_json::Value> {
+/// none for a server given with `--url`) for the run's `mode` (API or CLI), without
+/// `--deep`. The same document as `inferbench doctor --mode MODE --json`.
+pub async fn survey(
+    settings: &Settings,
+    keys: &[String],
+    mode: Mode,
+) -> anyhow::Result<serde_json::Value> {
     let t0 = Instant::now();
-    let chosen: Vec<Selected<'_>> = selected(settings)?
+    let chosen: Vec<Selected<'_>> = selected(settings, mode)?
         .into_iter()
         .filter(|s| keys.contains(&s.key))
         .collect();
     let all = checks_for(settings, &chosen).await;
     let names: Vec<String> = chosen.iter().map(|s| s.key.clone()).collect();
     Ok(serde_json::to_value(report(
-        settings, &names, false, t0, &all,
+        settings, &names, mode, false, t0, &all,
     ))?)
 }
 
@@ -116,6 +134,7 @@ pub async fn survey(settings: &Settings, keys: &[String]) -> anyhow::Result<serd
 pub fn report<'a>(
     settings: &Settings,
     names: &'a [String],
+    mode: Mode,
     deep: bool,
     t0: Instant,
     checks: &'a [Check],
@@ -125,6 +144,7 @@ pub fn report<'a>(
         tool: format!("inferbench {}", env!("CARGO_PKG_VERSION")),
         config: settings.path.as_ref().map(|p| p.display().to_string()),
         engines: names,
+        mode,
         deep,
         elapsed_s: t0.elapsed().as_secs_f64(),
         ok,
@@ -136,17 +156,27 @@ pub fn report<'a>(
 /// Every check without `--deep`, in the order they are printed: host, shared inputs,
 /// then each engine.
 pub async fn checks_for(settings: &Settings, chosen: &[Selected<'_>]) -> Vec<Check> {
-    // The slow ones start first and run while the rest is gathered.
-    let python_probes: Vec<_> = chosen
-        .iter()
-        .filter(|s| s.kind == EngineKind::PyTorch)
-        .map(|s| {
-            let python = python_of(settings, s);
-            let task = python
-                .clone()
-                .ok()
-                .map(|p| tokio::spawn(gather::python_probe(p, PYTHON_TIMEOUT)));
-            (s.key.clone(), python, task)
+    // The slow ones start first and run while the rest is gathered: one Python probe per
+    // interpreter a selected PyTorch engine runs (API mode's server, CLI mode's
+    // generate.py).
+    let mut interpreters: Vec<PathBuf> = Vec::new();
+    for s in chosen.iter().filter(|s| s.kind == EngineKind::PyTorch) {
+        let api = s.server.and_then(|_| python_of(settings, s).ok());
+        let cli = s
+            .cli
+            .and_then(|c| crate::climode::python_for(c, settings))
+            .filter(|p| p.is_file());
+        for p in api.into_iter().chain(cli) {
+            if !interpreters.contains(&p) {
+                interpreters.push(p);
+            }
+        }
+    }
+    let python_probes: Vec<_> = interpreters
+        .into_iter()
+        .map(|p| {
+            let task = tokio::spawn(gather::python_probe(p.clone(), PYTHON_TIMEOUT));
+            (p, task)
         })
         .collect();
     let inputs = crate::prompt::suite::suite_for(settings);
@@ -214,21 +244,21 @@ pub async fn checks_for(settings: &Settings, chosen: &[Selected<'_>]) -> Vec<Che
         settings.memory_bandwidth_gbps,
     )));
 
-    let mut probes = Vec::new();
-    for (key, python, task) in python_probes {
-        let probe = match task {
-            Some(t) => t.await.unwrap_or_else(|e| Err(format!("probe task: {e}"))),
-            None => Err("no interpreter".into()),
-        };
-        probes.push((key, python, probe));
+    let mut probes = Probes::new();
+    for (python, task) in python_probes {
+        let probe = task
+            .await
+            .unwrap_or_else(|e| Err(format!("probe task: {e}")));
+        probes.insert(python, probe);
     }
     let mut ports_seen: Vec<(u16, String)> = Vec::new();
     for s in chosen {
-        let probe = probes
-            .iter()
-            .find(|(k, _, _)| *k == s.key)
-            .map(|(_, py, pr)| (py.clone(), pr.clone()));
-        out.extend(engine_checks(settings, s, probe, &mut ports_seen).await);
+        let engine = engine_checks(settings, s, &probes, &mut ports_seen).await;
+        let folder_checked = engine.iter().any(|c| c.name == "model folder");
+        out.extend(engine);
+        if let Some(cli) = s.cli {
+            out.extend(cli_checks(settings, s, cli, &probes, folder_checked).await);
+        }
     }
     out
 }
@@ -294,15 +324,24 @@ fn python_of(settings: &Settings, s: &Selected<'_>) -> Result<PathBuf, String> {
     crate::engine::pytorch::python(&ctx).map_err(|e| e.to_string())
 }
 
-type Probe = (
-    Result<PathBuf, String>,
-    Result<(checks::PyProbe, Option<f64>), String>,
-);
+/// The probe's answer for `python`, or why there is none.
+fn probe_of(probes: &Probes, python: &Result<PathBuf, String>) -> ProbeResult {
+    match python {
+        Ok(p) => probes
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| Err("not probed".into())),
+        Err(_) => Err("no interpreter".into()),
+    }
+}
 
+/// The checks of one engine's section (the server's, else the CLI engine's: device,
+/// model) and of API mode's server where `servers` selects it (binary, build, Python,
+/// port). CLI mode's own needs are [`cli_checks`]'.
 async fn engine_checks(
     settings: &Settings,
     s: &Selected<'_>,
-    probe: Option<Probe>,
+    probes: &Probes,
     ports_seen: &mut Vec<(u16, String)>,
 ) -> Vec<Check> {
     let key = s.key.as_str();
@@ -319,7 +358,7 @@ async fn engine_checks(
             host_devices.nvidia_gpu,
         ));
     }
-    let model_path = section.model_path.as_deref().map(|m| settings.path_of(m));
+    let model_path = section_model(settings, s);
     let find = |sec: &EngineSection, names: &[&str]| {
         crate::engine::launch::find_binary(key, sec.binary.as_deref(), names, settings)
             .map_err(|e| e.to_string())
@@ -344,15 +383,6 @@ async fn engine_checks(
                     &device,
                 ));
             }
-            if let Some(cli) = s.cli {
-                let found = find(cli, &["llama-completion", "llama-cli"]);
-                let mut c = checks::binary(key, "engines", &found, None);
-                c.name = "cli binary".into();
-                if let Ok(p) = &found {
-                    c.detail = format!("{} (CLI mode)", p.display());
-                }
-                out.push(c);
-            }
             out.push(checks::model(
                 key,
                 section_name,
@@ -360,23 +390,14 @@ async fn engine_checks(
             ));
         }
         EngineKind::Ollama => {
-            let found = find(section, &["ollama"]);
-            let version = match &found {
-                Ok(p) => gather::output_of(
-                    &crate::process::CommandSpec::new(p).arg("--version"),
-                    Duration::from_secs(5),
-                )
-                .await
-                .ok()
-                .and_then(|t| checks::parse_ollama_version(&t)),
-                Err(_) => None,
-            };
-            out.push(checks::binary(
-                key,
-                section_name,
-                &found,
-                version.as_deref(),
-            ));
+            if let Some(server) = s.server {
+                let found = find(server, &["ollama"]);
+                let version = match &found {
+                    Ok(p) => ollama_version(p).await,
+                    Err(_) => None,
+                };
+                out.push(checks::binary(key, "servers", &found, version.as_deref()));
+            }
             let model = gather::model_facts(model_path.clone());
             let gguf_bytes = match &model {
                 checks::ModelFacts::Gguf(_, Ok(g)) => Some(g.file_size),
@@ -412,14 +433,18 @@ async fn engine_checks(
             ));
         }
         EngineKind::PyTorch => {
-            let (python, probe) =
-                probe.unwrap_or_else(|| (Err("not probed".into()), Err("not probed".into())));
-            let device = if device == "metal" {
-                "mps".to_string()
-            } else {
-                device.clone()
-            };
-            out.extend(checks::pytorch(key, &python, &probe, &device));
+            if s.server.is_some() {
+                let python = python_of(settings, s);
+                let probe = probe_of(probes, &python);
+                out.extend(checks::pytorch(
+                    key,
+                    "servers",
+                    &python,
+                    &probe,
+                    &torch_device(&device),
+                    checks::PY_PACKAGES,
+                ));
+            }
             out.push(checks::model(
                 key,
                 section_name,
@@ -427,50 +452,81 @@ async fn engine_checks(
             ));
         }
         EngineKind::Uzu => {
-            let found = find(section, &["uzu", "uzu_cli"]);
-            let facts = gather::model_facts(model_path.clone());
-            let local = model_path
-                .as_deref()
-                .and_then(crate::engine::uzu::local_model);
-            out.extend(checks::uzu(
-                key,
-                &found,
-                &facts,
-                local
-                    .as_ref()
-                    .map(|l| (l.local_path.as_path(), l.name.as_str())),
-            ));
-            if found.is_err() {
-                // Not installable here: nothing else about it can matter.
-                return out;
+            if let Some(server) = s.server {
+                let found = find(server, &["uzu", "uzu_cli"]);
+                let binary =
+                    checks::uzu_binary(key, "servers", "binary", &found, server.binary.as_deref());
+                let installed = binary.status != checks::Status::Skip;
+                out.push(binary);
+                if !installed {
+                    // Not installable here: nothing else about its server can matter.
+                    return out;
+                }
+                let facts = gather::model_facts(model_path.clone());
+                let local = model_path
+                    .as_deref()
+                    .and_then(crate::engine::uzu::local_model);
+                let runs_as = local.map(|l| {
+                    format!(
+                        "runs as LOCAL_PATH={} cli server --model {}",
+                        l.local_path.display(),
+                        l.name
+                    )
+                });
+                out.push(uzu_folder_check(
+                    key,
+                    "servers",
+                    &facts,
+                    runs_as.as_deref(),
+                ));
             }
         }
-        EngineKind::OpenAi => match (&section.url, section.command.as_deref()) {
-            (Some(url), _) => out.push(Check::ok(key, "server", format!("given by url {url}"))),
-            (None, Some([program, ..])) => {
-                let found = find(
-                    &EngineSection {
-                        binary: Some(program.clone()),
-                        ..Default::default()
-                    },
-                    &[],
-                );
-                out.push(checks::binary(key, section_name, &found, None));
+        EngineKind::OpenAi if s.server.is_some() => {
+            match (&section.url, section.command.as_deref()) {
+                (Some(url), _) => {
+                    out.push(Check::ok(key, "server", format!("given by url {url}")))
+                }
+                (None, Some([program, ..])) => {
+                    let found = find(
+                        &EngineSection {
+                            binary: Some(program.clone()),
+                            ..Default::default()
+                        },
+                        &[],
+                    );
+                    out.push(checks::binary(key, section_name, &found, None));
+                }
+                _ => out.push(Check::fail(
+                    key,
+                    "command",
+                    "no command and no url",
+                    format!(
+                        "set servers.{key}.command (the server's command line) or servers.{key}.url"
+                    ),
+                )),
             }
-            _ => out.push(Check::fail(
-                key,
-                "command",
-                "no command and no url",
-                format!(
-                    "set servers.{key}.command (the server's command line) or servers.{key}.url"
-                ),
-            )),
-        },
-        EngineKind::Mock => out.push(Check::ok(
-            key,
-            "binary",
-            "built in (inferbench mock-engine)",
-        )),
+        }
+        EngineKind::Mock if s.server.is_some() => out.push(match section.binary.as_deref() {
+            None => Check::ok(key, "binary", "built in (inferbench mock-engine)"),
+            Some(raw) => {
+                let p = settings.path_of(raw);
+                if crate::climode::find_program(Some(&p.display().to_string()), &[], settings)
+                    .is_some()
+                {
+                    Check::ok(key, "binary", format!("{} mock-engine", p.display()))
+                } else {
+                    Check::fail(
+                        key,
+                        "binary",
+                        format!("{} is not an executable (servers.{key}.binary)", p.display()),
+                        format!(
+                            "set servers.{key}.binary to the inferbench executable, or remove it to use this one"
+                        ),
+                    )
+                }
+            }
+        }),
+        EngineKind::OpenAi | EngineKind::Mock => {}
     }
     if let Some(server) = s.server
         && server.url.is_none()
@@ -495,6 +551,207 @@ async fn engine_checks(
         ports_seen.push((port, key.to_string()));
     }
     out
+}
+
+/// CLI mode's needs of one `engines` entry, found the way `inferbench cli` finds them
+/// ([`crate::climode::find_program`], [`crate::climode::python_for`],
+/// [`crate::climode::model_path_of`]): llama.cpp's `llama-completion` (or `llama-cli`)
+/// and that it starts; `ollama`; the interpreter `generate.py` runs with, its packages
+/// and that the script starts; Uzu's `cli` with its `bench` subcommand. A model CLI
+/// mode takes from elsewhere than the checked section is checked as "cli model".
+async fn cli_checks(
+    settings: &Settings,
+    s: &Selected<'_>,
+    cli: &EngineSection,
+    probes: &Probes,
+    folder_checked: bool,
+) -> Vec<Check> {
+    let key = s.key.as_str();
+    let kind = s.kind.to_string();
+    let mut out = Vec::new();
+    let model = crate::climode::model_path_of(key, cli, settings);
+    // CLI mode's model, when it is not the one the section's checks looked at.
+    let own_model = model != section_model(settings, s);
+    let cli_model = |out: &mut Vec<Check>| {
+        if own_model {
+            let mut c = checks::model(key, "engines", &gather::model_facts(model.clone()));
+            c.name = "cli model".into();
+            out.push(c);
+        }
+    };
+    match s.kind {
+        EngineKind::LlamaCpp => {
+            let found = cli_program(key, &kind, cli, settings);
+            let version = match &found {
+                Ok(p) => {
+                    gather::answers(
+                        &crate::process::CommandSpec::new(p).arg("--version"),
+                        HELP_TIMEOUT,
+                    )
+                    .await
+                }
+                Err(why) => Err(why.clone()),
+            };
+            out.push(checks::llamacpp_cli_tool(key, &found, &version));
+            cli_model(&mut out);
+        }
+        EngineKind::Ollama => {
+            let found = cli_program(key, &kind, cli, settings);
+            let version = match &found {
+                Ok(p) => ollama_version(p).await,
+                Err(_) => None,
+            };
+            let mut c = checks::binary(key, "engines", &found, version.as_deref());
+            c.name = "cli binary".into();
+            out.push(c);
+            if cli.model_name.is_none() {
+                out.push(Check::fail(
+                    key,
+                    "cli model",
+                    "no model_name: `ollama run` needs the registered model's name",
+                    format!("set engines.{key}.model_name (e.g. gemma-3-270m-bench)"),
+                ));
+            }
+        }
+        EngineKind::PyTorch => {
+            let python = match crate::climode::python_for(cli, settings) {
+                Some(p) if p.is_file() => Ok(p),
+                Some(p) => Err(format!(
+                    "{} does not exist (engines.{key}.python)",
+                    p.display()
+                )),
+                None => Err(format!(
+                    "no Python interpreter: no {} and no python3 on PATH",
+                    crate::engine::launch::inferbench_home()
+                        .join("venv/bin/python")
+                        .display()
+                )),
+            };
+            let api_python = s.server.map(|_| python_of(settings, s));
+            let same_as_api = matches!((&api_python, &python), (Some(Ok(a)), Ok(c)) if a == c);
+            if !same_as_api {
+                let host_devices = HostDevices::detect();
+                let (device, _) = resolve_device(configured_device(settings, cli), &host_devices);
+                let mut lines = checks::pytorch(
+                    key,
+                    "engines",
+                    &python,
+                    &probe_of(probes, &python),
+                    &torch_device(&device),
+                    checks::PY_CLI_PACKAGES,
+                );
+                if s.server.is_some() {
+                    for c in &mut lines {
+                        c.name = format!("cli {}", c.name);
+                    }
+                }
+                out.extend(lines);
+            }
+            if let Ok(p) = &python {
+                let help = gather::generate_script_help(p, HELP_TIMEOUT).await;
+                out.push(checks::generate_script(key, p, &help));
+            }
+            cli_model(&mut out);
+        }
+        EngineKind::Uzu => {
+            let found = cli_program(key, &kind, cli, settings);
+            out.push(checks::uzu_binary(
+                key,
+                "engines",
+                "cli binary",
+                &found,
+                cli.binary.as_deref(),
+            ));
+            if let Ok(p) = &found {
+                let help = gather::answers(
+                    &crate::process::CommandSpec::new(p).arg("--help"),
+                    HELP_TIMEOUT,
+                )
+                .await;
+                out.push(checks::uzu_cli_tool(key, p, &help));
+            }
+            // The folder, unless API mode's checks already looked at this one.
+            if (found.is_ok() || cli.binary.is_some()) && (own_model || !folder_checked) {
+                out.push(uzu_folder_check(
+                    key,
+                    "engines",
+                    &gather::model_facts(model.clone()),
+                    Some("CLI mode runs `cli bench` with it"),
+                ));
+            }
+        }
+        EngineKind::OpenAi | EngineKind::Mock => out.push(checks::no_cli_tool(key, &kind)),
+    }
+    out
+}
+
+/// The model the engine's section names: the server's `model_path`, or, for an engine
+/// only CLI mode selects, the one CLI mode runs ([`crate::climode::model_path_of`]: its
+/// own, else its server entry's).
+fn section_model(settings: &Settings, s: &Selected<'_>) -> Option<PathBuf> {
+    match s.server {
+        Some(server) => server.model_path.as_deref().map(|m| settings.path_of(m)),
+        None => crate::climode::model_path_of(&s.key, s.section, settings),
+    }
+}
+
+/// The program CLI mode runs for engine `kind`, or why there is none.
+fn cli_program(
+    key: &str,
+    kind: &str,
+    cli: &EngineSection,
+    settings: &Settings,
+) -> Result<PathBuf, String> {
+    let names = crate::climode::program_names(kind);
+    crate::climode::find_program(cli.binary.as_deref(), names, settings).ok_or_else(|| {
+        match cli.binary.as_deref() {
+            Some(raw) => format!(
+                "`{raw}` (engines.{key}.binary) is not an executable program: {} does not exist or is not executable",
+                settings.path_of(raw).display()
+            ),
+            None => format!(
+                "no `{}` on PATH nor in {}/bin",
+                names.join("` or `"),
+                crate::engine::launch::inferbench_home().display()
+            ),
+        }
+    })
+}
+
+/// An Uzu model folder checked with the files it must hold.
+fn uzu_folder_check(
+    key: &str,
+    section: &str,
+    facts: &checks::ModelFacts,
+    runs_as: Option<&str>,
+) -> Check {
+    let missing = match facts {
+        checks::ModelFacts::Other {
+            path, dir: true, ..
+        } => gather::missing_files(path, &checks::UZU_MODEL_FILES),
+        _ => Vec::new(),
+    };
+    checks::uzu_folder(key, section, facts, &missing, runs_as)
+}
+
+/// What `ollama --version` says its version is.
+async fn ollama_version(program: &Path) -> Option<String> {
+    gather::output_of(
+        &crate::process::CommandSpec::new(program).arg("--version"),
+        Duration::from_secs(5),
+    )
+    .await
+    .ok()
+    .and_then(|t| checks::parse_ollama_version(&t))
+}
+
+/// torch's name for a device (`metal` is `mps`).
+fn torch_device(device: &str) -> String {
+    if device == "metal" {
+        "mps".to_string()
+    } else {
+        device.to_string()
+    }
 }
 
 /// ` --config FILE` when the settings came from a file other than the default one, so
@@ -546,7 +803,7 @@ mod tests {
     #[test]
     fn selection_spans_servers_and_engines() {
         let s = settings(None);
-        let chosen = selected(&s).unwrap();
+        let chosen = selected(&s, Mode::Both).unwrap();
         let keys: Vec<&str> = chosen.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys, ["llamacpp", "ollama"]);
         // llamacpp: its server is enabled, its CLI engine is not.
@@ -554,9 +811,24 @@ mod tests {
         assert_eq!(chosen[0].section_name, "servers");
         assert_eq!(chosen[1].section_name, "engines");
         let s = settings(Some(vec!["uzu".into()]));
-        let chosen = selected(&s).unwrap();
+        let chosen = selected(&s, Mode::Both).unwrap();
         assert_eq!(chosen.len(), 1);
         assert_eq!(chosen[0].kind, EngineKind::Uzu);
+    }
+
+    #[test]
+    fn mode_picks_the_section_it_checks() {
+        let s = settings(None);
+        let keys = |mode| {
+            selected(&s, mode)
+                .unwrap()
+                .iter()
+                .map(|c| (c.key.clone(), c.server.is_some(), c.cli.is_some()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(Mode::Api), [("llamacpp".to_string(), true, false)]);
+        assert_eq!(keys(Mode::Cli), [("ollama".to_string(), false, true)]);
+        assert_eq!(keys(Mode::Both).len(), 2);
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub struct Report<'a> {
     pub tool: String,
     pub config: Option<String>,
     pub engines: &'a [String],
+    /// Whose needs were checked: API mode's servers, CLI mode's tools, or both.
+    pub mode: super::Mode,
     pub deep: bool,
     pub elapsed_s: f64,
     pub ok: bool,
@@ -20,12 +22,17 @@ pub struct Report<'a> {
 /// The lines for a terminal: a header, one line per check grouped by scope, a summary.
 pub fn text(report: &Report<'_>) -> String {
     let mut out = format!(
-        "inferbench doctor — config {}; engines {}\n",
+        "inferbench doctor — config {}; engines {}; mode {}\n",
         report.config.as_deref().unwrap_or("(built-in defaults)"),
         if report.engines.is_empty() {
             "none selected".to_string()
         } else {
             report.engines.join(", ")
+        },
+        match report.mode {
+            super::Mode::Api => "api",
+            super::Mode::Cli => "cli",
+            super::Mode::Both => "api and cli",
         }
     );
     let scope_w = report
@@ -127,6 +134,7 @@ mod tests {
             tool: "inferbench".into(),
             config: None,
             engines: &engines,
+            mode: super::super::Mode::Both,
             deep: false,
             elapsed_s: 1.24,
             ok,

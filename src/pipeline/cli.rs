@@ -70,7 +70,8 @@ pub async fn run(
     );
     let keys: Vec<String> = plan.engines.iter().map(|e| e.key.clone()).collect();
     let mut done = Finished {
-        doctor: super::finish::survey(settings, &keys, &mut session).await,
+        doctor: super::finish::survey(settings, &keys, crate::doctor::Mode::Cli, &mut session)
+            .await,
         ..Finished::default()
     };
     let mut bandwidth = None;

@@ -49,15 +49,16 @@ impl Finished {
 }
 
 /// Take `inferbench doctor`'s checks of the host, the inputs and the engines this run
-/// starts (`keys`), before any of them starts; log a summary line and every ✗ line. The
-/// document goes into the results as `environment.doctor` (`None`, and a log line, when
-/// the checks could not be taken).
+/// starts (`keys`), for this run's `mode` (API or CLI), before any of them starts; log a
+/// summary line and every ✗ line. The document goes into the results as
+/// `environment.doctor` (`None`, and a log line, when the checks could not be taken).
 pub async fn survey(
     settings: &Settings,
     keys: &[String],
+    mode: crate::doctor::Mode,
     session: &mut Session,
 ) -> Option<serde_json::Value> {
-    let doc = match crate::doctor::survey(settings, keys).await {
+    let doc = match crate::doctor::survey(settings, keys, mode).await {
         Ok(d) => d,
         Err(e) => {
             session.log(&format!("doctor: checks not taken: {e:#}"));

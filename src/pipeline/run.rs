@@ -185,7 +185,8 @@ pub async fn run(
         .collect();
     let mut done = Finished {
         workload: inputs.workload.as_ref().map(|w| w.workload.info()),
-        doctor: super::finish::survey(settings, &managed, &mut session).await,
+        doctor: super::finish::survey(settings, &managed, crate::doctor::Mode::Api, &mut session)
+            .await,
         ..Finished::default()
     };
     if let Some(w) = &inputs.workload {
