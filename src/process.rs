@@ -516,6 +516,22 @@ fn spawn_signal_task() -> Result<()> {
     Ok(())
 }
 
+/// The one line of a failed program's output that says why: the last line that starts
+/// with `Error:` or `error:` (a Rust program's error, Uzu's `Error: Model not found …`),
+/// which a backtrace printed after it (`RUST_BACKTRACE` set) would otherwise bury; `None`
+/// when there is no such line. Pure.
+pub fn error_line(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| l.starts_with("Error:") || l.starts_with("error:"))
+}
+
+/// The reason line of a failed program's output: its [`error_line`], else its last
+/// non-empty line; `None` when it printed nothing. Pure.
+pub fn reason_line(text: &str) -> Option<&str> {
+    error_line(text).or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()))
+}
+
 /// The last `max_bytes` of a log file, for error messages (lossy UTF-8).
 pub fn log_tail(path: &Path, max_bytes: u64) -> String {
     use std::io::{Read, Seek, SeekFrom};
@@ -619,6 +635,50 @@ mod tests {
         assert!(text.contains("err"), "{text}");
         assert!(text.contains(dir.path().file_name().unwrap().to_str().unwrap()));
         assert!(log_tail(&log, 4).len() <= 4);
+    }
+
+    #[test]
+    fn reason_is_the_error_line_not_the_end_of_a_backtrace() {
+        // Uzu 0.5.19 with RUST_BACKTRACE=1: anyhow's error, then its backtrace.
+        let stderr = "\
+Error: Model not found at path: gemma-3-270m
+
+Stack backtrace:
+   0: anyhow::error::<impl anyhow::Error>::msg
+             at /root/.cargo/registry/src/index.crates.io-6f17d22bba15001f/anyhow-1.0.98/src/error.rs:83:36
+   1: cli::bench::run
+             at ./crates/cli/src/bench.rs:41:9
+   2: cli::main
+             at ./crates/cli/src/main.rs:57:31
+   3: core::ops::function::FnOnce::call_once
+             at /rustc/17067e9ac6d7e98f18d4a3b4a0fd4e3e7a6e9d02/library/core/src/ops/function.rs:250:5
+   4: std::rt::lang_start::{{closure}}
+   5: std::rt::lang_start_internal
+   6: main
+   7: __libc_start_call_main
+             at ./csu/../sysdeps/nptl/libc_start_call_main.h:58:16
+   8: __libc_start_main_impl
+             at ./csu/../csu/libc-start.c:360:3
+   9: _start
+";
+        assert_eq!(
+            reason_line(stderr),
+            Some("Error: Model not found at path: gemma-3-270m")
+        );
+        // The last of several error lines; a clap-style `error:` counts too.
+        assert_eq!(
+            error_line("error: first\nnoise\nerror: unexpected argument '--x'\n  tip: x\n"),
+            Some("error: unexpected argument '--x'")
+        );
+        // No error line: the last non-empty line, as before.
+        assert_eq!(error_line("loading\nkilled\n"), None);
+        assert_eq!(reason_line("loading\nkilled\n\n"), Some("killed"));
+        assert_eq!(reason_line(" \n"), None);
+        // A line that only mentions an error is not one.
+        assert_eq!(
+            reason_line("llama_model_load: error loading model\nabort\n"),
+            Some("abort")
+        );
     }
 
     #[test]

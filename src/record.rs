@@ -21,7 +21,7 @@
 use crate::client::Trace;
 use crate::measure::metrics::{self, DECODE_NOT_MEASURABLE, TokenSource, choose_token_count};
 use crate::measure::roofline::{self, Roofline};
-use crate::results::{RejectedDecode, RunRecord, TimelineMs};
+use crate::results::{RejectedDecode, RunRecord, SamplingApplied, TimelineMs};
 
 /// Flag kind: a reasoning reply that ended before its answer began.
 pub const NO_ANSWER: &str = "no_answer";
@@ -57,6 +57,27 @@ pub fn flag_prompt_cache(r: &mut RunRecord, cache_prompt: bool) {
             ),
         );
     }
+}
+
+/// Flag kind: the engine could not take the benchmark's sampling settings as asked
+/// (what it applied instead is in `RunRecord::sampling_applied`).
+pub const SAMPLING_NOT_APPLIED: &str = "sampling_not_applied";
+
+/// Record the sampling the engine really applied: `None` when it took every setting as
+/// asked; otherwise the record keeps it and carries a [`SAMPLING_NOT_APPLIED`] flag that
+/// says what was applied and what ignored. Pure.
+pub fn note_sampling_applied(r: &mut RunRecord, applied: Option<SamplingApplied>) {
+    let Some(a) = applied else {
+        return;
+    };
+    r.flag(
+        SAMPLING_NOT_APPLIED,
+        format!(
+            "the engine could not take the benchmark's sampling: {}",
+            a.describe()
+        ),
+    );
+    r.sampling_applied = Some(a);
 }
 
 /// Relative difference |a − b| / max(|a|, |b|) in percent.

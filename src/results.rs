@@ -305,11 +305,47 @@ pub struct RunRecord {
     /// The workload request this run sent (`--workload`), e.g. "synthetic-0007".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_item: Option<String>,
+    /// The sampling the engine really applied, where it could not take `sampling` as
+    /// asked (the run then carries a `sampling_not_applied` flag); absent when it took
+    /// every setting as asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_applied: Option<SamplingApplied>,
     /// The reply came in one lump (`decode_not_measurable`): `ttft_ms` keeps its value but
     /// holds the whole generation, not a prefill; prefill tok/s and ICL are withheld.
     /// Absent (false) otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ttft_holds_generation: bool,
+}
+
+/// The sampling an engine really applied to a run whose settings it could not take as
+/// asked (`RunRecord::sampling_applied`): Uzu's `cli bench` has no temperature (greedy or
+/// the model's default sampler), Uzu's server ignores the seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplingApplied {
+    /// Greedy decoding (the most likely token every step).
+    pub greedy: bool,
+    /// The effective temperature, top-k and top-p, each where known (`None`: not known
+    /// here, or not applied).
+    pub temperature: Option<f64>,
+    pub top_k: Option<u32>,
+    pub top_p: Option<f64>,
+    /// What the engine applied, in words, e.g. "model default sampler (top_k 64,
+    /// top_p 0.95)".
+    pub applied: String,
+    /// The benchmark's settings the engine did not apply, e.g. "temperature 0.7",
+    /// "seed 42".
+    pub ignored: Vec<String>,
+}
+
+impl SamplingApplied {
+    /// One line for a flag or a report: what was applied and what was ignored.
+    pub fn describe(&self) -> String {
+        if self.ignored.is_empty() {
+            format!("applied {}", self.applied)
+        } else {
+            format!("applied {}; ignored {}", self.applied, self.ignored.join(", "))
+        }
+    }
 }
 
 /// The workload a load run sent (`--workload`): enough to tell whether two results sent
@@ -411,6 +447,7 @@ impl RunRecord {
             telemetry: None,
             cached_prompt_tokens: None,
             workload_item: None,
+            sampling_applied: None,
             ttft_holds_generation: false,
         }
     }

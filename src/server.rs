@@ -407,8 +407,14 @@ async fn wait_ready(
             let tail = log
                 .map(|l| crate::process::log_tail(l, 1500))
                 .unwrap_or_default();
+            // The engine's own error line, which a backtrace after it (RUST_BACKTRACE)
+            // would push out of the tail.
+            let why = log
+                .map(|l| crate::process::log_tail(l, 256 * 1024))
+                .and_then(|t| crate::process::error_line(&t).map(|l| format!(": {l}")))
+                .unwrap_or_default();
             anyhow::bail!(
-                "{key}: the server exited during startup ({status}); end of its log{}:\n{tail}",
+                "{key}: the server exited during startup ({status}){why}; end of its log{}:\n{tail}",
                 log.map(|l| format!(" {}", l.display())).unwrap_or_default()
             );
         }
@@ -675,6 +681,40 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// A server that exits at start with a Rust backtrace after its error (RUST_BACKTRACE
+    /// set): the reason names the error line, which the log's tail no longer holds.
+    #[tokio::test]
+    async fn startup_exit_names_the_error_line_before_a_backtrace() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("uzu.log");
+        let script = "echo 'Error: Model not found: /models/gemma-3-270m' >&2; echo >&2; \
+                      echo 'Stack backtrace:' >&2; i=0; while [ $i -lt 60 ]; do \
+                      echo \"  $i: std::rt::lang_start_internal::{{closure}}\" >&2; \
+                      echo '             at /rustc/17067e9ac6d7/library/std/src/rt.rs:148:48' >&2; \
+                      i=$((i+1)); done; echo '  60: _start' >&2; exit 1";
+        let spec = crate::process::CommandSpec::new("sh").args(["-c", script]);
+        let mut pg = ProcessGroup::spawn(&spec, LogTarget::File(log.clone())).unwrap();
+        let client = reqwest::Client::new();
+        let err = wait_ready(
+            &client,
+            "http://127.0.0.1:1/v1/models",
+            Some(&mut pg),
+            Some(&log),
+            Duration::from_secs(20),
+            "uzu",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("exited during startup")
+                && first.contains(": Error: Model not found: /models/gemma-3-270m;"),
+            "{err}"
+        );
+        assert!(err.ends_with("60: _start"), "the tail stays: {err}");
     }
 
     #[test]

@@ -212,16 +212,17 @@ fn uzu_bench_output() {
     assert_eq!(r.decode_tps, Some(171.3));
     assert_eq!(r.prefill_tps, Some(582.52));
     assert_eq!(r.prompt_tokens, Some(24));
-    assert_eq!(r.decode_tokens, Some(128));
+    // The generate rate times the 127 intervals after the first of 128 tokens.
+    assert_eq!(r.decode_tokens, Some(127));
     assert!((rs[0].ttft_ms().unwrap() - 41.2).abs() < 1e-9);
     assert_eq!(rs[0].memory_mib(), Some(1536.0));
     assert_eq!(rs[0].engine_version.as_deref(), Some("0.5.19"));
     assert_eq!(rs[1].to_report().decode_tps, None);
     assert_eq!(rs[1].memory_used, None);
-    // E2E from the output: TTFT + 128 tokens ÷ 171.3 tok/s; one token: TTFT alone.
-    let e2e = 41.2 + 128.0 / 171.3 * 1000.0;
+    // E2E from the output: TTFT + (128 − 1) tokens ÷ 171.3 tok/s; one token: TTFT alone.
+    let e2e = 41.2 + 127.0 / 171.3 * 1000.0;
     assert!((rs[0].e2e_ms().unwrap() - e2e).abs() < 1e-9);
-    assert!((r.decode_ms.unwrap() - 128.0 / 171.3 * 1000.0).abs() < 1e-9);
+    assert!((r.decode_ms.unwrap() - 127.0 / 171.3 * 1000.0).abs() < 1e-9);
     assert!((rs[1].e2e_ms().unwrap() - 39.8).abs() < 1e-9);
 }
 

@@ -328,8 +328,23 @@ fn uzu_model(dir: &Path) -> PathBuf {
     model
 }
 
+/// The fake `cli` run with RUST_BACKTRACE=1 (whatever this test process has), keeping a
+/// copy of the last bench task it was given as `dir/last-task.json`.
+fn wrapped_uzu(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("cli");
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = bench ] && cp \"$3\" '{}' 2>/dev/null\nRUST_BACKTRACE=1 exec '{}' \"$@\"\n",
+        dir.join("last-task.json").display(),
+        fake("uzu-cli")
+    );
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
 #[tokio::test]
-async fn uzu_bench_local_path_lookup_and_e2e_from_its_output() {
+async fn uzu_bench_full_model_path_and_e2e_from_its_output() {
     let dir = tempfile::tempdir().unwrap();
     let model = uzu_model(dir.path());
     let run = run_cli(
@@ -340,46 +355,130 @@ async fn uzu_bench_local_path_lookup_and_e2e_from_its_output() {
     .await;
     assert_ok(&run);
     let r = &run.records[0];
-    // The fake 0.5.x finds the model only as a NAME inside LOCAL_PATH: a path fails.
+    // The fake 0.5.19 `cli bench` takes the model's full path: a bare name fails.
     assert!(r.ok, "{:?}", r.error);
     assert_eq!(r.endpoint, "cli bench");
     let argv = run.doc["engines"][0]["command"].to_string();
-    assert!(argv.contains(r#""bench","gemma-3-1b-it""#), "{argv}");
+    assert!(
+        argv.contains(&format!(r#""bench","{}""#, model.display())),
+        "{argv}"
+    );
     let notes = run.doc["engines"][0]["notes"].to_string();
-    assert!(notes.contains("LOCAL_PATH="), "{notes}");
+    assert!(notes.contains("full path"), "{notes}");
     assert_eq!(r.decode_tps, Some(171.3));
     assert!((r.ttft_ms.unwrap() - 41.2).abs() < 1e-9);
     assert_eq!(r.memory.as_ref().unwrap().gpu_mib, Some(1536.0));
-    // E2E = TTFT + 128 tokens ÷ 171.3 tok/s, from the output; the process lived longer
-    // (model load + a warm-up pass: 1 s in the fake) and that is not the run.
-    let e2e = 41.2 + 128.0 / 171.3 * 1000.0;
+    // Temperature 0: the task says greedy, taken as asked.
+    assert_eq!(r.sampling_applied, None);
+    assert!(flags(r, "sampling_not_applied").is_empty(), "{:?}", r.flags);
+    // E2E = TTFT + (128 − 1) tokens ÷ 171.3 tok/s, from the output (the rate times the
+    // intervals after the first token); the process lived longer (model load + a warm-up
+    // pass: 1 s in the fake) and that is not the run.
+    let e2e = 41.2 + 127.0 / 171.3 * 1000.0;
     assert!((r.e2e_ms.unwrap() - e2e).abs() < 1e-6, "{:?}", r.e2e_ms);
     assert!(r.wall_ms.unwrap() >= 1000.0, "{:?}", r.wall_ms);
     assert!((r.e2e_tps.unwrap() - 128.0 / e2e * 1000.0).abs() < 1e-6);
     assert!(flags(r, "clock_mismatch").is_empty(), "{:?}", r.flags);
 }
 
+/// Sampling `cli bench` cannot take (it has no temperature) is recorded, flagged and
+/// shown in the Markdown report; the document still follows the schema.
 #[tokio::test]
-async fn uzu_bench_model_folder_missing_from_local_path_fails() {
+async fn uzu_bench_sampled_run_records_the_model_default_sampler() {
     let dir = tempfile::tempdir().unwrap();
-    // A folder without the converter's files: the lookup inside LOCAL_PATH finds nothing.
+    let model = dir.path().join("gemma-3-270m");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("config.json"), "{}").unwrap();
+    let run = run_cli(
+        json!({"uzu": {"binary": wrapped_uzu(dir.path()), "model_path": model, "enabled": true}}),
+        &["--temperature", "0.7"],
+        1000.0,
+    )
+    .await;
+    assert_ok(&run);
+    let r = &run.records[0];
+    assert!(r.ok, "{:?}", r.error);
+    let applied = r.sampling_applied.as_ref().expect("sampling_applied");
+    assert!(!applied.greedy);
+    assert_eq!(
+        applied.applied,
+        "model default sampler (top_k 64, top_p 0.95)"
+    );
+    assert_eq!((applied.top_k, applied.top_p), (Some(64), Some(0.95)));
+    assert!(
+        applied.ignored.iter().any(|i| i == "temperature 0.7"),
+        "{applied:?}"
+    );
+    let f = flags(r, "sampling_not_applied");
+    assert_eq!(f.len(), 1, "{:?}", r.flags);
+    assert!(
+        f[0].contains("model default sampler (top_k 64, top_p 0.95)"),
+        "{f:?}"
+    );
+    // The task the fake read did not ask for greedy decoding.
+    let task: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("last-task.json")).unwrap()).unwrap();
+    assert_eq!(task["greedy"], false, "{task}");
+    // The Markdown report lists it with the other flags.
+    let md = std::fs::read_dir(run.out.path().join("report"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "md"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .expect("a Markdown report");
+    let line = md
+        .lines()
+        .find(|l| l.contains(r"**sampling\_not\_applied**"))
+        .unwrap_or_else(|| panic!("no sampling flag in the report:\n{md}"));
+    assert!(
+        line.contains(r"model default sampler (top\_k 64, top\_p 0.95)"),
+        "{line}"
+    );
+    // The results document follows the published schema with the new field.
+    assert!(
+        run.doc["runs"][0]["sampling_applied"].is_object(),
+        "{}",
+        run.doc["runs"][0]
+    );
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/results.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&run.doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "schema errors: {errors:?}");
+}
+
+#[tokio::test]
+async fn uzu_bench_model_folder_without_its_files_fails_with_the_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder without the converter's files: `cli bench` finds no model at that path.
     let model = dir.path().join("not-a-model");
     std::fs::create_dir_all(&model).unwrap();
     let run = run_cli(
-        json!({"uzu": {"binary": fake("uzu-cli"), "model_path": model, "enabled": true}}),
+        json!({"uzu": {"binary": wrapped_uzu(dir.path()), "model_path": model, "enabled": true}}),
         &[],
         1000.0,
     )
     .await;
     let r = &run.records[0];
     assert!(!r.ok);
+    // The fake prints a backtrace after its error (RUST_BACKTRACE=1), as the real one
+    // does: the reason is still the error line, never "6: _start".
+    let err = r.error.as_deref().unwrap();
     assert!(
-        r.error
-            .as_deref()
-            .unwrap()
-            .contains("Model not found: not-a-model"),
-        "{:?}",
-        r.error
+        err.ends_with(&format!(
+            "Error: Model not found at path: {}",
+            model.display()
+        )),
+        "{err}"
     );
     // A failed bench has no E2E: its wall time is not one.
     assert_eq!(r.e2e_ms, None);

@@ -54,7 +54,8 @@ impl ProcessOutcome {
     }
 
     /// A one-line reason for a failed process: timeout, signal or exit code, and the
-    /// last line of stderr.
+    /// line of stderr that says why ([`crate::process::reason_line`]: the last `Error:` /
+    /// `error:` line, not the end of a backtrace printed after it; else the last line).
     pub fn failure_reason(&self) -> String {
         let how = if self.timed_out {
             "timed out (process group killed)".to_string()
@@ -64,12 +65,7 @@ impl ProcessOutcome {
             format!("exited with code {}", self.exit_code.unwrap_or(-1))
         };
         let err = self.stderr_text();
-        let last = err
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("");
+        let last = crate::process::reason_line(&err).unwrap_or("");
         if last.is_empty() {
             format!("{} {how}", self.argv.first().map_or("", String::as_str))
         } else {
@@ -281,6 +277,25 @@ mod tests {
         assert!(gap >= 150.0, "{gap}");
         assert!(o.wall_ms >= 200.0);
         assert!(o.memory.peak_mib().is_some());
+    }
+
+    #[test]
+    fn failure_reason_names_the_error_line_before_a_backtrace() {
+        let o = ProcessOutcome {
+            argv: vec!["cli".into()],
+            exit_code: Some(1),
+            stderr: b"Error: Model not found at path: gemma-3-270m\n\nStack backtrace:\n   0: anyhow::error::<impl anyhow::Error>::msg\n  10: __libc_start_main\n  11: _start\n".to_vec(),
+            ..Default::default()
+        };
+        assert_eq!(
+            o.failure_reason(),
+            "cli exited with code 1: Error: Model not found at path: gemma-3-270m"
+        );
+        let plain = ProcessOutcome {
+            stderr: b"loading\nout of memory\n".to_vec(),
+            ..o
+        };
+        assert_eq!(plain.failure_reason(), "cli exited with code 1: out of memory");
     }
 
     #[tokio::test]

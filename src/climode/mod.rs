@@ -102,6 +102,9 @@ pub struct Interpreted {
     pub engine_settings: std::collections::BTreeMap<String, crate::results::EngineSetting>,
     pub error: Option<String>,
     pub flags: Vec<Flag>,
+    /// The sampling the engine really applied, where it could not take the benchmark's
+    /// as asked (Uzu's `cli bench`: greedy or the model's default sampler).
+    pub sampling_applied: Option<crate::results::SamplingApplied>,
 }
 
 /// Where finished records go. Implemented by [`crate::output::Session`] (JSONL written
@@ -193,7 +196,7 @@ impl Adapter {
             Adapter::LlamaCpp(x) => x.interpret(case, o, s.max_tokens),
             Adapter::Ollama(x) => x.interpret(o),
             Adapter::PyTorch(x) => x.interpret(o),
-            Adapter::Uzu(x) => x.interpret(case, o),
+            Adapter::Uzu(x) => x.interpret(case, o, s),
         }
     }
 
@@ -499,15 +502,12 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
                     .unwrap_or_default()
             });
             notes.push("Uzu applies the model's own chat template to the messages".into());
-            if let Some(m) = crate::engine::uzu::local_model(&model) {
-                notes.push(format!(
-                    "cli bench: model looked up as `{}` in LOCAL_PATH={} (0.5.x); E2E from its \
-                     output (TTFT + output tokens ÷ generate rate), not the process's wall time, \
-                     which holds the model load and a warm-up pass",
-                    m.name,
-                    m.local_path.display()
-                ));
-            }
+            notes.push(format!(
+                "cli bench: model given by its full path {} (0.5.x); E2E from its output \
+                 (TTFT + (output tokens − 1) ÷ generate rate), not the process's wall time, \
+                 which holds the model load and a warm-up pass",
+                uzu::bench_model_path(&model).display()
+            ));
             Adapter::Uzu(uzu::Setup {
                 program,
                 tool: uzu::Tool::Bench,

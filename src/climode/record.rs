@@ -185,6 +185,7 @@ pub fn build_record(
     };
     r.output_text = interp.text.clone();
     r.flags.extend(interp.flags.iter().cloned());
+    crate::record::note_sampling_applied(&mut r, interp.sampling_applied.clone());
     r.output_tokens_tokenizer = our_token_count;
 
     let report = interp.report.clone();

@@ -1,19 +1,25 @@
 //! Uzu's command-line tool `cli`: its own benchmark `cli bench MODEL task.json out.json`
 //! and the 0.4.x one-shot `cli run MODEL -m MSG`.
 //!
-//! - Model lookup (0.5.x, ENGINES.md): `cli` finds a model by NAME inside the folder named
-//!   by `LOCAL_PATH`; a full path alone fails with `Model not found: <path>`. A configured
-//!   model folder `/models/gemma` runs as `LOCAL_PATH=/models cli bench gemma …`
+//! - Model (0.5.19, ENGINES.md): `cli bench` takes the model folder's FULL path
+//!   (`cli bench /models/gemma-3-270m task.json out.json`) and sets its local path to that
+//!   path's parent itself; a bare name fails with `Error: Model not found at path: <name>`
+//!   ([`bench_model_path`]). Only `cli server` looks a NAME up in `LOCAL_PATH`
 //!   ([`crate::engine::uzu::local_model`]). 0.4.x `cli run` takes the folder's path.
 //! - The task file is built from our prompt suite and settings: `{identifier, repo_id,
-//!   number_of_runs, tokens_limit, greedy, messages}`.
+//!   number_of_runs, tokens_limit, greedy, messages}`. Its only sampling choice is
+//!   `greedy`: temperature 0 maps to greedy; any other temperature gets the model's
+//!   default sampler (Gemma 3: top_k 64, top_p 0.95), which every such run records and is
+//!   flagged for ([`bench_sampling_applied`]).
 //! - The output file is a JSON array, one object per run: `time_to_first_token` (seconds),
 //!   `prompt_tokens_per_second`, `generate_tokens_per_second` (absent, null or 0 when
 //!   nothing was generated after the first token), `tokens_count_input`,
 //!   `tokens_count_output`, `memory_used` (bytes), `device`, `engine_version`, `text`.
 //! - `cli bench` loads the model and runs a one-token warm-up of the task in the same
 //!   process before it measures, so the process's wall time is not the run's E2E: E2E is
-//!   the output's TTFT + output tokens ÷ generate rate ([`BenchResult::e2e_ms`]).
+//!   the output's TTFT + (output tokens − 1) ÷ generate rate ([`BenchResult::e2e_ms`]):
+//!   the rate is (n − 1) ÷ (last token time − first token time), the first token is not in
+//!   it.
 //! - `cli run` prints the text, a blank line, then in bold
 //!   `time: 0.823s, speed: 171.302t/s, tokens: 128`. `time` is the reply's own duration
 //!   (model load is outside it): that is E2E. Uzu prints the generate rate there when it
@@ -25,12 +31,11 @@ use super::parse::{scan_quantities, strip_terminal_noise};
 use super::record::E2e;
 use super::{Case, Interpreted};
 use crate::client::Message;
-use crate::engine::uzu::local_model;
 use crate::process::CommandSpec;
-use crate::results::{EngineReport, Sampling};
+use crate::results::{EngineReport, Sampling, SamplingApplied};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One message of a bench task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,18 +112,25 @@ impl BenchResult {
         self.generate_tokens_per_second.filter(|r| *r > 0.0)
     }
 
-    /// Decoding time on the engine's clock: output tokens ÷ generate rate.
+    /// The tokens the generate rate times: every output token after the first (Uzu's
+    /// rate is (n − 1) ÷ (last token time − first token time)).
+    pub fn decode_tokens(&self) -> Option<u64> {
+        self.tokens_count_output.map(|n| n.saturating_sub(1))
+    }
+
+    /// Decoding time on the engine's clock, first token to last: (output tokens − 1) ÷
+    /// generate rate.
     pub fn decode_ms(&self) -> Option<f64> {
-        match (self.tokens_count_output, self.generate_tps()) {
+        match (self.decode_tokens(), self.generate_tps()) {
             (Some(n), Some(r)) => Some(n as f64 * 1000.0 / r),
             _ => None,
         }
     }
 
-    /// E2E of the measured run on the engine's clock: TTFT + output tokens ÷ generate
-    /// rate; TTFT alone when at most one token came out. `None` when the output lacks
-    /// what it takes (the process's wall time is never a stand-in: it holds the load and
-    /// a warm-up pass).
+    /// E2E of the measured run on the engine's clock: TTFT + (output tokens − 1) ÷
+    /// generate rate; TTFT alone when at most one token came out. `None` when the output
+    /// lacks what it takes (the process's wall time is never a stand-in: it holds the
+    /// load and a warm-up pass).
     pub fn e2e_ms(&self) -> Option<f64> {
         let ttft = self.ttft_ms()?;
         match (self.tokens_count_output, self.decode_ms()) {
@@ -142,7 +154,7 @@ impl BenchResult {
             prompt_tokens: self.tokens_count_input,
             prompt_ms,
             prefill_tps: self.prompt_tokens_per_second,
-            decode_tokens: self.tokens_count_output,
+            decode_tokens: self.decode_tokens(),
             decode_ms: self.decode_ms(),
             decode_tps: self.generate_tps(),
             load_ms: None,
@@ -235,6 +247,104 @@ pub fn run_text(stdout: &str) -> String {
     lines[..end].join("\n").trim().to_string()
 }
 
+/// The model argument of `cli bench` (0.5.19): the model folder's full path, made
+/// absolute (a bare name fails: `Error: Model not found at path: <name>`). Pure but for
+/// the current directory, which a relative path is resolved against.
+pub fn bench_model_path(model: &Path) -> PathBuf {
+    std::path::absolute(model).unwrap_or_else(|_| model.to_path_buf())
+}
+
+/// The sampler a model's own defaults give, where we know them (Gemma 3's generation
+/// config: top_k 64, top_p 0.95), from its repo id or folder name. Pure.
+fn model_default_sampler(model_id: &str) -> (String, Option<u32>, Option<f64>) {
+    let id = model_id.to_ascii_lowercase();
+    if id.contains("gemma-3") || id.contains("gemma3") {
+        (
+            "model default sampler (top_k 64, top_p 0.95)".into(),
+            Some(64),
+            Some(0.95),
+        )
+    } else {
+        (
+            "model default sampler (its settings are not known here)".into(),
+            None,
+            None,
+        )
+    }
+}
+
+/// The settings of `s` that matter under sampling but that a tool took none of.
+fn sampled_settings(s: &Sampling) -> Vec<String> {
+    let mut out = vec![format!("temperature {}", s.temperature)];
+    if let Some(k) = s.top_k {
+        out.push(format!("top_k {k}"));
+    }
+    if let Some(p) = s.top_p {
+        out.push(format!("top_p {p}"));
+    }
+    if let Some(seed) = s.seed {
+        out.push(format!("seed {seed}"));
+    }
+    out
+}
+
+/// What `cli bench` applies of the benchmark's sampling `s`. Its task has only `greedy`:
+/// temperature 0 is greedy and taken as asked (`None`, unless fixed lengths were asked:
+/// the task has no `ignore_eos`); any other temperature gets the model's default sampler,
+/// whatever temperature, top_k, top_p or seed were asked. `model_id` names the model
+/// (repo id or folder name), for its defaults. Pure.
+pub fn bench_sampling_applied(s: &Sampling, model_id: &str) -> Option<SamplingApplied> {
+    let mut a = if s.temperature <= 0.0 {
+        SamplingApplied {
+            greedy: true,
+            temperature: Some(0.0),
+            top_k: None,
+            top_p: None,
+            applied: "greedy (task `greedy: true`)".into(),
+            ignored: Vec::new(),
+        }
+    } else {
+        let (applied, top_k, top_p) = model_default_sampler(model_id);
+        SamplingApplied {
+            greedy: false,
+            temperature: None,
+            top_k,
+            top_p,
+            applied,
+            ignored: sampled_settings(s),
+        }
+    };
+    if s.ignore_eos {
+        a.ignored.push(
+            "ignore_eos (a bench task has no such field: replies may end before max_tokens)".into(),
+        );
+    }
+    (!a.ignored.is_empty()).then_some(a)
+}
+
+/// What 0.4.x `cli run MODEL -m MSG` applies of `s`: it takes no sampling settings at
+/// all, so every one is ignored and the model's default sampler runs (as far as is
+/// known: its sampler is not documented). Pure.
+pub fn run_sampling_applied(s: &Sampling, model_id: &str) -> SamplingApplied {
+    let (applied, top_k, top_p) = model_default_sampler(model_id);
+    let mut ignored = if s.temperature <= 0.0 {
+        vec!["temperature 0 (greedy)".to_string()]
+    } else {
+        sampled_settings(s)
+    };
+    if s.ignore_eos {
+        ignored.push("ignore_eos".into());
+    }
+    SamplingApplied {
+        greedy: false,
+        temperature: None,
+        top_k,
+        top_p,
+        applied: format!("{applied}; 0.4.x `cli run` takes no sampling settings"),
+        ignored,
+    }
+}
+
 /// Which `cli` subcommand runs the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -296,12 +406,9 @@ impl Setup {
                 std::fs::write(&task_path, serde_json::to_vec_pretty(&task)?)
                     .with_context(|| format!("writing {}", task_path.display()))?;
                 let _ = std::fs::remove_file(&out_path);
-                let spec = spec.arg("bench");
-                let spec = match local_model(&self.model) {
-                    Some(m) => m.apply(spec).arg(&m.name),
-                    None => spec.arg(&self.model),
-                };
-                spec.arg(&task_path)
+                spec.arg("bench")
+                    .arg(bench_model_path(&self.model))
+                    .arg(&task_path)
                     .arg(&out_path)
                     .args(self.extra_args.iter())
             }
@@ -323,10 +430,29 @@ impl Setup {
             && err.contains("bench")
     }
 
-    pub fn interpret(&self, case: &Case, o: &ProcessOutcome) -> Interpreted {
+    /// The model's name for its default sampler: the repo id, else the folder's name.
+    fn model_id(&self) -> String {
+        let dir = self
+            .model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{} {dir}", self.repo_id)
+    }
+
+    /// What this tool applies of the benchmark's sampling `s` (`None`: all as asked).
+    pub fn sampling_applied(&self, s: &Sampling) -> Option<SamplingApplied> {
+        match self.tool {
+            Tool::Bench => bench_sampling_applied(s, &self.model_id()),
+            Tool::Run => Some(run_sampling_applied(s, &self.model_id())),
+        }
+    }
+
+    pub fn interpret(&self, case: &Case, o: &ProcessOutcome, s: &Sampling) -> Interpreted {
         // Either tool loads the model inside the process: its wall time is never E2E.
         let mut out = Interpreted {
             e2e: E2e::Unknown,
+            sampling_applied: self.sampling_applied(s),
             ..Default::default()
         };
         match self.tool {
@@ -416,16 +542,42 @@ mod tests {
     }
 
     #[test]
+    fn bench_e2e_counts_the_intervals_after_the_first_token() {
+        // 8 tokens, 10 tok/s over the 7 intervals after the first, TTFT 0.1 s:
+        // E2E = 0.1 + 7 / 10 = 0.8 s (8 / 10 would be one interval too many: 0.9 s).
+        let r = BenchResult {
+            tokens_count_output: Some(8),
+            time_to_first_token: Some(0.1),
+            generate_tokens_per_second: Some(10.0),
+            ..Default::default()
+        };
+        assert_eq!(r.decode_tokens(), Some(7));
+        assert_eq!(r.decode_ms(), Some(700.0));
+        assert_eq!(r.e2e_ms(), Some(800.0));
+        let rep = r.to_report();
+        assert_eq!(rep.decode_tokens, Some(7));
+        assert_eq!(rep.decode_ms, Some(700.0));
+        assert_eq!(rep.total_ms, Some(800.0));
+        assert_eq!(rep.decode_tps, Some(10.0));
+        // Two tokens: one interval.
+        let two = BenchResult {
+            tokens_count_output: Some(2),
+            ..r
+        };
+        assert_eq!(two.e2e_ms(), Some(200.0));
+    }
+
+    #[test]
     fn bench_e2e_from_its_own_figures() {
         let r = BenchResult {
             tokens_count_input: Some(24),
-            tokens_count_output: Some(128),
+            tokens_count_output: Some(129),
             time_to_first_token: Some(0.05),
             prompt_tokens_per_second: Some(480.0),
             generate_tokens_per_second: Some(160.0),
             ..Default::default()
         };
-        // 50 ms + 128 / 160 tok/s.
+        // 50 ms + (129 − 1) / 160 tok/s.
         assert_eq!(r.e2e_ms(), Some(850.0));
         let rep = r.to_report();
         assert_eq!(rep.decode_ms, Some(800.0));
@@ -452,7 +604,7 @@ mod tests {
     }
 
     #[test]
-    fn bench_command_names_the_model_inside_local_path() {
+    fn bench_command_passes_the_model_full_path() {
         let dir = tempfile::tempdir().unwrap();
         let model = dir.path().join("models").join("gemma-3-1b-it");
         let setup = Setup {
@@ -488,13 +640,22 @@ mod tests {
         };
         let spec = setup.command(&case, &s).unwrap();
         let argv = spec.argv();
-        assert_eq!(&argv[1..3], ["bench", "gemma-3-1b-it"]);
+        // 0.5.19 `cli bench` takes the full path (a bare name: "Model not found at path")
+        // and finds the parent itself: no LOCAL_PATH.
         assert_eq!(
-            spec.env.get(std::ffi::OsStr::new("LOCAL_PATH")),
-            Some(&dir.path().join("models").into_os_string())
+            &argv[1..3],
+            ["bench".to_string(), model.display().to_string()]
         );
+        assert!(spec.env.is_empty(), "{:?}", spec.env);
         let task: BenchTask = serde_json::from_slice(&std::fs::read(&argv[3]).unwrap()).unwrap();
         assert_eq!(task.repo_id, "google/gemma-3-1b-it");
+        assert!(task.greedy);
+        // A relative model folder is made absolute.
+        let rel = bench_model_path(Path::new("models/gemma"));
+        assert!(
+            rel.is_absolute() && rel.ends_with("models/gemma"),
+            "{rel:?}"
+        );
         // 0.4.x `cli run` takes the path, with no LOCAL_PATH.
         let run = Setup {
             tool: Tool::Run,
@@ -503,6 +664,132 @@ mod tests {
         let spec = run.command(&case, &s).unwrap();
         assert_eq!(spec.argv()[2], model.display().to_string());
         assert!(spec.env.is_empty());
+    }
+
+    fn sampling(temperature: f64) -> Sampling {
+        Sampling {
+            max_tokens: 64,
+            temperature,
+            seed: Some(42),
+            top_p: Some(0.9),
+            top_k: None,
+            ignore_eos: false,
+        }
+    }
+
+    #[test]
+    fn bench_sampling_greedy_is_taken_anything_else_is_the_model_default() {
+        // Temperature 0: the task says greedy; taken as asked (a seed changes nothing).
+        assert_eq!(
+            bench_sampling_applied(&sampling(0.0), "google/gemma-3-270m"),
+            None
+        );
+        // Temperature 0.7: the task has no temperature; Gemma 3's default sampler runs.
+        let a = bench_sampling_applied(&sampling(0.7), "google/gemma-3-270m").unwrap();
+        assert!(!a.greedy);
+        assert_eq!(a.applied, "model default sampler (top_k 64, top_p 0.95)");
+        assert_eq!(
+            (a.temperature, a.top_k, a.top_p),
+            (None, Some(64), Some(0.95))
+        );
+        assert_eq!(a.ignored, ["temperature 0.7", "top_p 0.9", "seed 42"]);
+        // Another model: its defaults are not known here, and not made up.
+        let a = bench_sampling_applied(&sampling(0.7), "qwen2.5-0.5b").unwrap();
+        assert_eq!((a.top_k, a.top_p), (None, None));
+        assert!(
+            a.applied.starts_with("model default sampler"),
+            "{}",
+            a.applied
+        );
+        // Fixed lengths asked: the task cannot say so, even when greedy.
+        let fixed = Sampling {
+            ignore_eos: true,
+            ..sampling(0.0)
+        };
+        let a = bench_sampling_applied(&fixed, "gemma-3-270m").unwrap();
+        assert!(a.greedy);
+        assert_eq!(a.ignored.len(), 1);
+        assert!(a.ignored[0].starts_with("ignore_eos"), "{:?}", a.ignored);
+    }
+
+    #[test]
+    fn bench_run_records_and_flags_the_sampler_it_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = Setup {
+            program: PathBuf::from("cli"),
+            tool: Tool::Bench,
+            model: dir.path().join("gemma-3-270m"),
+            repo_id: "gemma-3-270m".into(),
+            workdir: dir.path().to_path_buf(),
+            extra_args: Vec::new(),
+        };
+        let case = Case {
+            prompt_id: "p1".into(),
+            tier: "short".into(),
+            run_index: 0,
+            warmup: false,
+            system: String::new(),
+            user: "Hi".into(),
+            input: crate::client::PromptInput {
+                messages: Vec::new(),
+                rendered: String::new(),
+            },
+        };
+        let record = |s: &Sampling| {
+            let o = ProcessOutcome {
+                exit_code: Some(0),
+                ..Default::default()
+            };
+            let interp = setup.interpret(&case, &o, s);
+            crate::climode::build_record(
+                "uzu",
+                "cli bench",
+                "t",
+                &case,
+                s,
+                &o,
+                interp,
+                None,
+                0.0,
+                crate::climode::Checks {
+                    tolerance_pct: 10.0,
+                },
+                None,
+            )
+        };
+        let r = record(&sampling(0.7));
+        let applied = r.sampling_applied.as_ref().unwrap();
+        assert_eq!(
+            applied.applied,
+            "model default sampler (top_k 64, top_p 0.95)"
+        );
+        let flags: Vec<_> = r
+            .flags
+            .iter()
+            .filter(|f| f.kind == crate::record::SAMPLING_NOT_APPLIED)
+            .collect();
+        assert_eq!(flags.len(), 1, "{:?}", r.flags);
+        assert!(
+            flags[0]
+                .message
+                .contains("model default sampler (top_k 64, top_p 0.95); ignored temperature 0.7"),
+            "{}",
+            flags[0].message
+        );
+        let r = record(&sampling(0.0));
+        assert_eq!(r.sampling_applied, None);
+        assert!(
+            r.flags
+                .iter()
+                .all(|f| f.kind != crate::record::SAMPLING_NOT_APPLIED)
+        );
+        // 0.4.x `cli run` takes no sampling settings: even greedy is not applied.
+        let run = Setup {
+            tool: Tool::Run,
+            ..setup.clone()
+        };
+        let a = run.sampling_applied(&sampling(0.0)).unwrap();
+        assert_eq!(a.ignored, ["temperature 0 (greedy)"]);
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! model by NAME inside the folder named by the environment variable `LOCAL_PATH`; a full
 //! path alone fails at start with `Model not found: <path>`. So a configured model folder
 //! `/models/gemma-3-1b-it` runs as `LOCAL_PATH=/models cli server --model gemma-3-1b-it`
-//! ([`local_model`]; `cli bench` takes its model the same way). It has no health route: the
-//! model loads before the port binds, so readiness is `GET /v1/models` answering 200. It
-//! reads `max_completion_tokens`, ignores seed/stop/ignore_eos, streams SSE with `data:`
+//! ([`local_model`]; `cli bench` is different: it takes the model's full path, see
+//! [`crate::climode::uzu`]). It has no health route: the model loads before the port
+//! binds, so readiness is `GET /v1/models` answering 200. It reads `max_completion_tokens`,
+//! temperature (<= 0: greedy), top_p and top_k, ignores seed/stop/ignore_eos/min_tokens
+//! (recorded per run: [`api_sampling_applied`]), streams SSE with `data:`
 //! and no space, `:` heartbeats, usage always in the final chunk, and reports failures as
 //! HTTP 200 with content "Error: ..." and zero usage, which must count as a failed run.
 
@@ -15,6 +17,7 @@ use super::launch::{
 };
 use crate::client::{MaxTokensField, Protocol};
 use crate::process::CommandSpec;
+use crate::results::{Sampling, SamplingApplied};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PORT: u16 = 8000;
@@ -47,6 +50,55 @@ pub fn local_model(dir: &Path) -> Option<LocalModel> {
     Some(LocalModel {
         local_path: dir.parent()?.to_path_buf(),
         name,
+    })
+}
+
+/// What Uzu's server applies of the benchmark's sampling `s`. It reads temperature
+/// (<= 0: greedy), top_p and top_k, and ignores seed, stop, ignore_eos and min_tokens.
+/// `None` when nothing it ignores matters here: no fixed output length asked, and no seed
+/// or greedy decoding (where a seed changes nothing). Pure.
+pub fn api_sampling_applied(s: &Sampling) -> Option<SamplingApplied> {
+    let greedy = s.temperature <= 0.0;
+    let mut ignored = Vec::new();
+    if let Some(seed) = s.seed
+        && !greedy
+    {
+        ignored.push(format!(
+            "seed {seed} (Uzu's server takes no seed: sampled replies are not reproducible)"
+        ));
+    }
+    if s.ignore_eos {
+        ignored.push(
+            "ignore_eos/min_tokens (Uzu's server has neither: replies may end before max_tokens)"
+                .to_string(),
+        );
+    }
+    if ignored.is_empty() {
+        return None;
+    }
+    let (top_k, top_p) = if greedy {
+        (None, None)
+    } else {
+        (s.top_k, s.top_p)
+    };
+    let mut applied = if greedy {
+        "greedy (temperature 0)".to_string()
+    } else {
+        format!("temperature {}", s.temperature)
+    };
+    if let Some(k) = top_k {
+        applied.push_str(&format!(", top_k {k}"));
+    }
+    if let Some(p) = top_p {
+        applied.push_str(&format!(", top_p {p}"));
+    }
+    Some(SamplingApplied {
+        greedy,
+        temperature: Some(s.temperature.max(0.0)),
+        top_k,
+        top_p,
+        applied,
+        ignored,
     })
 }
 
@@ -117,6 +169,41 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sampling(temperature: f64, seed: Option<u64>, ignore_eos: bool) -> Sampling {
+        Sampling {
+            max_tokens: 64,
+            temperature,
+            seed,
+            top_p: Some(0.9),
+            top_k: Some(40),
+            ignore_eos,
+        }
+    }
+
+    #[test]
+    fn server_sampling_ignores_seed_and_fixed_lengths() {
+        // Greedy with a seed: the seed changes nothing, everything else is taken.
+        assert_eq!(api_sampling_applied(&sampling(0.0, Some(42), false)), None);
+        // Sampled with no seed and no fixed length: taken as asked.
+        assert_eq!(api_sampling_applied(&sampling(0.7, None, false)), None);
+        // Sampled with a seed: temperature/top_k/top_p applied, the seed ignored.
+        let a = api_sampling_applied(&sampling(0.7, Some(42), false)).unwrap();
+        assert!(!a.greedy);
+        assert_eq!(
+            (a.temperature, a.top_k, a.top_p),
+            (Some(0.7), Some(40), Some(0.9))
+        );
+        assert_eq!(a.applied, "temperature 0.7, top_k 40, top_p 0.9");
+        assert_eq!(a.ignored.len(), 1);
+        assert!(a.ignored[0].starts_with("seed 42"), "{:?}", a.ignored);
+        // Fixed lengths asked under greedy: only ignore_eos is ignored.
+        let a = api_sampling_applied(&sampling(0.0, Some(42), true)).unwrap();
+        assert!(a.greedy);
+        assert_eq!((a.top_k, a.top_p), (None, None));
+        assert_eq!(a.ignored.len(), 1);
+        assert!(a.ignored[0].starts_with("ignore_eos"), "{:?}", a.ignored);
+    }
 
     #[test]
     fn model_folder_splits_into_local_path_and_name() {
