@@ -10,7 +10,7 @@ engine's clock next to its own.
     python pytorch_server.py --port 8001 --model-path MODEL_DIR_OR.gguf \
         [--device auto|cpu|cuda|mps] [--dtype auto|float32|float16|bfloat16] \
         [--attn-implementation auto|eager|sdpa|flash_attention_2] \
-        [--compile off|default|reduce-overhead|max-autotune] \
+        [--compile off|default|max-autotune-no-cudagraphs|reduce-overhead|max-autotune] \
         [--cache-implementation dynamic|static] [--max-cache-len N] \
         [--chat-template gemma3.jinja] [--threads N]
 

@@ -14,10 +14,18 @@ used (``effective``) next to what was asked (``asked``), since transformers may 
   --attn-implementation  auto | eager | sdpa | flash_attention_2
               auto: transformers' own choice; flash_attention_2 needs the flash_attn
               package (a clear failure at start otherwise)
-  --compile   off | default | reduce-overhead | max-autotune
+  --compile   off | default | max-autotune-no-cudagraphs | reduce-overhead | max-autotune
               torch.compile(model.forward, mode=...). transformers' own automatic
               compilation of static-cache decoding (CUDA) is always switched off, so that
-              "off" means off and a mode is the one given here
+              "off" means off and a mode is the one given here. On a GPU, reduce-overhead
+              and max-autotune also capture CUDA graphs (CUDA_GRAPH_MODES); default
+              (Inductor kernels, quickest to compile) and max-autotune-no-cudagraphs
+              (autotuned kernels, minutes to compile) do not. reduce-overhead with a static
+              cache crashed the server (SIGSEGV in CUDA graphs; torch 2.11, transformers
+              5.17, H100): compile without CUDA graphs there. Shapes: dynamic left to
+              torch (a decode step's length 1 is always its own static graph; prefill
+              turns dynamic once a second prompt length is seen), not dynamic=False, which
+              would recompile for every prompt length
   --cache-implementation  dynamic | static
               HF generate's KV cache; a static cache keeps shapes fixed, which is what
               lets torch.compile (and CUDA graphs) help decoding
@@ -34,7 +42,9 @@ import sys
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 ATTN = ("auto", "eager", "sdpa", "flash_attention_2")
-COMPILE = ("off", "default", "reduce-overhead", "max-autotune")
+COMPILE = ("off", "default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
+# The compile modes that capture CUDA graphs on a GPU (Inductor's cudagraph trees).
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 CACHE = ("dynamic", "static")
 DEVICE_MAPS = ("none", "auto", "balanced", "balanced_low_0", "sequential")
 
@@ -117,9 +127,12 @@ def devices_in_use(model):
 
 
 def apply_compile(torch, model, mode):
-    """Wrap the model's forward in torch.compile (lazily: the first calls compile)."""
+    """Wrap the model's forward in torch.compile (lazily: the first calls compile).
+    Only `CUDA_GRAPH_MODES` capture CUDA graphs; `default` is torch's default mode."""
     if mode == "off":
         return
+    if mode not in COMPILE:
+        sys.exit(f"--compile {mode}: use one of {', '.join(COMPILE)}")
     model.forward = torch.compile(model.forward, mode=None if mode == "default" else mode)
 
 

@@ -193,7 +193,8 @@ pub struct EngineSection {
     /// `flash_attention_2`); default `auto` (transformers' choice).
     pub attn_implementation: Option<String>,
     /// PyTorch: `torch.compile(model.forward, mode)`: `off`, `default`,
-    /// `reduce-overhead`, `max-autotune`; default `off`.
+    /// `max-autotune-no-cudagraphs`, `reduce-overhead`, `max-autotune`; default `off`. The
+    /// last two also capture CUDA graphs on a GPU, the others do not.
     pub compile: Option<String>,
     /// PyTorch: HF generate's KV cache, `dynamic` or `static`; default `dynamic`.
     pub cache_implementation: Option<String>,
@@ -222,7 +223,13 @@ pub const TORCH_KNOBS: &[(&str, &[&str])] = &[
     ),
     (
         "compile",
-        &["off", "default", "reduce-overhead", "max-autotune"],
+        &[
+            "off",
+            "default",
+            "max-autotune-no-cudagraphs",
+            "reduce-overhead",
+            "max-autotune",
+        ],
     ),
     ("cache_implementation", &["dynamic", "static"]),
     (
@@ -1113,6 +1120,18 @@ mod tests {
         );
         assert_eq!(s.torch_knob("compile"), "reduce-overhead");
         assert_eq!(s.torch_knob("cache_implementation"), "static");
+        // Compiled without CUDA graphs (what a static cache on a GPU is run with).
+        for mode in ["default", "max-autotune-no-cudagraphs"] {
+            let f = parse_config(
+                &format!(
+                    r#"{{"servers": {{"pytorch": {{"compile": "{mode}",
+                        "cache_implementation": "static"}}}}}}"#
+                ),
+                &p(),
+            )
+            .unwrap();
+            assert_eq!(f.servers["pytorch"].torch_knob("compile"), mode);
+        }
         let d = EngineSection::default();
         for (k, want) in [
             ("torch_dtype", "auto"),

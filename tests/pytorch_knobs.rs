@@ -5,7 +5,9 @@
 //! A missing venv or model fails saying so.
 //!
 //! `compile` other than `off` is not run here: on this 2-core host the first
-//! torch.compile of the model takes minutes (see README, "PyTorch settings").
+//! torch.compile of the model takes minutes (see README, "PyTorch settings"). What each
+//! `compile` value asks of `torch.compile` is checked without torch, by a stand-in (the
+//! last test, which needs only `python3`).
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -251,4 +253,90 @@ fn cli_eager_static_cache_is_recorded_and_flash_attention_fails_clearly() {
         assert!(!out.status.success(), "a failed run fails the invocation");
     }
     assert_valid_results(&doc);
+}
+
+/// `python/torch_knobs.py` without torch: the modes `--compile` takes, what each asks of
+/// `torch.compile` (a stand-in records it), and which capture CUDA graphs. Needs only a
+/// `python3` on PATH.
+#[test]
+fn compile_modes_reach_torch_compile_and_only_two_capture_cuda_graphs() {
+    let script = r#"
+import argparse, json, sys
+sys.path.insert(0, "python")
+import torch_knobs as k
+calls = []
+class FakeTorch:
+    @staticmethod
+    def compile(f, mode="unset", **kw):
+        calls.append({"mode": mode, "kw": sorted(kw)})
+        return f
+class Model:
+    def forward(self):
+        pass
+asked = {}
+for mode in k.COMPILE:
+    p = argparse.ArgumentParser()
+    k.add_arguments(p)
+    a = p.parse_args(["--compile", mode])
+    calls.clear()
+    k.apply_compile(FakeTorch, Model(), a.compile)
+    asked[mode] = calls[0] if calls else None
+print(json.dumps({"asked": asked, "cuda_graphs": list(k.CUDA_GRAPH_MODES)}))
+"#;
+    let out = std::process::Command::new("python3")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["-c", script])
+        .output()
+        .expect("python3 on PATH");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let asked = &v["asked"];
+    let plain = |mode: Value| json!({"mode": mode, "kw": []});
+    assert_eq!(asked["off"], Value::Null, "off compiles nothing");
+    // torch's default mode (None), no CUDA graphs.
+    assert_eq!(asked["default"], plain(Value::Null));
+    for mode in [
+        "max-autotune-no-cudagraphs",
+        "reduce-overhead",
+        "max-autotune",
+    ] {
+        assert_eq!(asked[mode], plain(json!(mode)), "{mode}");
+    }
+    assert_eq!(v["cuda_graphs"], json!(["reduce-overhead", "max-autotune"]));
+    // The script's modes are the config's.
+    let mut ours: Vec<&str> = inferbench::config::TORCH_KNOBS
+        .iter()
+        .find(|(k, _)| *k == "compile")
+        .map(|(_, vals)| vals.to_vec())
+        .unwrap();
+    let mut theirs: Vec<&str> = asked
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    theirs.sort_unstable();
+    ours.sort_unstable();
+    assert_eq!(theirs, ours);
+
+    // A mode it does not know is refused, saying which it takes.
+    let bad = std::process::Command::new("python3")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "-c",
+            "import sys; sys.path.insert(0, 'python'); import torch_knobs as k; \
+             k.apply_compile(None, None, 'fast')",
+        ])
+        .output()
+        .expect("python3 on PATH");
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--compile fast") && err.contains("max-autotune-no-cudagraphs"),
+        "{err}"
+    );
 }

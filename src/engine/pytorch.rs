@@ -52,13 +52,27 @@ pub fn knob_args(section: &crate::config::EngineSection) -> Vec<String> {
     .collect()
 }
 
-/// The knobs as one line for the engine's notes.
+/// The `compile` modes that also capture CUDA graphs on a GPU (`python/torch_knobs.py`
+/// `CUDA_GRAPH_MODES`); `default` and `max-autotune-no-cudagraphs` compile without them.
+pub const CUDA_GRAPH_COMPILE_MODES: &[&str] = &["reduce-overhead", "max-autotune"];
+
+/// The knobs as one line for the engine's notes; a `compile` mode that captures CUDA
+/// graphs is said to, with the way around the crash they gave (issue 18).
 pub fn knobs_note(section: &crate::config::EngineSection) -> String {
-    crate::config::TORCH_KNOBS
+    let mut note = crate::config::TORCH_KNOBS
         .iter()
         .map(|(k, _)| format!("{k} {}", section.torch_knob(k)))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    let compile = section.torch_knob("compile");
+    if CUDA_GRAPH_COMPILE_MODES.contains(&compile) {
+        note.push_str(&format!(
+            "; compile {compile} captures CUDA graphs on a GPU (with a static cache they \
+             crashed the server, SIGSEGV, torch 2.11 + transformers 5.17 on an H100; \
+             `default` and `max-autotune-no-cudagraphs` compile without them)"
+        ));
+    }
+    note
 }
 
 /// The `settings` object our scripts report (`{"KNOB": {"effective": .., "asked": ..}}`)
@@ -307,11 +321,74 @@ mod tests {
                 "none"
             ]
         );
-        assert_eq!(
-            knobs_note(&section),
-            "torch_dtype float16, attn_implementation auto, compile reduce-overhead, \
-             cache_implementation dynamic, device_map none"
+        let note = knobs_note(&section);
+        assert!(
+            note.starts_with(
+                "torch_dtype float16, attn_implementation auto, compile reduce-overhead, \
+                 cache_implementation dynamic, device_map none; compile reduce-overhead \
+                 captures CUDA graphs"
+            ),
+            "{note}"
         );
+        // Compiled without CUDA graphs: the knobs alone.
+        for mode in ["default", "max-autotune-no-cudagraphs"] {
+            let section = EngineSection {
+                compile: Some(mode.into()),
+                cache_implementation: Some("static".into()),
+                ..Default::default()
+            };
+            assert_eq!(
+                knobs_note(&section),
+                format!(
+                    "torch_dtype auto, attn_implementation auto, compile {mode}, \
+                     cache_implementation static, device_map none"
+                )
+            );
+            assert!(knob_args(&section).contains(&mode.to_string()));
+        }
+    }
+
+    #[test]
+    fn knob_values_are_the_python_scripts_and_cuda_graph_modes_among_them() {
+        // The script validates and reports the same values (python/torch_knobs.py), in
+        // the same order (the first is the default).
+        let quoted = |v: &[&str]| {
+            v.iter()
+                .map(|x| format!("\"{x}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let python_name = |knob: &str| match knob {
+            "torch_dtype" => "DTYPES",
+            "attn_implementation" => "ATTN",
+            "compile" => "COMPILE",
+            "cache_implementation" => "CACHE",
+            "device_map" => "DEVICE_MAPS",
+            other => panic!("a knob with no tuple in torch_knobs.py: {other}"),
+        };
+        for (knob, values) in crate::config::TORCH_KNOBS {
+            let line = format!("{} = ({})", python_name(knob), quoted(values));
+            assert!(
+                KNOBS_SCRIPT.contains(&line),
+                "python/torch_knobs.py has no `{line}`"
+            );
+        }
+        let compile = crate::config::TORCH_KNOBS
+            .iter()
+            .find(|(k, _)| *k == "compile")
+            .map(|(_, v)| *v)
+            .unwrap_or_default();
+        for m in CUDA_GRAPH_COMPILE_MODES {
+            assert!(compile.contains(m), "{m}");
+        }
+        for m in ["default", "max-autotune-no-cudagraphs"] {
+            assert!(
+                compile.contains(&m) && !CUDA_GRAPH_COMPILE_MODES.contains(&m),
+                "{m}"
+            );
+        }
+        let line = format!("CUDA_GRAPH_MODES = ({})", quoted(CUDA_GRAPH_COMPILE_MODES));
+        assert!(KNOBS_SCRIPT.contains(&line), "no `{line}`");
     }
 
     #[test]
