@@ -470,6 +470,11 @@ pub struct MockArgs {
     /// model's thinking), the rest as content; usage reports them as reasoning tokens.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub reasoning: u32,
+    /// Serve at most K connections at once, each until it closes, like a server with a
+    /// thread per connection (cpp-httplib, so llama-server's --threads-http): a connection
+    /// beyond them is accepted by the kernel, and its request waits there unread.
+    #[arg(long, value_name = "K")]
+    pub http_threads: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -485,6 +490,9 @@ pub enum Fault {
     /// Hold every chunk back and send them all at once when the last token is due (a
     /// slow back end, or any engine behind a buffering proxy).
     Burst,
+    /// Read the request and never answer it, without counting it as work: an engine
+    /// that dropped it (its `/slots` says idle).
+    Lose,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -75,6 +75,7 @@ pub mod error;
 pub mod exit;
 pub mod export;
 pub mod gguf;
+pub mod liveness;
 pub mod load;
 pub mod measure;
 pub mod merge;

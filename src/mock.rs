@@ -97,6 +97,8 @@ pub struct MockConfig {
     pub capacity: Option<u32>,
     /// Chat: the first this many tokens of a reply are `reasoning_content` deltas.
     pub reasoning: u32,
+    /// Connections served at once, each until it closes; `None`: unlimited.
+    pub http_threads: Option<u32>,
 }
 
 impl Default for MockConfig {
@@ -115,6 +117,7 @@ impl Default for MockConfig {
             chat_template: None,
             capacity: None,
             reasoning: 0,
+            http_threads: None,
         }
     }
 }
@@ -136,6 +139,7 @@ impl MockConfig {
             chat_template: a.chat_template.clone(),
             capacity: a.capacity,
             reasoning: a.reasoning,
+            http_threads: a.http_threads,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -168,6 +172,11 @@ impl MockConfig {
                 "--capacity must be ≥ 1 (streams served at once)",
             ));
         }
+        if self.http_threads == Some(0) {
+            return Err(UserError::new(
+                "--http-threads must be ≥ 1 (connections served at once)",
+            ));
+        }
         if self.fault_every == 0 {
             return Err(UserError::new(
                 "--fault-every must be ≥ 1 (1 = every request)",
@@ -196,6 +205,8 @@ struct Shared {
     requests: AtomicU64,
     /// Streams in flight (counted with a `capacity` only).
     in_flight: Arc<AtomicU64>,
+    /// Responses being generated, whatever the capacity (what `/slots` reports).
+    busy: Arc<AtomicU64>,
 }
 
 /// How late the mock handed chunks to their connections, over its lifetime.
@@ -267,6 +278,7 @@ fn router_with_lateness(cfg: MockConfig, lateness: Arc<Lateness>) -> Router {
         model_json: serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"mock\"".into()),
         tokens,
         in_flight: Arc::new(AtomicU64::new(0)),
+        busy: Arc::new(AtomicU64::new(0)),
         cfg,
         lateness,
         requests: AtomicU64::new(0),
@@ -297,11 +309,23 @@ fn router_with_lateness(cfg: MockConfig, lateness: Arc<Lateness>) -> Router {
             post(|s: State<Arc<Shared>>, e: Extensions, b: Bytes| completion(s, e, b, Kind::Text)),
         )
         .route("/v1/models", get(models))
+        .route("/slots", get(slots))
         .route(
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .with_state(shared)
+}
+
+/// `GET /slots`, as llama-server answers it: one entry per slot (the capacity, else at
+/// least one per response being generated), `is_processing` for those at work.
+async fn slots(State(s): State<Arc<Shared>>) -> axum::Json<serde_json::Value> {
+    let busy = s.busy.load(Ordering::Relaxed);
+    let n = u64::from(s.cfg.capacity.unwrap_or(1)).max(busy);
+    let slots: Vec<serde_json::Value> = (0..n)
+        .map(|id| serde_json::json!({"id": id, "is_processing": id < busy}))
+        .collect();
+    axum::Json(serde_json::Value::Array(slots))
 }
 
 /// `POST /apply-template {messages}` → `{"prompt": …}`: the system and user messages
@@ -351,7 +375,10 @@ async fn serve_counting(
     cfg.validate()?;
     // Receive timestamps are switched on lazily by the kernel: ask before requests come.
     crate::client::http::request_rx_timestamps(&listener);
-    let listener = StampingListener(listener);
+    let threads = cfg
+        .http_threads
+        .map(|k| Arc::new(tokio::sync::Semaphore::new(k as usize)));
+    let listener = StampingListener(listener, threads);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = router_with_lateness(cfg, lateness).into_make_service_with_connect_info::<Stamp>();
     let graceful = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -374,7 +401,9 @@ async fn serve_counting(
 /// request's bytes were taken from the socket. A request's clock starts there, not when
 /// the handler got to run, so time the server spends parsing and routing (or busy with
 /// other streams) counts as its own lateness.
-struct StampingListener(tokio::net::TcpListener);
+/// With a semaphore, a connection is handed over only once it holds one of its permits
+/// (an HTTP thread of its own), and keeps it until it closes.
+struct StampingListener(tokio::net::TcpListener, Option<Arc<tokio::sync::Semaphore>>);
 
 impl axum::serve::Listener for StampingListener {
     type Io = Stamped;
@@ -384,7 +413,14 @@ impl axum::serve::Listener for StampingListener {
         // axum's own accept loop (it retries and backs off on errors).
         let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
         let _ = tcp.set_nodelay(true);
-        (Stamped::new(tcp, StampOn::FirstReadAfterWrite), addr)
+        let mut io = Stamped::new(tcp, StampOn::FirstReadAfterWrite);
+        if let Some(threads) = &self.1 {
+            // Until a thread is free the connection waits, its request unread.
+            if let Ok(permit) = threads.clone().acquire_owned().await {
+                io.hold(permit);
+            }
+        }
+        (io, addr)
     }
 
     fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -541,6 +577,10 @@ async fn completion(
     if fault == Some(Fault::Http500) {
         return error_response(StatusCode::INTERNAL_SERVER_ERROR, "injected fault: http500");
     }
+    if fault == Some(Fault::Lose) {
+        // Read, then dropped: never answered, never counted as work.
+        return std::future::pending().await;
+    }
     let limit = req.max_completion_tokens.or(req.max_tokens);
     let n = match limit {
         Some(l) => u64::from(cfg.tokens).min(l) as u32,
@@ -586,6 +626,10 @@ async fn completion(
         prompt_tokens: (prompt_bytes as u64).div_ceil(4).max(1),
         head: head(&s, kind, k),
         slot,
+        _busy: {
+            s.busy.fetch_add(1, Ordering::Relaxed);
+            InFlight(s.busy.clone())
+        },
     };
     if req.stream {
         let stream = futures_util::stream::unfold(state, |mut g| async move {
@@ -640,6 +684,8 @@ struct Gen {
     head: String,
     /// Counts this response as in flight (with a capacity) until dropped.
     slot: Option<InFlight>,
+    /// Counts this response as work (`/slots`) until dropped.
+    _busy: InFlight,
 }
 
 /// One stream in flight; dropping it stops counting it.

@@ -572,6 +572,9 @@ pub struct EngineInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<BandwidthReport>,
     pub notes: Vec<String>,
+    /// The engine's process exited while it was being measured: when and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exited: Option<crate::liveness::EngineExit>,
 }
 
 /// One engine setting: what the engine reports it uses, and what was asked for (absent
@@ -1035,6 +1038,9 @@ pub struct StepReport {
     /// This step is the merge of several workers' steps (`inferbench merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<MergedStep>,
+    /// The engine's process exited during this step (nothing was sent to it after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_exit: Option<crate::liveness::EngineExit>,
 }
 
 /// One metric of a step in a mergeable form: exact moments and an HdrHistogram.

@@ -59,6 +59,13 @@ impl RunningEngine {
             .map(|p| crate::measure::resources::RssSampler::start(p.pid(), interval))
     }
 
+    /// A watch on the server's process, from now on (`None` for a server given by URL).
+    pub fn watch(&self) -> Option<crate::liveness::EngineWatch> {
+        self.process
+            .as_ref()
+            .map(|p| crate::liveness::EngineWatch::start(p.pid(), self.log_path.clone()))
+    }
+
     /// The last lines of the server's log, for error messages.
     pub fn log_tail(&self, max_bytes: u64) -> String {
         self.log_path
@@ -223,6 +230,7 @@ async fn start_with(
         device_reason: None,
         engine_settings: Default::default(),
         notes: plan.notes.clone(),
+        exited: None,
     };
     if let Some(section) = settings.file.servers.get(key) {
         use crate::engine::launch::{HostDevices, configured_device, resolve_device};

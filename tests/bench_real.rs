@@ -421,3 +421,143 @@ fn a_server_given_with_url_reports_its_slots_and_a_step_beyond_them_is_flagged()
     );
     assert!(engines_on(&ports).is_empty(), "{:?}", engines_on(&ports));
 }
+
+/// Pids of the processes whose command line has `--port P` for one of `ports`.
+fn engine_pids_on(ports: &[u16]) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args
+            .windows(2)
+            .any(|w| w[0] == "--port" && ports.iter().any(|p| w[1] == p.to_string()))
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// issue 18: `kill -9` of the llama-server we started, in the middle of a load step. The
+/// step and the engine say it died (signal 9, when), nothing is sent to it afterwards,
+/// the exit code is 1 and no process is left behind.
+#[test]
+fn an_engine_killed_mid_load_step_is_reported_dead_nothing_is_sent_after_and_exit_is_1() {
+    require_engines();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, ports) = config(dir.path(), &["llamacpp"], 16);
+    let mut child = inferbench(dir.path())
+        .args([
+            "api",
+            "--concurrency",
+            "4",
+            "--requests",
+            "400",
+            "--quiet",
+            "--config",
+        ])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.txt")).unwrap())
+        .spawn()
+        .unwrap();
+    let stderr = || std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
+    let records = || -> usize {
+        std::fs::read_dir(dir.path().join("output"))
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+            .map(|e| {
+                std::fs::read_to_string(e.path())
+                    .map(|t| t.lines().count())
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while records() < 12 {
+        assert!(Instant::now() < deadline, "no load records within 180 s");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "inferbench exited early: {}",
+            stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pids = engine_pids_on(&ports);
+    assert!(!pids.is_empty(), "llama-server is running");
+    for pid in &pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let killed_at = chrono::Local::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "inferbench went on for 60 s after its engine died: {}",
+            stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "{}", stderr());
+    assert!(
+        engines_on(&ports).is_empty(),
+        "engine processes left: {:?}",
+        engines_on(&ports)
+    );
+    let doc = results(dir.path());
+    common::assert_valid_results(&doc);
+    let exited = &doc["engines"][0]["exited"];
+    assert_eq!(exited["signal"], 9, "{doc:#}");
+    assert_eq!(exited["how"], "killed by signal 9 (SIGKILL)");
+    let died_at = chrono::DateTime::parse_from_rfc3339(exited["at"].as_str().unwrap()).unwrap();
+    let late = (died_at.with_timezone(&chrono::Local) - killed_at).num_milliseconds();
+    assert!(
+        (-1000..3000).contains(&late),
+        "death recorded {late} ms from the kill"
+    );
+    assert_eq!(doc["load"][0]["engine_exit"]["signal"], 9);
+    // Nothing sent to it after its death was seen: no record starts later.
+    let runs = doc["runs"].as_array().unwrap();
+    assert!(runs.len() < 404, "{} records: the step went on", runs.len());
+    let after: Vec<&Value> = runs
+        .iter()
+        .filter(|r| {
+            chrono::DateTime::parse_from_rfc3339(r["started_at"].as_str().unwrap())
+                .is_ok_and(|t| t > died_at)
+        })
+        .collect();
+    assert!(after.is_empty(), "sent after the death: {after:#?}");
+    let report: String = std::fs::read_dir(dir.path().join("report"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    assert!(
+        report.contains("## Engines that died") && report.contains("killed by signal 9"),
+        "{report}"
+    );
+    assert!(
+        stderr().contains("killed by signal 9"),
+        "the exit message says why: {}",
+        stderr()
+    );
+}

@@ -61,6 +61,7 @@ fn opts() -> LoadOptions {
         scrape: None,
         cache_prompt: false,
         workload: None,
+        engine: None,
     }
 }
 

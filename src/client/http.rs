@@ -94,16 +94,28 @@ const USER_AGENT: &str = concat!("inferbench/", env!("CARGO_PKG_VERSION"));
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 impl HttpClient {
-    /// A client that keeps up to `max_connections` idle connections per host warm.
+    /// A client that keeps up to `max_connections` idle connections per host warm (and
+    /// may open more when more requests are in flight: an open loop).
     pub fn new(max_connections: usize) -> Result<Self, reqwest::Error> {
+        Self::build(max_connections, Connector::default())
+    }
+
+    /// A client that never has more than `max_connections` plain-HTTP connections open
+    /// (see [`Connector`]): for closed loops, whose requests in flight never exceed it. A
+    /// retry's new connection (its dead one is gone) is not counted.
+    pub fn capped(max_connections: usize) -> Result<Self, reqwest::Error> {
+        Self::build(max_connections, Connector::capped(max_connections))
+    }
+
+    fn build(max_connections: usize, connector: Connector) -> Result<Self, reqwest::Error> {
         let plain = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(max_connections.max(1))
             .pool_idle_timeout(IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
-            .build(Connector);
+            .build(connector);
         let fresh = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
-            .build(Connector);
+            .build(Connector::default());
         let tls = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
@@ -124,7 +136,7 @@ impl HttpClient {
         headers: &[(http::HeaderName, &str)],
         body: Bytes,
     ) -> Result<Sent, RequestError> {
-        self.send_noting_retry(method, url, headers, body, &mut None)
+        self.send_noting_retry(method, url, headers, body, &mut None, None)
             .await
     }
 
@@ -141,6 +153,7 @@ impl HttpClient {
         headers: &[(http::HeaderName, &str)],
         body: Bytes,
         retries: &mut Option<Retries>,
+        conn: Option<&ConnWatch>,
     ) -> Result<Sent, RequestError> {
         let uri: http::Uri = url
             .parse()
@@ -159,14 +172,16 @@ impl HttpClient {
             b.body(Full::new(body.clone()))
                 .map_err(|e| RequestError::Transport(format!("could not build the request: {e}")))
         };
-        match send_plain(&self.plain, build()?).await {
+        match send_plain(&self.plain, build()?, conn).await {
             Err(Failed { error, stale: true }) => {
                 *retries = Some(Retries {
                     count: 1,
                     first_error: error.to_string(),
                 });
                 tracing::debug!("retrying on a new connection: {error}");
-                send_plain(&self.fresh, build()?).await.map_err(|f| f.error)
+                send_plain(&self.fresh, build()?, conn)
+                    .await
+                    .map_err(|f| f.error)
             }
             done => done.map_err(|f| f.error),
         }
@@ -194,6 +209,66 @@ impl HttpClient {
     }
 }
 
+/// Where a request in flight sits: the connection hyper chose for it, once chosen (plain
+/// HTTP only). Shared with whoever watches the request ([`ConnWatch::state`]).
+#[derive(Clone, Default)]
+pub struct ConnWatch(Arc<Mutex<Option<CaptureConnection>>>);
+
+impl ConnWatch {
+    fn set(&self, capture: CaptureConnection) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(capture);
+    }
+
+    /// The connection's stamp, once the request has one.
+    pub fn stamp(&self) -> Option<Stamp> {
+        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let meta = guard.as_ref()?.connection_metadata();
+        let connected = meta.as_ref()?;
+        let mut extras = http::Extensions::new();
+        connected.get_extras(&mut extras);
+        extras.get::<Stamp>().cloned()
+    }
+
+    /// What is known of the request's connection now.
+    pub fn state(&self) -> ConnState {
+        let Some(stamp) = self.stamp() else {
+            return ConnState::default();
+        };
+        let (requests, answered) = stamp.exchanges();
+        ConnState {
+            chosen: true,
+            ends: stamp.ends(),
+            requests,
+            answered,
+            closed: stamp.is_closed(),
+            idle_s: stamp.last_io().elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// A request's connection, as [`ConnWatch::state`] sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConnState {
+    /// hyper had picked (or opened) a connection for the request.
+    pub chosen: bool,
+    /// Its two ends (ours, the server's).
+    pub ends: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+    /// Requests written on it so far, and how many got a response byte.
+    pub requests: u64,
+    pub answered: u64,
+    pub closed: bool,
+    /// Seconds since its last read or write.
+    pub idle_s: f64,
+}
+
+impl ConnState {
+    /// The request in flight was written (its first byte left) and no byte of its
+    /// response came back.
+    pub fn written_unanswered(&self) -> bool {
+        self.chosen && self.requests > self.answered
+    }
+}
+
 /// A plain-HTTP attempt that got no response.
 struct Failed {
     error: RequestError,
@@ -205,9 +280,13 @@ struct Failed {
 async fn send_plain(
     client: &Client<Connector, Full<Bytes>>,
     mut request: http::Request<Full<Bytes>>,
+    conn: Option<&ConnWatch>,
 ) -> Result<Sent, Failed> {
     let handed = Instant::now();
     let capture = capture_connection(&mut request);
+    if let Some(w) = conn {
+        w.set(capture.clone());
+    }
     let response = client.request(request).await.map_err(|e| Failed {
         error: send_error(e.is_connect(), &e),
         stale: !e.is_connect() && died_on_reused_connection(&e),
@@ -354,9 +433,30 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Opens plain TCP connections (Nagle off) that stamp each request's first write.
-#[derive(Clone, Copy, Debug)]
-pub struct Connector;
+/// Opens plain TCP connections (Nagle off) that stamp each request's first write. With a
+/// cap, at most that many of its connections are open at once: a connection holds a permit
+/// until it is dropped, and opening one more waits for a permit.
+///
+/// Why a cap: hyper's pool races a new connection against an idle one coming back, and
+/// keeps the loser open and idle. Against a server that serves each open connection with
+/// a thread of its own until the connection closes (cpp-httplib, so llama-server, with
+/// `--threads-http` threads), connections beyond its threads wait unserved: a request
+/// written on one sits unread in the server's socket until some other connection closes,
+/// which, in a closed loop that keeps every other connection busy, is the step's end. A
+/// closed loop at concurrency N needs N connections, never more.
+#[derive(Clone, Debug, Default)]
+pub struct Connector {
+    cap: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Connector {
+    /// A connector that keeps at most `cap` connections open at once.
+    pub fn capped(cap: usize) -> Connector {
+        Connector {
+            cap: Some(Arc::new(tokio::sync::Semaphore::new(cap.max(1)))),
+        }
+    }
+}
 
 impl tower_service::Service<http::Uri> for Connector {
     type Response = TokioIo<Stamped>;
@@ -368,7 +468,16 @@ impl tower_service::Service<http::Uri> for Connector {
     }
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let cap = self.cap.clone();
         Box::pin(async move {
+            let permit = match cap {
+                Some(c) => Some(
+                    c.acquire_owned()
+                        .await
+                        .map_err(|_| io::Error::other("connection cap closed"))?,
+                ),
+                None => None,
+            };
             let host = uri
                 .host()
                 .ok_or_else(|| io::Error::other(format!("no host in {uri}")))?
@@ -378,10 +487,9 @@ impl tower_service::Service<http::Uri> for Connector {
             let port = uri.port_u16().unwrap_or(80);
             let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
             tcp.set_nodelay(true)?;
-            Ok(TokioIo::new(Stamped::new(
-                tcp,
-                StampOn::FirstWriteAfterRead,
-            )))
+            let mut stamped = Stamped::new(tcp, StampOn::FirstWriteAfterRead);
+            stamped.permit = permit;
+            Ok(TokioIo::new(stamped))
         })
     }
 }
@@ -395,6 +503,8 @@ pub struct Stamp(Arc<StampShared>);
 #[derive(Debug, Default)]
 struct StampShared {
     exchange: Mutex<Exchange>,
+    /// The connection's two ends (ours, the server's), when known.
+    ends: OnceLock<(std::net::SocketAddr, std::net::SocketAddr)>,
     /// Last read or write, ns after [`io_epoch`].
     last_io_ns: AtomicU64,
     /// The stream was dropped.
@@ -447,6 +557,16 @@ impl Stamp {
         self.with(|x| (x.stamps, x.answered))
     }
 
+    /// The connection's local and remote addresses, when known.
+    pub fn ends(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        self.0.ends.get().copied()
+    }
+
+    /// Whether the stream was dropped (the connection is closed).
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Relaxed)
+    }
+
     /// The stream's last read or write (its creation if none yet).
     pub fn last_io(&self) -> Instant {
         io_epoch() + Duration::from_nanos(self.0.last_io_ns.load(Ordering::Relaxed))
@@ -475,6 +595,8 @@ pub struct Stamped {
     armed: bool,
     /// Reads that stamp take the kernel's receive time (SO_TIMESTAMPNS).
     kernel_rx_time: bool,
+    /// A capped [`Connector`]'s permit, given back when the stream is dropped.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Stamped {
@@ -485,17 +607,26 @@ impl Stamped {
         let kernel_rx_time = on == StampOn::FirstReadAfterWrite && request_rx_timestamps(&tcp);
         let stamp = Stamp::default();
         stamp.touch();
+        if let (Ok(local), Ok(peer)) = (tcp.local_addr(), tcp.peer_addr()) {
+            let _ = stamp.0.ends.set((local, peer));
+        }
         Stamped {
             tcp,
             stamp,
             on,
             armed: true,
             kernel_rx_time,
+            permit: None,
         }
     }
 
     pub fn stamp(&self) -> &Stamp {
         &self.stamp
+    }
+
+    /// Keep `permit` until the stream is dropped (a server thread, a client's cap).
+    pub fn hold(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
+        self.permit = Some(permit);
     }
 
     /// Note an I/O in direction `this_is`; `at` is when it happened if known (else now).

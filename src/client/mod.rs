@@ -14,6 +14,7 @@
 pub mod http;
 pub mod ndjson;
 pub mod protocol;
+pub mod sockq;
 pub mod sse;
 pub mod stream;
 pub mod think;
@@ -138,6 +139,13 @@ pub enum RequestError {
     Engine(String),
     #[error("transport error: {0}")]
     Transport(String),
+    /// Ended by us: the engine went idle with this request outstanding (see
+    /// [`crate::load::watchdog`]); says where the request sat.
+    #[error("no answer while the engine was idle: {0}")]
+    Stalled(String),
+    /// Ended by us: the engine's process exited while this request was outstanding.
+    #[error("the engine exited: {0}")]
+    EngineExited(String),
 }
 
 /// Everything recorded about one request, before metrics are derived.

@@ -20,7 +20,7 @@
 //! that ends (or whose connection drops) before its terminator, bytes that are not the
 //! expected JSON, and an error object sent inside the stream.
 
-use super::http::{Body, HttpClient, chain};
+use super::http::{Body, ConnWatch, HttpClient, chain};
 use super::ndjson::NdjsonSplitter;
 use super::protocol::{self, EventSink};
 use super::sse::{SseItem, SseParser};
@@ -30,6 +30,7 @@ use crate::engine::ApiTarget;
 use crate::measure::metrics::Reasoning;
 use crate::results::{EngineReport, Sampling};
 use http_body_util::BodyExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The request for one prompt against one target.
@@ -55,6 +56,57 @@ pub fn http_client(max_connections: usize) -> Result<HttpClient, reqwest::Error>
     HttpClient::new(max_connections)
 }
 
+/// What a watcher of a request in flight sees of it: when bytes of its response last
+/// came (its hand-over until then) and the connection it went out on.
+#[derive(Clone, Default)]
+pub struct Activity(std::sync::Arc<ActivityShared>);
+
+#[derive(Default)]
+struct ActivityShared {
+    /// Nanoseconds after [`activity_epoch`] of the last progress.
+    last_ns: AtomicU64,
+    /// Response bytes came back (the head at least).
+    answered: AtomicBool,
+    conn: ConnWatch,
+}
+
+fn activity_epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Activity {
+    /// Note progress now.
+    pub fn touch(&self) {
+        let ns = Instant::now()
+            .saturating_duration_since(activity_epoch())
+            .as_nanos();
+        self.0
+            .last_ns
+            .store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn answered(&self) {
+        self.0.answered.store(true, Ordering::Relaxed);
+        self.touch();
+    }
+
+    /// The last progress: the hand-over, the response head or a body frame.
+    pub fn last(&self) -> Instant {
+        activity_epoch() + Duration::from_nanos(self.0.last_ns.load(Ordering::Relaxed))
+    }
+
+    /// Whether any byte of the response came back.
+    pub fn has_answer(&self) -> bool {
+        self.0.answered.load(Ordering::Relaxed)
+    }
+
+    /// The connection the request went out on.
+    pub fn conn(&self) -> &ConnWatch {
+        &self.0.conn
+    }
+}
+
 /// Send one request and record everything about it. Never fails: errors go into
 /// `Trace::error`. `scheduled` is when the load schedule meant it to be sent.
 pub async fn execute(
@@ -63,12 +115,38 @@ pub async fn execute(
     origin: Instant,
     scheduled: Instant,
 ) -> Trace {
+    execute_until(
+        http,
+        spec,
+        origin,
+        scheduled,
+        &Activity::default(),
+        std::future::pending(),
+    )
+    .await
+}
+
+/// [`execute`], noting its progress in `activity`, and ended early with the error `stop`
+/// resolves to, if it resolves first (a watcher's verdict: the engine died or went idle
+/// with this request outstanding).
+pub async fn execute_until(
+    http: &HttpClient,
+    spec: &RequestSpec,
+    origin: Instant,
+    scheduled: Instant,
+    activity: &Activity,
+    stop: impl std::future::Future<Output = RequestError>,
+) -> Trace {
     let mut trace = Trace::default();
     trace.timeline.scheduled = scheduled.saturating_duration_since(origin);
     trace.timeline.sent = trace.timeline.scheduled;
     let deadline = tokio::time::Instant::now() + spec.timeout;
     let mut rec = Recorder::new(&mut trace, origin);
-    let outcome = tokio::time::timeout_at(deadline, run(http, spec, origin, &mut rec)).await;
+    activity.touch();
+    let outcome = tokio::select! {
+        r = tokio::time::timeout_at(deadline, run(http, spec, origin, &mut rec, activity)) => r,
+        e = stop => Ok(Err(e)),
+    };
     let reasoning = rec.take_reasoning();
     let done = rec.done;
     let now = Instant::now().saturating_duration_since(origin);
@@ -220,6 +298,7 @@ async fn run(
     spec: &RequestSpec,
     origin: Instant,
     rec: &mut Recorder<'_>,
+    activity: &Activity,
 ) -> Result<(), RequestError> {
     let body = serde_json::to_vec(&spec.body)
         .map_err(|e| RequestError::Transport(format!("could not serialize the body: {e}")))?;
@@ -241,8 +320,10 @@ async fn run(
             &headers,
             body.into(),
             &mut rec.trace.retries,
+            Some(activity.conn()),
         )
         .await?;
+    activity.answered();
     rec.trace.timeline.sent = sent.sent.saturating_duration_since(origin);
     rec.trace.timeline.first_byte = Some(rec.at(Instant::now()));
     let status = sent.response.status().as_u16();
@@ -274,7 +355,9 @@ async fn run(
 
     let mut ingest = Ingest::new(spec.protocol);
     loop {
-        let chunk = match resp.frame().await {
+        let frame = resp.frame().await;
+        activity.touch();
+        let chunk = match frame {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => data,
                 Err(_) => continue, // trailers

@@ -21,6 +21,9 @@ use crate::client::Protocol;
 use crate::process::CommandSpec;
 use std::path::Path;
 
+/// HTTP threads llama-server gets beyond one per stream of a load run.
+pub const HTTP_THREADS_SPARE: u32 = 8;
+
 pub const DEFAULT_PORT: u16 = 8002;
 const ENDPOINTS: &[&str] = &["/completion", "/v1/chat/completions", "/chat/completions"];
 
@@ -105,6 +108,20 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         cmd = cmd.args(["--parallel".to_string(), n.to_string()]);
         notes.push(format!(
             "--parallel {n}: one slot per stream of the load run"
+        ));
+    }
+    // cpp-httplib serves each open connection with a thread of its own until the
+    // connection closes; a connection beyond its threads waits unread. Its default
+    // (--parallel + 2) leaves no room beside one connection per stream for our /metrics
+    // and /slots scrapes, the stall watchdog's look at /slots and a retry's new
+    // connection: give it that room.
+    if let Some(n) = ctx.streams
+        && !ctx.extra_args_set(&["--threads-http"])
+    {
+        let threads = n + HTTP_THREADS_SPARE;
+        cmd = cmd.args(["--threads-http".to_string(), threads.to_string()]);
+        notes.push(format!(
+            "--threads-http {threads}: one HTTP thread per stream and {HTTP_THREADS_SPARE} for scrapes, probes and retries"
         ));
     }
     // Prometheus /metrics, which load steps scrape (crate::scrape).

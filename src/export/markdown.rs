@@ -193,6 +193,7 @@ pub fn render(doc: &ResultsDoc) -> String {
          read per token); a figure above the ceiling is a measurement error and is excluded.\n"
     );
 
+    died_section(&mut md, doc);
     let left_out: Vec<_> = doc
         .engines
         .iter()
@@ -500,6 +501,51 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
     }
     out.push_str(&lump_notes(&overall, false));
     out
+}
+
+/// Engines whose process exited while they were measured: when, how, in which step, and
+/// the end of their log.
+fn died_section(md: &mut String, doc: &ResultsDoc) {
+    let died: Vec<_> = doc.engines.iter().filter(|e| e.exited.is_some()).collect();
+    if died.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Engines that died
+"
+    );
+    let _ = writeln!(
+        md,
+        "These engines' processes exited while they were measured; nothing was sent to them \
+         afterwards and the benchmark exits non-zero.\n"
+    );
+    for e in died {
+        let Some(x) = &e.exited else { continue };
+        let steps: Vec<&str> = doc
+            .load
+            .iter()
+            .filter(|s| s.engine == e.engine && s.engine_exit.is_some())
+            .map(|s| s.step.as_str())
+            .collect();
+        let during = if steps.is_empty() {
+            String::new()
+        } else {
+            format!(" during step {}", steps.join(", "))
+        };
+        let _ = writeln!(
+            md,
+            "- **{}**: {} at {}{}",
+            escape_text(&e.engine, true),
+            escape_text(&x.how, true),
+            escape_text(&x.at, true),
+            escape_text(&during, true)
+        );
+        if let Some(last) = x.log_tail.lines().rev().find(|l| !l.trim().is_empty()) {
+            let _ = writeln!(md, "  - last log line: `{}`", last.replace('`', "'"));
+        }
+    }
+    let _ = writeln!(md);
 }
 
 #[cfg(test)]

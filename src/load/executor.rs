@@ -25,8 +25,8 @@ use super::precision::{PrecisionRule, Running};
 use super::report::{StepExtras, StepReport, step_histograms, step_report};
 use super::schedule::{Arrival, LoadSteps, Step};
 use crate::client::http::HttpClient;
-use crate::client::stream::{apply_error_text_rule, build_spec, execute, http_client};
-use crate::client::{Message, PromptInput, RequestSpec, Trace};
+use crate::client::stream::{apply_error_text_rule, build_spec, execute_until};
+use crate::client::{Message, PromptInput, RequestError, RequestSpec, Trace};
 use crate::engine::ApiTarget;
 use crate::error::UserError;
 use crate::results::{Mode, RunRecord, Sampling};
@@ -71,6 +71,9 @@ pub struct LoadOptions {
     pub cache_prompt: bool,
     /// What a `--workload` adds (per-request lengths, a trace's arrivals, sessions).
     pub workload: Option<WorkloadRun>,
+    /// The engine's process, when we started it: once it exits, nothing more is sent,
+    /// its outstanding requests end at once, and the steps stop.
+    pub engine: Option<crate::liveness::EngineWatch>,
 }
 
 /// Renders a conversation into what a request sends (messages and our rendering).
@@ -117,6 +120,9 @@ pub fn sampling_for(base: &Sampling, max_tokens: Option<u32>, exact: bool) -> Sa
 const CONNECT_SAMPLES: usize = 32;
 /// Connects `--preconnect` keeps pending at once.
 const PRECONNECT_PARALLEL: usize = 128;
+/// After a request fails as a dead engine's would, how long its process is looked at.
+const DEATH_CHECK: Duration = Duration::from_millis(300);
+
 /// How long `--preconnect` waits for one connection.
 const PRECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -145,7 +151,19 @@ pub async fn run_load(
     let slo = load.slo;
     let max_in_flight = steps.iter().map(connections_for).max().unwrap_or(1);
     ensure_fd_limit(max_in_flight)?;
-    let http = http_client(max_in_flight).context("building the HTTP client")?;
+    // A closed loop never has more requests in flight than its concurrency: it gets as
+    // many connections, never more (see `Connector`: a server with a thread per
+    // connection leaves a request on an extra one unread).
+    let closed = steps
+        .iter()
+        .all(|s| matches!(s.arrival, Arrival::Closed { .. }));
+    let http = if closed {
+        HttpClient::capped(max_in_flight)
+    } else {
+        HttpClient::new(max_in_flight)
+    }
+    .context("building the HTTP client")?;
+    let probe = super::watchdog::Probe::new(&target.base_url, target.protocol.is_ndjson());
     let lengths = opts.workload.as_ref().map(|w| w.lengths.as_slice());
     let specs: Arc<Vec<(LoadPrompt, RequestSpec, Sampling)>> = Arc::new(
         prompts
@@ -190,7 +208,10 @@ pub async fn run_load(
             origin: Instant::now(),
             wall_origin: chrono::Local::now(),
             watch: load.precision.map(Watch::new),
+            inflight: Arc::default(),
         });
+        let _watchdog =
+            super::watchdog::spawn(ctx.inflight.clone(), probe.clone(), target.name.clone());
         let sampler = scrape.as_ref().map(|s| s.start(ctx.origin));
         let cpu0 = cpu_seconds();
         let idle0 = crate::timer::idle_spin();
@@ -243,6 +264,8 @@ pub async fn run_load(
             report.precision = Some(super::precision::report(&values, &w.rule, w.met()));
         }
         report.server_metrics = server_metrics;
+        let died = opts.engine.as_ref().and_then(|w| w.exited()).cloned();
+        report.engine_exit = died.clone();
         let origin_utc = ctx.wall_origin.with_timezone(&chrono::Utc);
         report.worker = Some(crate::results::WorkerStep {
             shard: step.shard,
@@ -260,6 +283,15 @@ pub async fn run_load(
         });
         sink(&report, records)?;
         reports.push(report);
+        if let Some(exit) = died {
+            tracing::error!(
+                engine = %target.name,
+                "the engine's process ended ({}) at {} during step {label}; no further step is run",
+                exit.how,
+                exit.at
+            );
+            break;
+        }
     }
     Ok(reports)
 }
@@ -505,6 +537,8 @@ struct Ctx {
     wall_origin: chrono::DateTime<chrono::Local>,
     /// `--target-ci`: the running interval of the watched metric.
     watch: Option<Watch>,
+    /// The step's requests in flight, watched for a stall ([`super::watchdog`]).
+    inflight: Arc<super::watchdog::Inflight>,
 }
 
 impl Ctx {
@@ -522,9 +556,33 @@ impl Ctx {
         self.deliver(prompt, sampling, idx, trace)
     }
 
-    /// Send one request and apply the engine's error-text rule to what came back.
+    /// Send one request and apply the engine's error-text rule to what came back. It
+    /// ends early when the watchdog finds it stalled or the engine's process exits.
     async fn attempt(&self, http: &HttpClient, spec: &RequestSpec, scheduled: Instant) -> Trace {
-        let mut trace = execute(http, spec, self.origin, scheduled).await;
+        let mut ticket = self.inflight.register();
+        let activity = ticket.activity.clone();
+        let engine = self.opts.engine.clone();
+        let stop = async {
+            match &engine {
+                Some(w) => tokio::select! {
+                    e = ticket.verdict() => e,
+                    x = w.died() => RequestError::EngineExited(format!("{} at {}", x.how, x.at)),
+                },
+                None => ticket.verdict().await,
+            }
+        };
+        let mut trace = execute_until(http, spec, self.origin, scheduled, &activity, stop).await;
+        // A failure its death would explain: look at the process before anything more is
+        // sent (the poll alone leaves a tenth of a second of refused requests).
+        if let (Some(w), Some(RequestError::Connect(_) | RequestError::Transport(_))) =
+            (&self.opts.engine, &trace.error)
+        {
+            w.check(DEATH_CHECK).await;
+        }
+        if trace.error.is_none() {
+            self.inflight
+                .note_healthy(super::watchdog::longest_silence(&trace.timeline));
+        }
         if self.target.error_text_is_failure {
             apply_error_text_rule(&mut trace);
         }
@@ -550,9 +608,17 @@ impl Ctx {
         record
     }
 
-    /// `--target-ci` was met: send no more requests in this step.
-    fn precise_enough(&self) -> bool {
-        self.watch.as_ref().is_some_and(|w| w.met())
+    /// Send no more requests in this step: `--target-ci` was met, or the engine's
+    /// process exited.
+    fn enough(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| w.met()) || self.engine_gone()
+    }
+
+    fn engine_gone(&self) -> bool {
+        self.opts
+            .engine
+            .as_ref()
+            .is_some_and(|w| w.exited().is_some())
     }
 
     fn record(
@@ -636,7 +702,7 @@ async fn closed_loop(
                 if idx == step.warmup {
                     let _ = start.0.set(scheduled);
                 }
-                if !step.may_send(idx, start.since(scheduled)) || ctx.precise_enough() {
+                if !step.may_send(idx, start.since(scheduled)) || ctx.enough() {
                     break;
                 }
                 out.push(ctx.send(&http, idx, scheduled).await);
@@ -705,7 +771,7 @@ async fn session_loop(
                     if idx == step.warmup {
                         let _ = start.0.set(scheduled);
                     }
-                    if !step.may_send(idx, start.since(scheduled)) || ctx.precise_enough() {
+                    if !step.may_send(idx, start.since(scheduled)) || ctx.enough() {
                         break 'user;
                     }
                     let messages = history_with(&history, turn);
@@ -780,7 +846,7 @@ async fn open_loop(ctx: &Arc<Ctx>, step: &Step, http: &HttpClient) -> Vec<RunRec
             measure_offset = Some(offset);
         }
         let since = measure_offset.map(|m| offset.saturating_sub(m));
-        if !step.may_send(idx, since) || ctx.precise_enough() {
+        if !step.may_send(idx, since) || ctx.enough() {
             break;
         }
         let at = ctx.origin + offset;

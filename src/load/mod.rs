@@ -9,6 +9,8 @@
 //! - [`search`]: pure — `--find`: which load to probe next, Wilson intervals on SLO
 //!   attainment, the boundary.
 //! - [`precision`]: pure — `--target-ci`: when a step's metric is precise enough to stop.
+//! - [`watchdog`]: a step never stalls: requests outstanding while the engine is idle end
+//!   as failed within seconds, saying where each sat.
 
 pub mod executor;
 pub mod precision;
@@ -16,5 +18,6 @@ pub mod report;
 pub mod schedule;
 pub mod search;
 pub mod shard;
+pub mod watchdog;
 
 pub use executor::{LoadOptions, LoadPrompt, run_load};

@@ -367,6 +367,7 @@ pub fn step_report(
         precision: None,
         worker: None,
         merged: None,
+        engine_exit: None,
         server_metrics: None,
         ttft_holds_generation: lumps,
     }

@@ -467,6 +467,7 @@ fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeErro
             tolerance_ms,
         }),
         precision: None,
+        engine_exit: parts.iter().find_map(|p| p.step.engine_exit.clone()),
         // Whatever else a step report carries (e.g. the engine's own /metrics, which
         // every worker sees alike): the first worker's.
         ..p0.step.clone()

@@ -20,9 +20,17 @@ pub struct Engine {
     pub info: EngineInfo,
     pub checks: Checks,
     pub sampler: Option<crate::measure::resources::RssSampler>,
+    /// The process we started, watched from bring-up on: when it exits, nothing more is
+    /// sent to it and every report says it died.
+    pub watch: Option<crate::liveness::EngineWatch>,
 }
 
 impl Engine {
+    /// How the engine's process ended, if it died while we measured it.
+    pub fn exited(&self) -> Option<&crate::liveness::EngineExit> {
+        self.watch.as_ref().and_then(|w| w.exited())
+    }
+
     /// Pid of the engine's process group (`None` for a server given by URL).
     pub fn pid(&self) -> Option<u32> {
         self.running.as_ref().map(|r| r.pid()).filter(|p| *p != 0)
@@ -267,6 +275,7 @@ pub async fn bring_up(
         ));
         info.gpu_memory = Some(m);
     }
+    let watch = running.as_ref().and_then(|r| r.watch());
     Ok(Engine {
         target,
         running,
@@ -276,12 +285,24 @@ pub async fn bring_up(
             roofline: roof.ok(),
         },
         sampler,
+        watch,
     })
 }
 
 /// Stop a managed engine (SIGTERM, grace, SIGKILL); returns its facts for the results.
-pub async fn bring_down(engine: Engine, session: &mut Session) -> EngineInfo {
+pub async fn bring_down(mut engine: Engine, session: &mut Session) -> EngineInfo {
     drop(engine.sampler);
+    if let Some(w) = &engine.watch {
+        // What follows is our own stop, not a death.
+        w.disarm();
+        if let Some(exit) = w.exited() {
+            session.log(&format!(
+                "{}'s process ended ({}) at {} while it was measured; the end of its log:\n{}",
+                engine.target.name, exit.how, exit.at, exit.log_tail
+            ));
+            engine.info.exited = Some(exit.clone());
+        }
+    }
     if let Some(r) = engine.running
         && let Err(e) = r.stop().await
     {

@@ -108,8 +108,20 @@ pub fn all_failed_engines(runs: &[RunRecord]) -> Vec<(String, usize)> {
 }
 
 /// What made the benchmark incomplete, or `None`. Pure.
-pub fn incompleteness(left_out: &[LeftOut], runs: &[RunRecord]) -> Option<String> {
+pub fn incompleteness(
+    left_out: &[LeftOut],
+    runs: &[RunRecord],
+    engines: &[EngineInfo],
+) -> Option<String> {
     let mut parts = Vec::new();
+    for e in engines {
+        if let Some(x) = &e.exited {
+            parts.push(format!(
+                "{}'s process ended ({}) at {} while it was measured (nothing was sent to it after)",
+                e.engine, x.how, x.at
+            ));
+        }
+    }
     for lo in left_out.iter().filter(|l| !l.not_installed) {
         parts.push(format!("left out {}: {}", lo.engine, lo.reason));
     }
@@ -182,7 +194,7 @@ pub fn finish(
         ))
         .into());
     }
-    match incompleteness(&done.left_out, &doc.runs) {
+    match incompleteness(&done.left_out, &doc.runs, &doc.engines) {
         Some(why) => {
             session.log(&format!("incomplete: {why}"));
             Err(Incomplete(why).into())
@@ -232,9 +244,9 @@ mod tests {
             all_failed_engines(&runs),
             vec![("b".to_string(), 2), ("c".to_string(), 1)]
         );
-        let why = incompleteness(&[], &runs).expect("incomplete");
+        let why = incompleteness(&[], &runs, &[]).expect("incomplete");
         assert!(why.contains("every run of b failed (2 runs"), "{why}");
-        assert_eq!(incompleteness(&[], &runs[..1]), None);
+        assert_eq!(incompleteness(&[], &runs[..1], &[]), None);
     }
 
     #[test]
@@ -246,10 +258,32 @@ mod tests {
             not_installed,
             user_fixable: true,
         };
-        assert_eq!(incompleteness(&[lo(true)], &[]), None);
+        assert_eq!(incompleteness(&[lo(true)], &[], &[]), None);
         assert_eq!(
-            incompleteness(&[lo(false)], &[]).as_deref(),
+            incompleteness(&[lo(false)], &[], &[]).as_deref(),
             Some("left out x: fairness check of `x`: template mismatch")
+        );
+    }
+
+    #[test]
+    fn an_engine_that_died_makes_the_run_incomplete_even_with_successes() {
+        let runs = vec![rec("llamacpp", true, false), rec("llamacpp", false, false)];
+        let mut e = EngineInfo {
+            engine: "llamacpp".into(),
+            ..Default::default()
+        };
+        assert_eq!(incompleteness(&[], &runs, std::slice::from_ref(&e)), None);
+        e.exited = Some(crate::liveness::EngineExit {
+            how: "killed by signal 9 (SIGKILL)".into(),
+            code: None,
+            signal: Some(9),
+            at: "2026-12-07T12:00:00+00:00".into(),
+            log_tail: String::new(),
+        });
+        let why = incompleteness(&[], &runs, &[e]).expect("incomplete");
+        assert_eq!(
+            why,
+            "llamacpp's process ended (killed by signal 9 (SIGKILL)) at 2026-12-07T12:00:00+00:00 while it was measured (nothing was sent to it after)"
         );
     }
 }

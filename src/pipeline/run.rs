@@ -290,6 +290,9 @@ async fn measure_all(
             let (first, first_input) = &inputs.prompts[0];
             for (engine, watch) in up.iter().zip(&neighbours) {
                 for w in 0..settings.warmup_runs {
+                    if engine.exited().is_some() {
+                        break;
+                    }
                     let r = measure_one(engine, watch, ctx, first, first_input, w, true).await;
                     session.record(r)?;
                 }
@@ -312,6 +315,10 @@ async fn measure_all(
                 }
             }
             for (i, (p, input), run_index) in order {
+                // An engine whose process exited is sent nothing more.
+                if up[i].exited().is_some() {
+                    continue;
+                }
                 let r = measure_one(&up[i], &neighbours[i], ctx, p, input, run_index, false).await;
                 session.record(r)?;
             }
@@ -404,7 +411,32 @@ async fn measure_one(
     telemetry.set_engine_pids(&engine_pids(engine));
     let window = telemetry.mark();
     let scheduled = Instant::now();
-    let mut trace = crate::client::stream::execute(&ctx.http, &spec, ctx.origin, scheduled).await;
+    let died = async {
+        match &engine.watch {
+            Some(w) => {
+                let x = w.died().await;
+                crate::client::RequestError::EngineExited(format!("{} at {}", x.how, x.at))
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let mut trace = crate::client::stream::execute_until(
+        &ctx.http,
+        &spec,
+        ctx.origin,
+        scheduled,
+        &crate::client::stream::Activity::default(),
+        died,
+    )
+    .await;
+    if let (
+        Some(w),
+        Some(crate::client::RequestError::Connect(_) | crate::client::RequestError::Transport(_)),
+    ) = (&engine.watch, &trace.error)
+    {
+        // Its death would explain the failure: look now, before the next run is sent.
+        w.check(Duration::from_millis(300)).await;
+    }
     let wall_s = scheduled.elapsed().as_secs_f64();
     let busy = neighbours.flags(&cpu_before, wall_s);
     if target.error_text_is_failure {
@@ -493,6 +525,7 @@ async fn load_engine(
         scrape: ctx.scrape,
         cache_prompt: ctx.cache_prompt,
         workload: ctx.inputs.workload.as_ref().map(|w| w.run.clone()),
+        engine: engine.watch.clone(),
     };
     session.log(&format!(
         "load run against {} ({}), template {}",
