@@ -41,6 +41,9 @@ R="${RESULTS_DIR:-/tmp/h200}"       # packed into $OUT at exit (the device retur
 SHAPE="${SHAPE:-1b}"
 DEADLINE="${DEADLINE:-575}"          # seconds from start; the call is killed at 600
 MAX_TOKENS="${MAX_TOKENS:-128}"
+SWEEPS="${SWEEPS:-1}"                # how many times the llama-server sweep runs
+PYTORCH="${PYTORCH:-1}"              # 0: no PyTorch steps (more time for the sweeps)
+CHECKS="${CHECKS:-1}"                # 0: no llama-bench, CLI, API or 4-slot steps (sweeps only)
 export INFERBENCH_HOME="${INFERBENCH_HOME:-/tmp/ib}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -104,6 +107,7 @@ ib_in() { # OUTDIR: the arguments every inferbench run here takes
     printf '%s\n' --config "$CONFIG" --out-dir "$R/$1" --html -q
 }
 
+if [ "$PYTORCH" = 1 ]; then
 # --- 4. PyTorch (cores 0-1) while llama.cpp builds ---------------------------------------------
 mapfile -t A < <(ib_in api-pytorch)
 step api-pytorch 150 260 taskset -c 0-1 "$IB" api --engines pytorch --quick --runs 3 --warmup 1 "${A[@]}"
@@ -134,6 +138,7 @@ else
     log "api-pytorch-compiled: skipped (only $CL s before llama.cpp's 200 s)"
     printf 'api-pytorch-compiled\tskipped\t0\tno time left\n' >>"$R/steps.tsv"
 fi
+fi # PYTORCH
 
 if [ -n "$BUILD_PID" ]; then
     log "llama.cpp: waiting for the build"
@@ -144,6 +149,7 @@ export PATH="$INFERBENCH_HOME/bin:$PATH"
 "$INFERBENCH_HOME/bin/llama-server" --version >"$R/llama-version.txt" 2>&1
 
 # --- 5. llama.cpp: the cross-check, both modes, the sweep -------------------------------------
+if [ "$CHECKS" = 1 ]; then
 step llama-bench 40 90 "$INFERBENCH_HOME/bin/llama-bench" -m "$MODEL" -ngl 99 -p 512 -n "$MAX_TOKENS" \
     -fa 0,1 -r 3 -o json
 # The JSON array is llama-bench's stdout; its stderr (device logs) shares the log file.
@@ -152,9 +158,16 @@ mapfile -t A < <(ib_in cli-llamacpp)
 step cli-llamacpp 40 120 "$IB" cli --engines llamacpp --quick --runs 5 --warmup 1 "${A[@]}"
 mapfile -t A < <(ib_in api-llamacpp)
 step api-llamacpp 40 120 "$IB" api --engines llamacpp --quick --runs 5 --warmup 1 "${A[@]}"
-mapfile -t A < <(ib_in load-llamacpp)
-step load-llamacpp 40 150 "$IB" api --engines llamacpp --sweep 1,16,64 --requests 96 --max-tokens 64 "${A[@]}"
+fi # CHECKS
 
+# SWEEPS=N repeats it (issue 18 asks for five: no request may be lost, no step may stall).
+for i in $(seq "$SWEEPS"); do
+    name=load-llamacpp; [ "$SWEEPS" -gt 1 ] && name="load-llamacpp-$i"
+    mapfile -t A < <(ib_in "$name")
+    step "$name" 40 150 "$IB" api --engines llamacpp --sweep 1,16,64 --requests 96 --max-tokens 64 "${A[@]}"
+done
+
+if [ "$CHECKS" = 1 ]; then
 # A llama-server with llama.cpp's default 4 slots, started by hand: a c=64 step is flagged.
 PORT=18089
 "$INFERBENCH_HOME/bin/llama-server" -m "$MODEL" -ngl 99 --parallel 4 --host 127.0.0.1 --port "$PORT" \
@@ -168,6 +181,7 @@ mapfile -t A < <(ib_in load-np4)
 step load-np4 30 120 "$IB" api --url "http://127.0.0.1:$PORT" --model gemma --concurrency 64 \
     --requests 128 --max-tokens 64 --model-file "$MODEL" --tokenizer "$TOKDIR/tokenizer.json" "${A[@]}"
 kill "$NP4" 2>/dev/null; wait "$NP4" 2>/dev/null
+fi # CHECKS
 
 # --- 6. what came out ---------------------------------------------------------------------------
 nvidia-smi -q -d MEMORY,CLOCK,POWER >"$R/nvidia-smi.txt" 2>&1
