@@ -67,6 +67,12 @@ fn start(dir: &Path) -> LlamaServer {
         .args(["-m", &model.display().to_string()])
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["-c", "8192", "-np", "32", "-t", "2"])
+        // The reference chat template (the GGUF has none, and llama-server would fall
+        // back to ChatML): the fairness check of a `--url` llama-server compares its
+        // /apply-template with our rendering and refuses a server that renders another
+        // prompt.
+        .args(["--jinja", "--chat-template-file"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/gemma3.jinja"))
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()

@@ -72,7 +72,7 @@ impl FairnessOutcome {
 /// The engine's prompt differs from the reference: shows both.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "{engine}: the prompt the engine sees differs from the reference rendering ({detail}).\n  engine:    {engine_prompt:?}\n  reference: {reference_prompt:?}\n{ids}Fix the engine's chat template (servers.{engine}.chat_template, inferbench.chat_template) or pass --allow-template-mismatch to measure anyway"
+    "{engine}: the prompt the engine sees differs from the reference rendering ({detail}).\n  engine:    {engine_prompt:?}\n  reference: {reference_prompt:?}\n{ids}{fix}"
 )]
 pub struct TemplateMismatch {
     pub engine: String,
@@ -81,6 +81,27 @@ pub struct TemplateMismatch {
     pub reference_prompt: String,
     /// Pre-formatted token-id lines (empty when ids were not compared).
     pub ids: String,
+    /// What to do about it (see [`mismatch_fix`]).
+    pub fix: String,
+}
+
+/// The fix for a [`TemplateMismatch`] of `target`: the engine's template where we start
+/// it, the server's where it was given with `--url` (we do not start it).
+pub fn mismatch_fix(target: &ApiTarget) -> String {
+    if target.kind == EngineKind::OpenAi {
+        "Start the server with the reference chat template (llama-server: --jinja \
+         --chat-template-file with the reference's template, e.g. templates/gemma3.jinja), or \
+         pick the reference that matches the server with --chat-template; with --endpoint \
+         completions llama-server adds its own BOS to our rendering (use --endpoint chat); or \
+         pass --allow-template-mismatch to measure anyway"
+            .to_string()
+    } else {
+        format!(
+            "Fix the engine's chat template (servers.{}.chat_template, inferbench.chat_template) \
+             or pass --allow-template-mismatch to measure anyway",
+            target.name
+        )
+    }
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> Result<Value> {
@@ -362,6 +383,7 @@ pub async fn check(
             engine_prompt,
             reference_prompt: reference.rendered.clone(),
             ids: ids_lines,
+            fix: mismatch_fix(target),
         }
         .into());
     }
@@ -382,12 +404,15 @@ mod tests {
 
     #[test]
     fn mismatch_message_shows_both_and_the_fix() {
+        let mut managed = ApiTarget::openai("llamacpp", "http://h:1", None, true);
+        managed.kind = EngineKind::LlamaCpp;
         let e = TemplateMismatch {
             engine: "llamacpp".into(),
             detail: "token ids differ at position 1".into(),
             engine_prompt: "<bos><bos>hi".into(),
             reference_prompt: "<bos>hi".into(),
             ids: "  engine ids:    [2, 2]\n  reference ids: [2]\n".into(),
+            fix: mismatch_fix(&managed),
         };
         let m = e.to_string();
         assert!(
@@ -395,6 +420,7 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("--allow-template-mismatch"), "{m}");
+        assert!(m.contains("servers.llamacpp.chat_template"), "{m}");
         assert!(m.contains("engine ids:    [2, 2]"), "{m}");
     }
 
@@ -522,6 +548,12 @@ mod tests {
             .downcast_ref::<TemplateMismatch>()
             .unwrap_or_else(|| panic!("not a template mismatch: {err:#}"));
         assert!(m.detail.contains("position 1"), "{}", m.detail);
+        // A server we did not start: the fix is how to start it, not our config.
+        assert!(
+            m.fix.contains("--chat-template-file") && !m.fix.contains("servers."),
+            "{}",
+            m.fix
+        );
     }
 
     #[tokio::test]
