@@ -33,6 +33,17 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// A path-like value names a variable (`${VAR}` or `$VAR`, no `:-default`) that is
+    /// unset or empty: expanding it to "" would silently point somewhere else.
+    #[error("{path}: {key} uses {written}, which is {state}; set it or write the path")]
+    UnsetVar {
+        path: PathBuf,
+        key: String,
+        /// The reference as written (`${UZU_BIN}`).
+        written: String,
+        /// `not set` or `set but empty`.
+        state: &'static str,
+    },
     #[error("environment variable {var}={value:?}: {message}")]
     Env {
         var: String,
@@ -411,6 +422,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> 
         }
     })?;
     validate_file(&file, path)?;
+    check_variables(&file, path, &ProcessEnv)?;
     Ok(file)
 }
 
@@ -600,7 +612,8 @@ pub fn setup_home() -> Option<PathBuf> {
 
 /// Expand `~/`, `$VAR`, `${VAR}` and `${VAR:-default}` in a path-like value (an unset or
 /// empty variable takes the default, which may itself start with `~/`), then resolve it
-/// against `base` when relative.
+/// against `base` when relative. A file's values naming an unset variable without a
+/// default never get here: [`parse_config`] rejects them.
 pub fn expand_path(raw: &str, base: &Path) -> PathBuf {
     let p = PathBuf::from(expand_str(raw));
     if p.is_absolute() { p } else { base.join(p) }
@@ -614,8 +627,16 @@ fn home_prefixed(s: &str) -> String {
 }
 
 fn expand_str(raw: &str) -> String {
+    expand_with(raw, &ProcessEnv).0
+}
+
+/// [`expand_str`] with its variables read from `env`; also returns each reference that
+/// had no value and no default, as written (`${X}` or `$X`), with whether the variable
+/// was set (to "").
+fn expand_with(raw: &str, env: &dyn EnvSource) -> (String, Vec<(String, bool)>) {
     let raw = home_prefixed(raw);
     let mut s = String::new();
+    let mut missing = Vec::new();
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '$' {
@@ -658,13 +679,74 @@ fn expand_str(raw: &str) -> String {
             s.push('$');
             continue;
         }
-        match (std::env::var(&name).ok().filter(|v| !v.is_empty()), default) {
+        let value = env.get(&name);
+        let set = value.is_some();
+        match (value.filter(|v| !v.is_empty()), default) {
             (Some(v), _) => s.push_str(&v),
             (None, Some(d)) => s.push_str(&home_prefixed(&d)),
-            (None, None) => {}
+            (None, None) => {
+                let written = if braced {
+                    format!("${{{name}}}")
+                } else {
+                    format!("${name}")
+                };
+                missing.push((written, set));
+            }
         }
     }
-    s
+    (s, missing)
+}
+
+/// Every value of the file that is expanded as a path ([`expand_path`], through
+/// [`Settings::path_of`]), by key: `inferbench.prompts_file`, `.tokenizer`,
+/// `.chat_template`, and in each engine and server section `binary`, `model_path`,
+/// `python`, `tokenizer`, `models_dir` and `command[0]` (the program).
+fn path_values(f: &ConfigFile) -> Vec<(String, &str)> {
+    let x = &f.inferbench;
+    let mut out: Vec<(String, &str)> = [
+        ("inferbench.prompts_file", &x.prompts_file),
+        ("inferbench.tokenizer", &x.tokenizer),
+        ("inferbench.chat_template", &x.chat_template),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k.to_string(), v.as_deref()?)))
+    .collect();
+    for (section, map) in [("engines", &f.engines), ("servers", &f.servers)] {
+        for (name, e) in map {
+            for (k, v) in [
+                ("binary", &e.binary),
+                ("model_path", &e.model_path),
+                ("python", &e.python),
+                ("tokenizer", &e.tokenizer),
+                ("models_dir", &e.models_dir),
+            ] {
+                if let Some(v) = v.as_deref() {
+                    out.push((format!("{section}.{name}.{k}"), v));
+                }
+            }
+            if let Some(program) = e.command.as_deref().and_then(<[String]>::first) {
+                out.push((format!("{section}.{name}.command[0]"), program));
+            }
+        }
+    }
+    out
+}
+
+/// A path-like value that names an unset (or empty) variable without a `:-default` is an
+/// error naming the file, the key and the variable, rather than a path with a hole in it.
+/// Every section is checked, enabled or not, like [`validate_file`]'s checks.
+fn check_variables(f: &ConfigFile, path: &Path, env: &dyn EnvSource) -> Result<(), ConfigError> {
+    for (key, value) in path_values(f) {
+        if let Some((written, set)) = expand_with(value, env).1.into_iter().next() {
+            return Err(ConfigError::UnsetVar {
+                path: path.to_path_buf(),
+                key,
+                written,
+                state: if set { "set but empty" } else { "not set" },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Read the config (explicit path, else `./benchmark_config.json` if present, else the
@@ -1295,5 +1377,94 @@ mod tests {
             expand_path("${HOME:-/elsewhere}/m.gguf", base),
             PathBuf::from(format!("{home}/m.gguf"))
         );
+    }
+
+    #[test]
+    fn unset_variable_is_an_error_naming_file_key_and_variable() {
+        let text = r#"{"servers": {"uzu": {"binary": "${INFERBENCH_TEST_SURELY_UNSET_UZU_BIN}"}}}"#;
+        let err = parse_config(text, Path::new("benchmark_config.json")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "benchmark_config.json: servers.uzu.binary uses ${INFERBENCH_TEST_SURELY_UNSET_UZU_BIN}, \
+             which is not set; set it or write the path"
+        );
+        // The bare `$VAR` form, another key, and a disabled section are checked too.
+        let text = r#"{"engines": {"pytorch": {"enabled": false,
+            "python": "$INFERBENCH_TEST_SURELY_UNSET_VENV/bin/python"}}}"#;
+        let err = parse_config(text, &p()).unwrap_err().to_string();
+        assert!(
+            err.contains("engines.pytorch.python uses $INFERBENCH_TEST_SURELY_UNSET_VENV,"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn variables_checked_in_every_path_key() {
+        let env: BTreeMap<String, String> = [
+            ("SET".to_string(), "/opt".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ]
+        .into();
+        let check = |json: &str| {
+            let f: ConfigFile = serde_json::from_str(json).unwrap();
+            check_variables(&f, &p(), &env).map_err(|e| e.to_string())
+        };
+        // Set, or unset with a default: fine.
+        assert!(check(r#"{"inferbench": {"tokenizer": "${SET}/t.json"}}"#).is_ok());
+        assert!(
+            check(r#"{"servers": {"llamacpp": {"model_path": "${NOPE:-/m}/x.gguf"}}}"#).is_ok()
+        );
+        assert!(
+            check(r#"{"servers": {"llamacpp": {"model_path": "${EMPTY:-/m}/x.gguf"}}}"#).is_ok()
+        );
+        // A value that is never expanded as a path may hold a `$`.
+        assert!(check(r#"{"servers": {"llamacpp": {"note": "${NOPE}"}}}"#).is_ok());
+        let err = check(r#"{"servers": {"llamacpp": {"model_path": "${EMPTY}/x.gguf"}}}"#);
+        assert!(
+            err.as_ref()
+                .is_err_and(|e| e
+                    .contains("servers.llamacpp.model_path uses ${EMPTY}, which is set but empty")),
+            "{err:?}"
+        );
+        for (json, key) in [
+            (
+                r#"{"inferbench": {"prompts_file": "${NOPE}"}}"#,
+                "inferbench.prompts_file",
+            ),
+            (
+                r#"{"inferbench": {"tokenizer": "${NOPE}"}}"#,
+                "inferbench.tokenizer",
+            ),
+            (
+                r#"{"inferbench": {"chat_template": "${NOPE}/t.jinja"}}"#,
+                "inferbench.chat_template",
+            ),
+            (
+                r#"{"servers": {"ollama": {"models_dir": "${NOPE}"}}}"#,
+                "servers.ollama.models_dir",
+            ),
+            (
+                r#"{"engines": {"llamacpp": {"tokenizer": "${NOPE}"}}}"#,
+                "engines.llamacpp.tokenizer",
+            ),
+            (
+                r#"{"servers": {"x": {"kind": "openai", "command": ["${NOPE}/srv", "${NOPE}"]}}}"#,
+                "servers.x.command[0]",
+            ),
+        ] {
+            let err = check(json);
+            assert!(
+                err.as_ref()
+                    .is_err_and(|e| e.contains(&format!("{key} uses ${{NOPE}}, which is not set"))),
+                "{json}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn shipped_config_needs_no_variable() {
+        // Every variable the shipped config names has a default: it loads with none set.
+        let f: ConfigFile = serde_json::from_str(include_str!("../benchmark_config.json")).unwrap();
+        check_variables(&f, &p(), &BTreeMap::<String, String>::new()).unwrap();
     }
 }
