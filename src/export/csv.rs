@@ -1,6 +1,7 @@
 //! Per-run records (and load steps) as CSV (RFC 4180), pure.
 //!
-//! A field is quoted when it holds a comma, a quote, CR or LF; quotes inside are doubled.
+//! Written by the `csv` crate: a field is quoted when it holds a comma, a quote, CR or LF,
+//! quotes inside are doubled, and lines end in CRLF.
 //! Free text (model output, errors, prompt ids, engine names) that starts with `=`, `+`,
 //! `-`, `@`, tab or CR gets a leading `'`, so a spreadsheet opening the file shows it as
 //! text instead of evaluating it as a formula (OWASP "CSV injection"). Numbers are written
@@ -9,24 +10,32 @@
 use super::Stat;
 use crate::results::metric::{self, Metric};
 use crate::results::{ResultsDoc, RunRecord};
-use std::fmt::Write as _;
 
-/// Quote a field when RFC 4180 requires it.
-pub fn field(s: &str) -> String {
-    if s.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// A free-text field, defused against formula evaluation (the writer quotes it as needed).
+pub fn text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
     } else {
         s.to_string()
     }
 }
 
-/// A free-text field: defused against formula evaluation, then quoted as needed.
-pub fn text(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        field(&format!("'{s}"))
-    } else {
-        field(s)
+/// A header line and one line per row, through the `csv` crate: RFC 4180 quoting, CRLF
+/// line ends.
+fn to_csv<H: AsRef<[u8]>>(header: &[H], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .flexible(true)
+        .from_writer(Vec::new());
+    // Writing into memory cannot fail; flexible: a row is never dropped for its length
+    // (every row has the header's length: the tests check it).
+    let _ = w.write_record(header);
+    for row in rows {
+        let _ = w.write_record(&row);
     }
+    w.into_inner()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
 }
 
 fn opt<T: ToString>(x: Option<T>) -> String {
@@ -140,12 +149,7 @@ pub fn render(doc: &ResultsDoc) -> String {
 
 /// [`render`] over a slice of records.
 pub fn render_records(runs: &[RunRecord]) -> String {
-    let mut s = String::new();
-    let _ = write!(s, "{}\r\n", columns().join(","));
-    for r in runs {
-        let _ = write!(s, "{}\r\n", row(r).join(","));
-    }
-    s
+    to_csv(&columns(), runs.iter().map(row))
 }
 
 /// The latency columns of [`render_load`]: a statistic of a step's summary of a metric.
@@ -196,10 +200,8 @@ pub fn render_load(doc: &ResultsDoc) -> String {
         "ttft_holds_generation".into(),
     ])
     .collect();
-    let mut s = String::new();
-    let _ = write!(s, "{}\r\n", header.join(","));
-    for st in &doc.load {
-        let cells: Vec<String> = [
+    let rows = doc.load.iter().map(|st| {
+        [
             text(&st.engine),
             text(&st.step),
             st.requests.to_string(),
@@ -231,10 +233,9 @@ pub fn render_load(doc: &ResultsDoc) -> String {
             st.client.bottleneck.to_string(),
             st.ttft_holds_generation.to_string(),
         ])
-        .collect();
-        let _ = write!(s, "{}\r\n", cells.join(","));
-    }
-    s
+        .collect()
+    });
+    to_csv(&header, rows)
 }
 
 #[cfg(test)]
@@ -293,13 +294,15 @@ mod tests {
 
     #[test]
     fn fields_are_quoted_only_when_needed() {
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+        // One line of cells, written as the header is (rows are written the same way).
+        let line = |cells: &[&str]| to_csv(cells, std::iter::empty());
+        assert_eq!(line(&["plain", "", "1.5"]), "plain,,1.5\r\n");
+        assert_eq!(line(&["a,b", "x"]), "\"a,b\",x\r\n");
+        assert_eq!(line(&["say \"hi\""]), "\"say \"\"hi\"\"\"\r\n");
+        assert_eq!(line(&["two\nlines", "cr\r"]), "\"two\nlines\",\"cr\r\"\r\n");
         assert_eq!(text("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
         assert_eq!(text("-1+1"), "'-1+1");
-        assert_eq!(text("@x,y"), "\"'@x,y\"");
+        assert_eq!(line(&[&text("@x,y")]), "\"'@x,y\"\r\n");
         assert_eq!(text("안녕"), "안녕");
     }
 
