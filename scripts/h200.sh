@@ -88,7 +88,11 @@ if [ -n "${LLAMA_BIN_DIR:-}" ]; then
 else
     LLB=/tmp/llb/build/bin
     mkdir -p /tmp/llb
-    llama_build_tar "$KIT/llama-src.tar.xz" /tmp/llb "$((NCPU - 2))" "2-$((NCPU - 1))" >"$R/llama-build.log" 2>&1 &
+    if [ "$PYTORCH" = 1 ]; then # PyTorch runs on cores 0-1 meanwhile
+        llama_build_tar "$KIT/llama-src.tar.xz" /tmp/llb "$((NCPU - 2))" "2-$((NCPU - 1))" >"$R/llama-build.log" 2>&1 &
+    else
+        llama_build_tar "$KIT/llama-src.tar.xz" /tmp/llb "$NCPU" >"$R/llama-build.log" 2>&1 &
+    fi
     BUILD_PID=$!
     log "llama.cpp: $BACKEND build started (sm_$(llama_cuda_arch 2>/dev/null || echo -), pid $BUILD_PID)"
 fi

@@ -221,7 +221,12 @@ else
     # baseline x86-64 without AVX: ~1 token/s. Official releases pick an AVX2/AVX-512
     # build at run time; -march=native gives this machine the same (the binary is cached
     # for this machine only). The version string is set as release builds set it.
-    if CGO_CPPFLAGS="-I$VENDOR" CGO_CFLAGS="-O3 -march=native" CGO_CXXFLAGS="-O3 -march=native" \
+    # On a CPU with AMX (Sapphire Rapids and later) -march=native defines __AMX_INT8__, and
+    # ggml-cpu.cpp then calls the AMX buffer type, whose source (ggml-cpu/amx/) cgo does not
+    # compile: the link fails ("undefined reference to ggml_backend_amx_buffer_type").
+    # Official builds do not use AMX either; leave it out.
+    NATIVE="-O3 -march=native -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    if CGO_CPPFLAGS="-I$VENDOR" CGO_CFLAGS="$NATIVE" CGO_CXXFLAGS="$NATIVE" \
         GOBIN="$BIN" go install -ldflags "-X github.com/ollama/ollama/version.Version=${OLLAMA_VERSION#v}" \
         "github.com/ollama/ollama@$OLLAMA_VERSION" >"$LOGS/ollama-build.log" 2>&1 \
         && "$OLLAMA_BIN" --version >/dev/null 2>&1; then

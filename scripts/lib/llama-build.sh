@@ -34,7 +34,11 @@ llama_cmake_args() {
     case "$1" in
         cuda)
             printf '%s\n' -DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$(llama_cuda_arch)" \
-                "-DCMAKE_CUDA_COMPILER=$(llama_nvcc)" -DGGML_NATIVE=OFF ;;
+                "-DCMAKE_CUDA_COMPILER=$(llama_nvcc)" -DGGML_NATIVE=OFF
+            # LLAMA_CUDA_FA=OFF leaves out the FlashAttention kernels (the slowest part of
+            # the build; llama-server then runs without flash attention).
+            [ -n "${LLAMA_CUDA_FA:-}" ] && printf '%s\n' "-DGGML_CUDA_FA=$LLAMA_CUDA_FA"
+            ;;
         *)
             printf '%s\n' -DGGML_NATIVE=OFF ;;
     esac
