@@ -27,11 +27,12 @@
 //!   (`ttft_holds_generation`) and is flagged [`TTFT_HOLDS_GENERATION_FLAG`], and reports
 //!   mark its TTFT.
 
-use crate::measure::inference::{Bootstrap, infer};
+use crate::liveness::EngineExit;
+use crate::measure::inference::{Bootstrap, Inference, infer};
 use crate::measure::metrics::TTFT_HOLDS_GENERATION;
-use crate::measure::stats::summarize;
+use crate::measure::stats::{Summary, summarize};
 use crate::results::metric::{Metric, Scope};
-use crate::results::{Flag, RunRecord};
+use crate::results::{Flag, MergedStep, RunRecord, ServerMetrics};
 use std::collections::BTreeMap;
 
 // The report's data types are part of the results document.
@@ -103,9 +104,77 @@ pub fn step_report(
 ) -> StepReport {
     let measured: Vec<&RunRecord> = records.iter().filter(|r| !r.warmup).collect();
     let ok: Vec<&RunRecord> = measured.iter().copied().filter(|r| r.ok).collect();
-    let warmup = records.len() - measured.len();
+    // Token instants of every request of the step (warm-up included).
+    let all_abs: Vec<(&RunRecord, Abs)> =
+        records.iter().filter_map(|r| Some((r, abs(r)?))).collect();
+    let in_flight = in_flight(arrival, &ok);
+    let (span, steady) = windows(&measured, in_flight);
+    let client = client_headroom(&measured, steady.as_ref(), extras);
+    // Replies in one lump: their TTFT is in the TTFT figures (it is what the client
+    // saw) but holds the whole generation; say so beside them.
+    let lumps = ok.iter().filter(|r| r.ttft_holds_generation).count() as u64;
+    let flags = step_flags(
+        &client,
+        steady.is_some(),
+        measured.len(),
+        in_flight,
+        lumps,
+        ok.len(),
+    );
+    let (metrics, inference) = step_metrics(&ok);
+    assemble(StepParts {
+        engine: engine.to_string(),
+        step: step_label.to_string(),
+        index,
+        arrival,
+        counts: StepCounts {
+            warmup: (records.len() - measured.len()) as u64,
+            requests: measured.len() as u64,
+            ok: ok.len() as u64,
+            failed: (measured.len() - ok.len()) as u64,
+            output_tokens: ok.iter().filter_map(|r| r.output_tokens).sum(),
+            ttft_holds_generation: lumps,
+            in_flight,
+            max_in_flight: peak_overlap(all_abs.iter().map(|(_, a)| (a.sent, a.finish))),
+        },
+        span,
+        steady,
+        span_tokens: span.map_or(0.0, |w| tokens_in(&all_abs, &w)),
+        output_tps_steady: steady.and_then(|w| rate_in(&all_abs, &w)),
+        timeline: per_second(span, &all_abs),
+        good: extras.slo.map(|slo| GoodCount {
+            slo,
+            good: measured.iter().filter(|r| slo.is_good(r)).count() as u64,
+            total: measured.len() as u64,
+        }),
+        metrics,
+        inference,
+        client,
+        connect_ms: summarize(&extras.connect_ms),
+        flags,
+        server_metrics: None,
+        merged: None,
+        engine_exit: None,
+    })
+}
 
-    // Span.
+/// Requests in flight for the steady window: the concurrency of a closed loop; for an
+/// open loop, rate × mean E2E of the successful requests (Little's law), at least 1.
+fn in_flight(arrival: Arrival, ok: &[&RunRecord]) -> u64 {
+    let mean_e2e_s =
+        crate::measure::stats::mean(&ok.iter().filter_map(|r| r.e2e_ms).collect::<Vec<_>>())
+            .map(|x| x / 1000.0);
+    match arrival {
+        Arrival::Closed { concurrency } => u64::from(concurrency),
+        Arrival::Open { rate, .. } => mean_e2e_s
+            .map(|e| (rate * e).round() as u64)
+            .unwrap_or(1)
+            .max(1),
+    }
+}
+
+/// The span and the steady-state window of the measured requests (see the module docs).
+fn windows(measured: &[&RunRecord], in_flight: u64) -> (Option<Window>, Option<Window>) {
     let mut m_abs: Vec<(f64, Abs)> = measured
         .iter()
         .filter_map(|r| Some((r.timeline.as_ref()?.scheduled_ms, abs(r)?)))
@@ -124,18 +193,6 @@ pub fn step_report(
         })
     };
 
-    // Requests in flight for the steady window.
-    let mean_e2e_s =
-        crate::measure::stats::mean(&ok.iter().filter_map(|r| r.e2e_ms).collect::<Vec<_>>())
-            .map(|x| x / 1000.0);
-    let in_flight: u64 = match arrival {
-        Arrival::Closed { concurrency } => u64::from(concurrency),
-        Arrival::Open { rate, .. } => mean_e2e_s
-            .map(|e| (rate * e).round() as u64)
-            .unwrap_or(1)
-            .max(1),
-    };
-
     // Steady-state window: N-th send → first finish among the last N sends.
     m_abs.sort_by(|a, b| a.1.sent.total_cmp(&b.1.sent));
     let n = in_flight as usize;
@@ -152,83 +209,71 @@ pub fn step_report(
     } else {
         None
     };
+    (span, steady)
+}
 
-    // Token instants of every request of the step (warm-up included).
-    let all_abs: Vec<(&RunRecord, Abs)> =
-        records.iter().filter_map(|r| Some((r, abs(r)?))).collect();
-    let tokens_in = |w: &Window| -> f64 {
-        all_abs
-            .iter()
-            .map(|(r, a)| {
-                let per = tokens_per_event(r, a.events.len());
-                a.events.iter().filter(|&&t| w.contains(t)).count() as f64 * per
-            })
-            .sum()
-    };
-    let rate_in = |w: &Window| {
-        let s = w.seconds();
-        (s > 0.0).then(|| tokens_in(w) / s)
-    };
-    let output_tps = span.as_ref().and_then(rate_in);
-    let output_tps_steady = steady.as_ref().and_then(rate_in);
-    let span_s = span.map(|w| w.seconds()).filter(|s| *s > 0.0);
-    let request_rps = span_s.map(|s| ok.len() as f64 / s);
-
-    // Per-second timeline over the span.
-    let mut timeline: Vec<Second> = Vec::new();
-    if let Some(w) = span {
-        let secs = ((w.end_ms - w.start_ms) / 1000.0).floor().max(0.0) as usize + 1;
-        timeline = (0..secs)
-            .map(|i| Second {
-                t_s: i as u64,
-                ..Second::default()
-            })
-            .collect();
-        let bucket = |t: f64| -> Option<usize> {
-            if t < w.start_ms || t > w.end_ms {
-                return None;
-            }
-            Some((((t - w.start_ms) / 1000.0).floor() as usize).min(secs - 1))
-        };
-        for (r, a) in &all_abs {
+/// Output tokens whose content event falls inside `w`, from every request of the step.
+fn tokens_in(all: &[(&RunRecord, Abs)], w: &Window) -> f64 {
+    all.iter()
+        .map(|(r, a)| {
             let per = tokens_per_event(r, a.events.len());
-            for &e in &a.events {
-                if let Some(b) = bucket(e) {
-                    timeline[b].output_tokens += per;
-                }
+            a.events.iter().filter(|&&t| w.contains(t)).count() as f64 * per
+        })
+        .sum()
+}
+
+/// System output tok/s in `w`; `None` for an empty window.
+fn rate_in(all: &[(&RunRecord, Abs)], w: &Window) -> Option<f64> {
+    let s = w.seconds();
+    (s > 0.0).then(|| tokens_in(all, w) / s)
+}
+
+/// Per second of the span: tokens out (every request), requests started, finished and
+/// failed (measured ones).
+fn per_second(span: Option<Window>, all: &[(&RunRecord, Abs)]) -> Vec<Second> {
+    let Some(w) = span else {
+        return Vec::new();
+    };
+    let secs = ((w.end_ms - w.start_ms) / 1000.0).floor().max(0.0) as usize + 1;
+    let mut timeline: Vec<Second> = (0..secs)
+        .map(|i| Second {
+            t_s: i as u64,
+            ..Second::default()
+        })
+        .collect();
+    let bucket = |t: f64| -> Option<usize> {
+        if t < w.start_ms || t > w.end_ms {
+            return None;
+        }
+        Some((((t - w.start_ms) / 1000.0).floor() as usize).min(secs - 1))
+    };
+    for (r, a) in all {
+        let per = tokens_per_event(r, a.events.len());
+        for &e in &a.events {
+            if let Some(b) = bucket(e) {
+                timeline[b].output_tokens += per;
             }
-            if r.warmup {
-                continue;
-            }
-            if let Some(b) = bucket(a.sent) {
-                timeline[b].started += 1;
-            }
-            if let Some(b) = bucket(a.finish) {
-                if r.ok {
-                    timeline[b].finished += 1;
-                } else {
-                    timeline[b].failed += 1;
-                }
+        }
+        if r.warmup {
+            continue;
+        }
+        if let Some(b) = bucket(a.sent) {
+            timeline[b].started += 1;
+        }
+        if let Some(b) = bucket(a.finish) {
+            if r.ok {
+                timeline[b].finished += 1;
+            } else {
+                timeline[b].failed += 1;
             }
         }
     }
+    timeline
+}
 
-    let goodput = extras.slo.map(|slo| {
-        let good = measured.iter().filter(|r| slo.is_good(r)).count() as u64;
-        let total = measured.len() as u64;
-        Goodput {
-            slo,
-            good,
-            total,
-            fraction: if total > 0 {
-                good as f64 / total as f64
-            } else {
-                0.0
-            },
-            good_rps: span_s.map(|s| good as f64 / s).unwrap_or(0.0),
-        }
-    });
-
+/// Summaries of every step metric over the successful requests, and the bootstrap
+/// intervals of those in [`Scope::STEP_CI`].
+fn step_metrics(ok: &[&RunRecord]) -> (BTreeMap<String, Summary>, BTreeMap<String, Inference>) {
     let mut metrics = BTreeMap::new();
     let mut inference = BTreeMap::new();
     for m in Metric::in_scope(Scope::STEP) {
@@ -242,8 +287,16 @@ pub fn step_report(
             inference.insert(m.name.to_string(), inf);
         }
     }
+    (metrics, inference)
+}
 
-    // Client headroom: lag over every measured request (failed ones were sent too).
+/// The client's headroom: send lag over every measured request (failed ones were sent
+/// too), its CPU, and whether either limited the step.
+fn client_headroom(
+    measured: &[&RunRecord],
+    steady: Option<&Window>,
+    extras: &StepExtras,
+) -> ClientHeadroom {
     let lags: Vec<f64> = measured.iter().filter_map(|r| r.send_lag_ms).collect();
     let send_lag_ms = summarize(&lags);
     let cpu_cores = match (extras.cpu_s, extras.wall_s) {
@@ -255,7 +308,7 @@ pub fn step_report(
     // Judged on the requests scheduled inside the steady window, when there is one: a
     // closed loop's first wave (every request due at once) queues in any client, and
     // that ramp-up stays visible in `send_lag_ms` without being held against it.
-    let judged_lags: Vec<f64> = match &steady {
+    let judged_lags: Vec<f64> = match steady {
         Some(w) => measured
             .iter()
             .filter(|r| {
@@ -265,7 +318,7 @@ pub fn step_report(
             })
             .filter_map(|r| r.send_lag_ms)
             .collect(),
-        None => lags.clone(),
+        None => lags,
     };
     if let Some(l) = summarize(&judged_lags)
         && l.p99 > LAG_P99_LIMIT_MS
@@ -289,87 +342,169 @@ pub fn step_report(
             100.0 * CPU_LIMIT
         ));
     }
-    let bottleneck = !reasons.is_empty();
+    ClientHeadroom {
+        send_lag_ms,
+        cpu_cores,
+        cores_available,
+        bottleneck: !reasons.is_empty(),
+        reasons,
+    }
+}
+
+/// The step's flags: a client bottleneck, no steady state, replies in one lump
+/// (`lumps` of `ok` successful requests).
+fn step_flags(
+    client: &ClientHeadroom,
+    has_steady: bool,
+    measured: usize,
+    in_flight: u64,
+    lumps: u64,
+    ok: usize,
+) -> Vec<Flag> {
     let mut flags = Vec::new();
-    if bottleneck {
+    if client.bottleneck {
         flags.push(Flag {
             kind: "client_bottleneck".into(),
             message: format!(
                 "the client, not the engine, may have limited this step: {}",
-                reasons.join("; ")
+                client.reasons.join("; ")
             ),
         });
     }
-    if steady.is_none() && !measured.is_empty() {
+    if !has_steady && measured > 0 {
         flags.push(Flag {
             kind: "no_steady_state".into(),
             message: format!(
-                "too few requests ({}) for a steady state with {in_flight} in flight; give --requests well above {in_flight}",
-                measured.len()
+                "too few requests ({measured}) for a steady state with {in_flight} in flight; give --requests well above {in_flight}"
             ),
         });
     }
-
-    // Replies in one lump: their TTFT is in the TTFT figures (it is what the client
-    // saw) but holds the whole generation; say so beside them.
-    let lumps = ok.iter().filter(|r| r.ttft_holds_generation).count() as u64;
     if lumps > 0 {
         flags.push(Flag {
             kind: TTFT_HOLDS_GENERATION_FLAG.into(),
             message: format!(
-                "{lumps} of {} successful requests: {TTFT_HOLDS_GENERATION}; their prefill tok/s, ICL and stream decode figures are withheld",
-                ok.len()
+                "{lumps} of {ok} successful requests: {TTFT_HOLDS_GENERATION}; their prefill tok/s, ICL and stream decode figures are withheld"
             ),
         });
     }
+    flags
+}
 
-    let max_in_flight = peak_overlap(all_abs.iter().map(|(_, a)| (a.sent, a.finish)));
+/// The counts of a step's requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepCounts {
+    pub warmup: u64,
+    /// Measured requests (warm-up excluded), failed included.
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Output tokens of measured, successful requests.
+    pub output_tokens: u64,
+    /// Successful requests whose reply came in one lump.
+    pub ttft_holds_generation: u64,
+    /// Requests in flight assumed for the steady-state window.
+    pub in_flight: u64,
+    /// Most requests in flight at once.
+    pub max_in_flight: u64,
+}
 
+/// Measured requests that met every SLO, of all measured ones (failed included).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GoodCount {
+    pub slo: Slo,
+    pub good: u64,
+    pub total: u64,
+}
+
+/// What a step's report is built from. Its two builders compute these each their own
+/// way ([`step_report`] from the step's records, [`crate::merge::combine`] from the
+/// workers' reports and histograms); [`assemble`] derives the rest the one way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepParts {
+    pub engine: String,
+    pub step: String,
+    pub index: usize,
+    pub arrival: Arrival,
+    pub counts: StepCounts,
+    pub span: Option<Window>,
+    pub steady: Option<Window>,
+    /// System output tokens inside the span (`output_tps` is these ÷ the span).
+    pub span_tokens: f64,
+    pub output_tps_steady: Option<f64>,
+    pub timeline: Vec<Second>,
+    /// With an SLO: the good requests (goodput is these ÷ the span).
+    pub good: Option<GoodCount>,
+    pub metrics: BTreeMap<String, Summary>,
+    pub inference: BTreeMap<String, Inference>,
+    pub client: ClientHeadroom,
+    pub connect_ms: Option<Summary>,
+    pub flags: Vec<Flag>,
+    pub server_metrics: Option<ServerMetrics>,
+    pub merged: Option<MergedStep>,
+    pub engine_exit: Option<EngineExit>,
+}
+
+/// The one builder of a load step's report (a step's own, or a merged one): the parts
+/// as given; ramp-up, drain, output tok/s, requests/s and goodput derived from them
+/// over the span. Telemetry, precision and the worker block are added by the executor.
+pub fn assemble(p: StepParts) -> StepReport {
+    let c = p.counts;
+    let span_s = p.span.map(|w| w.seconds()).filter(|s| *s > 0.0);
+    let (ramp_up_s, drain_s) = match (p.span, p.steady) {
+        (Some(a), Some(s)) => (
+            Some((s.start_ms - a.start_ms) / 1000.0),
+            Some((a.end_ms - s.end_ms) / 1000.0),
+        ),
+        _ => (None, None),
+    };
     StepReport {
-        engine: engine.to_string(),
-        step: step_label.to_string(),
-        index,
-        arrival,
-        warmup: warmup as u64,
-        requests: measured.len() as u64,
-        ok: ok.len() as u64,
-        failed: (measured.len() - ok.len()) as u64,
-        in_flight,
-        max_in_flight,
-        span,
-        steady,
-        ramp_up_s: match (span, steady) {
-            (Some(a), Some(s)) => Some((s.start_ms - a.start_ms) / 1000.0),
-            _ => None,
-        },
-        drain_s: match (span, steady) {
-            (Some(a), Some(s)) => Some((a.end_ms - s.end_ms) / 1000.0),
-            _ => None,
-        },
-        output_tokens: ok.iter().filter_map(|r| r.output_tokens).sum(),
-        output_tps,
-        output_tps_steady,
-        request_rps,
-        timeline,
-        goodput,
-        metrics,
-        inference,
-        client: ClientHeadroom {
-            send_lag_ms,
-            cpu_cores,
-            cores_available,
-            bottleneck,
-            reasons,
-        },
-        connect_ms: summarize(&extras.connect_ms),
-        flags,
+        engine: p.engine,
+        step: p.step,
+        index: p.index,
+        arrival: p.arrival,
+        warmup: c.warmup,
+        requests: c.requests,
+        ok: c.ok,
+        failed: c.failed,
+        in_flight: c.in_flight,
+        max_in_flight: c.max_in_flight,
+        span: p.span,
+        steady: p.steady,
+        ramp_up_s,
+        drain_s,
+        output_tokens: c.output_tokens,
+        output_tps: span_s.map(|s| p.span_tokens / s),
+        output_tps_steady: p.output_tps_steady,
+        request_rps: span_s.map(|s| c.ok as f64 / s),
+        timeline: p.timeline,
+        goodput: p.good.map(|g| goodput(g, span_s)),
+        metrics: p.metrics,
+        inference: p.inference,
+        client: p.client,
+        connect_ms: p.connect_ms,
+        flags: p.flags,
         telemetry: None,
+        server_metrics: p.server_metrics,
+        ttft_holds_generation: c.ttft_holds_generation,
         precision: None,
         worker: None,
-        merged: None,
-        engine_exit: None,
-        server_metrics: None,
-        ttft_holds_generation: lumps,
+        merged: p.merged,
+        engine_exit: p.engine_exit,
+    }
+}
+
+/// Goodput over a span of `span_s` seconds (0 good requests/s without one).
+fn goodput(g: GoodCount, span_s: Option<f64>) -> Goodput {
+    Goodput {
+        slo: g.slo,
+        good: g.good,
+        total: g.total,
+        fraction: if g.total > 0 {
+            g.good as f64 / g.total as f64
+        } else {
+            0.0
+        },
+        good_rps: span_s.map(|s| g.good as f64 / s).unwrap_or(0.0),
     }
 }
 

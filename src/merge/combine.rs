@@ -27,10 +27,11 @@
 //! from 0..N (`missing_shards`).
 
 use super::hist;
-use crate::load::report::SEND_LAG;
+use crate::load::report::{GoodCount, SEND_LAG, StepCounts, StepParts, assemble};
+use crate::measure::stats::Summary;
 use crate::results::{
-    ClientHeadroom, Flag, Goodput, MergedStep, MergedWorker, MetricHistogram, ResultsDoc,
-    RunRecord, Second, StepReport, Window, WorkerStep,
+    ClientHeadroom, Flag, MergedStep, MergedWorker, MetricHistogram, ResultsDoc, RunRecord, Second,
+    StepReport, Window, WorkerStep,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -193,21 +194,101 @@ fn sum_some(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
         .fold(None, |acc, x| Some(acc.unwrap_or(0.0) + x))
 }
 
-/// One merged step from its workers' steps.
-#[allow(clippy::needless_update)] // `..` keeps fields added to StepReport later.
-fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeError> {
-    let p0 = &parts[0];
-    let base = parts
+/// The earliest worker's clock zero, unix ns: the merged step's clock.
+fn clock_base(parts: &[Part]) -> i64 {
+    parts
         .iter()
         .map(|p| p.worker.origin_unix_ns)
         .min()
-        .unwrap_or(0);
-    let offset = |p: &Part| (p.worker.origin_unix_ns - base) as f64 / 1e6;
+        .unwrap_or(0)
+}
+
+/// How much later than `base` a worker's clock zero was, ms.
+fn offset_ms(p: &Part, base: i64) -> f64 {
+    (p.worker.origin_unix_ns - base) as f64 / 1e6
+}
+
+/// One merged step from its workers' steps.
+fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeError> {
+    let p0 = &parts[0];
+    let base = clock_base(parts);
+    let span = union_span(parts, base);
+    let steady = common_steady(parts, base);
+    let (metrics, send_lag_ms) = merged_metrics(parts)?;
+    let workers = merged_workers(parts, base);
+    let origin_spread_ms = workers
+        .iter()
+        .map(|w| w.origin_offset_ms)
+        .fold(0.0, f64::max);
+    let mut flags = agreement_flags(parts, &workers, origin_spread_ms, tolerance_ms);
+    flags.extend(worker_flags(parts));
+    let sum = |f: &dyn Fn(&StepReport) -> u64| parts.iter().map(|p| f(p.step)).sum::<u64>();
+    Ok(assemble(StepParts {
+        engine: p0.step.engine.clone(),
+        step: p0.worker.whole_step.clone(),
+        index: p0.step.index,
+        arrival: p0.worker.whole_arrival,
+        counts: StepCounts {
+            warmup: sum(&|s| s.warmup),
+            requests: sum(&|s| s.requests),
+            ok: sum(&|s| s.ok),
+            failed: sum(&|s| s.failed),
+            output_tokens: sum(&|s| s.output_tokens),
+            ttft_holds_generation: sum(&|s| s.ttft_holds_generation),
+            in_flight: sum(&|s| s.in_flight),
+            max_in_flight: sum(&|s| s.max_in_flight),
+        },
+        span,
+        steady,
+        // Tokens each worker saw in its own span, over the union span.
+        span_tokens: parts
+            .iter()
+            .filter_map(|p| Some(p.step.output_tps? * p.step.span?.seconds()))
+            .sum(),
+        output_tps_steady: if steady.is_some() {
+            sum_some(parts.iter().map(|p| p.step.output_tps_steady))
+        } else {
+            None
+        },
+        timeline: merged_timeline(parts, span, base),
+        good: p0.step.goodput.as_ref().map(|g0| GoodCount {
+            slo: g0.slo,
+            good: parts.iter().map(|p| p.worker.good.unwrap_or(0)).sum(),
+            total: parts
+                .iter()
+                .map(|p| p.step.goodput.as_ref().map_or(p.step.requests, |g| g.total))
+                .sum(),
+        }),
+        metrics,
+        // Bootstrap intervals need the raw values; the merged runs carry them.
+        inference: BTreeMap::new(),
+        client: ClientHeadroom {
+            send_lag_ms,
+            cpu_cores: sum_some(parts.iter().map(|p| p.step.client.cpu_cores)),
+            cores_available: parts.iter().map(|p| p.step.client.cores_available).sum(),
+            bottleneck: parts.iter().any(|p| p.step.client.bottleneck),
+            reasons: worker_reasons(parts),
+        },
+        connect_ms: None,
+        flags,
+        // The engine's own /metrics, which every worker sees alike: the first worker's.
+        server_metrics: p0.step.server_metrics.clone(),
+        merged: Some(MergedStep {
+            workers,
+            origin_spread_ms,
+            tolerance_ms,
+        }),
+        engine_exit: parts.iter().find_map(|p| p.step.engine_exit.clone()),
+    }))
+}
+
+/// The union of the workers' spans, on the merged clock.
+fn union_span(parts: &[Part], base: i64) -> Option<Window> {
     let spans: Vec<Window> = parts
         .iter()
-        .filter_map(|p| shift(p.step.span, offset(p)))
+        .filter_map(|p| shift(p.step.span, offset_ms(p, base)))
         .collect();
-    let span = (!spans.is_empty()).then(|| Window {
+    (!spans.is_empty()).then(|| Window {
         start_ms: spans
             .iter()
             .map(|w| w.start_ms)
@@ -216,73 +297,71 @@ fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeErro
             .iter()
             .map(|w| w.end_ms)
             .fold(f64::NEG_INFINITY, f64::max),
-    });
+    })
+}
+
+/// The intersection of the workers' steady windows, on the merged clock; `None` when a
+/// worker had none or they do not overlap.
+fn common_steady(parts: &[Part], base: i64) -> Option<Window> {
     let steadies: Vec<Option<Window>> = parts
         .iter()
-        .map(|p| shift(p.step.steady, offset(p)))
+        .map(|p| shift(p.step.steady, offset_ms(p, base)))
         .collect();
-    let steady = if steadies.iter().all(Option::is_some) {
-        let w = Window {
-            start_ms: steadies
-                .iter()
-                .flatten()
-                .map(|w| w.start_ms)
-                .fold(f64::NEG_INFINITY, f64::max),
-            end_ms: steadies
-                .iter()
-                .flatten()
-                .map(|w| w.end_ms)
-                .fold(f64::INFINITY, f64::min),
-        };
-        (w.end_ms > w.start_ms).then_some(w)
-    } else {
-        None
+    if !steadies.iter().all(Option::is_some) {
+        return None;
+    }
+    let w = Window {
+        start_ms: steadies
+            .iter()
+            .flatten()
+            .map(|w| w.start_ms)
+            .fold(f64::NEG_INFINITY, f64::max),
+        end_ms: steadies
+            .iter()
+            .flatten()
+            .map(|w| w.end_ms)
+            .fold(f64::INFINITY, f64::min),
     };
-    let span_s = span.map(|w| w.seconds()).filter(|s| *s > 0.0);
-    let sum = |f: &dyn Fn(&StepReport) -> u64| parts.iter().map(|p| f(p.step)).sum::<u64>();
-    let ok = sum(&|s| s.ok);
+    (w.end_ms > w.start_ms).then_some(w)
+}
 
-    // Tokens each worker saw in its own span, over the union span.
-    let tokens: f64 = parts
-        .iter()
-        .filter_map(|p| Some(p.step.output_tps? * p.step.span?.seconds()))
-        .sum();
-    let output_tps = span_s.map(|s| tokens / s);
-    let output_tps_steady = if steady.is_some() {
-        sum_some(parts.iter().map(|p| p.step.output_tps_steady))
-    } else {
-        None
+/// The per-second timeline: each worker's seconds moved to the union span's start.
+fn merged_timeline(parts: &[Part], span: Option<Window>, base: i64) -> Vec<Second> {
+    let Some(u) = span else {
+        return Vec::new();
     };
-
-    // Timeline: each worker's seconds moved to the union span's start.
     let mut timeline: Vec<Second> = Vec::new();
-    if let Some(u) = span {
-        for p in parts {
-            let Some(ws) = shift(p.step.span, offset(p)) else {
-                continue;
-            };
-            let lead = ((ws.start_ms - u.start_ms) / 1000.0).max(0.0);
-            for sec in &p.step.timeline {
-                let t = (lead + sec.t_s as f64).floor() as usize;
-                if timeline.len() <= t {
-                    timeline.resize_with(t + 1, Second::default);
-                }
-                let b = &mut timeline[t];
-                b.output_tokens += sec.output_tokens;
-                b.started += sec.started;
-                b.finished += sec.finished;
-                b.failed += sec.failed;
+    for p in parts {
+        let Some(ws) = shift(p.step.span, offset_ms(p, base)) else {
+            continue;
+        };
+        let lead = ((ws.start_ms - u.start_ms) / 1000.0).max(0.0);
+        for sec in &p.step.timeline {
+            let t = (lead + sec.t_s as f64).floor() as usize;
+            if timeline.len() <= t {
+                timeline.resize_with(t + 1, Second::default);
             }
-        }
-        for (i, b) in timeline.iter_mut().enumerate() {
-            b.t_s = i as u64;
+            let b = &mut timeline[t];
+            b.output_tokens += sec.output_tokens;
+            b.started += sec.started;
+            b.finished += sec.finished;
+            b.failed += sec.failed;
         }
     }
+    for (i, b) in timeline.iter_mut().enumerate() {
+        b.t_s = i as u64;
+    }
+    timeline
+}
 
-    // Histograms → metrics.
-    let hist_err = |p: &Part, e: hist::HistError| MergeError::Histogram {
-        file: p.file.to_string(),
-        step: p.step.step.clone(),
+/// The step's metrics and its send lag, from the workers' merged histograms.
+fn merged_metrics(
+    parts: &[Part],
+) -> Result<(BTreeMap<String, Summary>, Option<Summary>), MergeError> {
+    let p0 = &parts[0];
+    let hist_err = |e: hist::HistError| MergeError::Histogram {
+        file: p0.file.to_string(),
+        step: p0.step.step.clone(),
         why: e.to_string(),
     };
     let names: BTreeSet<&String> = parts
@@ -295,50 +374,34 @@ fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeErro
             .iter()
             .filter_map(|p| p.worker.histograms.get(name))
             .collect();
-        if let Some(m) = hist::merge(&hs).map_err(|e| hist_err(p0, e))? {
+        if let Some(m) = hist::merge(&hs).map_err(hist_err)? {
             histograms.insert(name.clone(), m);
         }
     }
     let mut metrics = BTreeMap::new();
     for (name, h) in &histograms {
         if name != SEND_LAG {
-            metrics.insert(name.clone(), hist::summary(h).map_err(|e| hist_err(p0, e))?);
+            metrics.insert(name.clone(), hist::summary(h).map_err(hist_err)?);
         }
     }
     let send_lag_ms = histograms
         .get(SEND_LAG)
         .map(hist::summary)
         .transpose()
-        .map_err(|e| hist_err(p0, e))?;
+        .map_err(hist_err)?;
+    Ok((metrics, send_lag_ms))
+}
 
-    let goodput = p0.step.goodput.as_ref().map(|g0| {
-        let good: u64 = parts.iter().map(|p| p.worker.good.unwrap_or(0)).sum();
-        let total: u64 = parts
-            .iter()
-            .map(|p| p.step.goodput.as_ref().map_or(p.step.requests, |g| g.total))
-            .sum();
-        Goodput {
-            slo: g0.slo,
-            good,
-            total,
-            fraction: if total > 0 {
-                good as f64 / total as f64
-            } else {
-                0.0
-            },
-            good_rps: span_s.map(|s| good as f64 / s).unwrap_or(0.0),
-        }
-    });
-
-    // Workers and their agreement.
-    let workers: Vec<MergedWorker> = parts
+/// Each worker of the step, as the merged step lists it.
+fn merged_workers(parts: &[Part], base: i64) -> Vec<MergedWorker> {
+    parts
         .iter()
         .map(|p| MergedWorker {
             file: p.file.to_string(),
             shard: p.worker.shard,
             step: p.step.step.clone(),
             origin_utc: p.worker.origin_utc.clone(),
-            origin_offset_ms: offset(p),
+            origin_offset_ms: offset_ms(p, base),
             start_late_ms: p.worker.start_late_ms,
             requests: p.step.requests,
             ok: p.step.ok,
@@ -346,11 +409,17 @@ fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeErro
             cpu_cores: p.step.client.cpu_cores,
             bottleneck: p.step.client.bottleneck,
         })
-        .collect();
-    let origin_spread_ms = workers
-        .iter()
-        .map(|w| w.origin_offset_ms)
-        .fold(0.0, f64::max);
+        .collect()
+}
+
+/// Whether the workers ran one schedule: `schedule_skew`, `start_late`,
+/// `start_mismatch` and `missing_shards` flags.
+fn agreement_flags(
+    parts: &[Part],
+    workers: &[MergedWorker],
+    origin_spread_ms: f64,
+    tolerance_ms: f64,
+) -> Vec<Flag> {
     let mut flags: Vec<Flag> = Vec::new();
     if origin_spread_ms > tolerance_ms {
         flags.push(Flag {
@@ -360,7 +429,7 @@ fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeErro
             ),
         });
     }
-    for w in &workers {
+    for w in workers {
         if let Some(late) = w.start_late_ms
             && late > tolerance_ms
         {
@@ -388,7 +457,7 @@ fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeErro
             ),
         });
     }
-    let count = p0.worker.shard.map_or(1, |s| s.count);
+    let count = parts[0].worker.shard.map_or(1, |s| s.count);
     let present: BTreeSet<u32> = parts
         .iter()
         .map(|p| p.worker.shard.map_or(0, |s| s.index))
@@ -406,72 +475,34 @@ fn merge_step(parts: &[Part], tolerance_ms: f64) -> Result<StepReport, MergeErro
             ),
         });
     }
-    let mut reasons = Vec::new();
-    for p in parts {
-        for r in &p.step.client.reasons {
-            reasons.push(format!("{} ({}): {r}", shard_label(p.worker), p.file));
-        }
-        for f in &p.step.flags {
-            flags.push(Flag {
+    flags
+}
+
+/// Every worker's client bottleneck reasons, each naming its worker.
+fn worker_reasons(parts: &[Part]) -> Vec<String> {
+    parts
+        .iter()
+        .flat_map(|p| {
+            p.step
+                .client
+                .reasons
+                .iter()
+                .map(move |r| format!("{} ({}): {r}", shard_label(p.worker), p.file))
+        })
+        .collect()
+}
+
+/// Every worker's own flags, each naming its worker.
+fn worker_flags(parts: &[Part]) -> Vec<Flag> {
+    parts
+        .iter()
+        .flat_map(|p| {
+            p.step.flags.iter().map(move |f| Flag {
                 kind: f.kind.clone(),
                 message: format!("{} ({}): {}", shard_label(p.worker), p.file, f.message),
-            });
-        }
-    }
-
-    Ok(StepReport {
-        engine: p0.step.engine.clone(),
-        step: p0.worker.whole_step.clone(),
-        index: p0.step.index,
-        arrival: p0.worker.whole_arrival,
-        warmup: sum(&|s| s.warmup),
-        requests: sum(&|s| s.requests),
-        ok,
-        failed: sum(&|s| s.failed),
-        in_flight: sum(&|s| s.in_flight),
-        max_in_flight: sum(&|s| s.max_in_flight),
-        span,
-        steady,
-        ramp_up_s: match (span, steady) {
-            (Some(a), Some(s)) => Some((s.start_ms - a.start_ms) / 1000.0),
-            _ => None,
-        },
-        drain_s: match (span, steady) {
-            (Some(a), Some(s)) => Some((a.end_ms - s.end_ms) / 1000.0),
-            _ => None,
-        },
-        output_tokens: sum(&|s| s.output_tokens),
-        ttft_holds_generation: sum(&|s| s.ttft_holds_generation),
-        output_tps,
-        output_tps_steady,
-        request_rps: span_s.map(|s| ok as f64 / s),
-        timeline,
-        goodput,
-        metrics,
-        // Bootstrap intervals need the raw values; the merged runs carry them.
-        inference: BTreeMap::new(),
-        client: ClientHeadroom {
-            send_lag_ms,
-            cpu_cores: sum_some(parts.iter().map(|p| p.step.client.cpu_cores)),
-            cores_available: parts.iter().map(|p| p.step.client.cores_available).sum(),
-            bottleneck: parts.iter().any(|p| p.step.client.bottleneck),
-            reasons,
-        },
-        connect_ms: None,
-        flags,
-        telemetry: None,
-        worker: None,
-        merged: Some(MergedStep {
-            workers,
-            origin_spread_ms,
-            tolerance_ms,
-        }),
-        precision: None,
-        engine_exit: parts.iter().find_map(|p| p.step.engine_exit.clone()),
-        // Whatever else a step report carries (e.g. the engine's own /metrics, which
-        // every worker sees alike): the first worker's.
-        ..p0.step.clone()
-    })
+            })
+        })
+        .collect()
 }
 
 /// The workers' results as one document: merged steps, every worker's records on the
@@ -482,18 +513,11 @@ pub fn merge(docs: &[(String, ResultsDoc)], tolerance_ms: f64) -> Result<Results
     // (file, worker step label) → (whole label, ms to add to its records' instants).
     let mut moves: BTreeMap<(&str, &str), (String, f64)> = BTreeMap::new();
     for parts in &steps {
-        let base = parts
-            .iter()
-            .map(|p| p.worker.origin_unix_ns)
-            .min()
-            .unwrap_or(0);
+        let base = clock_base(parts);
         for p in parts {
             moves.insert(
                 (p.file, p.step.step.as_str()),
-                (
-                    p.worker.whole_step.clone(),
-                    (p.worker.origin_unix_ns - base) as f64 / 1e6,
-                ),
+                (p.worker.whole_step.clone(), offset_ms(p, base)),
             );
         }
         load.push(merge_step(parts, tolerance_ms)?);
