@@ -94,6 +94,27 @@ fn sources(runs: &[RunRecord], engine: &str) -> String {
 /// Render the whole report.
 pub fn render(doc: &ResultsDoc) -> String {
     let mut md = String::new();
+    header(&mut md, doc);
+    let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
+    throughput_section(&mut md, doc, &overall);
+    died_section(&mut md, doc);
+    left_out_section(&mut md, doc);
+    latency_section(&mut md, &overall);
+    engine_figures_section(&mut md, &overall);
+    tier_section(&mut md, doc);
+    md.push_str(&reasoning_lines(doc));
+    md.push_str(&server_metrics_lines(doc));
+    md.push_str(&super::search::markdown(doc));
+    md.push_str(&super::energy::markdown(doc));
+    engines_section(&mut md, doc);
+    flags_section(&mut md, doc);
+    failed_section(&mut md, doc);
+    sample_output_section(&mut md, doc);
+    md
+}
+
+/// The title, when, the host, the tool and the main settings.
+fn header(md: &mut String, doc: &ResultsDoc) {
     let title = match doc.mode {
         crate::results::Mode::Api => "API Benchmark Report",
         crate::results::Mode::Cli => "CLI (subprocess) Benchmark Report",
@@ -142,8 +163,10 @@ pub fn render(doc: &ResultsDoc) -> String {
         );
     }
     let _ = writeln!(md);
+}
 
-    let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
+/// "## Throughput": decode TPS per engine, relative to the first, against the roofline.
+fn throughput_section(md: &mut String, doc: &ResultsDoc, overall: &[&GroupSummary]) {
     let _ = writeln!(md, "## Throughput (decode tokens per second, batch 1)\n");
     let _ = writeln!(
         md,
@@ -151,7 +174,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     );
     // The first engine with a figure: a failed first engine must not blank the column.
     let base = overall.iter().find_map(|g| headline_tps(g));
-    for g in &overall {
+    for g in overall {
         let tps = headline_tps(g);
         let rel = match (tps, base) {
             (Some(t), Some(b)) if b > 0.0 => format!("{:.2}x", t / b),
@@ -192,8 +215,10 @@ pub fn render(doc: &ResultsDoc) -> String {
          % of roofline = decode TPS ÷ the batch-1 ceiling (memory bandwidth ÷ bytes of weights \
          read per token); a figure above the ceiling is a measurement error and is excluded.\n"
     );
+}
 
-    died_section(&mut md, doc);
+/// "## Left out", only when an engine was selected but not measured.
+fn left_out_section(md: &mut String, doc: &ResultsDoc) {
     let left_out: Vec<_> = doc
         .engines
         .iter()
@@ -225,13 +250,16 @@ pub fn render(doc: &ResultsDoc) -> String {
         }
         let _ = writeln!(md);
     }
+}
 
+/// "## Latency": TTFT, TPOT, E2E, ICL and output tokens per engine, with the lump notes.
+fn latency_section(md: &mut String, overall: &[&GroupSummary]) {
     let _ = writeln!(md, "## Latency\n");
     let _ = writeln!(
         md,
         "| Engine | Mode | TTFT mean ms | TTFT p50 | TTFT p99 | TPOT mean ms | TPOT p99 | E2E mean ms | ICL mean ms | Output tokens mean |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    for g in &overall {
+    for g in overall {
         let m = |m: &Metric, stat: Stat| cell(g, m, stat, 2);
         let _ = writeln!(
             md,
@@ -248,18 +276,21 @@ pub fn render(doc: &ResultsDoc) -> String {
             m(&metric::OUTPUT_TOKENS, Stat::Mean),
         );
     }
-    let notes = lump_notes(&overall, true);
+    let notes = lump_notes(overall, true);
     if !notes.is_empty() {
         // One footnote a line: a hard line break between them.
         let _ = writeln!(md, "\n{}", notes.trim_end().replace('\n', "  \n"));
     }
+}
 
+/// "## Engine-reported figures and memory".
+fn engine_figures_section(md: &mut String, overall: &[&GroupSummary]) {
     let _ = writeln!(md, "\n## Engine-reported figures and memory\n");
     let _ = writeln!(
         md,
         "| Engine | Mode | Engine decode TPS | Engine prefill TPS | Our prefill TPS | Wall ms | Peak RSS MiB | GPU MiB |\n|---|---|---:|---:|---:|---:|---:|---:|"
     );
-    for g in &overall {
+    for g in overall {
         let m = |m: &Metric| cell(g, m, Stat::Mean, 1);
         let _ = writeln!(
             md,
@@ -274,7 +305,10 @@ pub fn render(doc: &ResultsDoc) -> String {
             m(&metric::GPU_MEMORY),
         );
     }
+}
 
+/// "## By prompt tier", only when the summaries have tiers.
+fn tier_section(md: &mut String, doc: &ResultsDoc) {
     let tiers: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier != "all").collect();
     if !tiers.is_empty() {
         let _ = writeln!(md, "\n## By prompt tier\n");
@@ -298,12 +332,10 @@ pub fn render(doc: &ResultsDoc) -> String {
             );
         }
     }
+}
 
-    md.push_str(&reasoning_lines(doc));
-    md.push_str(&server_metrics_lines(doc));
-    md.push_str(&super::search::markdown(doc));
-    md.push_str(&super::energy::markdown(doc));
-
+/// "## Engines": how each was brought up, its settings and notes.
+fn engines_section(md: &mut String, doc: &ResultsDoc) {
     if !doc.engines.is_empty() {
         let _ = writeln!(md, "\n## Engines\n");
         for e in &doc.engines {
@@ -332,7 +364,10 @@ pub fn render(doc: &ResultsDoc) -> String {
             }
         }
     }
+}
 
+/// "## Flags": every flag of every run, only when there is one.
+fn flags_section(md: &mut String, doc: &ResultsDoc) {
     let flagged: Vec<&RunRecord> = doc.runs.iter().filter(|r| !r.flags.is_empty()).collect();
     if !flagged.is_empty() {
         let _ = writeln!(md, "\n## Flags\n");
@@ -351,7 +386,10 @@ pub fn render(doc: &ResultsDoc) -> String {
             }
         }
     }
+}
 
+/// "## Failed runs", only when a run failed.
+fn failed_section(md: &mut String, doc: &ResultsDoc) {
     let failed: Vec<&RunRecord> = doc.runs.iter().filter(|r| !r.ok).collect();
     if !failed.is_empty() {
         let _ = writeln!(md, "\n## Failed runs\n");
@@ -367,7 +405,10 @@ pub fn render(doc: &ResultsDoc) -> String {
             );
         }
     }
+}
 
+/// "## Sample output": the first successful measured run of each engine and mode.
+fn sample_output_section(md: &mut String, doc: &ResultsDoc) {
     let _ = writeln!(md, "\n## Sample output\n");
     let mut seen: Vec<(&str, crate::results::Mode)> = Vec::new();
     for r in doc.runs.iter().filter(|r| r.ok && !r.warmup) {
@@ -385,7 +426,6 @@ pub fn render(doc: &ResultsDoc) -> String {
             escape_text(&text, true)
         );
     }
-    md
 }
 
 /// A short plain-text summary for the terminal: one line per engine × mode.
