@@ -2,7 +2,8 @@
 # How fast and how exact the client itself is, against the synthetic engine
 # (`inferbench mock-engine`), each pinned to one core with taskset: mock on MOCK_CORE
 # (default 1), inferbench on CLIENT_CORE (default 0). A benchmark, not a test: it prints
-# the figures and whether each meets its target (README, "Performance").
+# the figures and whether each meets its target (docs/book/src/development.md,
+# "Performance of the client").
 #
 #   scripts/perf.sh                  build (cargo build --release) and measure
 #   BIN=path scripts/perf.sh         measure an existing binary

@@ -429,7 +429,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> 
 /// serde's messages already list the expected keys for an unknown field; add a hint.
 fn allowed_hint(msg: &str) -> String {
     if msg.starts_with("unknown field") {
-        format!("{msg} (check the spelling; see README.md, Configuration)")
+        format!("{msg} (check the spelling; see docs/book/src/configuration.md)")
     } else {
         msg.to_string()
     }

@@ -5,9 +5,9 @@
 //! A missing venv or model fails saying so.
 //!
 //! `compile` other than `off` is not run here: on this 2-core host the first
-//! torch.compile of the model takes minutes (see README, "PyTorch settings"). What each
-//! `compile` value asks of `torch.compile` is checked without torch, by a stand-in (the
-//! last test, which needs only `python3`).
+//! torch.compile of the model takes minutes (see docs/book/src/configuration.md, "PyTorch
+//! settings"). What each `compile` value asks of `torch.compile` is checked without torch,
+//! by a stand-in (the last test, which needs only `python3`).
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

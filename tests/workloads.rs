@@ -340,7 +340,8 @@ fn llama_run(dir: &Path, sub: &str, args: &[&str]) -> Value {
 }
 
 /// Requests of the synthetic 256/128 test (the 200 take ~5 min on 2 cores; the
-/// README gives the command and the figure of that run).
+/// book's Workloads section, docs/book/src/load.md, gives the command and the figure of
+/// that run).
 const SYNTHETIC_REQUESTS: usize = 4;
 
 #[test]
