@@ -57,22 +57,16 @@ fn require_engines() {
 
 /// Processes whose command line names one of these ports after `--port`.
 fn engines_on(ports: &[u16]) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmd
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        for w in args.windows(2) {
-            if w[0] == "--port" && ports.iter().any(|p| w[1] == p.to_string()) {
-                found.push(args.join(" "));
-            }
-        }
-    }
-    found
+    engine_pids_on(ports)
+        .into_iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|cmd| {
+            cmd.split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
 }
 
 fn results(out: &Path) -> Value {

@@ -2,42 +2,23 @@
 //! loose: these machines are shared; the exact checks are on counts and schedules.
 
 use inferbench::cli::{Fault, LoadArgs};
-use inferbench::client::{Message, PromptInput};
 use inferbench::engine::ApiTarget;
 use inferbench::load::report::StepReport;
 use inferbench::load::schedule::OpenArrivals;
 use inferbench::load::schedule::{LoadSteps, parse_slo, plan_steps};
 use inferbench::load::{LoadOptions, LoadPrompt, run_load};
-use inferbench::mock::{self, MockConfig};
+use inferbench::mock::MockConfig;
 use inferbench::results::{RunRecord, Sampling};
 use std::time::Duration;
-use tokio::net::TcpListener;
+
+mod common;
 
 async fn start(cfg: MockConfig) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(mock::serve(l, cfg, async {
-        let _ = rx.await;
-    }));
-    (format!("http://{addr}"), tx)
+    common::serve_mock(cfg).await
 }
 
 fn prompts() -> Vec<LoadPrompt> {
-    ["p1", "p2", "p3"]
-        .iter()
-        .map(|id| LoadPrompt {
-            id: id.to_string(),
-            tier: "short".into(),
-            input: PromptInput {
-                messages: vec![Message {
-                    role: "user".into(),
-                    content: format!("question {id}"),
-                }],
-                rendered: format!("question {id}"),
-            },
-        })
-        .collect()
+    common::load_prompts(&["p1", "p2", "p3"])
 }
 
 fn sampling() -> Sampling {

@@ -7,40 +7,22 @@
 //! request stuck behind a busy thread waits at least the client's 4 s idle limit.
 
 use inferbench::cli::{Fault, LoadArgs};
-use inferbench::client::{Message, PromptInput};
 use inferbench::engine::ApiTarget;
 use inferbench::load::report::StepReport;
 use inferbench::load::schedule::{LoadSteps, plan_steps};
 use inferbench::load::{LoadOptions, LoadPrompt, run_load};
-use inferbench::mock::{self, MockConfig};
+use inferbench::mock::MockConfig;
 use inferbench::results::{RunRecord, Sampling};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+
+mod common;
 
 async fn start(cfg: MockConfig) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(mock::serve(l, cfg, async {
-        let _ = rx.await;
-    }));
-    (format!("http://{addr}"), tx)
+    common::serve_mock(cfg).await
 }
 
 fn prompts() -> Vec<LoadPrompt> {
-    (0..3)
-        .map(|i| LoadPrompt {
-            id: format!("p{i}"),
-            tier: "short".into(),
-            input: PromptInput {
-                messages: vec![Message {
-                    role: "user".into(),
-                    content: format!("question {i}"),
-                }],
-                rendered: format!("question {i}"),
-            },
-        })
-        .collect()
+    common::load_prompts(&["p0", "p1", "p2"])
 }
 
 fn sampling() -> Sampling {

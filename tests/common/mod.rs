@@ -127,3 +127,34 @@ pub fn jsonl_lines(out: &Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// The synthetic engine in this process on 127.0.0.1:0: its base URL, and the sender that
+/// stops it (dropping it stops it too).
+pub async fn serve_mock(
+    cfg: inferbench::mock::MockConfig,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(inferbench::mock::serve(l, cfg, async {
+        let _ = rx.await;
+    }));
+    (format!("http://{addr}"), tx)
+}
+
+/// One short user question per id, as load prompts.
+pub fn load_prompts(ids: &[&str]) -> Vec<inferbench::load::LoadPrompt> {
+    ids.iter()
+        .map(|id| inferbench::load::LoadPrompt {
+            id: id.to_string(),
+            tier: "short".into(),
+            input: inferbench::client::PromptInput {
+                messages: vec![inferbench::client::Message {
+                    role: "user".into(),
+                    content: format!("question {id}"),
+                }],
+                rendered: format!("question {id}"),
+            },
+        })
+        .collect()
+}
