@@ -211,35 +211,7 @@ async fn start_with(
         plan.command = Some(cmd.env("CUDA_VISIBLE_DEVICES", devices));
     }
     let grace = Duration::from_secs_f64(settings.stop_grace_seconds);
-    let mut info = EngineInfo {
-        engine: key.to_string(),
-        kind: plan.target.kind.to_string(),
-        mode: Some(Mode::Api),
-        base_url: Some(plan.target.base_url.clone()),
-        command: plan.command.as_ref().map(|c| c.argv()).unwrap_or_default(),
-        load_ms: None,
-        rss_after_load_mib: None,
-        template: plan.template.clone(),
-        fairness: None,
-        roofline_tps: None,
-        left_out: None,
-        capacity: None,
-        device: None,
-        gpu_memory: None,
-        bandwidth: None,
-        device_reason: None,
-        engine_settings: Default::default(),
-        notes: plan.notes.clone(),
-        exited: None,
-    };
-    if let Some(section) = settings.file.servers.get(key) {
-        use crate::engine::launch::{HostDevices, configured_device, resolve_device};
-        let (device, why) =
-            resolve_device(configured_device(settings, section), &HostDevices::detect());
-        info.notes.push(format!("device {device} ({why})"));
-        info.device = Some(device);
-        info.device_reason = Some(why);
-    }
+    let mut info = launch_info(settings, key, &plan);
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(5))
@@ -291,28 +263,7 @@ async fn start_with(
     if plan.target.kind == crate::engine::EngineKind::Ollama
         && let Some(model) = &plan.target.model
     {
-        if let Err(e) = crate::engine::ollama::check_model(&plan.target.base_url, key, model).await
-        {
-            // Not registered yet (setup runs before inferbench is built): register it from
-            // the configured GGUF, as `inferbench models prepare` does, then check again.
-            // Without a configured GGUF the error says how to register it.
-            if section(settings, key)?.model_path.is_none() {
-                return Err(e);
-            }
-            crate::engine::ollama::prepare(settings)
-                .await
-                .with_context(|| format!("{key}: registering model {model}"))?;
-            info.notes.push(format!(
-                "model {model} registered from the configured GGUF at start"
-            ));
-            crate::engine::ollama::check_model(&plan.target.base_url, key, model).await?;
-        }
-        // Ollama loads a model on its first request; load it here so load_ms means the
-        // same for every engine (spawn → model in memory and serving).
-        let left = plan.startup_timeout.saturating_sub(t0.elapsed());
-        crate::engine::ollama::preload(&plan.target.base_url, key, model, left.max(POLL)).await?;
-        info.notes
-            .push("load_ms includes loading the model (preloaded with an empty generate)".into());
+        ollama_model_loaded(settings, key, &plan, model, t0, &mut info).await?;
     }
     let load = t0.elapsed();
     info.load_ms = Some(load.as_secs_f64() * 1000.0);
@@ -339,6 +290,75 @@ async fn start_with(
         grace,
         started_at,
     })
+}
+
+/// What is known of an engine before it is spawned: its launch plan's command, template
+/// and notes, and the device it runs on (`auto` resolved on this host).
+fn launch_info(settings: &Settings, key: &str, plan: &LaunchPlan) -> EngineInfo {
+    let mut info = EngineInfo {
+        engine: key.to_string(),
+        kind: plan.target.kind.to_string(),
+        mode: Some(Mode::Api),
+        base_url: Some(plan.target.base_url.clone()),
+        command: plan.command.as_ref().map(|c| c.argv()).unwrap_or_default(),
+        load_ms: None,
+        rss_after_load_mib: None,
+        template: plan.template.clone(),
+        fairness: None,
+        roofline_tps: None,
+        left_out: None,
+        capacity: None,
+        device: None,
+        gpu_memory: None,
+        bandwidth: None,
+        device_reason: None,
+        engine_settings: Default::default(),
+        notes: plan.notes.clone(),
+        exited: None,
+    };
+    if let Some(section) = settings.file.servers.get(key) {
+        use crate::engine::launch::{HostDevices, configured_device, resolve_device};
+        let (device, why) =
+            resolve_device(configured_device(settings, section), &HostDevices::detect());
+        info.notes.push(format!("device {device} ({why})"));
+        info.device = Some(device);
+        info.device_reason = Some(why);
+    }
+    info
+}
+
+/// Ollama's model registered (from the configured GGUF when it is not yet) and loaded,
+/// so that load time means the same for every engine.
+async fn ollama_model_loaded(
+    settings: &Settings,
+    key: &str,
+    plan: &LaunchPlan,
+    model: &str,
+    t0: Instant,
+    info: &mut EngineInfo,
+) -> Result<()> {
+    if let Err(e) = crate::engine::ollama::check_model(&plan.target.base_url, key, model).await {
+        // Not registered yet (setup runs before inferbench is built): register it from
+        // the configured GGUF, as `inferbench models prepare` does, then check again.
+        // Without a configured GGUF the error says how to register it.
+        if section(settings, key)?.model_path.is_none() {
+            return Err(e);
+        }
+        crate::engine::ollama::prepare(settings)
+            .await
+            .with_context(|| format!("{key}: registering model {model}"))?;
+        info.notes.push(format!(
+            "model {model} registered from the configured GGUF at start"
+        ));
+        crate::engine::ollama::check_model(&plan.target.base_url, key, model).await?;
+    }
+    // Ollama loads a model on its first request; load it here so load_ms means the
+    // same for every engine (spawn → model in memory and serving).
+    let left = plan.startup_timeout.saturating_sub(t0.elapsed());
+    crate::engine::ollama::preload(&plan.target.base_url, key, model, left.max(POLL)).await?;
+    info.notes
+        .push("load_ms includes loading the model (preloaded with an empty generate)".into());
+    Ok(())
 }
 
 /// The engine's capacity for concurrent streams: what llama-server reports

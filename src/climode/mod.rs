@@ -347,7 +347,6 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
             .map(|n| n.get() as u32)
             .unwrap_or(1)
     });
-    let extra_args = section.extra_args.clone().unwrap_or_default();
     let mut notes = Vec::new();
     let (device, device_reason) = {
         use crate::engine::launch::{HostDevices, configured_device, resolve_device};
@@ -371,152 +370,20 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
         .or(section.server_timeout)
         .unwrap_or(DEFAULT_STARTUP_SECONDS);
     let timeout = Duration::from_secs_f64(settings.timeout_seconds + startup);
+    let inputs = AdapterInputs {
+        key,
+        section,
+        ctx,
+        threads,
+        extra_args: section.extra_args.clone().unwrap_or_default(),
+        device: &device,
+        tokenizer_path: tokenizer_path.as_deref(),
+    };
     let adapter = match kind.as_str() {
-        "llamacpp" => {
-            let program = find_program(
-                section.binary.as_deref(),
-                program_names("llamacpp"),
-                settings,
-            )
-            .ok_or_else(|| {
-                missing(&format!(
-                    "engines.{key}: no llama-completion or llama-cli found"
-                ))
-            })?;
-            let model = model_path_of(key, section, settings)
-                .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
-            if !model.is_file() {
-                return Err(missing(&format!(
-                    "engines.{key}: model {} not found",
-                    model.display()
-                ))
-                .into());
-            }
-            let jinja = matches!(
-                section.chat_template.as_deref(),
-                Some("jinja") | Some("gguf")
-            );
-            if jinja {
-                notes.push("prompt rendered by the GGUF's own template (--jinja)".into());
-            } else {
-                notes.push(format!(
-                    "prompt rendered by inferbench's `{}` template and passed raw with -no-cnv",
-                    ctx.template.name
-                ));
-            }
-            Adapter::LlamaCpp(llamacpp::Setup {
-                tool: llamacpp::Tool::for_program(&program),
-                program,
-                model,
-                threads,
-                ngl: section.ngl,
-                gpu_args: if device == "cpu" {
-                    Vec::new()
-                } else {
-                    section.multi_gpu().llama_args()
-                },
-                jinja,
-                bos: ctx.template.bos_token.clone(),
-                ctx: 4096,
-                extra_args,
-            })
-        }
-        "ollama" => {
-            let program =
-                find_program(section.binary.as_deref(), program_names("ollama"), settings)
-                    .ok_or_else(|| missing(&format!("engines.{key}: no `ollama` program found")))?;
-            let model = section
-                .model_name
-                .clone()
-                .ok_or_else(|| missing(&format!("engines.{key}: no model_name")))?;
-            let host = section.url.clone().or_else(|| {
-                section
-                    .port
-                    .map(|p| format!("{}:{p}", section.host.as_deref().unwrap_or("127.0.0.1")))
-            });
-            notes.push(
-                "ollama run takes no system prompt or sampling flags: they come from the \
-                 Modelfile; load time reported separately (load duration), never in decode"
-                    .into(),
-            );
-            notes.push(
-                "memory: the model runs in the ollama server, not in the measured client".into(),
-            );
-            Adapter::Ollama(ollama::Setup {
-                program,
-                model,
-                host,
-                extra_args,
-            })
-        }
-        "pytorch" => {
-            let python = python_for(section, settings)
-                .ok_or_else(|| missing(&format!("engines.{key}: no Python interpreter")))?;
-            let model = model_path_of(key, section, settings)
-                .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
-            if !model.exists() {
-                return Err(missing(&format!(
-                    "engines.{key}: model {} not found",
-                    model.display()
-                ))
-                .into());
-            }
-            let script = pytorch::write_script(ctx.workdir)?;
-            let template_file = ctx.workdir.join(format!("{key}-template.jinja"));
-            std::fs::write(&template_file, &ctx.template.source)
-                .with_context(|| format!("writing {}", template_file.display()))?;
-            // The resolved device, as API mode passes it (`metal` is torch's `mps`).
-            let device = if device == "metal" {
-                "mps".to_string()
-            } else {
-                device.clone()
-            };
-            notes.push(crate::engine::pytorch::knobs_note(section));
-            Adapter::PyTorch(pytorch::Setup {
-                python,
-                script,
-                model,
-                tokenizer_dir: tokenizer_path
-                    .as_deref()
-                    .and_then(Path::parent)
-                    .map(Path::to_path_buf),
-                template_file,
-                device,
-                knobs: crate::engine::pytorch::knob_args(section),
-                threads,
-                workdir: ctx.workdir.to_path_buf(),
-                extra_args,
-            })
-        }
-        "uzu" => {
-            let program = find_program(section.binary.as_deref(), program_names("uzu"), settings)
-                .ok_or_else(|| {
-                missing(&format!("engines.{key}: no Uzu `cli` program found"))
-            })?;
-            let model = model_path_of(key, section, settings)
-                .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
-            let repo_id = section.model_name.clone().unwrap_or_else(|| {
-                model
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            });
-            notes.push("Uzu applies the model's own chat template to the messages".into());
-            notes.push(format!(
-                "cli bench: model given by its full path {} (0.5.x); E2E from its output \
-                 (TTFT + (output tokens − 1) ÷ generate rate), not the process's wall time, \
-                 which holds the model load and a warm-up pass",
-                uzu::bench_model_path(&model).display()
-            ));
-            Adapter::Uzu(uzu::Setup {
-                program,
-                tool: uzu::Tool::Bench,
-                model,
-                repo_id,
-                workdir: ctx.workdir.to_path_buf(),
-                extra_args,
-            })
-        }
+        "llamacpp" => llamacpp_adapter(inputs, &mut notes)?,
+        "ollama" => ollama_adapter(inputs, &mut notes)?,
+        "pytorch" => pytorch_adapter(inputs, &mut notes)?,
+        "uzu" => uzu_adapter(inputs, &mut notes)?,
         other => {
             return Err(UserError::new(format!(
                 "engines.{key}: kind `{other}` has no command-line tool to benchmark in CLI mode \
@@ -536,6 +403,191 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
         device_reason,
         multi_gpu: section.multi_gpu(),
     })
+}
+
+/// What [`prepare`] has resolved for every kind of engine, from which each kind's
+/// adapter is built.
+struct AdapterInputs<'a> {
+    key: &'a str,
+    section: &'a EngineSection,
+    ctx: &'a PrepareCtx<'a>,
+    threads: u32,
+    extra_args: Vec<String>,
+    /// The resolved device (`auto` decided on this host).
+    device: &'a str,
+    tokenizer_path: Option<&'a Path>,
+}
+
+/// A model file that must be there: `engines.KEY.model_path` (or the server's), existing
+/// as `exists` says.
+fn required_model(
+    inputs: &AdapterInputs,
+    exists: fn(&Path) -> bool,
+) -> Result<PathBuf, NotInstalled> {
+    let key = inputs.key;
+    let model = model_path_of(key, inputs.section, inputs.ctx.settings)
+        .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
+    if !exists(&model) {
+        return Err(missing(&format!(
+            "engines.{key}: model {} not found",
+            model.display()
+        )));
+    }
+    Ok(model)
+}
+
+/// llama.cpp: llama-completion (or llama-cli) and a GGUF, the prompt rendered by the
+/// GGUF's template (`--jinja`) or by ours and passed raw.
+fn llamacpp_adapter(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Adapter> {
+    let AdapterInputs {
+        key, section, ctx, ..
+    } = inputs;
+    let program = find_program(
+        section.binary.as_deref(),
+        program_names("llamacpp"),
+        ctx.settings,
+    )
+    .ok_or_else(|| {
+        missing(&format!(
+            "engines.{key}: no llama-completion or llama-cli found"
+        ))
+    })?;
+    let model = required_model(&inputs, Path::is_file)?;
+    let jinja = matches!(
+        section.chat_template.as_deref(),
+        Some("jinja") | Some("gguf")
+    );
+    if jinja {
+        notes.push("prompt rendered by the GGUF's own template (--jinja)".into());
+    } else {
+        notes.push(format!(
+            "prompt rendered by inferbench's `{}` template and passed raw with -no-cnv",
+            ctx.template.name
+        ));
+    }
+    Ok(Adapter::LlamaCpp(llamacpp::Setup {
+        tool: llamacpp::Tool::for_program(&program),
+        program,
+        model,
+        threads: inputs.threads,
+        ngl: section.ngl,
+        gpu_args: if inputs.device == "cpu" {
+            Vec::new()
+        } else {
+            section.multi_gpu().llama_args()
+        },
+        jinja,
+        bos: ctx.template.bos_token.clone(),
+        ctx: 4096,
+        extra_args: inputs.extra_args,
+    }))
+}
+
+/// Ollama: `ollama run` against a server (ours or the configured one) that holds the model.
+fn ollama_adapter(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Adapter> {
+    let AdapterInputs {
+        key, section, ctx, ..
+    } = inputs;
+    let program = find_program(
+        section.binary.as_deref(),
+        program_names("ollama"),
+        ctx.settings,
+    )
+    .ok_or_else(|| missing(&format!("engines.{key}: no `ollama` program found")))?;
+    let model = section
+        .model_name
+        .clone()
+        .ok_or_else(|| missing(&format!("engines.{key}: no model_name")))?;
+    let host = section.url.clone().or_else(|| {
+        section
+            .port
+            .map(|p| format!("{}:{p}", section.host.as_deref().unwrap_or("127.0.0.1")))
+    });
+    notes.push(
+        "ollama run takes no system prompt or sampling flags: they come from the \
+         Modelfile; load time reported separately (load duration), never in decode"
+            .into(),
+    );
+    notes.push("memory: the model runs in the ollama server, not in the measured client".into());
+    Ok(Adapter::Ollama(ollama::Setup {
+        program,
+        model,
+        host,
+        extra_args: inputs.extra_args,
+    }))
+}
+
+/// PyTorch/transformers: our generate script, written to the work folder with the chat
+/// template beside it, run by CLI mode's Python.
+fn pytorch_adapter(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Adapter> {
+    let AdapterInputs {
+        key, section, ctx, ..
+    } = inputs;
+    let python = python_for(section, ctx.settings)
+        .ok_or_else(|| missing(&format!("engines.{key}: no Python interpreter")))?;
+    let model = required_model(&inputs, Path::exists)?;
+    let script = pytorch::write_script(ctx.workdir)?;
+    let template_file = ctx.workdir.join(format!("{key}-template.jinja"));
+    std::fs::write(&template_file, &ctx.template.source)
+        .with_context(|| format!("writing {}", template_file.display()))?;
+    // The resolved device, as API mode passes it (`metal` is torch's `mps`).
+    let device = if inputs.device == "metal" {
+        "mps".to_string()
+    } else {
+        inputs.device.to_string()
+    };
+    notes.push(crate::engine::pytorch::knobs_note(section));
+    Ok(Adapter::PyTorch(pytorch::Setup {
+        python,
+        script,
+        model,
+        tokenizer_dir: inputs
+            .tokenizer_path
+            .and_then(Path::parent)
+            .map(Path::to_path_buf),
+        template_file,
+        device,
+        knobs: crate::engine::pytorch::knob_args(section),
+        threads: inputs.threads,
+        workdir: ctx.workdir.to_path_buf(),
+        extra_args: inputs.extra_args,
+    }))
+}
+
+/// Uzu: its `cli bench` on the model folder.
+fn uzu_adapter(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Adapter> {
+    let AdapterInputs {
+        key, section, ctx, ..
+    } = inputs;
+    let program = find_program(
+        section.binary.as_deref(),
+        program_names("uzu"),
+        ctx.settings,
+    )
+    .ok_or_else(|| missing(&format!("engines.{key}: no Uzu `cli` program found")))?;
+    let model = model_path_of(key, section, ctx.settings)
+        .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
+    let repo_id = section.model_name.clone().unwrap_or_else(|| {
+        model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    notes.push("Uzu applies the model's own chat template to the messages".into());
+    notes.push(format!(
+        "cli bench: model given by its full path {} (0.5.x); E2E from its output \
+         (TTFT + (output tokens − 1) ÷ generate rate), not the process's wall time, \
+         which holds the model load and a warm-up pass",
+        uzu::bench_model_path(&model).display()
+    ));
+    Ok(Adapter::Uzu(uzu::Setup {
+        program,
+        tool: uzu::Tool::Bench,
+        model,
+        repo_id,
+        workdir: ctx.workdir.to_path_buf(),
+        extra_args: inputs.extra_args,
+    }))
 }
 
 /// The cases of one engine: warm-ups (first prompt), then every prompt × run.

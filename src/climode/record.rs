@@ -201,8 +201,55 @@ pub fn build_record(
         .ttft_ms
         .or_else(|| report.as_ref().and_then(|x| x.prompt_ms));
 
+    let decode_window = apply_timing(
+        &mut r,
+        outcome,
+        interp.stdout_span,
+        report.as_ref(),
+        origin_offset_ms,
+    );
+    cross_check(
+        &mut r,
+        outcome,
+        report.as_ref(),
+        &decode_window,
+        (our_token_count, interp.output_tokens),
+        checks,
+    );
+
+    r.memory = Some(MemoryStats {
+        rss_peak_mib: if interp.tree_is_not_engine {
+            None
+        } else {
+            outcome.memory.peak_mib()
+        },
+        rss_after_load_mib: None,
+        gpu_mib: interp.gpu_mib,
+    });
+    r.engine_report = report;
+    match interp.error {
+        Some(e) => r.fail(e),
+        None => r.ok = true,
+    }
+    if let Some(roof) = roofline {
+        roofline::apply(&mut r, roof);
+    }
+    r
+}
+
+/// The run's timing from our clock (the stdout reads in `stdout_span` that carried
+/// generated text: inter-content latency, timeline, stdout clock) and the decode rate
+/// (the engine's clock, else ours where it is a decode clock), with TPOT and E2E rate.
+/// Returns the time the process had for decoding.
+fn apply_timing(
+    r: &mut RunRecord,
+    outcome: &ProcessOutcome,
+    stdout_span: Option<(usize, usize)>,
+    report: Option<&EngineReport>,
+    origin_offset_ms: f64,
+) -> DecodeWindow {
     // Our clock: stdout reads that carried generated text.
-    let reads = match interp.stdout_span {
+    let reads = match stdout_span {
         Some((from, to)) => exec::content_reads(&outcome.stdout, &outcome.stdout_chunks, from, to),
         None => Vec::new(),
     };
@@ -221,10 +268,10 @@ pub fn build_record(
     });
     // The time the process had for decoding: its life less what the engine says went to
     // loading and prefill (each only where it reports it).
-    let decode_window = decode_window_ms(outcome.wall_ms, report.as_ref());
+    let decode_window = decode_window_ms(outcome.wall_ms, report);
     r.stdout_clock = stdout_clock(&reads, r.output_tokens, decode_window.ms);
     let ours = r.stdout_clock.as_ref().filter(|c| c.decode_clock);
-    let engine_decode = report.as_ref().and_then(|x| x.decode_tps);
+    let engine_decode = report.and_then(|x| x.decode_tps);
     match (engine_decode, ours) {
         (Some(e), _) => {
             r.decode_tps = Some(e);
@@ -241,23 +288,44 @@ pub fn build_record(
         (Some(n), Some(e2e)) if e2e > 0.0 => Some(n as f64 * 1000.0 / e2e),
         _ => None,
     };
+    decode_window
+}
 
+/// Flag what the engine says that our measurements contradict: its decode rate against
+/// our decode clock, its work against its process's life, its decoded tokens against the
+/// time it had for them, and its token count against our tokenizer's
+/// (`token_counts`: ours, the engine's).
+fn cross_check(
+    r: &mut RunRecord,
+    outcome: &ProcessOutcome,
+    report: Option<&EngineReport>,
+    decode_window: &DecodeWindow,
+    token_counts: (Option<u64>, Option<u64>),
+    checks: Checks,
+) {
     // Cross-check 1: the engine's decode rate against ours, only where ours is a decode
     // clock (reads spread over the decode). Buffered output is context, not a clock.
-    if let (Some(e), Some(o)) = (engine_decode, ours) {
-        let diff = relative_diff_pct(e, o.decode_tps);
+    let engine_decode = report.and_then(|x| x.decode_tps);
+    let ours = r
+        .stdout_clock
+        .as_ref()
+        .filter(|c| c.decode_clock)
+        .map(|o| (o.decode_tps, o.reads, o.span_ms));
+    if let (Some(e), Some((o_tps, o_reads, o_span_ms))) = (engine_decode, ours) {
+        let diff = relative_diff_pct(e, o_tps);
         if diff > checks.tolerance_pct {
             r.flag(
                 CLOCK_MISMATCH,
                 format!(
-                    "engine decode {e:.2} tok/s vs ours {:.2} tok/s (streamed over {} stdout \
-                     reads in {:.1} ms): {diff:.1}% apart, tolerance {:.1}%",
-                    o.decode_tps, o.reads, o.span_ms, checks.tolerance_pct
+                    "engine decode {e:.2} tok/s vs ours {o_tps:.2} tok/s (streamed over \
+                     {o_reads} stdout reads in {o_span_ms:.1} ms): {diff:.1}% apart, \
+                     tolerance {:.1}%",
+                    checks.tolerance_pct
                 ),
             );
         }
     }
-    if let Some(rep) = &report {
+    if let Some(rep) = report {
         // Cross-check 2: the engine's own work cannot outlast its process.
         let work = rep.prompt_ms.unwrap_or(0.0) + rep.decode_ms.unwrap_or(0.0);
         if work > outcome.wall_ms * WALL_SLACK + WALL_SLACK_MS {
@@ -290,7 +358,7 @@ pub fn build_record(
         }
     }
     // Cross-check 4: token counts.
-    if let (Some(ours), Some(theirs)) = (our_token_count, interp.output_tokens) {
+    if let (Some(ours), Some(theirs)) = token_counts {
         let diff = ours.abs_diff(theirs);
         if diff > 2 && relative_diff_pct(ours as f64, theirs as f64) > checks.tolerance_pct {
             r.flag(
@@ -299,25 +367,6 @@ pub fn build_record(
             );
         }
     }
-
-    r.memory = Some(MemoryStats {
-        rss_peak_mib: if interp.tree_is_not_engine {
-            None
-        } else {
-            outcome.memory.peak_mib()
-        },
-        rss_after_load_mib: None,
-        gpu_mib: interp.gpu_mib,
-    });
-    r.engine_report = report;
-    match interp.error {
-        Some(e) => r.fail(e),
-        None => r.ok = true,
-    }
-    if let Some(roof) = roofline {
-        roofline::apply(&mut r, roof);
-    }
-    r
 }
 
 #[cfg(test)]

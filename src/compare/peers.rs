@@ -224,6 +224,52 @@ const VLLM_TPS: &str = "output tokens ÷ the whole run; ours tokens inside the s
 fn vllm(o: &Map<String, Value>) -> PeerResult {
     let mut figures = Vec::new();
     let mut untranslatable = Vec::new();
+    vllm_latencies(o, &mut figures, &mut untranslatable);
+    vllm_run_figures(o, &mut figures, &mut untranslatable);
+    let samples = vllm_samples(o);
+
+    let load = match (
+        o.get("max_concurrency").and_then(Value::as_u64),
+        o.get("request_rate").and_then(Value::as_f64),
+    ) {
+        (Some(c), _) => u32::try_from(c).ok().map(PeerLoad::Concurrency),
+        (None, Some(r)) if r.is_finite() && r > 0.0 => Some(PeerLoad::Rate(r)),
+        _ => None,
+    };
+    let completed = o.get("completed").and_then(Value::as_u64);
+    let failed = o.get("failed").and_then(Value::as_u64).or_else(|| {
+        let n = o.get("num_prompts").and_then(Value::as_u64)?;
+        Some(n.saturating_sub(completed?))
+    });
+    let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+    let about = [
+        text("model_id").map(|m| format!("model {m}")),
+        text("backend").map(|b| format!("backend {b}")),
+        text("date"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    sort(&mut figures);
+    PeerResult {
+        tool: PeerTool::VllmBenchServe,
+        about,
+        load,
+        completed,
+        failed,
+        figures,
+        samples,
+        untranslatable,
+    }
+}
+
+/// vLLM's latency statistics (`{stat}_{metric}_ms`) in our terms, or why not.
+fn vllm_latencies(
+    o: &Map<String, Value>,
+    figures: &mut Vec<Figure>,
+    untranslatable: &mut Vec<Untranslatable>,
+) {
     let metrics: [(&str, &'static str, Mapping); 4] = [
         ("ttft", "ttft_ms", Mapping::Close(VLLM_TTFT)),
         ("tpot", "tpot_ms", Mapping::Close(VLLM_TPOT)),
@@ -267,6 +313,14 @@ fn vllm(o: &Map<String, Value>) -> PeerResult {
             }),
         }
     }
+}
+
+/// vLLM's run-level figures: the throughputs that map onto ours, and those that do not.
+fn vllm_run_figures(
+    o: &Map<String, Value>,
+    figures: &mut Vec<Figure>,
+    untranslatable: &mut Vec<Untranslatable>,
+) {
     for (key, ours, why) in [
         ("request_throughput", REQUEST_RPS, VLLM_RPS),
         ("output_throughput", OUTPUT_TPS, VLLM_TPS),
@@ -306,8 +360,10 @@ fn vllm(o: &Map<String, Value>) -> PeerResult {
             });
         }
     }
+}
 
-    // Per-request values (--save-detailed): seconds.
+/// vLLM's per-request values (`--save-detailed`, seconds) in our metrics' definitions.
+fn vllm_samples(o: &Map<String, Value>) -> Vec<(&'static str, Vec<f64>)> {
     let list =
         |k: &str| -> Option<Vec<f64>> { o.get(k)?.as_array()?.iter().map(Value::as_f64).collect() };
     let mut samples = Vec::new();
@@ -350,41 +406,7 @@ fn vllm(o: &Map<String, Value>) -> PeerResult {
     if let Some(n) = outs {
         samples.push(("output_tokens", n));
     }
-
-    let load = match (
-        o.get("max_concurrency").and_then(Value::as_u64),
-        o.get("request_rate").and_then(Value::as_f64),
-    ) {
-        (Some(c), _) => u32::try_from(c).ok().map(PeerLoad::Concurrency),
-        (None, Some(r)) if r.is_finite() && r > 0.0 => Some(PeerLoad::Rate(r)),
-        _ => None,
-    };
-    let completed = o.get("completed").and_then(Value::as_u64);
-    let failed = o.get("failed").and_then(Value::as_u64).or_else(|| {
-        let n = o.get("num_prompts").and_then(Value::as_u64)?;
-        Some(n.saturating_sub(completed?))
-    });
-    let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
-    let about = [
-        text("model_id").map(|m| format!("model {m}")),
-        text("backend").map(|b| format!("backend {b}")),
-        text("date"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(", ");
-    sort(&mut figures);
-    PeerResult {
-        tool: PeerTool::VllmBenchServe,
-        about,
-        load,
-        completed,
-        failed,
-        figures,
-        samples,
-        untranslatable,
-    }
+    samples
 }
 
 /// A duration in a block's unit → ms; `None` for a unit that is not a duration.
@@ -398,79 +420,89 @@ fn to_ms(value: f64, unit: &str) -> Option<f64> {
     }
 }
 
+/// What an AIPerf metric measures, which decides how its values convert.
+#[derive(Debug, Clone, Copy)]
+enum AiperfKind {
+    Latency,
+    Rate,
+    Count,
+}
+
+/// An AIPerf metric tag with a counterpart of ours: their tag, our metric, its kind and
+/// how close the two are.
+type AiperfMetric = (&'static str, &'static str, AiperfKind, Mapping);
+
+/// The AIPerf metrics we translate.
+const AIPERF_METRICS: [AiperfMetric; 9] = [
+    (
+        "time_to_first_token",
+        "ttft_ms",
+        AiperfKind::Latency,
+        Mapping::Same,
+    ),
+    (
+        "inter_token_latency",
+        "tpot_ms",
+        AiperfKind::Latency,
+        Mapping::Close(
+            "AIPerf's ITL is (request latency − TTFT) ÷ (output tokens − 1) per request: our TPOT, not a per-chunk gap; its latency runs to the last response, ours to the last content event",
+        ),
+    ),
+    (
+        "inter_chunk_latency",
+        "icl_ms",
+        AiperfKind::Latency,
+        Mapping::Close("gaps between responses of a stream; ours per request, then averaged"),
+    ),
+    (
+        "request_latency",
+        "e2e_ms",
+        AiperfKind::Latency,
+        Mapping::Close("to the last response; ours to the last content event"),
+    ),
+    (
+        "output_token_throughput_per_user",
+        "decode_tps",
+        AiperfKind::Rate,
+        Mapping::Close("per user ≈ 1 ÷ their ITL; ours 1 ÷ TPOT per request"),
+    ),
+    (
+        "output_token_throughput",
+        OUTPUT_TPS,
+        AiperfKind::Rate,
+        Mapping::Close("over their whole profiling phase; ours over the step's span"),
+    ),
+    (
+        "request_throughput",
+        REQUEST_RPS,
+        AiperfKind::Rate,
+        Mapping::Close("over their whole profiling phase; ours over the step's span"),
+    ),
+    (
+        "output_sequence_length",
+        "output_tokens",
+        AiperfKind::Count,
+        Mapping::Same,
+    ),
+    (
+        "input_sequence_length",
+        "prompt_tokens",
+        AiperfKind::Count,
+        Mapping::Close("their tokenizer's count of the input; ours the server's usage"),
+    ),
+];
+
+/// AIPerf's counts and provenance that are context, not figures.
+const AIPERF_CONTEXT: [&str; 5] = [
+    "request_count",
+    "error_request_count",
+    "benchmark_duration",
+    "min_request_timestamp",
+    "max_response_timestamp",
+];
+
 /// AIPerf `profile_export_aiperf.json`.
 fn aiperf(o: &Map<String, Value>) -> PeerResult {
-    enum Kind {
-        Latency,
-        Rate,
-        Count,
-    }
-    let known: [(&str, &'static str, Kind, Mapping); 9] = [
-        (
-            "time_to_first_token",
-            "ttft_ms",
-            Kind::Latency,
-            Mapping::Same,
-        ),
-        (
-            "inter_token_latency",
-            "tpot_ms",
-            Kind::Latency,
-            Mapping::Close(
-                "AIPerf's ITL is (request latency − TTFT) ÷ (output tokens − 1) per request: our TPOT, not a per-chunk gap; its latency runs to the last response, ours to the last content event",
-            ),
-        ),
-        (
-            "inter_chunk_latency",
-            "icl_ms",
-            Kind::Latency,
-            Mapping::Close("gaps between responses of a stream; ours per request, then averaged"),
-        ),
-        (
-            "request_latency",
-            "e2e_ms",
-            Kind::Latency,
-            Mapping::Close("to the last response; ours to the last content event"),
-        ),
-        (
-            "output_token_throughput_per_user",
-            "decode_tps",
-            Kind::Rate,
-            Mapping::Close("per user ≈ 1 ÷ their ITL; ours 1 ÷ TPOT per request"),
-        ),
-        (
-            "output_token_throughput",
-            OUTPUT_TPS,
-            Kind::Rate,
-            Mapping::Close("over their whole profiling phase; ours over the step's span"),
-        ),
-        (
-            "request_throughput",
-            REQUEST_RPS,
-            Kind::Rate,
-            Mapping::Close("over their whole profiling phase; ours over the step's span"),
-        ),
-        (
-            "output_sequence_length",
-            "output_tokens",
-            Kind::Count,
-            Mapping::Same,
-        ),
-        (
-            "input_sequence_length",
-            "prompt_tokens",
-            Kind::Count,
-            Mapping::Close("their tokenizer's count of the input; ours the server's usage"),
-        ),
-    ];
-    // Counts and provenance that are context, not figures.
-    let context = [
-        "request_count",
-        "error_request_count",
-        "benchmark_duration",
-        "min_request_timestamp",
-        "max_response_timestamp",
-    ];
     let mut figures = Vec::new();
     let mut untranslatable = Vec::new();
     let mut keys: Vec<&String> = o.keys().collect();
@@ -482,51 +514,17 @@ fn aiperf(o: &Map<String, Value>) -> PeerResult {
         let Some(unit) = block.get("unit").and_then(Value::as_str) else {
             continue;
         };
-        if context.contains(&key.as_str()) {
+        if AIPERF_CONTEXT.contains(&key.as_str()) {
             continue;
         }
-        let Some((_, ours, kind, mapping)) = known.iter().find(|(n, ..)| *n == key.as_str()) else {
+        let Some(metric) = AIPERF_METRICS.iter().find(|(n, ..)| *n == key.as_str()) else {
             untranslatable.push(Untranslatable {
                 theirs: key.clone(),
                 why: "no inferbench counterpart".into(),
             });
             continue;
         };
-        let stats: &[(&str, Stat)] = match kind {
-            Kind::Rate if block.get("p50").is_none() => &[("avg", Stat::Value)],
-            _ => &[
-                ("avg", Stat::Mean),
-                ("p50", Stat::P50),
-                ("p90", Stat::P90),
-                ("p95", Stat::P95),
-                ("p99", Stat::P99),
-            ],
-        };
-        for (field, stat) in stats {
-            let Some(raw) = num(block, field) else {
-                continue;
-            };
-            let value = match kind {
-                Kind::Latency => match to_ms(raw, unit) {
-                    Some(v) => v,
-                    None => {
-                        untranslatable.push(Untranslatable {
-                            theirs: format!("{key}.{field}"),
-                            why: format!("unit {unit:?} is not a duration we know"),
-                        });
-                        continue;
-                    }
-                },
-                Kind::Rate | Kind::Count => raw,
-            };
-            figures.push(Figure {
-                ours,
-                stat: *stat,
-                value,
-                theirs: format!("{key}.{field}"),
-                mapping: mapping.clone(),
-            });
-        }
+        aiperf_block(key, block, unit, metric, &mut figures, &mut untranslatable);
     }
     let avg = |k: &str| {
         o.get(k)
@@ -568,6 +566,54 @@ fn aiperf(o: &Map<String, Value>) -> PeerResult {
         figures,
         samples: Vec::new(),
         untranslatable,
+    }
+}
+
+/// One AIPerf stats block (`{"unit": …, "avg": …, "p50": …}`) of a metric we know, in
+/// our terms: a figure per statistic we report, in our unit.
+fn aiperf_block(
+    key: &str,
+    block: &Map<String, Value>,
+    unit: &str,
+    metric: &AiperfMetric,
+    figures: &mut Vec<Figure>,
+    untranslatable: &mut Vec<Untranslatable>,
+) {
+    let (_, ours, kind, mapping) = metric;
+    let stats: &[(&str, Stat)] = match kind {
+        AiperfKind::Rate if block.get("p50").is_none() => &[("avg", Stat::Value)],
+        _ => &[
+            ("avg", Stat::Mean),
+            ("p50", Stat::P50),
+            ("p90", Stat::P90),
+            ("p95", Stat::P95),
+            ("p99", Stat::P99),
+        ],
+    };
+    for (field, stat) in stats {
+        let Some(raw) = num(block, field) else {
+            continue;
+        };
+        let value = match kind {
+            AiperfKind::Latency => match to_ms(raw, unit) {
+                Some(v) => v,
+                None => {
+                    untranslatable.push(Untranslatable {
+                        theirs: format!("{key}.{field}"),
+                        why: format!("unit {unit:?} is not a duration we know"),
+                    });
+                    continue;
+                }
+            },
+            AiperfKind::Rate | AiperfKind::Count => raw,
+        };
+        figures.push(Figure {
+            ours,
+            stat: *stat,
+            value,
+            theirs: format!("{key}.{field}"),
+            mapping: mapping.clone(),
+        });
     }
 }
 

@@ -148,139 +148,24 @@ pub async fn run_load(
     if prompts.is_empty() {
         return Err(UserError::new("the prompt suite is empty; nothing to send").into());
     }
-    let slo = load.slo;
-    let max_in_flight = steps.iter().map(connections_for).max().unwrap_or(1);
-    ensure_fd_limit(max_in_flight)?;
-    // A closed loop never has more requests in flight than its concurrency: it gets as
-    // many connections, never more (see `Connector`: a server with a thread per
-    // connection leaves a request on an extra one unread).
-    let closed = steps
-        .iter()
-        .all(|s| matches!(s.arrival, Arrival::Closed { .. }));
-    let http = if closed {
-        HttpClient::capped(max_in_flight)
-    } else {
-        HttpClient::new(max_in_flight)
-    }
-    .context("building the HTTP client")?;
-    let probe = super::watchdog::Probe::new(&target.base_url, target.protocol.is_ndjson());
-    let lengths = opts.workload.as_ref().map(|w| w.lengths.as_slice());
-    let specs: Arc<Vec<(LoadPrompt, RequestSpec, Sampling)>> = Arc::new(
-        prompts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let sampling = match lengths.and_then(|l| l.get(i)) {
-                    Some(&(n, exact)) => sampling_for(sampling, n, exact),
-                    None => sampling.clone(),
-                };
-                let spec = build_spec(target, &p.input, &sampling, true, opts.timeout);
-                (p.clone(), spec, sampling)
-            })
-            .collect(),
-    );
-    let scrape = scrape_setup(target, opts.scrape).await;
+    let run = LoadRun {
+        target,
+        sampling,
+        load,
+        opts,
+        http: load_client(steps)?,
+        probe: super::watchdog::Probe::new(&target.base_url, target.protocol.is_ndjson()),
+        specs: request_specs(target, prompts, sampling, opts),
+        scrape: scrape_setup(target, opts.scrape).await,
+    };
     let mut reports = Vec::new();
     for step in steps {
         let label = match opts.workload.as_ref().and_then(|w| w.label.clone()) {
             Some(l) => l,
             None => step.label(),
         };
-        tracing::info!(engine = %target.name, step = %label, "load step");
-        let connect_ms = if load.preconnect {
-            preconnect(&http, target, connections_for(step)).await?
-        } else {
-            Vec::new()
-        };
-        // --start-at: the step's clock starts at the shared instant, not before.
-        let start_late_ms = match step.not_before_unix_ns {
-            Some(at) => Some(wait_until_unix_ns(at).await),
-            None => None,
-        };
-        let ctx = Arc::new(Ctx {
-            target: target.clone(),
-            sampling: sampling.clone(),
-            opts: opts.clone(),
-            label: label.clone(),
-            warmup: step.warmup,
-            shard: step.shard,
-            specs: specs.clone(),
-            origin: Instant::now(),
-            wall_origin: chrono::Local::now(),
-            watch: load.precision.map(Watch::new),
-            inflight: Arc::default(),
-        });
-        let _watchdog =
-            super::watchdog::spawn(ctx.inflight.clone(), probe.clone(), target.name.clone());
-        let sampler = scrape.as_ref().map(|s| s.start(ctx.origin));
-        let cpu0 = cpu_seconds();
-        let idle0 = crate::timer::idle_spin();
-        let t0 = Instant::now();
-        let mut records = match step.arrival {
-            Arrival::Closed { concurrency } => {
-                match opts.workload.as_ref().and_then(|w| w.sessions.clone()) {
-                    Some(run) => session_loop(&ctx, step, concurrency, &http, run).await,
-                    None => closed_loop(&ctx, step, concurrency, &http).await,
-                }
-            }
-            Arrival::Open { .. } => open_loop(&ctx, step, &http).await,
-        };
-        let wall_s = t0.elapsed().as_secs_f64();
-        let server_metrics = match sampler {
-            Some(s) => Some(s.finish().await),
-            None => None,
-        };
-        // With --busy-poll, time spent spinning idle is not work.
-        let idle_s = (crate::timer::idle_spin() - idle0).as_secs_f64();
-        let cpu_s = match (cpu0, cpu_seconds()) {
-            (Some(a), Some(b)) => Some((b - a - idle_s).max(0.0)),
-            _ => None,
-        };
-        records.sort_by(|a, b| {
-            let sent = |r: &RunRecord| r.timeline.as_ref().map(|t| t.sent_ms).unwrap_or(0.0);
-            sent(a).total_cmp(&sent(b))
-        });
-        let extras = StepExtras {
-            cpu_s,
-            wall_s: Some(wall_s),
-            cores_available: tokio::runtime::Handle::current().metrics().num_workers(),
-            connect_ms,
-            slo,
-        };
-        let mut report = step_report(
-            &target.name,
-            &label,
-            step.index,
-            step.arrival,
-            &records,
-            &extras,
-        );
-        if let Some(w) = &ctx.watch {
-            let values: Vec<f64> = records
-                .iter()
-                .filter(|r| r.ok && !r.warmup)
-                .filter_map(|r| w.rule.metric.of(r))
-                .collect();
-            report.precision = Some(super::precision::report(&values, &w.rule, w.met()));
-        }
-        report.server_metrics = server_metrics;
-        let died = opts.engine.as_ref().and_then(|w| w.exited()).cloned();
-        report.engine_exit = died.clone();
-        let origin_utc = ctx.wall_origin.with_timezone(&chrono::Utc);
-        report.worker = Some(crate::results::WorkerStep {
-            shard: step.shard,
-            // The caller, which knows the configuration and the whole plan, fills these.
-            config_hash: String::new(),
-            workload_hash: String::new(),
-            whole_step: label.clone(),
-            whole_arrival: step.arrival,
-            start_at: None,
-            origin_unix_ns: origin_utc.timestamp_nanos_opt().unwrap_or(0),
-            origin_utc: origin_utc.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            start_late_ms,
-            good: report.goodput.as_ref().map(|g| g.good),
-            histograms: step_histograms(&records),
-        });
+        let (report, records) = run_step(&run, step, &label).await?;
+        let died = report.engine_exit.clone();
         sink(&report, records)?;
         reports.push(report);
         if let Some(exit) = died {
@@ -294,6 +179,182 @@ pub async fn run_load(
         }
     }
     Ok(reports)
+}
+
+/// What every step of a load run shares.
+struct LoadRun<'a> {
+    target: &'a ApiTarget,
+    sampling: &'a Sampling,
+    load: &'a LoadSteps,
+    opts: &'a LoadOptions,
+    http: HttpClient,
+    /// Asks the engine whether it is idle, for the stall watchdog.
+    probe: super::watchdog::Probe,
+    /// Per prompt: the prompt, its request and its sampling.
+    specs: Arc<Vec<(LoadPrompt, RequestSpec, Sampling)>>,
+    scrape: Option<ScrapeSetup>,
+}
+
+/// The HTTP client of a load run, with connections for its busiest step (and file
+/// descriptors for them).
+fn load_client(steps: &[Step]) -> anyhow::Result<HttpClient> {
+    let max_in_flight = steps.iter().map(connections_for).max().unwrap_or(1);
+    ensure_fd_limit(max_in_flight)?;
+    // A closed loop never has more requests in flight than its concurrency: it gets as
+    // many connections, never more (see `Connector`: a server with a thread per
+    // connection leaves a request on an extra one unread).
+    let closed = steps
+        .iter()
+        .all(|s| matches!(s.arrival, Arrival::Closed { .. }));
+    if closed {
+        HttpClient::capped(max_in_flight)
+    } else {
+        HttpClient::new(max_in_flight)
+    }
+    .context("building the HTTP client")
+}
+
+/// Every prompt's request, with its sampling (a workload's length, else the settings').
+fn request_specs(
+    target: &ApiTarget,
+    prompts: &[LoadPrompt],
+    sampling: &Sampling,
+    opts: &LoadOptions,
+) -> Arc<Vec<(LoadPrompt, RequestSpec, Sampling)>> {
+    let lengths = opts.workload.as_ref().map(|w| w.lengths.as_slice());
+    Arc::new(
+        prompts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let sampling = match lengths.and_then(|l| l.get(i)) {
+                    Some(&(n, exact)) => sampling_for(sampling, n, exact),
+                    None => sampling.clone(),
+                };
+                let spec = build_spec(target, &p.input, &sampling, true, opts.timeout);
+                (p.clone(), spec, sampling)
+            })
+            .collect(),
+    )
+}
+
+/// One load step: connections opened, its clock started (at `--start-at` if given), its
+/// requests sent and watched, the client's CPU and the server's metrics sampled. Returns
+/// its report and its records in the order they were sent.
+async fn run_step(
+    run: &LoadRun<'_>,
+    step: &Step,
+    label: &str,
+) -> anyhow::Result<(StepReport, Vec<RunRecord>)> {
+    let (target, opts) = (run.target, run.opts);
+    tracing::info!(engine = %target.name, step = %label, "load step");
+    let connect_ms = if run.load.preconnect {
+        preconnect(&run.http, target, connections_for(step)).await?
+    } else {
+        Vec::new()
+    };
+    // --start-at: the step's clock starts at the shared instant, not before.
+    let start_late_ms = match step.not_before_unix_ns {
+        Some(at) => Some(wait_until_unix_ns(at).await),
+        None => None,
+    };
+    let ctx = Arc::new(Ctx {
+        target: target.clone(),
+        sampling: run.sampling.clone(),
+        opts: opts.clone(),
+        label: label.to_string(),
+        warmup: step.warmup,
+        shard: step.shard,
+        specs: run.specs.clone(),
+        origin: Instant::now(),
+        wall_origin: chrono::Local::now(),
+        watch: run.load.precision.map(Watch::new),
+        inflight: Arc::default(),
+    });
+    let _watchdog =
+        super::watchdog::spawn(ctx.inflight.clone(), run.probe.clone(), target.name.clone());
+    let sampler = run.scrape.as_ref().map(|s| s.start(ctx.origin));
+    let cpu0 = cpu_seconds();
+    let idle0 = crate::timer::idle_spin();
+    let t0 = Instant::now();
+    let mut records = match step.arrival {
+        Arrival::Closed { concurrency } => {
+            match opts.workload.as_ref().and_then(|w| w.sessions.clone()) {
+                Some(sessions) => session_loop(&ctx, step, concurrency, &run.http, sessions).await,
+                None => closed_loop(&ctx, step, concurrency, &run.http).await,
+            }
+        }
+        Arrival::Open { .. } => open_loop(&ctx, step, &run.http).await,
+    };
+    let wall_s = t0.elapsed().as_secs_f64();
+    let server_metrics = match sampler {
+        Some(s) => Some(s.finish().await),
+        None => None,
+    };
+    // With --busy-poll, time spent spinning idle is not work.
+    let idle_s = (crate::timer::idle_spin() - idle0).as_secs_f64();
+    let cpu_s = match (cpu0, cpu_seconds()) {
+        (Some(a), Some(b)) => Some((b - a - idle_s).max(0.0)),
+        _ => None,
+    };
+    records.sort_by(|a, b| {
+        let sent = |r: &RunRecord| r.timeline.as_ref().map(|t| t.sent_ms).unwrap_or(0.0);
+        sent(a).total_cmp(&sent(b))
+    });
+    let extras = StepExtras {
+        cpu_s,
+        wall_s: Some(wall_s),
+        cores_available: tokio::runtime::Handle::current().metrics().num_workers(),
+        connect_ms,
+        slo: run.load.slo,
+    };
+    let mut report = step_report(
+        &target.name,
+        label,
+        step.index,
+        step.arrival,
+        &records,
+        &extras,
+    );
+    report.server_metrics = server_metrics;
+    complete_report(&mut report, &ctx, step, &records, start_late_ms);
+    Ok((report, records))
+}
+
+/// What a step's report holds beyond its records' statistics: the precision reached
+/// (`--target-ci`), how the engine's process ended if it died, and the worker's facts
+/// for a later merge.
+fn complete_report(
+    report: &mut StepReport,
+    ctx: &Ctx,
+    step: &Step,
+    records: &[RunRecord],
+    start_late_ms: Option<f64>,
+) {
+    if let Some(w) = &ctx.watch {
+        let values: Vec<f64> = records
+            .iter()
+            .filter(|r| r.ok && !r.warmup)
+            .filter_map(|r| w.rule.metric.of(r))
+            .collect();
+        report.precision = Some(super::precision::report(&values, &w.rule, w.met()));
+    }
+    report.engine_exit = ctx.opts.engine.as_ref().and_then(|w| w.exited()).cloned();
+    let origin_utc = ctx.wall_origin.with_timezone(&chrono::Utc);
+    report.worker = Some(crate::results::WorkerStep {
+        shard: step.shard,
+        // The caller, which knows the configuration and the whole plan, fills these.
+        config_hash: String::new(),
+        workload_hash: String::new(),
+        whole_step: ctx.label.clone(),
+        whole_arrival: step.arrival,
+        start_at: None,
+        origin_unix_ns: origin_utc.timestamp_nanos_opt().unwrap_or(0),
+        origin_utc: origin_utc.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        start_late_ms,
+        good: report.goodput.as_ref().map(|g| g.good),
+        histograms: step_histograms(records),
+    });
 }
 
 /// What a load run scrapes, decided once before its first step.

@@ -104,46 +104,122 @@ pub async fn bring_up(
     streams: Option<u32>,
     session: &mut Session,
 ) -> Result<Engine, LeftOut> {
-    let kind_of = |key: &str| {
-        settings
-            .file
-            .servers
-            .get(key)
-            .map(|s| Settings::kind_of(key, s).to_string())
-            .unwrap_or_else(|| "openai".into())
-    };
-    let mut gpu_used_before: Result<u64, String> = Err("not started by inferbench".into());
-    let (target, running) = match &plan.source {
+    let Started {
+        target,
+        running,
+        gpu_used_before,
+    } = start_or_take(plan, settings, streams, session).await?;
+    let mut info = engine_info(&target, running.as_ref(), inputs, session).await;
+
+    // Fairness: the prompt the engine will see must be the reference rendering.
+    let managed = running.is_some();
+    if let Err(e) = check_fairness(&target, managed, settings, inputs, &mut info, session).await {
+        if let Some(r) = running
+            && let Err(stop) = r.stop().await
+        {
+            session.log(&format!("stopping {}: {stop:#}", target.name));
+        }
+        return Err(LeftOut::from_error(
+            &target.name,
+            target.kind.as_str(),
+            true,
+            &e,
+        ));
+    }
+
+    let roof = physical_bound(plan, settings, bound, managed, &mut info).await;
+    match &roof {
+        Ok(roof) => {
+            session.log(&format!("{}: {}", target.name, roof.describe()));
+            info.notes.push(roof.describe());
+            info.roofline_tps = Some(roof.ceiling_tps);
+        }
+        Err(why) => {
+            session.log(&format!("{}: no physical ceiling: {why}", target.name));
+            info.notes.push(format!("no physical ceiling: {why}"));
+        }
+    }
+    let sampler = watch_memory(
+        &target,
+        running.as_ref(),
+        &gpu_used_before,
+        &mut info,
+        session,
+    );
+    let watch = running.as_ref().and_then(|r| r.watch());
+    Ok(Engine {
+        target,
+        running,
+        info,
+        checks: Checks {
+            tolerance_pct: settings.tolerance_pct,
+            roofline: roof.ok(),
+        },
+        sampler,
+        watch,
+    })
+}
+
+/// An engine started by us, or a server given by URL.
+struct Started {
+    target: ApiTarget,
+    running: Option<crate::server::RunningEngine>,
+    /// Device memory in use before the engine started: its GPU memory is the difference
+    /// where NVML gives no per-process figure.
+    gpu_used_before: Result<u64, String>,
+}
+
+/// Start a managed engine, or take the external server's URL.
+async fn start_or_take(
+    plan: &EnginePlan,
+    settings: &Settings,
+    streams: Option<u32>,
+    session: &mut Session,
+) -> Result<Started, LeftOut> {
+    match &plan.source {
         Source::External {
             base_url,
             model,
             chat,
-        } => (
-            ApiTarget::openai(&plan.key, base_url, model.clone(), *chat),
-            None,
-        ),
+        } => Ok(Started {
+            target: ApiTarget::openai(&plan.key, base_url, model.clone(), *chat),
+            running: None,
+            gpu_used_before: Err("not started by inferbench".into()),
+        }),
         Source::Managed => {
             session.log(&format!("{}: starting", plan.key));
-            // Device memory in use before the engine starts: its GPU memory is the
-            // difference where NVML gives no per-process figure.
-            gpu_used_before = crate::measure::telemetry::shared().device_used_bytes();
+            let gpu_used_before = crate::measure::telemetry::shared().device_used_bytes();
             let log_dir = &session.paths.logging_dir;
             match crate::server::start_for(settings, &plan.key, log_dir, streams).await {
-                Ok(r) => (r.target.clone(), Some(r)),
+                Ok(r) => Ok(Started {
+                    target: r.target.clone(),
+                    running: Some(r),
+                    gpu_used_before,
+                }),
                 Err(e) => {
                     let e = e.context(format!("starting engine `{}`", plan.key));
-                    return Err(LeftOut::from_error(
-                        &plan.key,
-                        &kind_of(&plan.key),
-                        plan.named,
-                        &e,
-                    ));
+                    let kind = settings
+                        .file
+                        .servers
+                        .get(&plan.key)
+                        .map(|s| Settings::kind_of(&plan.key, s).to_string())
+                        .unwrap_or_else(|| "openai".into());
+                    Err(LeftOut::from_error(&plan.key, &kind, plan.named, &e))
                 }
             }
         }
-    };
+    }
+}
+
+/// The engine's facts so far (the started engine's, or an external server's), with the
+/// template and how many streams it serves at once, logged.
+async fn engine_info(
+    target: &ApiTarget,
+    running: Option<&crate::server::RunningEngine>,
+    inputs: &Inputs,
+    session: &mut Session,
+) -> EngineInfo {
     let mut info = running
-        .as_ref()
         .map(|r| r.info.clone())
         .unwrap_or_else(|| EngineInfo {
             engine: target.name.clone(),
@@ -177,93 +253,103 @@ pub async fn bring_up(
             .map(|l| format!(", ready after {l:.0} ms"))
             .unwrap_or_default()
     ));
+    info
+}
 
-    // Fairness: the prompt the engine will see must be the reference rendering.
-    if let Some((_, input)) = inputs.prompts.first() {
-        // Only managed engines can show what they see; an external server is checked
-        // only as far as its kind allows (the adapter reports "not checked").
-        let tokenizer = if running.is_some() {
-            inputs.tokenizer.get()
-        } else {
-            None
-        };
-        let checked = crate::engine::fairness::check(
-            &target,
-            input,
-            &settings.sampling(),
-            tokenizer,
-            settings.allow_template_mismatch,
-        )
-        .await;
-        match checked {
-            Ok(outcome) => {
-                session.log(&format!("{}: fairness {}", target.name, outcome.summary()));
-                info.fairness = Some(outcome.summary());
-            }
-            Err(e) => {
-                let e = e.context(format!("fairness check of `{}`", target.name));
-                session.log(&format!("{}: fairness check failed: {e:#}", target.name));
-                if let Some(r) = running
-                    && let Err(stop) = r.stop().await
-                {
-                    session.log(&format!("stopping {}: {stop:#}", target.name));
-                }
-                return Err(LeftOut::from_error(
-                    &target.name,
-                    target.kind.as_str(),
-                    true,
-                    &e,
-                ));
-            }
-        }
-    }
-
-    let roof = match &running {
-        Some(_) => super::gpu::managed_roofline(settings, &plan.key, &mut info).await,
-        None if settings.memory_bandwidth_gbps.is_none() && external_on_gpu(settings) => {
-            external_gpu_roofline(bound, settings, &mut info).await
-        }
-        None => external_roofline(bound, settings.memory_bandwidth_gbps).inspect(|r| {
-            let what = if settings.memory_bandwidth_gbps.is_some() {
-                "configured"
-            } else {
-                "measured host read"
-            };
-            info.bandwidth = Some(crate::results::BandwidthReport {
-                used: if settings.memory_bandwidth_gbps.is_some() {
-                    "config"
-                } else {
-                    "host_probe"
-                }
-                .into(),
-                why: "a server given with --url: the configured figure, else this host's RAM"
-                    .into(),
-                label: format!("of {:.0} GB/s {what}", r.bandwidth_gbps),
-                ..Default::default()
-            });
-        }),
+/// Check that the first prompt the engine will see is the reference rendering; the
+/// outcome goes into `info`. An error is the reason to leave the engine out.
+async fn check_fairness(
+    target: &ApiTarget,
+    managed: bool,
+    settings: &Settings,
+    inputs: &Inputs,
+    info: &mut EngineInfo,
+    session: &mut Session,
+) -> anyhow::Result<()> {
+    let Some((_, input)) = inputs.prompts.first() else {
+        return Ok(());
     };
-    match &roof {
-        Ok(roof) => {
-            session.log(&format!("{}: {}", target.name, roof.describe()));
-            info.notes.push(roof.describe());
-            info.roofline_tps = Some(roof.ceiling_tps);
+    // Only managed engines can show what they see; an external server is checked
+    // only as far as its kind allows (the adapter reports "not checked").
+    let tokenizer = if managed {
+        inputs.tokenizer.get()
+    } else {
+        None
+    };
+    let checked = crate::engine::fairness::check(
+        target,
+        input,
+        &settings.sampling(),
+        tokenizer,
+        settings.allow_template_mismatch,
+    )
+    .await;
+    match checked {
+        Ok(outcome) => {
+            session.log(&format!("{}: fairness {}", target.name, outcome.summary()));
+            info.fairness = Some(outcome.summary());
+            Ok(())
         }
-        Err(why) => {
-            session.log(&format!("{}: no physical ceiling: {why}", target.name));
-            info.notes.push(format!("no physical ceiling: {why}"));
+        Err(e) => {
+            let e = e.context(format!("fairness check of `{}`", target.name));
+            session.log(&format!("{}: fairness check failed: {e:#}", target.name));
+            Err(e)
         }
     }
-    let sampler = running
-        .as_ref()
-        .and_then(|r| r.memory_sampler(Duration::from_millis(100)));
+}
+
+/// The engine's physical bound (roofline): a managed engine's from its model and
+/// devices; an external server's from the configured bandwidth, its GPU, or this host.
+async fn physical_bound(
+    plan: &EnginePlan,
+    settings: &Settings,
+    bound: &ExternalBound,
+    managed: bool,
+    info: &mut EngineInfo,
+) -> Result<Roofline, String> {
+    if managed {
+        return super::gpu::managed_roofline(settings, &plan.key, info).await;
+    }
+    if settings.memory_bandwidth_gbps.is_none() && external_on_gpu(settings) {
+        return external_gpu_roofline(bound, settings, info).await;
+    }
+    external_roofline(bound, settings.memory_bandwidth_gbps).inspect(|r| {
+        let what = if settings.memory_bandwidth_gbps.is_some() {
+            "configured"
+        } else {
+            "measured host read"
+        };
+        info.bandwidth = Some(crate::results::BandwidthReport {
+            used: if settings.memory_bandwidth_gbps.is_some() {
+                "config"
+            } else {
+                "host_probe"
+            }
+            .into(),
+            why: "a server given with --url: the configured figure, else this host's RAM".into(),
+            label: format!("of {:.0} GB/s {what}", r.bandwidth_gbps),
+            ..Default::default()
+        });
+    })
+}
+
+/// Start sampling a managed engine's resident memory and record its memory after load,
+/// host and GPU.
+fn watch_memory(
+    target: &ApiTarget,
+    running: Option<&crate::server::RunningEngine>,
+    gpu_used_before: &Result<u64, String>,
+    info: &mut EngineInfo,
+    session: &mut Session,
+) -> Option<crate::measure::resources::RssSampler> {
+    let sampler = running.and_then(|r| r.memory_sampler(Duration::from_millis(100)));
     if let Some(s) = &sampler
         && info.rss_after_load_mib.is_none()
     {
         info.rss_after_load_mib = s.current_mib();
     }
-    if let Some(pid) = running.as_ref().map(|r| r.pid()).filter(|p| *p != 0) {
-        let m = super::gpu::engine_gpu_memory(pid, &gpu_used_before);
+    if let Some(pid) = running.map(|r| r.pid()).filter(|p| *p != 0) {
+        let m = super::gpu::engine_gpu_memory(pid, gpu_used_before);
         session.log(&format!(
             "{}: GPU memory {}",
             target.name,
@@ -275,18 +361,7 @@ pub async fn bring_up(
         ));
         info.gpu_memory = Some(m);
     }
-    let watch = running.as_ref().and_then(|r| r.watch());
-    Ok(Engine {
-        target,
-        running,
-        info,
-        checks: Checks {
-            tolerance_pct: settings.tolerance_pct,
-            roofline: roof.ok(),
-        },
-        sampler,
-        watch,
-    })
+    sampler
 }
 
 /// Stop a managed engine (SIGTERM, grace, SIGKILL); returns its facts for the results.

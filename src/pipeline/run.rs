@@ -486,74 +486,16 @@ async fn load_engine(
     settings: &Settings,
     session: &mut Session,
 ) -> anyhow::Result<(Vec<StepReport>, Option<SearchReport>)> {
-    let prompts: Vec<LoadPrompt> = match &ctx.inputs.workload {
-        Some(w) => w.prompts.clone(),
-        None => ctx
-            .inputs
-            .prompts
-            .iter()
-            .map(|(p, input)| LoadPrompt {
-                id: p.id.clone(),
-                tier: p.tier.as_str().to_string(),
-                input: input.clone(),
-            })
-            .collect(),
-    };
-    let writer = session.record_writer();
-    let finished = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let (f2, x2) = (finished.clone(), failed.clone());
-    let on_record: RecordHook = Arc::new(move |r: &RunRecord| {
-        f2.fetch_add(1, Ordering::Relaxed);
-        if !r.ok {
-            x2.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Err(e) = writer.write(r) {
-            tracing::error!("{e:#}");
-        }
-    });
-    let count_tokens: Option<TokenCounter> = ctx.inputs.tokenizer.is_configured().then(|| {
-        let t = ctx.inputs.tokenizer.clone();
-        Arc::new(move |text: &str| t.count(text)) as TokenCounter
-    });
-    let opts = LoadOptions {
-        timeout: Duration::from_secs_f64(settings.timeout_seconds),
-        seed: settings.seed,
-        template: ctx.inputs.template_name.clone(),
-        count_tokens,
-        on_record: Some(on_record),
-        scrape: ctx.scrape,
-        cache_prompt: ctx.cache_prompt,
-        workload: ctx.inputs.workload.as_ref().map(|w| w.run.clone()),
-        engine: engine.watch.clone(),
-    };
+    let prompts = load_prompts(ctx.inputs);
+    let counts = LoadCounts::default();
+    let opts = load_options(engine, ctx, settings, session, &counts);
     session.log(&format!(
         "load run against {} ({}), template {}",
         engine.target.url(),
         engine.target.name,
         ctx.inputs.template_name
     ));
-    // Without a bar, say how far a long step is every LOAD_TICK.
-    // A line every LOAD_TICK where no progress bar shows the count (stdout not a terminal).
-    let ticker = match ctx.progress {
-        Progress::Lines => {
-            let (f, x, name) = (finished.clone(), failed.clone(), engine.target.name.clone());
-            Some(tokio::spawn(async move {
-                let t0 = Instant::now();
-                loop {
-                    tokio::time::sleep(LOAD_TICK).await;
-                    let line = format!(
-                        "{name}: {} requests finished ({} failed) after {:.0} s",
-                        f.load(Ordering::Relaxed),
-                        x.load(Ordering::Relaxed),
-                        t0.elapsed().as_secs_f64()
-                    );
-                    eprintln!("{line}");
-                }
-            }))
-        }
-        _ => None,
-    };
+    let ticker = spawn_ticker(ctx.progress, &counts, &engine.target.name);
     let progress = ctx.progress;
     let mut step_cpu = neighbours.snapshot();
     let mut step_t0 = Instant::now();
@@ -617,7 +559,119 @@ async fn load_engine(
             session.log(&line);
         }
     }
-    for r in &reports {
+    annotate_steps(
+        engine,
+        &mut reports,
+        busy,
+        step_telemetry,
+        progress,
+        session,
+    );
+    Ok((reports, found))
+}
+
+/// The prompts of a load run: the workload's, else the prompt suite's.
+fn load_prompts(inputs: &Inputs) -> Vec<LoadPrompt> {
+    match &inputs.workload {
+        Some(w) => w.prompts.clone(),
+        None => inputs
+            .prompts
+            .iter()
+            .map(|(p, input)| LoadPrompt {
+                id: p.id.clone(),
+                tier: p.tier.as_str().to_string(),
+                input: input.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Requests of a load run finished so far, and how many of them failed.
+#[derive(Default)]
+struct LoadCounts {
+    finished: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+/// The load executor's options for one engine: every record counted in `counts` and
+/// written to the session's JSONL as it finishes.
+fn load_options(
+    engine: &Engine,
+    ctx: &Ctx<'_>,
+    settings: &Settings,
+    session: &Session,
+    counts: &LoadCounts,
+) -> LoadOptions {
+    let writer = session.record_writer();
+    let (f2, x2) = (counts.finished.clone(), counts.failed.clone());
+    let on_record: RecordHook = Arc::new(move |r: &RunRecord| {
+        f2.fetch_add(1, Ordering::Relaxed);
+        if !r.ok {
+            x2.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Err(e) = writer.write(r) {
+            tracing::error!("{e:#}");
+        }
+    });
+    let count_tokens: Option<TokenCounter> = ctx.inputs.tokenizer.is_configured().then(|| {
+        let t = ctx.inputs.tokenizer.clone();
+        Arc::new(move |text: &str| t.count(text)) as TokenCounter
+    });
+    LoadOptions {
+        timeout: Duration::from_secs_f64(settings.timeout_seconds),
+        seed: settings.seed,
+        template: ctx.inputs.template_name.clone(),
+        count_tokens,
+        on_record: Some(on_record),
+        scrape: ctx.scrape,
+        cache_prompt: ctx.cache_prompt,
+        workload: ctx.inputs.workload.as_ref().map(|w| w.run.clone()),
+        engine: engine.watch.clone(),
+    }
+}
+
+/// A line every LOAD_TICK saying how far a long step is, where no progress bar shows the
+/// count (stdout not a terminal); abort the task it returns when the run ends.
+fn spawn_ticker(
+    progress: &Progress,
+    counts: &LoadCounts,
+    name: &str,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if !matches!(progress, Progress::Lines) {
+        return None;
+    }
+    let (f, x, name) = (
+        counts.finished.clone(),
+        counts.failed.clone(),
+        name.to_string(),
+    );
+    Some(tokio::spawn(async move {
+        let t0 = Instant::now();
+        loop {
+            tokio::time::sleep(LOAD_TICK).await;
+            let line = format!(
+                "{name}: {} requests finished ({} failed) after {:.0} s",
+                f.load(Ordering::Relaxed),
+                x.load(Ordering::Relaxed),
+                t0.elapsed().as_secs_f64()
+            );
+            eprintln!("{line}");
+        }
+    }))
+}
+
+/// What the steps' reports learn after the run: each step's precision (logged and
+/// printed), its neighbours' flags, its telemetry window, and a flag where it had more
+/// requests in flight than the engine serves at once.
+fn annotate_steps(
+    engine: &Engine,
+    reports: &mut [StepReport],
+    busy: Vec<Vec<Flag>>,
+    mut step_telemetry: Vec<crate::results::RunTelemetry>,
+    progress: &Progress,
+    session: &mut Session,
+) {
+    for r in reports.iter() {
         if let Some(p) = &r.precision {
             let line = format!(
                 "{} {}: {}",
@@ -649,7 +703,6 @@ async fn load_engine(
             report.flags.push(f);
         }
     }
-    Ok((reports, found))
 }
 
 /// A `--find` search against one engine: probe after probe, each batch a load step of its
