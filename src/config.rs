@@ -398,11 +398,40 @@ pub struct Settings {
 /// Tracks origins while layering sources.
 struct Layer<'a> {
     origins: &'a mut BTreeMap<String, Origin>,
+    /// Where the file's values come from (the default, without a file).
+    file: Origin,
 }
 
 impl Layer<'_> {
     fn set(&mut self, key: &str, origin: Origin) {
         self.origins.insert(key.to_string(), origin);
+    }
+
+    /// `key` comes from the file when `in_file`, else it is the default.
+    fn file_or_default(&mut self, key: &str, in_file: bool) {
+        let origin = if in_file {
+            self.file.clone()
+        } else {
+            Origin::Default
+        };
+        self.set(key, origin);
+    }
+
+    /// One of our extras: the file's value, else `default`.
+    fn extra<T>(&mut self, key: &str, value: Option<T>, default: T) -> T {
+        self.file_or_default(key, value.is_some());
+        value.unwrap_or(default)
+    }
+
+    /// A flag given over `value`.
+    fn flag<T>(&mut self, key: &str, value: T, flag: Option<T>, name: &str) -> T {
+        match flag {
+            Some(f) => {
+                self.set(key, Origin::Flag(name.into()));
+                f
+            }
+            None => value,
+        }
     }
 }
 
@@ -784,13 +813,53 @@ pub fn resolve(
     flags: &Overrides,
 ) -> Result<Settings, ConfigError> {
     let mut origins = BTreeMap::new();
-    let file_origin = match &path {
-        Some(p) => Origin::File(p.display().to_string()),
-        None => Origin::Default,
+    let mut layer = Layer {
+        origins: &mut origins,
+        file: match &path {
+            Some(p) => Origin::File(p.display().to_string()),
+            None => Origin::Default,
+        },
     };
-    let base_dir = path
-        .as_deref()
-        .and_then(Path::parent)
+    let base_dir = base_dir_of(path.as_deref());
+    let seed = seed_keys(&file.benchmark, env, flags, &mut layer)?;
+    let x = our_extras(&file.inferbench, &base_dir, flags, &mut layer);
+    if let Some(list) = &flags.engines {
+        check_engine_filter(list, &file, path.as_deref())?;
+    }
+    Ok(Settings {
+        path,
+        base_dir,
+        file,
+        max_tokens: seed.max_tokens,
+        temperature: seed.temperature,
+        num_runs: seed.num_runs,
+        timeout_seconds: seed.timeout_seconds,
+        system_prompt_override: seed.system_prompt_override,
+        seed: x.seed,
+        top_p: x.top_p,
+        top_k: x.top_k,
+        ignore_eos: x.ignore_eos,
+        cache_prompt: x.cache_prompt,
+        warmup_runs: x.warmup_runs,
+        quick: flags.quick,
+        prompts_file: x.prompts_file,
+        chat_template: x.chat_template,
+        tokenizer: x.tokenizer,
+        device: x.device,
+        threads: x.threads,
+        memory_bandwidth_gbps: x.memory_bandwidth_gbps,
+        tolerance_pct: x.tolerance_pct,
+        allow_template_mismatch: x.allow_template_mismatch,
+        stop_grace_seconds: x.stop_grace_seconds,
+        engine_filter: flags.engines.clone(),
+        origins,
+    })
+}
+
+/// The directory relative paths in the config file are resolved against: the file's,
+/// else the current one.
+fn base_dir_of(path: Option<&Path>) -> PathBuf {
+    path.and_then(Path::parent)
         .map(|p| {
             if p.as_os_str().is_empty() {
                 PathBuf::from(".")
@@ -798,83 +867,118 @@ pub fn resolve(
                 p.to_path_buf()
             }
         })
-        .unwrap_or_else(|| PathBuf::from("."));
-    let mut layer = Layer {
-        origins: &mut origins,
-    };
-    let b = &file.benchmark;
-    let x = &file.inferbench;
-    let defaults = BenchmarkSection::default();
+        .unwrap_or_else(|| PathBuf::from("."))
+}
 
-    // Seed keys: default < file < env < flag.
-    macro_rules! seed_key {
-        ($name:literal, $field:ident, $var:literal, $check:expr, $flag:expr, $flagname:literal) => {{
-            let mut v = b.$field;
-            layer.set(
-                $name,
-                if path.is_some() && b.$field != defaults.$field {
-                    file_origin.clone()
-                } else {
-                    Origin::Default
-                },
-            );
-            if let Some(e) = env_parse(env, $var, $check)? {
-                v = e;
-                layer.set($name, Origin::Env($var.into()));
-            }
-            if let Some(f) = $flag {
-                $check(f).map_err(|m| ConfigError::Usage(format!("{}: {m}", $flagname)))?;
-                v = f;
-                layer.set($name, Origin::Flag($flagname.into()));
-            }
-            v
-        }};
+/// The seed's keys, resolved.
+struct SeedKeys {
+    max_tokens: u32,
+    temperature: f64,
+    num_runs: u32,
+    timeout_seconds: f64,
+    system_prompt_override: Option<String>,
+}
+
+/// One seed key's sources.
+struct SeedKey<'a, T> {
+    name: &'a str,
+    /// The file's value (the default's, without a file) and the default.
+    file: T,
+    default: T,
+    var: &'a str,
+    check: fn(T) -> Result<(), String>,
+    flag: Option<T>,
+    flag_name: &'a str,
+}
+
+/// One seed key: default < file < env < flag. The file's value counts as the file's
+/// only where it differs from the default.
+fn seed_key<T: std::str::FromStr + Copy + PartialEq>(
+    layer: &mut Layer,
+    env: &dyn EnvSource,
+    k: SeedKey<T>,
+) -> Result<T, ConfigError> {
+    let mut v = k.file;
+    layer.file_or_default(k.name, k.file != k.default);
+    if let Some(e) = env_parse(env, k.var, k.check)? {
+        v = e;
+        layer.set(k.name, Origin::Env(k.var.into()));
     }
-    let max_tokens: u32 = seed_key!(
-        "max_tokens",
-        max_tokens,
-        "BENCHMARK_MAX_TOKENS",
-        check_max_tokens,
-        flags.max_tokens,
-        "--max-tokens"
-    );
-    let temperature: f64 = seed_key!(
-        "temperature",
-        temperature,
-        "BENCHMARK_TEMPERATURE",
-        check_temperature,
-        flags.temperature,
-        "--temperature"
-    );
-    let mut num_runs: u32 = seed_key!(
-        "num_runs",
-        num_runs,
-        "BENCHMARK_NUM_RUNS",
-        check_runs,
-        flags.runs,
-        "--runs"
-    );
+    if let Some(f) = k.flag {
+        (k.check)(f).map_err(|m| ConfigError::Usage(format!("{}: {m}", k.flag_name)))?;
+        v = f;
+        layer.set(k.name, Origin::Flag(k.flag_name.into()));
+    }
+    Ok(v)
+}
+
+/// The seed's keys (`benchmark` section): default < file < env < flag; `--quick` means
+/// one run unless `--runs` is given.
+fn seed_keys(
+    b: &BenchmarkSection,
+    env: &dyn EnvSource,
+    flags: &Overrides,
+    layer: &mut Layer,
+) -> Result<SeedKeys, ConfigError> {
+    let d = BenchmarkSection::default();
+    let max_tokens = seed_key(
+        layer,
+        env,
+        SeedKey {
+            name: "max_tokens",
+            file: b.max_tokens,
+            default: d.max_tokens,
+            var: "BENCHMARK_MAX_TOKENS",
+            check: check_max_tokens,
+            flag: flags.max_tokens,
+            flag_name: "--max-tokens",
+        },
+    )?;
+    let temperature = seed_key(
+        layer,
+        env,
+        SeedKey {
+            name: "temperature",
+            file: b.temperature,
+            default: d.temperature,
+            var: "BENCHMARK_TEMPERATURE",
+            check: check_temperature,
+            flag: flags.temperature,
+            flag_name: "--temperature",
+        },
+    )?;
+    let mut num_runs = seed_key(
+        layer,
+        env,
+        SeedKey {
+            name: "num_runs",
+            file: b.num_runs,
+            default: d.num_runs,
+            var: "BENCHMARK_NUM_RUNS",
+            check: check_runs,
+            flag: flags.runs,
+            flag_name: "--runs",
+        },
+    )?;
     if flags.quick && flags.runs.is_none() {
         num_runs = 1;
         layer.set("num_runs", Origin::Flag("--quick".into()));
     }
-    let timeout_seconds: f64 = seed_key!(
-        "timeout_seconds",
-        timeout_seconds,
-        "BENCHMARK_TIMEOUT",
-        check_timeout,
-        flags.timeout_seconds,
-        "--timeout"
-    );
-    let mut system_prompt_override = b.system_prompt_override.clone();
-    layer.set(
-        "system_prompt",
-        if system_prompt_override.is_some() {
-            file_origin.clone()
-        } else {
-            Origin::Default
+    let timeout_seconds = seed_key(
+        layer,
+        env,
+        SeedKey {
+            name: "timeout_seconds",
+            file: b.timeout_seconds,
+            default: d.timeout_seconds,
+            var: "BENCHMARK_TIMEOUT",
+            check: check_timeout,
+            flag: flags.timeout_seconds,
+            flag_name: "--timeout",
         },
-    );
+    )?;
+    let mut system_prompt_override = b.system_prompt_override.clone();
+    layer.file_or_default("system_prompt", system_prompt_override.is_some());
     if let Some(s) = env.get("BENCHMARK_SYSTEM_PROMPT") {
         system_prompt_override = Some(s);
         layer.set(
@@ -882,168 +986,130 @@ pub fn resolve(
             Origin::Env("BENCHMARK_SYSTEM_PROMPT".into()),
         );
     }
-
-    // Our extras: default < file < flag.
-    macro_rules! extra {
-        ($name:literal, $val:expr, $default:expr) => {{
-            match $val {
-                Some(v) => {
-                    layer.set($name, file_origin.clone());
-                    v
-                }
-                None => {
-                    layer.set($name, Origin::Default);
-                    $default
-                }
-            }
-        }};
-    }
-    let mut seed = extra!("seed", x.seed, 42);
-    if let Some(s) = flags.seed {
-        seed = s;
-        layer.set("seed", Origin::Flag("--seed".into()));
-    }
-    let top_p = x.top_p;
-    layer.set(
-        "top_p",
-        if top_p.is_some() {
-            file_origin.clone()
-        } else {
-            Origin::Default
-        },
-    );
-    let top_k = x.top_k;
-    layer.set(
-        "top_k",
-        if top_k.is_some() {
-            file_origin.clone()
-        } else {
-            Origin::Default
-        },
-    );
-    let ignore_eos = extra!("ignore_eos", x.ignore_eos, false);
-    let cache_prompt = extra!("cache_prompt", x.cache_prompt, false);
-    let mut warmup_runs = extra!("warmup_runs", x.warmup_runs, 1);
-    if let Some(w) = flags.warmup_runs {
-        warmup_runs = w;
-        layer.set("warmup_runs", Origin::Flag("--warmup".into()));
-    }
-    let mut prompts_file = x.prompts_file.as_deref().map(|p| expand_path(p, &base_dir));
-    layer.set(
-        "prompts_file",
-        if prompts_file.is_some() {
-            file_origin.clone()
-        } else {
-            Origin::Default
-        },
-    );
-    if let Some(p) = &flags.prompts_file {
-        prompts_file = Some(p.clone());
-        layer.set("prompts_file", Origin::Flag("--prompts".into()));
-    }
-    let mut chat_template = extra!(
-        "chat_template",
-        x.chat_template.clone(),
-        "gemma3".to_string()
-    );
-    if let Some(t) = &flags.chat_template {
-        chat_template = t.clone();
-        layer.set("chat_template", Origin::Flag("--chat-template".into()));
-    }
-    let tokenizer = x.tokenizer.as_deref().map(|p| expand_path(p, &base_dir));
-    layer.set(
-        "tokenizer",
-        if tokenizer.is_some() {
-            file_origin.clone()
-        } else {
-            Origin::Default
-        },
-    );
-    let device = extra!("device", x.device.clone(), "cpu".to_string());
-    let threads = x.threads;
-    layer.set(
-        "threads",
-        if threads.is_some() {
-            file_origin.clone()
-        } else {
-            Origin::Default
-        },
-    );
-    let memory_bandwidth_gbps = x.memory_bandwidth_gbps;
-    layer.set(
-        "memory_bandwidth_gbps",
-        if memory_bandwidth_gbps.is_some() {
-            file_origin.clone()
-        } else {
-            Origin::Default
-        },
-    );
-    let tolerance_pct = extra!("tolerance_pct", x.tolerance_pct, 10.0);
-    let mut allow_template_mismatch =
-        extra!("allow_template_mismatch", x.allow_template_mismatch, false);
-    if flags.allow_template_mismatch {
-        allow_template_mismatch = true;
-        layer.set(
-            "allow_template_mismatch",
-            Origin::Flag("--allow-template-mismatch".into()),
-        );
-    }
-    let stop_grace_seconds = extra!("stop_grace_seconds", x.stop_grace_seconds, 5.0);
-
-    if let Some(list) = &flags.engines {
-        // A name may be in both sections (CLI and API mode of one engine): listed once.
-        let known: Vec<&String> = file
-            .engines
-            .keys()
-            .chain(file.servers.keys())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        for name in list {
-            if !known.contains(&name) {
-                return Err(ConfigError::Usage(format!(
-                    "--engines: no engine `{name}` in {}; configured: {}",
-                    path.as_deref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "the built-in defaults".into()),
-                    known
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-    }
-
-    Ok(Settings {
-        path,
-        base_dir,
-        file,
+    Ok(SeedKeys {
         max_tokens,
         temperature,
         num_runs,
         timeout_seconds,
         system_prompt_override,
+    })
+}
+
+/// Our extras (`inferbench` section), resolved.
+struct Extras {
+    seed: u64,
+    top_p: Option<f64>,
+    top_k: Option<u32>,
+    ignore_eos: bool,
+    cache_prompt: bool,
+    warmup_runs: u32,
+    prompts_file: Option<PathBuf>,
+    chat_template: String,
+    tokenizer: Option<PathBuf>,
+    device: String,
+    threads: Option<u32>,
+    memory_bandwidth_gbps: Option<f64>,
+    tolerance_pct: f64,
+    allow_template_mismatch: bool,
+    stop_grace_seconds: f64,
+}
+
+/// Our extras: default < file < flag; paths resolved against `base_dir`.
+fn our_extras(
+    x: &InferbenchSection,
+    base_dir: &Path,
+    flags: &Overrides,
+    layer: &mut Layer,
+) -> Extras {
+    let seed = layer.extra("seed", x.seed, 42);
+    let seed = layer.flag("seed", seed, flags.seed, "--seed");
+    layer.file_or_default("top_p", x.top_p.is_some());
+    layer.file_or_default("top_k", x.top_k.is_some());
+    let ignore_eos = layer.extra("ignore_eos", x.ignore_eos, false);
+    let cache_prompt = layer.extra("cache_prompt", x.cache_prompt, false);
+    let warmup_runs = layer.extra("warmup_runs", x.warmup_runs, 1);
+    let warmup_runs = layer.flag("warmup_runs", warmup_runs, flags.warmup_runs, "--warmup");
+    let prompts_file = x.prompts_file.as_deref().map(|p| expand_path(p, base_dir));
+    layer.file_or_default("prompts_file", prompts_file.is_some());
+    let prompts_file = layer.flag(
+        "prompts_file",
+        prompts_file,
+        flags.prompts_file.clone().map(Some),
+        "--prompts",
+    );
+    let chat_template = layer.extra(
+        "chat_template",
+        x.chat_template.clone(),
+        "gemma3".to_string(),
+    );
+    let chat_template = layer.flag(
+        "chat_template",
+        chat_template,
+        flags.chat_template.clone(),
+        "--chat-template",
+    );
+    let tokenizer = x.tokenizer.as_deref().map(|p| expand_path(p, base_dir));
+    layer.file_or_default("tokenizer", tokenizer.is_some());
+    let device = layer.extra("device", x.device.clone(), "cpu".to_string());
+    layer.file_or_default("threads", x.threads.is_some());
+    layer.file_or_default("memory_bandwidth_gbps", x.memory_bandwidth_gbps.is_some());
+    let tolerance_pct = layer.extra("tolerance_pct", x.tolerance_pct, 10.0);
+    let allow_template_mismatch =
+        layer.extra("allow_template_mismatch", x.allow_template_mismatch, false);
+    let allow_template_mismatch = layer.flag(
+        "allow_template_mismatch",
+        allow_template_mismatch,
+        flags.allow_template_mismatch.then_some(true),
+        "--allow-template-mismatch",
+    );
+    Extras {
         seed,
-        top_p,
-        top_k,
+        top_p: x.top_p,
+        top_k: x.top_k,
         ignore_eos,
         cache_prompt,
         warmup_runs,
-        quick: flags.quick,
         prompts_file,
         chat_template,
         tokenizer,
         device,
-        threads,
-        memory_bandwidth_gbps,
+        threads: x.threads,
+        memory_bandwidth_gbps: x.memory_bandwidth_gbps,
         tolerance_pct,
         allow_template_mismatch,
-        stop_grace_seconds,
-        engine_filter: flags.engines.clone(),
-        origins,
-    })
+        stop_grace_seconds: layer.extra("stop_grace_seconds", x.stop_grace_seconds, 5.0),
+    }
+}
+
+/// `--engines` must name engines of the config (either section).
+fn check_engine_filter(
+    list: &[String],
+    file: &ConfigFile,
+    path: Option<&Path>,
+) -> Result<(), ConfigError> {
+    // A name may be in both sections (CLI and API mode of one engine): listed once.
+    let known: Vec<&String> = file
+        .engines
+        .keys()
+        .chain(file.servers.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for name in list {
+        if !known.contains(&name) {
+            return Err(ConfigError::Usage(format!(
+                "--engines: no engine `{name}` in {}; configured: {}",
+                path.map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the built-in defaults".into()),
+                known
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Settings {
