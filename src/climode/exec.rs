@@ -295,7 +295,10 @@ mod tests {
             stderr: b"loading\nout of memory\n".to_vec(),
             ..o
         };
-        assert_eq!(plain.failure_reason(), "cli exited with code 1: out of memory");
+        assert_eq!(
+            plain.failure_reason(),
+            "cli exited with code 1: out of memory"
+        );
     }
 
     #[tokio::test]

@@ -359,198 +359,263 @@ async fn engine_checks(
         ));
     }
     let model_path = section_model(settings, s);
-    let find = |sec: &EngineSection, names: &[&str]| {
-        crate::engine::launch::find_binary(key, sec.binary.as_deref(), names, settings)
-            .map_err(|e| e.to_string())
-    };
-    match s.kind {
-        EngineKind::LlamaCpp => {
-            if let Some(server) = s.server {
-                let found = find(server, &["llama-server"]);
-                let version = match &found {
-                    Ok(p) => gather::llama_version(p).await,
-                    Err(_) => None,
-                };
-                let libs = found
-                    .as_ref()
-                    .map(|p| checks::backends_from_libs(&gather::names_beside(p)))
-                    .unwrap_or_default();
-                out.extend(checks::llamacpp_binary(
-                    key,
-                    &found,
-                    version.as_ref(),
-                    &libs,
-                    &device,
-                ));
-            }
-            out.push(checks::model(
-                key,
-                section_name,
-                &gather::model_facts(model_path.clone()),
-            ));
-        }
-        EngineKind::Ollama => {
-            if let Some(server) = s.server {
-                let found = find(server, &["ollama"]);
-                let version = match &found {
-                    Ok(p) => ollama_version(p).await,
-                    Err(_) => None,
-                };
-                out.push(checks::binary(key, "servers", &found, version.as_deref()));
-            }
-            let model = gather::model_facts(model_path.clone());
-            let gguf_bytes = match &model {
-                checks::ModelFacts::Gguf(_, Ok(g)) => Some(g.file_size),
-                _ => None,
-            };
-            if matches!(model, checks::ModelFacts::NotConfigured) {
-                out.push(Check::skip(
-                    key,
-                    "model",
-                    "no model_path: the registered model is used as it is",
-                ));
-            } else {
-                out.push(checks::model(key, section_name, &model));
-            }
-            let store = crate::engine::ollama::models_dir(section, settings);
-            let name = crate::engine::ollama::model_name(section);
-            let system = crate::prompt::suite::suite_for(settings)
-                .map(|(s, _)| s)
-                .unwrap_or_default();
-            let expected = checks::ExpectedOllama {
-                gguf_bytes,
-                template: crate::engine::ollama::GEMMA3_TEMPLATE.to_string(),
-                stops: vec!["<start_of_turn>".into(), "<end_of_turn>".into()],
-                system,
-            };
-            out.push(checks::ollama_model(
-                key,
-                &name,
-                &store,
-                &gather::ollama_registered(&store, &name),
-                &expected,
-                &format!("inferbench models prepare{}", config_flag(settings)),
-            ));
-        }
-        EngineKind::PyTorch => {
-            if s.server.is_some() {
-                let python = python_of(settings, s);
-                let probe = probe_of(probes, &python);
-                out.extend(checks::pytorch(
-                    key,
-                    "servers",
-                    &python,
-                    &probe,
-                    &torch_device(&device),
-                    checks::PY_PACKAGES,
-                ));
-            }
-            out.push(checks::model(
-                key,
-                section_name,
-                &gather::model_facts(model_path.clone()),
-            ));
-        }
-        EngineKind::Uzu => {
-            if let Some(server) = s.server {
-                let found = find(server, &["uzu", "uzu_cli"]);
-                let binary =
-                    checks::uzu_binary(key, "servers", "binary", &found, server.binary.as_deref());
-                let installed = binary.status != checks::Status::Skip;
-                out.push(binary);
-                if !installed {
-                    // Not installable here: nothing else about its server can matter.
-                    return out;
-                }
-                let facts = gather::model_facts(model_path.clone());
-                let local = model_path
-                    .as_deref()
-                    .and_then(crate::engine::uzu::local_model);
-                let runs_as = local.map(|l| {
-                    format!(
-                        "runs as LOCAL_PATH={} cli server --model {}",
-                        l.local_path.display(),
-                        l.name
-                    )
-                });
-                out.push(uzu_folder_check(
-                    key,
-                    "servers",
-                    &facts,
-                    runs_as.as_deref(),
-                ));
-            }
-        }
+    let go_on = match s.kind {
+        EngineKind::LlamaCpp => llamacpp_checks(settings, s, &device, model_path, &mut out).await,
+        EngineKind::Ollama => ollama_checks(settings, s, model_path, &mut out).await,
+        EngineKind::PyTorch => pytorch_checks(settings, s, probes, &device, model_path, &mut out),
+        EngineKind::Uzu => uzu_server_checks(settings, s, model_path, &mut out),
         EngineKind::OpenAi if s.server.is_some() => {
-            match (&section.url, section.command.as_deref()) {
-                (Some(url), _) => {
-                    out.push(Check::ok(key, "server", format!("given by url {url}")))
-                }
-                (None, Some([program, ..])) => {
-                    let found = find(
-                        &EngineSection {
-                            binary: Some(program.clone()),
-                            ..Default::default()
-                        },
-                        &[],
-                    );
-                    out.push(checks::binary(key, section_name, &found, None));
-                }
-                _ => out.push(Check::fail(
-                    key,
-                    "command",
-                    "no command and no url",
-                    format!(
-                        "set servers.{key}.command (the server's command line) or servers.{key}.url"
-                    ),
-                )),
-            }
+            out.push(openai_server_check(settings, s));
+            true
         }
-        EngineKind::Mock if s.server.is_some() => out.push(match section.binary.as_deref() {
-            None => Check::ok(key, "binary", "built in (inferbench mock-engine)"),
-            Some(raw) => {
-                let p = settings.path_of(raw);
-                if crate::climode::find_program(Some(&p.display().to_string()), &[], settings)
-                    .is_some()
-                {
-                    Check::ok(key, "binary", format!("{} mock-engine", p.display()))
-                } else {
-                    Check::fail(
-                        key,
-                        "binary",
-                        format!("{} is not an executable (servers.{key}.binary)", p.display()),
-                        format!(
-                            "set servers.{key}.binary to the inferbench executable, or remove it to use this one"
-                        ),
-                    )
-                }
-            }
-        }),
-        EngineKind::OpenAi | EngineKind::Mock => {}
-    }
-    if let Some(server) = s.server
-        && server.url.is_none()
-        && let Some(port) = server.port.or(default_port(s.kind))
-    {
-        let host = server.host.clone().unwrap_or_else(|| "127.0.0.1".into());
-        if let Some((_, other)) = ports_seen.iter().find(|(p, _)| *p == port) {
-            out.push(Check::fail(
-                key,
-                "port",
-                format!("{port} is also the port of `{other}`"),
-                format!("set servers.{key}.port to another port"),
-            ));
-        } else {
-            out.push(checks::port(
-                key,
-                &host,
-                port,
-                &gather::port_state(&host, port),
-            ));
+        EngineKind::Mock if s.server.is_some() => {
+            out.push(mock_binary_check(settings, s));
+            true
         }
-        ports_seen.push((port, key.to_string()));
+        EngineKind::OpenAi | EngineKind::Mock => true,
+    };
+    if go_on {
+        out.extend(port_check(s, ports_seen));
     }
     out
+}
+
+/// `binary` of section `sec` found the way the server is started (`names` when unset).
+fn find_server_binary(
+    settings: &Settings,
+    key: &str,
+    sec: &EngineSection,
+    names: &[&str],
+) -> Result<PathBuf, String> {
+    crate::engine::launch::find_binary(key, sec.binary.as_deref(), names, settings)
+        .map_err(|e| e.to_string())
+}
+
+/// llama.cpp: llama-server (found, its version and back ends against the device) and
+/// the model. Always goes on to the port.
+async fn llamacpp_checks(
+    settings: &Settings,
+    s: &Selected<'_>,
+    device: &str,
+    model_path: Option<PathBuf>,
+    out: &mut Vec<Check>,
+) -> bool {
+    let key = s.key.as_str();
+    if let Some(server) = s.server {
+        let found = find_server_binary(settings, key, server, &["llama-server"]);
+        let version = match &found {
+            Ok(p) => gather::llama_version(p).await,
+            Err(_) => None,
+        };
+        let libs = found
+            .as_ref()
+            .map(|p| checks::backends_from_libs(&gather::names_beside(p)))
+            .unwrap_or_default();
+        out.extend(checks::llamacpp_binary(
+            key,
+            &found,
+            version.as_ref(),
+            &libs,
+            device,
+        ));
+    }
+    out.push(checks::model(
+        key,
+        s.section().0,
+        &gather::model_facts(model_path),
+    ));
+    true
+}
+
+/// Ollama: the binary, the GGUF (if configured) and the registered model's template,
+/// stops and system prompt against ours.
+async fn ollama_checks(
+    settings: &Settings,
+    s: &Selected<'_>,
+    model_path: Option<PathBuf>,
+    out: &mut Vec<Check>,
+) -> bool {
+    let key = s.key.as_str();
+    let (section_name, section) = s.section();
+    if let Some(server) = s.server {
+        let found = find_server_binary(settings, key, server, &["ollama"]);
+        let version = match &found {
+            Ok(p) => ollama_version(p).await,
+            Err(_) => None,
+        };
+        out.push(checks::binary(key, "servers", &found, version.as_deref()));
+    }
+    let model = gather::model_facts(model_path);
+    let gguf_bytes = match &model {
+        checks::ModelFacts::Gguf(_, Ok(g)) => Some(g.file_size),
+        _ => None,
+    };
+    if matches!(model, checks::ModelFacts::NotConfigured) {
+        out.push(Check::skip(
+            key,
+            "model",
+            "no model_path: the registered model is used as it is",
+        ));
+    } else {
+        out.push(checks::model(key, section_name, &model));
+    }
+    let store = crate::engine::ollama::models_dir(section, settings);
+    let name = crate::engine::ollama::model_name(section);
+    let system = crate::prompt::suite::suite_for(settings)
+        .map(|(s, _)| s)
+        .unwrap_or_default();
+    let expected = checks::ExpectedOllama {
+        gguf_bytes,
+        template: crate::engine::ollama::GEMMA3_TEMPLATE.to_string(),
+        stops: vec!["<start_of_turn>".into(), "<end_of_turn>".into()],
+        system,
+    };
+    out.push(checks::ollama_model(
+        key,
+        &name,
+        &store,
+        &gather::ollama_registered(&store, &name),
+        &expected,
+        &format!("inferbench models prepare{}", config_flag(settings)),
+    ));
+    true
+}
+
+/// PyTorch: the server's interpreter, its packages and devices, and the model.
+fn pytorch_checks(
+    settings: &Settings,
+    s: &Selected<'_>,
+    probes: &Probes,
+    device: &str,
+    model_path: Option<PathBuf>,
+    out: &mut Vec<Check>,
+) -> bool {
+    let key = s.key.as_str();
+    if s.server.is_some() {
+        let python = python_of(settings, s);
+        let probe = probe_of(probes, &python);
+        out.extend(checks::pytorch(
+            key,
+            "servers",
+            &python,
+            &probe,
+            &torch_device(device),
+            checks::PY_PACKAGES,
+        ));
+    }
+    out.push(checks::model(
+        key,
+        s.section().0,
+        &gather::model_facts(model_path),
+    ));
+    true
+}
+
+/// Uzu's server: its binary and its model folder. Not installed (and not configured):
+/// nothing else about its server can matter, not even the port (false).
+fn uzu_server_checks(
+    settings: &Settings,
+    s: &Selected<'_>,
+    model_path: Option<PathBuf>,
+    out: &mut Vec<Check>,
+) -> bool {
+    let key = s.key.as_str();
+    let Some(server) = s.server else {
+        return true;
+    };
+    let found = find_server_binary(settings, key, server, &["uzu", "uzu_cli"]);
+    let binary = checks::uzu_binary(key, "servers", "binary", &found, server.binary.as_deref());
+    let installed = binary.status != checks::Status::Skip;
+    out.push(binary);
+    if !installed {
+        return false;
+    }
+    let facts = gather::model_facts(model_path.clone());
+    let local = model_path
+        .as_deref()
+        .and_then(crate::engine::uzu::local_model);
+    let runs_as = local.map(|l| {
+        format!(
+            "runs as LOCAL_PATH={} cli server --model {}",
+            l.local_path.display(),
+            l.name
+        )
+    });
+    out.push(uzu_folder_check(key, "servers", &facts, runs_as.as_deref()));
+    true
+}
+
+/// Any OpenAI-compatible server: given by URL, or its command's program found.
+fn openai_server_check(settings: &Settings, s: &Selected<'_>) -> Check {
+    let key = s.key.as_str();
+    let (section_name, section) = s.section();
+    match (&section.url, section.command.as_deref()) {
+        (Some(url), _) => Check::ok(key, "server", format!("given by url {url}")),
+        (None, Some([program, ..])) => {
+            let sec = EngineSection {
+                binary: Some(program.clone()),
+                ..Default::default()
+            };
+            let found = find_server_binary(settings, key, &sec, &[]);
+            checks::binary(key, section_name, &found, None)
+        }
+        _ => Check::fail(
+            key,
+            "command",
+            "no command and no url",
+            format!("set servers.{key}.command (the server's command line) or servers.{key}.url"),
+        ),
+    }
+}
+
+/// The synthetic engine: built in, or a configured inferbench executable that exists.
+fn mock_binary_check(settings: &Settings, s: &Selected<'_>) -> Check {
+    let key = s.key.as_str();
+    match s.section().1.binary.as_deref() {
+        None => Check::ok(key, "binary", "built in (inferbench mock-engine)"),
+        Some(raw) => {
+            let p = settings.path_of(raw);
+            if crate::climode::find_program(Some(&p.display().to_string()), &[], settings).is_some()
+            {
+                Check::ok(key, "binary", format!("{} mock-engine", p.display()))
+            } else {
+                Check::fail(
+                    key,
+                    "binary",
+                    format!(
+                        "{} is not an executable (servers.{key}.binary)",
+                        p.display()
+                    ),
+                    format!(
+                        "set servers.{key}.binary to the inferbench executable, or remove it to use this one"
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// The server's port: free, and no other selected server's; noted in `ports_seen`.
+fn port_check(s: &Selected<'_>, ports_seen: &mut Vec<(u16, String)>) -> Option<Check> {
+    let key = s.key.as_str();
+    let server = s.server?;
+    if server.url.is_some() {
+        return None;
+    }
+    let port = server.port.or(default_port(s.kind))?;
+    let host = server.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+    let check = if let Some((_, other)) = ports_seen.iter().find(|(p, _)| *p == port) {
+        Check::fail(
+            key,
+            "port",
+            format!("{port} is also the port of `{other}`"),
+            format!("set servers.{key}.port to another port"),
+        )
+    } else {
+        checks::port(key, &host, port, &gather::port_state(&host, port))
+    };
+    ports_seen.push((port, key.to_string()));
+    Some(check)
 }
 
 /// CLI mode's needs of one `engines` entry, found the way `inferbench cli` finds them
