@@ -343,7 +343,11 @@ impl SamplingApplied {
         if self.ignored.is_empty() {
             format!("applied {}", self.applied)
         } else {
-            format!("applied {}; ignored {}", self.applied, self.ignored.join(", "))
+            format!(
+                "applied {}; ignored {}",
+                self.applied,
+                self.ignored.join(", ")
+            )
         }
     }
 }
