@@ -80,6 +80,21 @@ pub fn note_sampling_applied(r: &mut RunRecord, applied: Option<SamplingApplied>
     r.sampling_applied = Some(a);
 }
 
+/// The sampling an API engine of `kind` really applies of `s`, where it cannot take it
+/// as asked (for [`note_sampling_applied`]); `None` when it takes it all. Pure. (Here,
+/// not on the engine's target: `engine` sits below `config`, which an engine's own file
+/// reaches through its launch plan, and a call from `engine/mod.rs` into an engine's file
+/// would close that into a circle.)
+pub fn api_sampling_applied(
+    kind: crate::engine::EngineKind,
+    s: &crate::results::Sampling,
+) -> Option<SamplingApplied> {
+    match kind {
+        crate::engine::EngineKind::Uzu => crate::engine::uzu::api_sampling_applied(s),
+        _ => None,
+    }
+}
+
 /// Relative difference |a − b| / max(|a|, |b|) in percent.
 pub fn rel_diff_pct(a: f64, b: f64) -> f64 {
     let m = a.abs().max(b.abs());

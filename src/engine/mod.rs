@@ -107,18 +107,6 @@ impl ApiTarget {
     pub fn url(&self) -> String {
         format!("{}{}", self.base_url, self.endpoint)
     }
-
-    /// The sampling this engine really applies of `s`, where it cannot take it as asked
-    /// (for [`crate::record::note_sampling_applied`]); `None` when it takes it all.
-    pub fn sampling_applied(
-        &self,
-        s: &crate::results::Sampling,
-    ) -> Option<crate::results::SamplingApplied> {
-        match self.kind {
-            EngineKind::Uzu => uzu::api_sampling_applied(s),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]

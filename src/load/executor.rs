@@ -706,7 +706,10 @@ impl Ctx {
         r.started_at = (self.wall_origin + sent).to_rfc3339();
         fill_record(&mut r, trace, self.opts.count_tokens.as_ref());
         crate::record::flag_prompt_cache(&mut r, self.opts.cache_prompt);
-        crate::record::note_sampling_applied(&mut r, self.target.sampling_applied(sampling));
+        crate::record::note_sampling_applied(
+            &mut r,
+            crate::record::api_sampling_applied(self.target.kind, sampling),
+        );
         if self.opts.workload.is_some() {
             r.workload_item = Some(prompt.id.clone());
         }

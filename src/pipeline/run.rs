@@ -460,7 +460,10 @@ async fn measure_one(
         &engine.checks,
     );
     crate::record::flag_prompt_cache(&mut record, ctx.cache_prompt);
-    crate::record::note_sampling_applied(&mut record, target.sampling_applied(&ctx.sampling));
+    crate::record::note_sampling_applied(
+        &mut record,
+        crate::record::api_sampling_applied(target.kind, &ctx.sampling),
+    );
     record.flags.extend(busy);
     // The window ends here, after the pure record building (microseconds).
     record.telemetry = Some(telemetry.window(window, record.output_tokens));
