@@ -142,7 +142,10 @@ async fn uzu_adapter_reads_a_quirky_stream() {
     // Uzu's server takes temperature, top_p and top_k but not the seed: at temperature
     // 0.3 with seed 7 the record says so and is flagged, as the runner records it.
     let mut r = r;
-    inferbench::record::note_sampling_applied(&mut r, target.sampling_applied(&s.sampling()));
+    inferbench::record::note_sampling_applied(
+        &mut r,
+        inferbench::record::api_sampling_applied(target.kind, &s.sampling()),
+    );
     let applied = r.sampling_applied.as_ref().expect("a seed Uzu ignores");
     assert_eq!((applied.greedy, applied.temperature), (false, Some(0.3)));
     assert!(applied.ignored[0].starts_with("seed 7"), "{applied:?}");
