@@ -42,7 +42,8 @@ SHAPE="${SHAPE:-1b}"
 DEADLINE="${DEADLINE:-575}"          # seconds from start; the call is killed at 600
 MAX_TOKENS="${MAX_TOKENS:-128}"
 SWEEPS="${SWEEPS:-1}"                # how many times the llama-server sweep runs
-PYTORCH="${PYTORCH:-1}"              # 0: no PyTorch steps (more time for the sweeps)
+PYTORCH="${PYTORCH:-1}"              # 0: no PyTorch steps; compiled: only the compiled one
+RESERVE="${RESERVE:-200}"            # seconds the compiled PyTorch step leaves for llama.cpp
 CHECKS="${CHECKS:-1}"                # 0: no llama-bench, CLI, API or 4-slot steps (sweeps only)
 export INFERBENCH_HOME="${INFERBENCH_HOME:-/tmp/ib}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -88,7 +89,7 @@ if [ -n "${LLAMA_BIN_DIR:-}" ]; then
 else
     LLB=/tmp/llb/build/bin
     mkdir -p /tmp/llb
-    if [ "$PYTORCH" = 1 ]; then # PyTorch runs on cores 0-1 meanwhile
+    if [ "$PYTORCH" != 0 ]; then # PyTorch runs on cores 0-1 meanwhile
         llama_build_tar "$KIT/llama-src.tar.xz" /tmp/llb "$((NCPU - 2))" "2-$((NCPU - 1))" >"$R/llama-build.log" 2>&1 &
     else
         llama_build_tar "$KIT/llama-src.tar.xz" /tmp/llb "$NCPU" >"$R/llama-build.log" 2>&1 &
@@ -111,13 +112,15 @@ ib_in() { # OUTDIR: the arguments every inferbench run here takes
     printf '%s\n' --config "$CONFIG" --out-dir "$R/$1" --html -q
 }
 
-if [ "$PYTORCH" = 1 ]; then
+if [ "$PYTORCH" != 0 ]; then
 # --- 4. PyTorch (cores 0-1) while llama.cpp builds ---------------------------------------------
+if [ "$PYTORCH" = 1 ]; then
 mapfile -t A < <(ib_in api-pytorch)
 step api-pytorch 150 260 taskset -c 0-1 "$IB" api --engines pytorch --quick --runs 3 --warmup 1 "${A[@]}"
 mapfile -t A < <(ib_in cli-pytorch)
 # One run: each CLI run is a new process (model load, CUDA start); generate.py warms up untimed first.
 step cli-pytorch 90 200 taskset -c 0-1 "$IB" cli --engines pytorch --quick --runs 1 --warmup 0 "${A[@]}"
+fi # eager PyTorch
 
 # PyTorch compiled, with a static KV cache (the same two cores): what PyTorch users reach for.
 # torch.compile's default mode, without CUDA graphs: reduce-overhead (CUDA graphs) with a
@@ -134,12 +137,12 @@ json.dump(c, open(sys.argv[2], "w"), indent=2)
 EOF
 log "api-pytorch-compiled: compile $COMPILE_MODE, static cache"
 # It may not hold up llama.cpp, whose checks come first: it gets what leaves 200 s for them.
-CL=$(( $(left) - 200 )); [ "$CL" -gt 220 ] && CL=220
+CL=$(( $(left) - RESERVE )); [ "$CL" -gt 220 ] && CL=220
 if [ "$CL" -ge 90 ]; then
     step api-pytorch-compiled 90 "$CL" taskset -c 0-1 "$IB" api --engines pytorch --quick --runs 3 --warmup 2 \
         --config "$R/benchmark_config.compiled.json" --out-dir "$R/api-pytorch-compiled" --html -q
 else
-    log "api-pytorch-compiled: skipped (only $CL s before llama.cpp's 200 s)"
+    log "api-pytorch-compiled: skipped (only $CL s before llama.cpp's $RESERVE s)"
     printf 'api-pytorch-compiled\tskipped\t0\tno time left\n' >>"$R/steps.tsv"
 fi
 fi # PYTORCH
