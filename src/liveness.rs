@@ -5,6 +5,7 @@
 //! The exit is read without reaping the child (`waitid` with `WNOWAIT` on Linux), so the
 //! [`crate::process::ProcessGroup`] that owns it still collects it when it is stopped.
 
+use crate::client::RequestError;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 /// How often a watched process is looked at.
 const POLL: Duration = Duration::from_millis(100);
+/// After a request fails as a dead engine's would, how long its process is looked at.
+const FAILURE_LOOK: Duration = Duration::from_millis(300);
 /// How much of the end of its log an exit keeps.
 const LOG_TAIL_BYTES: u64 = 1200;
 
@@ -73,7 +76,7 @@ pub struct EngineWatch(Arc<Shared>);
 
 #[derive(Debug)]
 struct Shared {
-    /// The watched child; 0 for a watch made dead ([`EngineWatch::exited_with`]).
+    /// The watched child.
     pid: u32,
     log: Option<PathBuf>,
     exit: OnceLock<EngineExit>,
@@ -139,27 +142,20 @@ impl EngineWatch {
         watch
     }
 
-    /// A watch whose process has exited already (tests, and engines found dead).
-    pub fn exited_with(exit: EngineExit) -> EngineWatch {
-        let watch = EngineWatch::new(0, None);
-        let _ = watch.0.exit.set(exit);
-        watch
-    }
-
-    /// A request to the engine failed in a way its death would explain (connection
-    /// refused or reset): look at the process now, and again for up to `within` (the
-    /// kernel closes a dying process's sockets a moment before its exit can be read),
-    /// rather than at the next poll, so that no request is sent to a dead engine in
-    /// between. Whether it has exited.
-    pub async fn check(&self, within: Duration) -> bool {
-        let until = std::time::Instant::now() + within;
-        loop {
-            if self.0.look() {
-                return true;
-            }
-            if std::time::Instant::now() >= until {
-                return false;
-            }
+    /// After a request that ended with `error`: when its failure is one a dead engine's
+    /// would be (connection refused or reset), look at the process now, and again for up
+    /// to [`FAILURE_LOOK`] (the kernel closes a dying process's sockets a moment before
+    /// its exit can be read), rather than at the next poll, so that no request is sent to
+    /// a dead engine in between.
+    pub async fn look_after(&self, error: Option<&RequestError>) {
+        if !matches!(
+            error,
+            Some(RequestError::Connect(_) | RequestError::Transport(_))
+        ) {
+            return;
+        }
+        let until = std::time::Instant::now() + FAILURE_LOOK;
+        while !self.0.look() && std::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -172,6 +168,13 @@ impl EngineWatch {
     /// The exit, once the process died while watched.
     pub fn exited(&self) -> Option<&EngineExit> {
         self.0.exit.get()
+    }
+
+    /// Once the process died, the error a request still outstanding ends with (never,
+    /// while it lives).
+    pub async fn died_error(&self) -> RequestError {
+        let x = self.died().await;
+        RequestError::EngineExited(format!("{} at {}", x.how, x.at))
     }
 
     /// Wait until the process dies (forever if it does not, or once disarmed).

@@ -980,8 +980,8 @@ pub struct ClientHeadroom {
     pub reasons: Vec<String>,
 }
 
-/// The report of one load step (computed by `load::report::step_report`, which defines
-/// its windows and figures).
+/// The report of one load step (built by `load::report::assemble`, from what
+/// `step_report` computes from a step's records or `merge` from its workers').
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
     pub engine: String,

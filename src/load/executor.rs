@@ -26,7 +26,7 @@ use super::report::{StepExtras, StepReport, step_histograms, step_report};
 use super::schedule::{Arrival, LoadSteps, Step};
 use crate::client::http::HttpClient;
 use crate::client::stream::{apply_error_text_rule, build_spec, execute_until};
-use crate::client::{Message, PromptInput, RequestError, RequestSpec, Trace};
+use crate::client::{Message, PromptInput, RequestSpec, Trace};
 use crate::engine::ApiTarget;
 use crate::error::UserError;
 use crate::results::{Mode, RunRecord, Sampling};
@@ -120,9 +120,6 @@ pub fn sampling_for(base: &Sampling, max_tokens: Option<u32>, exact: bool) -> Sa
 const CONNECT_SAMPLES: usize = 32;
 /// Connects `--preconnect` keeps pending at once.
 const PRECONNECT_PARALLEL: usize = 128;
-/// After a request fails as a dead engine's would, how long its process is looked at.
-const DEATH_CHECK: Duration = Duration::from_millis(300);
-
 /// How long `--preconnect` waits for one connection.
 const PRECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -627,7 +624,7 @@ impl Ctx {
             match &engine {
                 Some(w) => tokio::select! {
                     e = ticket.verdict() => e,
-                    x = w.died() => RequestError::EngineExited(format!("{} at {}", x.how, x.at)),
+                    e = w.died_error() => e,
                 },
                 None => ticket.verdict().await,
             }
@@ -635,10 +632,8 @@ impl Ctx {
         let mut trace = execute_until(http, spec, self.origin, scheduled, &activity, stop).await;
         // A failure its death would explain: look at the process before anything more is
         // sent (the poll alone leaves a tenth of a second of refused requests).
-        if let (Some(w), Some(RequestError::Connect(_) | RequestError::Transport(_))) =
-            (&self.opts.engine, &trace.error)
-        {
-            w.check(DEATH_CHECK).await;
+        if let Some(w) = &self.opts.engine {
+            w.look_after(trace.error.as_ref()).await;
         }
         if trace.error.is_none() {
             self.inflight

@@ -145,7 +145,7 @@ pub struct Ticket {
     inflight: Arc<Inflight>,
     pub activity: Activity,
     /// Resolves with the watchdog's verdict, if it ends the request.
-    pub stop: tokio::sync::oneshot::Receiver<RequestError>,
+    stop: tokio::sync::oneshot::Receiver<RequestError>,
 }
 
 impl Drop for Ticket {

@@ -413,10 +413,7 @@ async fn measure_one(
     let scheduled = Instant::now();
     let died = async {
         match &engine.watch {
-            Some(w) => {
-                let x = w.died().await;
-                crate::client::RequestError::EngineExited(format!("{} at {}", x.how, x.at))
-            }
+            Some(w) => w.died_error().await,
             None => std::future::pending().await,
         }
     };
@@ -429,16 +426,12 @@ async fn measure_one(
         died,
     )
     .await;
-    if let (
-        Some(w),
-        Some(crate::client::RequestError::Connect(_) | crate::client::RequestError::Transport(_)),
-    ) = (&engine.watch, &trace.error)
-    {
-        // Its death would explain the failure: look now, before the next run is sent.
-        w.check(Duration::from_millis(300)).await;
-    }
     let wall_s = scheduled.elapsed().as_secs_f64();
     let busy = neighbours.flags(&cpu_before, wall_s);
+    if let Some(w) = &engine.watch {
+        // A failure its death would explain: look now, before the next run is sent.
+        w.look_after(trace.error.as_ref()).await;
+    }
     if target.error_text_is_failure {
         crate::client::stream::apply_error_text_rule(&mut trace);
     }
