@@ -6,7 +6,7 @@
 //! [`crate::process::ProcessGroup`] that owns it still collects it when it is stopped.
 
 use crate::client::RequestError;
-use serde::{Deserialize, Serialize};
+pub use crate::results::EngineExit;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -18,22 +18,6 @@ const POLL: Duration = Duration::from_millis(100);
 const FAILURE_LOOK: Duration = Duration::from_millis(300);
 /// How much of the end of its log an exit keeps.
 const LOG_TAIL_BYTES: u64 = 1200;
-
-/// How and when an engine process ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EngineExit {
-    /// "killed by signal 9 (SIGKILL)", "exited with code 1", ...
-    pub how: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal: Option<i32>,
-    /// Local time of the exit (RFC 3339), to within the watch's poll.
-    pub at: String,
-    /// The last lines of its log.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub log_tail: String,
-}
 
 /// In words: "killed by signal 9 (SIGKILL)" or "exited with code 1". Pure.
 pub fn describe(code: Option<i32>, signal: Option<i32>) -> String {

@@ -578,7 +578,7 @@ pub struct EngineInfo {
     pub notes: Vec<String>,
     /// The engine's process exited while it was being measured: when and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exited: Option<crate::liveness::EngineExit>,
+    pub exited: Option<EngineExit>,
 }
 
 /// One engine setting: what the engine reports it uses, and what was asked for (absent
@@ -1044,7 +1044,7 @@ pub struct StepReport {
     pub merged: Option<MergedStep>,
     /// The engine's process exited during this step (nothing was sent to it after).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub engine_exit: Option<crate::liveness::EngineExit>,
+    pub engine_exit: Option<EngineExit>,
 }
 
 /// One metric of a step in a mergeable form: exact moments and an HdrHistogram.
@@ -1277,4 +1277,20 @@ pub struct ServerHistogram {
     pub p50_ms: Option<f64>,
     pub p90_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+}
+
+/// How and when an engine process ended while it was measured (see [`crate::liveness`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineExit {
+    /// "killed by signal 9 (SIGKILL)", "exited with code 1", ...
+    pub how: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Local time of the exit (RFC 3339), to within the watch's poll.
+    pub at: String,
+    /// The last lines of its log.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub log_tail: String,
 }
