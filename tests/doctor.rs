@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{free_config_port, inferbench};
+use common::{free_port, inferbench};
 use inferbench::engine::launch::inferbench_home;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ fn default_config_on_free_ports(dir: &Path) -> PathBuf {
     .unwrap();
     let mut cfg: Value = serde_json::from_str(&text).unwrap();
     for (_, s) in cfg["servers"].as_object_mut().unwrap().iter_mut() {
-        s["port"] = json!(free_config_port());
+        s["port"] = json!(free_port());
     }
     let path = dir.join("benchmark_config.json");
     std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
@@ -104,7 +104,7 @@ fn missing_model_taken_port_and_unregistered_ollama_model_are_three_fixes() {
     let cfg = json!({
         "servers": {
             "llamacpp": {"port": taken, "model_path": gone, "device": "cpu"},
-            "ollama": {"port": free_config_port(), "model_path": gemma(),
+            "ollama": {"port": free_port(), "model_path": gemma(),
                        "model_name": "doctor-test-not-registered", "device": "cpu"}
         },
         "inferbench": {"chat_template": "gemma3", "device": "cpu",
@@ -206,7 +206,7 @@ fn deep_llamacpp_reports_fairness_and_ttft_and_stops_it() {
     let cfg = json!({
         "benchmark": {"max_tokens": 32, "temperature": 0.0, "num_runs": 1},
         "servers": {
-            "llamacpp": {"port": free_config_port(), "model_path": gemma(), "device": "cpu",
+            "llamacpp": {"port": free_port(), "model_path": gemma(), "device": "cpu",
                          "startup_timeout": 60}
         },
         "inferbench": {"chat_template": "gemma3", "device": "cpu", "threads": 2,
@@ -287,7 +287,7 @@ fn python_probe_is_remembered_until_the_venv_changes() {
     std::fs::write(
         &cfg,
         serde_json::to_string_pretty(&json!({
-            "servers": {"pytorch": {"port": free_config_port(), "device": "cpu",
+            "servers": {"pytorch": {"port": free_port(), "device": "cpu",
                                     "python": python, "model_path": gemma()}}
         }))
         .unwrap(),
@@ -395,7 +395,7 @@ fn uzu_model_folder_without_encoding_json_is_a_fix() {
     let cfg = write_config(
         dir.path(),
         &json!({"servers": {"uzu": {"binary": cli, "model_path": folder,
-                                    "port": free_config_port()}}}),
+                                    "port": free_port()}}}),
     );
     let (code, stdout, stderr, _) = run(
         dir.path(),
@@ -440,7 +440,7 @@ fn configured_binary_that_does_not_exist_is_a_fix() {
         let cfg = write_config(
             dir.path(),
             &json!({section: {"uzu": {"binary": gone, "model_path": folder,
-                                      "port": free_config_port()}}}),
+                                      "port": free_port()}}}),
         );
         let (code, stdout, stderr, _) = run(
             dir.path(),

@@ -78,7 +78,7 @@ fn config(dir: &Path) {
         "servers": {"mock": {
             "kind": "mock",
             "binary": exe(),
-            "port": common::free_config_port(),
+            "port": common::free_port(),
             "extra_args": ["--ttft-ms", "5", "--itl-ms", "2", "--tokens", "8"],
         }},
     });

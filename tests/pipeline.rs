@@ -28,7 +28,7 @@ fn config(dir: &Path, engines: &[(&str, &[&str])]) -> PathBuf {
             serde_json::json!({
                 "kind": "mock",
                 "binary": exe(),
-                "port": common::free_config_port(),
+                "port": common::free_port(),
                 "extra_args": extra,
             }),
         );

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{assert_valid_results, free_config_port, inferbench, mock_engine};
+use common::{assert_valid_results, free_port, inferbench, mock_engine};
 
 /// The tests of this file run one at a time: the trace test measures send lag, which a
 /// neighbour test loading a tokenizer or a model on the same two cores would disturb.
@@ -314,7 +314,7 @@ fn llama_config(dir: &Path) -> PathBuf {
     );
     let cfg = json!({
         "benchmark": {"max_tokens": 32, "temperature": 0.0, "num_runs": 1, "timeout_seconds": 120},
-        "servers": {"llamacpp": {"port": free_config_port(), "model_path": model.display().to_string(),
+        "servers": {"llamacpp": {"port": free_port(), "model_path": model.display().to_string(),
                                   "startup_timeout": 120, "api_endpoint": "/completion"}},
         "inferbench": {"chat_template": "gemma3", "threads": 2, "stop_grace_seconds": 3,
                         "tokenizer": tokenizer().display().to_string()}

@@ -197,6 +197,59 @@ pub fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// How many ports [`private_serve`] tries: a port found free can be taken before
+/// `ollama serve` binds it (by any process's outgoing connection), and the port is ours
+/// to choose, so another one is the fix.
+const SERVE_PORT_TRIES: usize = 3;
+
+/// An `ollama serve` of our own on a free port, answering, for `models prepare`; the log
+/// goes to `prepare-serve.log` in `dir`. It tries another port when the one it found
+/// free was taken before `ollama serve` bound it, and fails at once (with the log's end)
+/// when the server exits for any other reason.
+async fn private_serve(binary: &Path, store: &Path, dir: &Path) -> Result<(ProcessGroup, u16)> {
+    let log = dir.join("prepare-serve.log");
+    let client = reqwest::Client::new();
+    let mut attempt = 0;
+    'ports: loop {
+        attempt += 1;
+        let port = free_port()?;
+        let mut server = ProcessGroup::spawn(
+            &serve_command(binary, "127.0.0.1", port, store),
+            LogTarget::File(log.clone()),
+        )?;
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(&base).send().await
+                && r.status().is_success()
+            {
+                return Ok((server, port));
+            }
+            if let Some(status) = server.try_wait()? {
+                let tail = crate::process::log_tail(&log, 2000);
+                if port_taken(&tail) && attempt < SERVE_PORT_TRIES {
+                    tracing::warn!("ollama serve: port {port} was taken before it bound; another");
+                    continue 'ports;
+                }
+                anyhow::bail!("ollama serve exited ({status}) before answering: {tail}");
+            }
+            if Instant::now() > deadline {
+                server.stop(Duration::from_secs(3)).await?;
+                anyhow::bail!(
+                    "ollama serve did not answer within 30 s: {}",
+                    crate::process::log_tail(&log, 2000)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Whether a server's log says its listening port was in use.
+fn port_taken(log: &str) -> bool {
+    log.contains("address already in use")
+}
+
 /// `inferbench models prepare`: register the configured GGUF with Ollama under the
 /// configured model name. Returns the exit code.
 pub async fn prepare(settings: &Settings) -> Result<i32> {
@@ -240,30 +293,7 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
     std::fs::write(&mf, modelfile(&gguf, &system, &settings.sampling()))
         .with_context(|| format!("writing {}", mf.display()))?;
 
-    let port = free_port()?;
-    let log = dir.join("prepare-serve.log");
-    let server = ProcessGroup::spawn(
-        &serve_command(&binary, "127.0.0.1", port, &store),
-        LogTarget::File(log.clone()),
-    )?;
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(&base).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            server.stop(Duration::from_secs(3)).await?;
-            anyhow::bail!(
-                "ollama serve did not answer within 30 s: {}",
-                crate::process::log_tail(&log, 2000)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (server, port) = private_serve(&binary, &store, &dir).await?;
     let create_log = dir.join("prepare-create.log");
     let create = ProcessGroup::spawn(
         &CommandSpec::new(&binary)
@@ -295,6 +325,40 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bind_failure_is_told_from_other_exits() {
+        let go = "Error: listen tcp 127.0.0.1:38623: bind: address already in use";
+        assert!(port_taken(go));
+        assert!(!port_taken(
+            "Error: could not create directory /x: permission denied"
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_tried_again_then_the_exit_is_reported_at_once() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("ollama");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\necho 'Error: listen tcp 127.0.0.1:1: bind: address already in use' >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let t = Instant::now();
+        let err = private_serve(&fake, &dir.path().join("models"), dir.path())
+            .await
+            .err()
+            .expect("a server that cannot bind never answers");
+        assert!(format!("{err:#}").contains("exited"), "{err:#}");
+        assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+        let log = std::fs::read_to_string(dir.path().join("prepare-serve.log")).unwrap();
+        assert_eq!(
+            log.matches("address already in use").count(),
+            SERVE_PORT_TRIES
+        );
+    }
 
     #[test]
     fn modelfile_has_template_and_stops() {

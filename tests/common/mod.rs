@@ -43,30 +43,22 @@ pub fn mock_engine(args: &[&str]) -> MockEngine {
     MockEngine { child, url }
 }
 
-/// A free TCP port on 127.0.0.1 below the kernel's ephemeral range (32768–60999 by
-/// default), for a server that a test configures by port: a port from `free_port` can be
-/// handed to another test's `--port 0` listener before our server binds it.
-pub fn free_config_port() -> u16 {
+/// A free TCP port on 127.0.0.1 for a server a test configures by port, taken below
+/// the kernel's ephemeral range (32768–60999 by default): a port bound and released from
+/// that range can be taken by any other test's outgoing connection or `--port 0` listener
+/// before our server binds it (CI saw `ollama serve`: "bind: address already in use").
+pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     // Spread by process so that test binaries running side by side start apart.
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20000 + (std::process::id() % 97) as u16 * 100;
+    let offset = (std::process::id() % 97) as u16 * 120;
     for _ in 0..2000 {
-        let p = base + NEXT.fetch_add(1, Ordering::Relaxed) % 9700;
+        let p = 20000 + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % 12000;
         if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
             return p;
         }
     }
-    panic!("no free port below the ephemeral range");
-}
-
-/// A free TCP port on 127.0.0.1 (bound and released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    panic!("no free port in 20000-31999");
 }
 
 /// The `inferbench` binary run in `dir`, with no `BENCHMARK_*` override inherited.
