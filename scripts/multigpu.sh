@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# llama.cpp across several NVIDIA GPUs of one host, in one call of a device machine
-# (nvidia-h200-x2 / -x4 / -x8): the same model and prompts on 1, 2 and 4 GPUs (as many as
-# the machine has), each with split mode layer and row (1 GPU: none), and a scaling table.
+# llama.cpp across several NVIDIA GPUs of one host that reaches no network (copy the
+# repository and the kit to it, as for scripts/gpu-bench.sh): the same model and prompts on
+# 1, 2 and 4 GPUs (as many as the host has), each with split mode layer and row (1 GPU:
+# none), and a scaling table.
 #
-#   1. build llama.cpp with CUDA from the carried source (all cores), or use LLAMA_BIN_DIR,
+#   1. build llama.cpp with CUDA from the kit's source (all cores), or use LLAMA_BIN_DIR,
 #   2. make a Gemma-3-1B-shaped GGUF with random weights (scripts/random_gemma_gguf.py),
 #   3. for each GPU count and split mode, a config with llama.cpp's multi-GPU settings
 #      (engines.llamacpp / servers.llamacpp: gpus, split_mode, tensor_split, main_gpu;
@@ -12,32 +13,33 @@
 #        inferbench CLI mode and API mode at c=1, and a c=64 load step against a
 #        llama-server inferbench starts (one slot per stream),
 #   4. write every report under $RESULTS_DIR (default /tmp/multigpu), the table
-#      (TABLE.md, scripts/scaling_table.py) and pack them into $OUT/multigpu.tar.xz.
+#      (TABLE.md, scripts/scaling_table.py) and pack them into multigpu.tar.xz in $PACK_DIR
+#      (default: beside $RESULTS_DIR).
 #
 # The tensor split is even (1/1, 1/1/1/1) and the main GPU the first. Steps that do not fit
 # before DEADLINE are skipped and say so in steps.tsv; the layer splits run before the row
-# splits so that a short call still has every GPU count.
+# splits so that a short time budget still has every GPU count.
 #
-# Kit: the same .h200/ as scripts/h200.sh (scripts/h200-kit.sh; carry [".h200"]); its
+# Kit: the same .gpu-kit/ as scripts/gpu-bench.sh (scripts/gpu-kit.sh makes it); its
 # inferbench must be built at a commit that knows the multi-GPU keys.
 #
-#   OUT=/tmp/out scripts/multigpu.sh       # on the device (kind nvidia-h200-x2/-x4/-x8), from the repo root
+#   scripts/multigpu.sh                    # on the GPU host, from the repo root
 #   LLAMA_BIN_DIR=~/.cache/inferbench/bin SHAPE=tiny GPU_COUNTS=1 MAX_TOKENS=16 RUNS=2 \
-#     LOAD_C=4 LOAD_REQUESTS=8 DEADLINE=300 OUT=/tmp/mg-out scripts/multigpu.sh   # dry run on a CPU
+#     LOAD_C=4 LOAD_REQUESTS=8 DEADLINE=300 scripts/multigpu.sh   # dry run on a CPU
 #   mkdir -p docs/results/multigpu && tar -xJf multigpu.tar.xz -C docs/results/multigpu --strip-components=1
 #
 # Settings (environment): GPU_COUNTS (e.g. "1,2,4"; default those of 1, 2, 4 the machine
 # has, 1 without a GPU), SPLITS (default "layer,row"), SHAPE (1b), MAX_TOKENS (128), RUNS
-# (5), LOAD_C (64), LOAD_REQUESTS (128), LOAD_TOKENS (64), DEADLINE (575 s), IB_BIN (the
+# (5), LOAD_C (64), LOAD_REQUESTS (128), LOAD_TOKENS (64), DEADLINE (3600 s), IB_BIN (the
 # inferbench binary), MULTIGPU_HOME (its INFERBENCH_HOME, default /tmp/ib-mg).
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KIT="${IB_KIT:-$REPO/.h200}"
-OUT="${OUT:?set OUT to the directory that comes back}"
+KIT="${IB_KIT:-$REPO/.gpu-kit}"
 R="${RESULTS_DIR:-/tmp/multigpu}"
+PACK="${PACK_DIR:-$(dirname "$R")}"
 SHAPE="${SHAPE:-1b}"
-DEADLINE="${DEADLINE:-575}"
+DEADLINE="${DEADLINE:-3600}"
 MAX_TOKENS="${MAX_TOKENS:-128}"
 RUNS="${RUNS:-5}"
 LOAD_C="${LOAD_C:-64}"
@@ -48,11 +50,12 @@ SPLITS="${SPLITS:-layer,row}"
 export INFERBENCH_HOME="${MULTIGPU_HOME:-/tmp/ib-mg}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-mkdir -p "$R" "$INFERBENCH_HOME/bin" "$OUT"
+mkdir -p "$R" "$INFERBENCH_HOME/bin" "$PACK"
 pack() {
-    tar -cJf "$OUT/multigpu.tar.xz" -C "$(dirname "$R")" "$(basename "$R")" 2>/dev/null
-    cp "$R/multigpu.log" "$R/steps.tsv" "$OUT/" 2>/dev/null
-    [ -s "$R/TABLE.md" ] && cp "$R/TABLE.md" "$OUT/"
+    tar -cJf "$PACK/multigpu.tar.xz" -C "$(dirname "$R")" "$(basename "$R")" 2>/dev/null
+    [ "$PACK" = "$(dirname "$R")" ] && return 0
+    cp "$R/multigpu.log" "$R/steps.tsv" "$PACK/" 2>/dev/null
+    [ -s "$R/TABLE.md" ] && cp "$R/TABLE.md" "$PACK/"
 }
 trap pack EXIT
 cd "$REPO" || exit 1
@@ -90,7 +93,7 @@ if [ -z "${GPU_COUNTS:-}" ]; then
 fi
 read -ra COUNTS <<<"${GPU_COUNTS//,/ }"
 read -ra SPLIT_LIST <<<"${SPLITS//,/ }"
-# Layer splits first: a call that runs out of time still covers every GPU count.
+# Layer splits first: a run that runs out of time still covers every GPU count.
 PLAN=()
 for n in "${COUNTS[@]}"; do [ "$n" -eq 1 ] && PLAN+=("1:none"); done
 for s in "${SPLIT_LIST[@]}"; do

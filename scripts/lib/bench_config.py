@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Config files for the device scripts (scripts/h200.sh, scripts/multigpu.sh).
+"""Config files for the GPU scripts (scripts/gpu-bench.sh, scripts/multigpu.sh).
 
   bench_config.py base SRC DST MODEL TOKDIR PYTHON MAX_TOKENS
       the shipped config SRC pointed at MODEL (every engine but uzu), the tokenizer in

@@ -1,5 +1,5 @@
-# Sourced by scripts/h200.sh and scripts/multigpu.sh after scripts/lib/steps.sh: the carried
-# kit (scripts/h200-kit.sh makes it) turned into Python packages and a model.
+# Sourced by scripts/gpu-bench.sh and scripts/multigpu.sh after scripts/lib/steps.sh: the
+# kit (scripts/gpu-kit.sh makes it) turned into Python packages and a model.
 #
 #   kit_wheels KIT             installs KIT/whl/*.whl into /tmp/site for $PY (PYTHONPATH)
 #   kit_model KIT SHAPE [WRAP...]
@@ -17,7 +17,7 @@ kit_wheels() {
     export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
     if ls "$1"/whl/*.whl >/dev/null 2>&1; then
         "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target /tmp/site "$1"/whl/*.whl >"$R/pip.log" 2>&1 || log "pip install of the carried wheels failed (see pip.log)"
+            --target /tmp/site "$1"/whl/*.whl >"$R/pip.log" 2>&1 || log "pip install of the kit's wheels failed (see pip.log)"
     fi
 }
 

