@@ -347,10 +347,9 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
         let t = Instant::now();
-        let err = private_serve(&fake, &dir.path().join("models"), dir.path())
-            .await
-            .err()
-            .expect("a server that cannot bind never answers");
+        let Err(err) = private_serve(&fake, &dir.path().join("models"), dir.path()).await else {
+            panic!("a server that cannot bind never answers");
+        };
         assert!(format!("{err:#}").contains("exited"), "{err:#}");
         assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
         let log = std::fs::read_to_string(dir.path().join("prepare-serve.log")).unwrap();
