@@ -251,12 +251,8 @@ pub struct ApiArgs {
     /// Go on when an engine's prompt differs from the reference rendering.
     #[arg(long)]
     pub allow_template_mismatch: bool,
-    /// One engine at a time (the seed's order): each is started, checked, measured and
-    /// stopped before the next starts. By default every engine is started and checked
-    /// first, and their runs are interleaved A,B,A,B so that drift of the machine hits all
-    /// engines alike (a run during which another engine was busy is flagged).
-    #[arg(long)]
-    pub no_interleave: bool,
+    #[command(flatten)]
+    pub order: OrderArgs,
     /// Spin on one core instead of sleeping between events, so that no arrival waits for
     /// a wake-up (~0.1–0.2 ms on a VM). For benchmarks with the client on its own core
     /// (taskset); the spinning is left out of the client CPU figure.
@@ -382,6 +378,20 @@ pub struct CliArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub order: OrderArgs,
+}
+
+/// The order of runs across engines (`api` and `cli`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct OrderArgs {
+    /// One engine after another (the seed's order). In API mode each server is started,
+    /// checked, measured and stopped before the next starts; in CLI mode one engine's runs
+    /// come after another's. By default every engine is brought up and checked first, and
+    /// their runs are interleaved A,B,A,B so that drift of the machine hits all engines
+    /// alike (a run during which another engine was busy is flagged `neighbour_busy`).
+    #[arg(long)]
+    pub no_interleave: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,6 +8,9 @@ use inferbench::results::RunRecord;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::free_port;
+
 fn fake(name: &str) -> String {
     format!(
         "{}/tests/fixtures/cli/fake-bin/{name}",
@@ -168,6 +171,11 @@ async fn run_cli_in(
             "tolerance_pct": 25.0
         }
     });
+    run_cli_config(out, config, extra).await
+}
+
+/// `inferbench cli --quick EXTRA` with this config, in `out`.
+async fn run_cli_config(out: tempfile::TempDir, config: serde_json::Value, extra: &[&str]) -> Run {
     let cfg = out.path().join("benchmark_config.json");
     std::fs::write(&cfg, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     let mut argv = vec![
@@ -582,6 +590,149 @@ async fn only_a_missing_tool_is_skipped_a_misconfigured_engine_is_left_out() {
     let badtok = note_of("badtok");
     assert!(badtok.starts_with("left out"), "{badtok}");
     assert!(badtok.contains("/nonexistent/tokenizer.json"), "{badtok}");
+}
+
+/// Two engines: their runs alternate A,B,A,B (API mode's order), each record on disk
+/// before the next process starts; `--no-interleave` runs one engine after the other.
+#[tokio::test]
+async fn two_engines_interleave_and_no_interleave_keeps_the_seed_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = gigabyte_model(dir.path());
+    for (flag, expect) in [
+        (None, [0, 1, 0, 1]),
+        (Some("--no-interleave"), [0, 0, 1, 1]),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let engines = json!({
+            "llamacpp": {"binary": fake("fake-llama-steady"), "model_path": model, "threads": 2,
+                         "extra_args": ["--records-dir", out.path()]},
+            "pytorch": {"python": fake("fake-python"), "model_path": dir.path()}
+        });
+        let mut extra = vec!["--runs", "2"];
+        extra.extend(flag);
+        let run = run_cli_in(out, engines, &extra, 100.0).await;
+        assert_ok(&run);
+        let names: Vec<&str> = run.records.iter().map(|r| r.engine.as_str()).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        let first = names[0];
+        let order: Vec<usize> = names.iter().map(|n| usize::from(*n != first)).collect();
+        assert_eq!(order, expect, "{flag:?}: {names:?}");
+        let runs: Vec<u32> = run.records.iter().map(|r| r.run_index).collect();
+        let want = if flag.is_none() {
+            [0, 0, 1, 1]
+        } else {
+            [0, 1, 0, 1]
+        };
+        assert_eq!(runs, want, "{flag:?}: {names:?}");
+        // The records are in the order the processes ran (spawn ms after the origin).
+        let offsets: Vec<f64> = run
+            .records
+            .iter()
+            .map(|r| r.timeline.as_ref().unwrap().sent_ms)
+            .collect();
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+        // Each llama.cpp process saw every record before it on disk.
+        for (i, r) in run.records.iter().enumerate() {
+            if r.engine == "llamacpp" {
+                let seen = format!("seen {i} records");
+                assert!(r.output_text.contains(&seen), "{i}: {}", r.output_text);
+            }
+        }
+        // No engine here keeps a process between runs: nothing to watch, nothing flagged.
+        assert!(
+            run.records
+                .iter()
+                .all(|r| flags(r, "neighbour_busy").is_empty())
+        );
+        let log = common::only_file(&run.out.path().join("logging"), "log");
+        let schedule = std::fs::read_to_string(log).unwrap();
+        let line = if flag.is_none() {
+            "interleaved"
+        } else {
+            "sequential"
+        };
+        assert!(
+            schedule.contains(&format!("schedule: {line}")),
+            "{schedule}"
+        );
+    }
+}
+
+/// An Ollama engine's `ollama serve` (a stand-in whose process tree spins a core) stays
+/// up between its runs: the other engine's runs during which it was busy are flagged
+/// `neighbour_busy`, as API mode flags them; its own runs are not (its server is no
+/// neighbour of its own client). Every server is stopped at the end.
+#[tokio::test]
+async fn a_busy_ollama_serve_flags_the_other_engines_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = gigabyte_model(dir.path());
+    let server = dir.path().join("serve.py");
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes/fake_engine_server.py"),
+        &server,
+    )
+    .unwrap();
+    // `serve`: the fake server, with a spinning child; `create`: registered; `run`: the
+    // captured client output.
+    let ollama = dir.path().join("ollama");
+    std::fs::write(
+        &ollama,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  serve) ( while :; do :; done ) & exec python3 {} \"$@\" ;;\n  \
+             create) exit 0 ;;\n  *) exec {} \"$@\" ;;\nesac\n",
+            server.display(),
+            fake("ollama")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ollama, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let gguf = dir.path().join("m.gguf");
+    std::fs::write(&gguf, b"GGUF").unwrap();
+    let config = json!({
+        "benchmark": {"max_tokens": 20, "temperature": 0.0, "num_runs": 1},
+        "servers": {"ollama": {"binary": ollama, "port": free_port(), "model_path": gguf,
+                               "models_dir": dir.path().join("models"), "startup_timeout": 20}},
+        "engines": {
+            "llamacpp": {"binary": fake("fake-llama-steady"), "model_path": model, "threads": 2},
+            "ollama": {"binary": ollama, "model_name": "gemma-3-270m-bench"}
+        },
+        "inferbench": {"warmup_runs": 0, "memory_bandwidth_gbps": 100.0, "tolerance_pct": 25.0}
+    });
+    let run = run_cli_config(tempfile::tempdir().unwrap(), config, &["--runs", "2"]).await;
+    let of = |engine: &str| -> Vec<&RunRecord> {
+        run.records.iter().filter(|r| r.engine == engine).collect()
+    };
+    assert_eq!(
+        (of("llamacpp").len(), of("ollama").len()),
+        (2, 2),
+        "{:?}",
+        run.result
+    );
+    for r in of("llamacpp") {
+        let busy = flags(r, "neighbour_busy");
+        assert_eq!(busy.len(), 1, "{:?}", r.flags);
+        assert!(busy[0].starts_with("engine `ollama` used "), "{}", busy[0]);
+    }
+    for r in of("ollama") {
+        assert!(flags(r, "neighbour_busy").is_empty(), "{:?}", r.flags);
+    }
+    // Every `ollama serve` (the private one that registered the model, the one the runs
+    // used) is gone, spinner and all.
+    let started = std::fs::read_to_string(dir.path().join("argv.jsonl")).unwrap();
+    let pids: Vec<i32> = started
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["pid"]
+                .as_i64()
+                .unwrap() as i32
+        })
+        .collect();
+    assert_eq!(pids.len(), 2, "{started}");
+    for pid in pids {
+        let live = inferbench::process::group_members(pid);
+        assert!(live.is_empty(), "group {pid} still runs: {live:?}");
+    }
 }
 
 // ------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@
 //!   decode ceiling; figures above it are flagged and failed.
 //! - [`bandwidth`]: a small memory-bandwidth probe, cached per host.
 //!
-//! Data flow of one run: settings + prompt → [`Case`] → engine `command` →
-//! [`exec::run_process`] → engine `interpret` → [`Interpreted`] → [`build_record`] (our
-//! clock, token counts, cross-checks, roofline) → [`RecordSink::record`] (on disk before
-//! the next run starts).
+//! Data flow of one run ([`CliRunner::run_case`]): settings + prompt → [`Case`] → engine
+//! `command` → [`exec::run_process`] → engine `interpret` → [`Interpreted`] →
+//! [`build_record`] (our clock, token counts, cross-checks, roofline) → the pipeline's
+//! session (on disk before the next process starts).
 //!
 //! Which figure is which in a CLI-mode [`RunRecord`]:
 //! - `decode_tps`: the engine's own decode rate when it reports one (`decode_tps_source`
@@ -105,30 +105,6 @@ pub struct Interpreted {
     /// The sampling the engine really applied, where it could not take the benchmark's
     /// as asked (Uzu's `cli bench`: greedy or the model's default sampler).
     pub sampling_applied: Option<crate::results::SamplingApplied>,
-}
-
-/// Where finished records go. Implemented by [`crate::output::Session`] (JSONL written
-/// through before `record` returns) and by `Vec<RunRecord>` for tests.
-pub trait RecordSink {
-    fn record(&mut self, record: RunRecord) -> anyhow::Result<()>;
-    fn log(&mut self, line: &str);
-}
-
-impl RecordSink for crate::output::Session {
-    fn record(&mut self, record: RunRecord) -> anyhow::Result<()> {
-        crate::output::Session::record(self, record)
-    }
-    fn log(&mut self, line: &str) {
-        crate::output::Session::log(self, line)
-    }
-}
-
-impl RecordSink for Vec<RunRecord> {
-    fn record(&mut self, record: RunRecord) -> anyhow::Result<()> {
-        self.push(record);
-        Ok(())
-    }
-    fn log(&mut self, _line: &str) {}
 }
 
 // ---------------------------------------------------------------------------------------
@@ -590,83 +566,106 @@ fn uzu_adapter(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result
     }))
 }
 
-/// The cases of one engine: warm-ups (first prompt), then every prompt × run.
+/// One case per prompt (run 0, measured), rendered through the template; the schedule
+/// sets each run's index and warm-up.
 pub fn cases(
     system: &str,
     prompts: &[crate::prompt::Prompt],
     template: &crate::prompt::template::ChatTemplate,
-    runs: u32,
-    warmups: u32,
 ) -> anyhow::Result<Vec<Case>> {
-    let mut out = Vec::new();
-    let make = |p: &crate::prompt::Prompt, run_index: u32, warmup: bool| -> anyhow::Result<Case> {
-        Ok(Case {
-            prompt_id: p.id.clone(),
-            tier: p.tier.as_str().to_string(),
-            run_index,
-            warmup,
-            system: system.to_string(),
-            user: p.text.clone(),
-            input: template.prompt_input(system, &p.text)?,
+    prompts
+        .iter()
+        .map(|p| {
+            Ok(Case {
+                prompt_id: p.id.clone(),
+                tier: p.tier.as_str().to_string(),
+                run_index: 0,
+                warmup: false,
+                system: system.to_string(),
+                user: p.text.clone(),
+                input: template.prompt_input(system, &p.text)?,
+            })
         })
-    };
-    if let Some(first) = prompts.first() {
-        for i in 0..warmups {
-            out.push(make(first, i, true)?);
-        }
-    }
-    for p in prompts {
-        for i in 0..runs {
-            out.push(make(p, i, false)?);
-        }
-    }
-    Ok(out)
+        .collect()
 }
 
-/// Run every case of one prepared engine; each record reaches `sink` before the next
-/// process starts. Returns the engine's facts for the report.
-#[allow(clippy::too_many_arguments)]
-pub async fn run_engine(
-    prep: &mut Prepared,
-    cases: &[Case],
-    settings: &Settings,
-    template_name: &str,
-    roofline: Option<&Roofline>,
+/// A prepared engine as CLI mode's executor: [`CliRunner::run_case`] runs one case as
+/// one process and returns its record; the schedule decides the order of cases across
+/// engines (interleaved or one engine after another). [`CliRunner::finish`] gives the
+/// engine's facts for the report.
+pub struct CliRunner {
+    prep: Prepared,
+    info: EngineInfo,
+    sampling: Sampling,
+    grace: Duration,
+    checks: Checks,
+    template_name: String,
+    roofline: Option<Roofline>,
+    /// The instant every record's `origin_offset_ms` counts from.
     origin: Instant,
-    sink: &mut dyn RecordSink,
-    progress: &mut dyn FnMut(&RunRecord),
-) -> anyhow::Result<EngineInfo> {
-    let sampling = settings.sampling();
-    let grace = Duration::from_secs_f64(settings.stop_grace_seconds);
-    let checks = Checks {
-        tolerance_pct: settings.tolerance_pct,
-    };
-    let mut info = EngineInfo {
-        engine: prep.key.clone(),
-        kind: prep.kind.clone(),
-        mode: Some(Mode::Cli),
-        template: Some(template_name.to_string()),
-        notes: prep.notes.clone(),
-        device: Some(prep.device.clone()),
-        device_reason: Some(prep.device_reason.clone()),
-        ..Default::default()
-    };
-    if let Some(roof) = roofline {
-        info.notes.push(roof.describe());
-        info.roofline_tps = Some(roof.ceiling_tps);
+}
+
+impl CliRunner {
+    pub fn new(
+        prep: Prepared,
+        settings: &Settings,
+        template_name: &str,
+        roofline: Option<Roofline>,
+        origin: Instant,
+    ) -> CliRunner {
+        let mut info = EngineInfo {
+            engine: prep.key.clone(),
+            kind: prep.kind.clone(),
+            mode: Some(Mode::Cli),
+            template: Some(template_name.to_string()),
+            notes: prep.notes.clone(),
+            device: Some(prep.device.clone()),
+            device_reason: Some(prep.device_reason.clone()),
+            ..Default::default()
+        };
+        if let Some(roof) = &roofline {
+            info.notes.push(roof.describe());
+            info.roofline_tps = Some(roof.ceiling_tps);
+        }
+        CliRunner {
+            prep,
+            info,
+            sampling: settings.sampling(),
+            grace: Duration::from_secs_f64(settings.stop_grace_seconds),
+            checks: Checks {
+                tolerance_pct: settings.tolerance_pct,
+            },
+            template_name: template_name.to_string(),
+            roofline,
+            origin,
+        }
     }
-    for case in cases {
+
+    pub fn key(&self) -> &str {
+        &self.prep.key
+    }
+
+    /// Run `case` as one process (and once more with the fallback tool when this version
+    /// lacks the first choice); its record, which the caller puts on disk before the next
+    /// process starts. Lines for the log go to `log`.
+    pub async fn run_case(
+        &mut self,
+        case: &Case,
+        log: &mut dyn FnMut(&str),
+    ) -> anyhow::Result<RunRecord> {
+        let prep = &mut self.prep;
+        let info = &mut self.info;
         let mut switched = false;
         let record = loop {
-            let mut spec = prep.adapter.command(case, &sampling)?;
+            let mut spec = prep.adapter.command(case, &self.sampling)?;
             if let Some(devices) = prep.multi_gpu.visible_devices() {
                 spec = spec.env("CUDA_VISIBLE_DEVICES", devices);
             }
             if info.command.is_empty() {
                 info.command = spec.argv();
             }
-            let origin_offset_ms = origin.elapsed().as_secs_f64() * 1000.0;
-            let outcome = match exec::run_process(&spec, prep.timeout, grace).await {
+            let origin_offset_ms = self.origin.elapsed().as_secs_f64() * 1000.0;
+            let outcome = match exec::run_process(&spec, prep.timeout, self.grace).await {
                 Ok(o) => o,
                 Err(e) => {
                     let mut r = RunRecord::new(
@@ -676,8 +675,8 @@ pub async fn run_engine(
                         &case.prompt_id,
                         &case.tier,
                         case.run_index,
-                        sampling.clone(),
-                        template_name,
+                        self.sampling.clone(),
+                        &self.template_name,
                     );
                     r.warmup = case.warmup;
                     r.fail(format!("{e:#}"));
@@ -685,13 +684,13 @@ pub async fn run_engine(
                 }
             };
             if !switched && let Some(note) = prep.adapter.fallback(&outcome) {
-                sink.log(&format!("{}: {note}", prep.key));
+                log(&format!("{}: {note}", prep.key));
                 info.notes.push(note);
                 info.command.clear();
                 switched = true;
                 continue;
             }
-            let interp = prep.adapter.interpret(case, &outcome, &sampling);
+            let interp = prep.adapter.interpret(case, &outcome, &self.sampling);
             if info.engine_settings.is_empty() && !interp.engine_settings.is_empty() {
                 info.engine_settings = interp.engine_settings.clone();
                 info.notes.extend(crate::engine::pytorch::settings_notes(
@@ -707,17 +706,10 @@ pub async fn run_engine(
                 None => None,
             };
             if let Some(e) = &interp.error {
-                let tail: String = outcome
-                    .stderr_text()
-                    .lines()
-                    .rev()
-                    .take(20)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                sink.log(&format!(
+                let stderr = outcome.stderr_text();
+                let lines: Vec<&str> = stderr.lines().collect();
+                let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+                log(&format!(
                     "{} {} run {}: {e}\nstderr tail:\n{tail}",
                     prep.key, case.prompt_id, case.run_index
                 ));
@@ -725,24 +717,27 @@ pub async fn run_engine(
             break build_record(
                 &prep.key,
                 &prep.adapter.endpoint(),
-                template_name,
+                &self.template_name,
                 case,
-                &sampling,
+                &self.sampling,
                 &outcome,
                 interp,
                 ours,
                 origin_offset_ms,
-                checks,
-                roofline,
+                self.checks,
+                self.roofline.as_ref(),
             );
         };
         if info.load_ms.is_none() {
             info.load_ms = record.engine_report.as_ref().and_then(|r| r.load_ms);
         }
-        progress(&record);
-        sink.record(record)?;
+        Ok(record)
     }
-    Ok(info)
+
+    /// The engine's facts for the report, once its runs are over.
+    pub fn finish(self) -> EngineInfo {
+        self.info
+    }
 }
 
 /// The roofline of a model, with the bandwidth resolved once per invocation.

@@ -469,76 +469,62 @@ pub async fn cli_roofline(
     (roof.map_err(|e| anyhow::anyhow!(e)), Some(report))
 }
 
-/// A record sink that puts each CLI run's telemetry on its record (the window from the
-/// previous record to this one: the run's whole process, model load included) and keeps
-/// the highest device memory seen, for the engine's device delta.
-pub struct Telemetered<'a> {
-    inner: &'a mut dyn crate::climode::RecordSink,
+/// One CLI engine's telemetry: each run's window (its whole process, model load included)
+/// on its record, and the engine's GPU memory: the device's memory in use at its highest
+/// during a run minus just before that run (each run is its own process, gone when NVML
+/// could list it; another engine's runs may come between two of its runs).
+pub struct CliTelemetry<'a> {
     sampler: &'a TelemetrySampler,
     mark: crate::measure::telemetry::Mark,
-    /// Device memory in use before the engine's first run.
-    pub used_before: Result<u64, String>,
-    /// Highest device memory in use during any run, MiB.
-    pub used_max_mib: Option<f64>,
+    /// Device memory in use before the current run.
+    used_before: Result<u64, String>,
+    /// The highest device memory a run added, MiB.
+    delta_max_mib: Option<f64>,
 }
 
-impl<'a> Telemetered<'a> {
-    pub fn new(
-        inner: &'a mut dyn crate::climode::RecordSink,
-        sampler: &'a TelemetrySampler,
-    ) -> Self {
-        let used_before = sampler.device_used_bytes();
-        Telemetered {
-            inner,
+impl<'a> CliTelemetry<'a> {
+    pub fn new(sampler: &'a TelemetrySampler) -> Self {
+        CliTelemetry {
             sampler,
             mark: sampler.mark(),
-            used_before,
-            used_max_mib: None,
+            used_before: sampler.device_used_bytes(),
+            delta_max_mib: None,
         }
     }
 
-    /// The engine's GPU memory: the highest device memory during its runs minus before
-    /// the first (each run is its own process, gone when NVML could list it).
-    pub fn gpu_memory(&self) -> GpuMemory {
-        match (&self.used_before, self.used_max_mib) {
-            (Ok(before), Some(max)) => GpuMemory {
-                mib: Some((max - *before as f64 / MIB).max(0.0)),
-                source: Some("device delta".into()),
-                reason: Some(
-                    "CLI mode: each run is its own process; the device's memory in use at its highest during the runs minus before the first run"
-                        .into(),
-                ),
-                per_gpu: Vec::new(),
-            },
-            (Err(e), _) => GpuMemory {
-                mib: None,
-                source: None,
-                reason: Some(e.clone()),
-                per_gpu: Vec::new(),
-            },
-            (Ok(_), None) => GpuMemory {
-                mib: None,
-                source: None,
-                reason: Some("no device memory reading during the runs".into()),
-                per_gpu: Vec::new(),
-            },
-        }
+    /// A run starts now.
+    pub fn start(&mut self) {
+        self.used_before = self.sampler.device_used_bytes();
+        self.mark = self.sampler.mark();
     }
-}
 
-impl crate::climode::RecordSink for Telemetered<'_> {
-    fn record(&mut self, mut record: crate::results::RunRecord) -> anyhow::Result<()> {
+    /// The run's telemetry on its record.
+    pub fn stamp(&mut self, record: &mut crate::results::RunRecord) {
         let t = self.sampler.window(self.mark, record.output_tokens);
-        if let Some(m) = t.gpu_used_max_mib {
-            self.used_max_mib = Some(self.used_max_mib.map_or(m, |x| x.max(m)));
+        if let (Some(m), Ok(before)) = (t.gpu_used_max_mib, &self.used_before) {
+            let delta = (m - *before as f64 / MIB).max(0.0);
+            self.delta_max_mib = Some(self.delta_max_mib.map_or(delta, |x| x.max(delta)));
         }
         record.telemetry = Some(t);
-        let r = self.inner.record(record);
-        self.mark = self.sampler.mark();
-        r
     }
-    fn log(&mut self, line: &str) {
-        self.inner.log(line)
+
+    /// The engine's GPU memory: the largest device delta of one of its runs.
+    pub fn gpu_memory(&self) -> GpuMemory {
+        let (mib, source, reason) = match (&self.used_before, self.delta_max_mib) {
+            (_, Some(mib)) => (
+                Some(mib),
+                Some("device delta".into()),
+                "CLI mode: each run is its own process; the device's memory in use at its highest during a run minus just before that run, the largest over its runs".into(),
+            ),
+            (Err(e), None) => (None, None, e.clone()),
+            (Ok(_), None) => (None, None, "no device memory reading during the runs".into()),
+        };
+        GpuMemory {
+            mib,
+            source,
+            reason: Some(reason),
+            per_gpu: Vec::new(),
+        }
     }
 }
 
@@ -620,7 +606,6 @@ mod tests {
 
     #[test]
     fn cli_records_get_their_window_and_the_device_delta() {
-        use crate::climode::RecordSink;
         use crate::measure::gpu::{DeviceMemory, FakeDevice, FakeGpu, GpuSource};
         let dir = tempfile::tempdir().unwrap();
         let mut dev = FakeDevice::new("Fake", 1215, 5120, 40 << 30);
@@ -635,8 +620,8 @@ mod tests {
             dir.path().join("none"),
             Duration::from_secs(3600),
         );
-        let mut records: Vec<crate::results::RunRecord> = Vec::new();
-        let mut sink = Telemetered::new(&mut records, &sampler);
+        let mut tel = CliTelemetry::new(&sampler);
+        tel.start();
         // The run loads 2 GiB and spends 30 J on 10 tokens.
         fake.update(0, |d| {
             d.memory = Ok(DeviceMemory {
@@ -657,15 +642,28 @@ mod tests {
             "t",
         );
         r.output_tokens = Some(10);
-        sink.record(r).unwrap();
-        let m = sink.gpu_memory();
+        tel.stamp(&mut r);
+        let m = tel.gpu_memory();
         assert_eq!(
             (m.mib, m.source.as_deref()),
             (Some(2048.0), Some("device delta"))
         );
-        let t = records[0].telemetry.as_ref().unwrap();
+        let t = r.telemetry.as_ref().unwrap();
         assert_eq!(t.gpu_energy_j, Some(30.0));
         assert_eq!(t.gpu_j_per_token, Some(3.0));
+        // Another engine's run next (interleaved), with the first one's 2 GiB still in use
+        // (a server keeps its model): only what this run adds is its own.
+        let mut other = CliTelemetry::new(&sampler);
+        other.start();
+        fake.update(0, |d| {
+            d.memory = Ok(DeviceMemory {
+                total: 40 << 30,
+                used: (3 << 30) + (512 << 20),
+            });
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        other.stamp(&mut r);
+        assert_eq!(other.gpu_memory().mib, Some(512.0));
     }
 
     #[test]

@@ -19,8 +19,8 @@
 //!
 //! - [`plan`]: flags → [`plan::Plan`] (pure).
 //! - [`bringup`]: API engines up and checked, or [`bringup::LeftOut`].
-//! - [`run`]: the API schedules, the neighbour watch.
-//! - [`cli`]: CLI mode's bring-up and subprocess schedule.
+//! - [`run`]: the API schedules; the neighbour watch both modes use.
+//! - [`cli`]: CLI mode's bring-up and its runs, one subprocess each, in the same order.
 //! - [`finish`]: results, exports, console, exit code.
 //! - [`progress`]: bar on a terminal, a line per run elsewhere.
 

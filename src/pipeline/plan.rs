@@ -108,8 +108,15 @@ pub enum Schedule {
         /// `--target-ci`: each step stops once its metric is precise enough.
         precision: Option<crate::load::precision::PrecisionRule>,
     },
-    /// CLI mode: one engine process per run, one engine after another.
-    Subprocess,
+}
+
+/// One run of a one-request-at-a-time schedule (an HTTP request or an engine process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub engine: usize,
+    pub prompt: usize,
+    pub run: u32,
+    pub warmup: bool,
 }
 
 impl Schedule {
@@ -126,7 +133,36 @@ impl Schedule {
                 "load: {}",
                 steps.iter().map(Step::label).collect::<Vec<_>>().join(", ")
             ),
-            Schedule::Subprocess => "subprocess: one engine process per run".into(),
+        }
+    }
+
+    /// The runs of `engines` engines in this schedule's order (API and CLI mode alike):
+    /// interleaved, every engine's warm-ups (on the first prompt), then each prompt and
+    /// run visits every engine in turn (A,B,A,B); otherwise one engine's warm-ups and runs
+    /// after another's (A,A,B,B). Pure.
+    pub fn order(&self, engines: usize, prompts: usize, runs: u32, warmups: u32) -> Vec<Slot> {
+        let slot = |engine, prompt, run, warmup| Slot {
+            engine,
+            prompt,
+            run,
+            warmup,
+        };
+        let warm = |e| {
+            (0..warmups)
+                .filter(move |_| prompts > 0)
+                .map(move |w| slot(e, 0, w, true))
+        };
+        let measured =
+            |e| (0..prompts).flat_map(move |p| (0..runs).map(move |r| slot(e, p, r, false)));
+        if matches!(self, Schedule::Interleaved) {
+            let rounds = (0..prompts).flat_map(|p| {
+                (0..runs).flat_map(move |r| (0..engines).map(move |e| slot(e, p, r, false)))
+            });
+            (0..engines).flat_map(warm).chain(rounds).collect()
+        } else {
+            (0..engines)
+                .flat_map(|e| warm(e).chain(measured(e)))
+                .collect()
         }
     }
 }
@@ -471,7 +507,7 @@ pub fn plan_api(
             search: search.map(Box::new),
             precision,
         }
-    } else if engines.len() > 1 && !args.no_interleave {
+    } else if engines.len() > 1 && !args.order.no_interleave {
         Schedule::Interleaved
     } else {
         Schedule::Sequential
@@ -489,7 +525,7 @@ pub fn plan_api(
 }
 
 /// The plan of `inferbench cli`.
-pub fn plan_cli(_args: &CliArgs, settings: &Settings) -> Result<Plan, PlanError> {
+pub fn plan_cli(args: &CliArgs, settings: &Settings) -> Result<Plan, PlanError> {
     let engines = managed(settings, "engines", &settings.file.engines)?;
     if engines.is_empty() {
         return Err(PlanError::NothingSelected {
@@ -497,10 +533,15 @@ pub fn plan_cli(_args: &CliArgs, settings: &Settings) -> Result<Plan, PlanError>
             url: "",
         });
     }
+    let schedule = if engines.len() > 1 && !args.order.no_interleave {
+        Schedule::Interleaved
+    } else {
+        Schedule::Sequential
+    };
     Ok(Plan {
         mode: Mode::Cli,
         engines,
-        schedule: Schedule::Subprocess,
+        schedule,
         bound: ExternalBound::default(),
         worker: WorkerPlan::default(),
     })
@@ -652,6 +693,48 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn interleaved_visits_every_engine_per_run_sequential_one_after_another() {
+        let order = |s: Schedule| -> Vec<(usize, usize, u32, bool)> {
+            s.order(2, 2, 2, 1)
+                .into_iter()
+                .map(|x| (x.engine, x.prompt, x.run, x.warmup))
+                .collect()
+        };
+        let m = |e, p, r| (e, p, r, false);
+        assert_eq!(
+            order(Schedule::Interleaved),
+            vec![
+                (0, 0, 0, true),
+                (1, 0, 0, true),
+                m(0, 0, 0),
+                m(1, 0, 0),
+                m(0, 0, 1),
+                m(1, 0, 1),
+                m(0, 1, 0),
+                m(1, 1, 0),
+                m(0, 1, 1),
+                m(1, 1, 1)
+            ]
+        );
+        assert_eq!(
+            order(Schedule::Sequential),
+            vec![
+                (0, 0, 0, true),
+                m(0, 0, 0),
+                m(0, 0, 1),
+                m(0, 1, 0),
+                m(0, 1, 1),
+                (1, 0, 0, true),
+                m(1, 0, 0),
+                m(1, 0, 1),
+                m(1, 1, 0),
+                m(1, 1, 1)
+            ]
+        );
+        assert!(Schedule::Interleaved.order(2, 0, 3, 2).is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The API schedules over engines that are up: sequential, interleaved (A,B,A,B) and load
 //! steps. Every record reaches the session's JSONL the moment it is finished. While one
 //! engine is measured, the other resident engines are watched: a run during which a
-//! neighbour used more than [`NEIGHBOUR_CORES`] of a core is flagged `neighbour_busy`.
+//! neighbour used more than [`NEIGHBOUR_CORES`] of a core is flagged `neighbour_busy`
+//! (CLI mode watches its long-lived processes with the same `Neighbours`).
 
 use super::Inputs;
 use super::bringup::{Engine, bring_down, bring_up};
@@ -77,8 +78,9 @@ pub fn neighbour_flag(neighbour: &str, cpu_s: f64, wall_s: f64) -> Option<Flag> 
     })
 }
 
-/// CPU time of the other resident engines, to compare before and after a run.
-struct Neighbours(Vec<(String, u32)>);
+/// CPU time of the other engines' long-lived processes (name, process-tree root), to
+/// compare before and after a run: API mode's resident servers, CLI mode's `ollama serve`.
+pub(super) struct Neighbours(pub(super) Vec<(String, u32)>);
 
 impl Neighbours {
     fn of(engines: &[Engine], me: usize) -> Neighbours {
@@ -92,23 +94,28 @@ impl Neighbours {
         )
     }
 
-    fn snapshot(&self) -> Vec<Option<f64>> {
+    pub(super) fn snapshot(&self) -> Vec<Option<f64>> {
         self.0
             .iter()
             .map(|(_, pid)| crate::measure::resources::tree_cpu_seconds(*pid))
             .collect()
     }
 
-    /// Flags for every neighbour that was busy since `before`, over `wall_s`.
-    fn flags(&self, before: &[Option<f64>], wall_s: f64) -> Vec<Flag> {
+    /// CPU seconds each neighbour used since `before` (where both readings exist).
+    pub(super) fn used(&self, before: &[Option<f64>]) -> Vec<(&str, f64)> {
         self.0
             .iter()
             .zip(before)
             .zip(self.snapshot())
-            .filter_map(|(((name, _), a), b)| match (a, b) {
-                (Some(a), Some(b)) => neighbour_flag(name, (b - a).max(0.0), wall_s),
-                _ => None,
-            })
+            .filter_map(|(((name, _), a), b)| Some((name.as_str(), (b? - (*a)?).max(0.0))))
+            .collect()
+    }
+
+    /// Flags for every neighbour that was busy since `before`, over `wall_s`.
+    pub(super) fn flags(&self, before: &[Option<f64>], wall_s: f64) -> Vec<Flag> {
+        self.used(before)
+            .into_iter()
+            .filter_map(|(name, cpu_s)| neighbour_flag(name, cpu_s, wall_s))
             .collect()
     }
 }
@@ -150,7 +157,7 @@ pub async fn run(
     inputs.log_to(&mut session, settings, "api");
     // --no-interleave: the seed's order, each engine started, measured and stopped before
     // the next starts. Otherwise every engine is brought up (and checked) first.
-    let one_at_a_time = args.no_interleave || plan.engines.len() == 1;
+    let one_at_a_time = args.order.no_interleave || plan.engines.len() == 1;
     session.log(&format!(
         "schedule: {}{}",
         plan.schedule.describe(),
@@ -284,42 +291,23 @@ async fn measure_all(
             }
             Ok(reports)
         }
-        Schedule::Sequential | Schedule::Interleaved | Schedule::Subprocess => {
+        Schedule::Sequential | Schedule::Interleaved => {
             let neighbours: Vec<Neighbours> =
                 (0..up.len()).map(|i| Neighbours::of(up, i)).collect();
-            let (first, first_input) = &inputs.prompts[0];
-            for (engine, watch) in up.iter().zip(&neighbours) {
-                for w in 0..settings.warmup_runs {
-                    if engine.exited().is_some() {
-                        break;
-                    }
-                    let r = measure_one(engine, watch, ctx, first, first_input, w, true).await;
-                    session.record(r)?;
-                }
-            }
-            // (engine, prompt, run) in the schedule's order: interleaved visits every
-            // engine for each prompt and run; sequential does one engine after another.
-            let mut order = Vec::new();
-            let runs = 0..settings.num_runs;
-            if matches!(schedule, Schedule::Interleaved) {
-                for pi in &inputs.prompts {
-                    for run in runs.clone() {
-                        order.extend((0..up.len()).map(|i| (i, pi, run)));
-                    }
-                }
-            } else {
-                for i in 0..up.len() {
-                    for pi in &inputs.prompts {
-                        order.extend(runs.clone().map(|run| (i, pi, run)));
-                    }
-                }
-            }
-            for (i, (p, input), run_index) in order {
+            let order = schedule.order(
+                up.len(),
+                inputs.prompts.len(),
+                settings.num_runs,
+                settings.warmup_runs,
+            );
+            for slot in order {
+                let (engine, (p, input)) = (&up[slot.engine], &inputs.prompts[slot.prompt]);
                 // An engine whose process exited is sent nothing more.
-                if up[i].exited().is_some() {
+                if engine.exited().is_some() {
                     continue;
                 }
-                let r = measure_one(&up[i], &neighbours[i], ctx, p, input, run_index, false).await;
+                let watch = &neighbours[slot.engine];
+                let r = measure_one(engine, watch, ctx, p, input, slot.run, slot.warmup).await;
                 session.record(r)?;
             }
             Ok(Vec::new())
