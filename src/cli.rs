@@ -100,8 +100,13 @@ pub enum Command {
     Merge(MergeArgs),
     /// Compare two results files metric by metric, with intervals and a verdict.
     ///
-    /// Example:
+    /// Either file may also be another tool's result, set beside ours: vLLM `bench serve
+    /// --save-result`, AIPerf profile_export_aiperf.json, or an llm-d-benchmark Benchmark
+    /// Report v0.2 (including the files `--export` writes).
+    ///
+    /// Examples:
     ///   inferbench compare output/a.json output/b.json
+    ///   inferbench compare output/a.json vllm_result.json
     #[command(verbatim_doc_comment)]
     Compare(CompareArgs),
     /// Check that everything the selected engines need is there, before measuring.
@@ -215,6 +220,33 @@ pub struct OutputArgs {
     /// Also write per-run records as CSV.
     #[arg(long)]
     pub csv: bool,
+    /// Also write each load step in another tool's format, one file per engine × step
+    /// beside the results JSON (output/…_<engine>_<step>.br0.2.json, ….vllm.json):
+    /// br0.2 (llm-d-benchmark's Benchmark Report v0.2) or vllm (the shape of vLLM's
+    /// `bench serve --save-result`). Repeat the flag or give a comma list. Without load
+    /// steps there is nothing to export (a warning, not an error).
+    ///
+    /// Examples:
+    ///   --export br0.2
+    ///   --export br0.2,vllm
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        value_delimiter = ',',
+        verbatim_doc_comment
+    )]
+    pub export: Vec<ExportFormat>,
+}
+
+/// A format of another tool that `--export` writes each load step in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum ExportFormat {
+    /// llm-d-benchmark's Benchmark Report v0.2 (JSON).
+    #[value(name = "br0.2")]
+    Br02,
+    /// vLLM `bench serve --save-result` JSON.
+    Vllm,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,8 +8,9 @@
 //! faster, slower, or no significant difference (see [`crate::measure::inference`]). The
 //! metrics are those of the [`COMPARE`](Scope::COMPARE) scope, in table order.
 //!
-//! Either file may also be a peer's result — a vLLM `bench serve --save-result` JSON or an
-//! AIPerf `profile_export_aiperf.json` ([`peers`]): its figures are then set beside ours,
+//! Either file may also be a peer's result — a vLLM `bench serve --save-result` JSON, an
+//! AIPerf `profile_export_aiperf.json` or an llm-d-benchmark Benchmark Report v0.2
+//! ([`peers`]): its figures are then set beside ours,
 //! each mapped onto our metric of the same meaning, with what differs and what does not
 //! translate ([`beside`]).
 
@@ -321,7 +322,7 @@ pub enum Input {
 pub fn read_input(path: &Path) -> anyhow::Result<Input> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         UserError::new(format!(
-            "cannot read results file {}: {e}; pass a JSON file written by `inferbench api` or `inferbench cli` (output/*.json), vLLM `bench serve --save-result` or AIPerf (profile_export_aiperf.json)",
+            "cannot read results file {}: {e}; pass a JSON file written by `inferbench api` or `inferbench cli` (output/*.json), vLLM `bench serve --save-result`, AIPerf (profile_export_aiperf.json) or an llm-d-benchmark Benchmark Report v0.2",
             path.display()
         ))
     })?;

@@ -155,6 +155,54 @@ impl Session {
         &self.records
     }
 
+    /// `--export`: every load step of `doc` in each of `formats`, one file per engine ×
+    /// step ([`peer_export_path`]); the files written. Without load steps there is nothing
+    /// to export: a warning, not an error.
+    pub fn write_peer_exports(
+        &mut self,
+        doc: &ResultsDoc,
+        formats: &[crate::cli::ExportFormat],
+    ) -> anyhow::Result<Vec<PathBuf>> {
+        let mut formats = formats.to_vec();
+        let mut seen = Vec::new();
+        formats.retain(|f| {
+            let new = !seen.contains(f);
+            seen.push(*f);
+            new
+        });
+        if formats.is_empty() {
+            return Ok(Vec::new());
+        }
+        if doc.load.is_empty() {
+            let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+            let msg = format!(
+                "--export {}: no load step was measured, so there is nothing to export \
+                 (these formats describe load steps: --concurrency, --rate or --sweep)",
+                names.join(", ")
+            );
+            tracing::warn!("{msg}");
+            self.log(&msg);
+            return Ok(Vec::new());
+        }
+        let mut written = Vec::new();
+        for format in formats {
+            for step in &doc.load {
+                let mut path =
+                    peer_export_path(&self.paths.json, &step.engine, &step.step, format.suffix());
+                // A step run in several batches (a --find probe) has one report per batch.
+                if written.contains(&path) {
+                    let label = format!("{}_{}", step.step, step.index);
+                    path =
+                        peer_export_path(&self.paths.json, &step.engine, &label, format.suffix());
+                }
+                write_file(&path, &crate::export::peer::render(format, doc, step))?;
+                self.log(&format!("wrote {} ({})", path.display(), format.name()));
+                written.push(path);
+            }
+        }
+        Ok(written)
+    }
+
     /// Write the JSON document and the Markdown report (plus HTML/CSV when asked).
     pub fn write_exports(&mut self, doc: &ResultsDoc, html: bool, csv: bool) -> anyhow::Result<()> {
         write_file(&self.paths.json, &crate::export::json::render(doc)?)?;
@@ -176,6 +224,30 @@ impl Session {
         ));
         Ok(())
     }
+}
+
+/// Where `--export` writes one engine × step in another tool's format: beside the results
+/// JSON, `{results}_{engine}_{step}.{suffix}` with the step label made a file name
+/// (`c=16` → `c16`, `rate=2.5/s` → `rate2.5ps`). Pure.
+pub fn peer_export_path(json: &Path, engine: &str, step: &str, suffix: &str) -> PathBuf {
+    let clean = |s: &str| -> String {
+        s.replace('=', "")
+            .replace("/s", "ps")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let stem = json
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    json.with_file_name(format!("{stem}_{}_{}.{suffix}", clean(engine), clean(step)))
 }
 
 /// Write a whole file (via a temporary name and rename, so a reader never sees half).

@@ -1,6 +1,8 @@
 //! `inferbench compare` with a peer's result beside ours: a vLLM `bench serve
-//! --save-result --save-detailed` JSON and an AIPerf `profile_export_aiperf.json`, both
-//! written from the tools' documented formats (tests/fixtures/peers/), against our run
+//! --save-result --save-detailed` JSON, an AIPerf `profile_export_aiperf.json` and an
+//! llm-d-benchmark Benchmark Report v0.2 (as inference-perf's results converted by
+//! llm-d-benchmark look), all written by hand from the tools' documented formats
+//! (tests/fixtures/peers/), against our run
 //! of the synthetic engine at the load the fixtures record (12 streams, TTFT ~50 ms,
 //! 8 tokens 10 ms apart).
 
@@ -113,7 +115,9 @@ fn vllm_result_beside_ours_maps_metrics_and_names_what_does_not_translate() {
         ("ttft_ms", "p50", "median_ttft_ms"),
         ("ttft_ms", "p99", "p99_ttft_ms"),
         ("tpot_ms", "mean", "mean_tpot_ms"),
-        ("icl_ms", "mean", "mean_itl_ms"),
+        ("itl_pooled_ms", "mean", "mean_itl_ms"),
+        ("itl_pooled_ms", "p50", "median_itl_ms"),
+        ("itl_pooled_ms", "p99", "p99_itl_ms"),
         ("e2e_ms", "mean", "mean_e2el_ms"),
         ("request_rps", "value", "request_throughput"),
         ("output_tps", "value", "output_throughput"),
@@ -121,14 +125,17 @@ fn vllm_result_beside_ours_maps_metrics_and_names_what_does_not_translate() {
         let r = row(&out, metric, stat);
         assert!(r.contains(&key), "{metric} {stat}: {r:?}");
     }
-    // Their ITL is per chunk, set beside our per-chunk icl_ms, never our per-token TPOT.
+    // Their ITL is per chunk, pooled: set beside our chunk gaps pooled the same way, never
+    // beside our per-request icl_ms or our per-token TPOT.
+    assert!(
+        !out.lines().any(|l| l.trim_start().starts_with("icl_ms ")),
+        "{out}"
+    );
     assert!(out.contains("their ITL is per chunk"), "{out}");
     assert!(out.contains("Our per-token figure is tpot_ms"), "{out}");
     // What does not translate, with why.
     assert!(out.contains("Not translatable (left out):"), "{out}");
     for key in [
-        "p99_itl_ms: a percentile of single chunk gaps",
-        "median_itl_ms: a percentile of single chunk gaps",
         "total_token_throughput: input + output tokens per second",
         "max_concurrent_requests:",
     ] {
@@ -174,6 +181,62 @@ fn aiperf_export_beside_ours_in_either_order() {
         out.contains("time_to_second_token: no inferbench counterpart"),
         "{out}"
     );
+}
+
+#[test]
+fn benchmark_report_of_another_tool_beside_ours() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ours = our_results(tmp.path());
+    let o = compare(tmp.path(), &ours, &fixture("benchmark_report_v0_2.json"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("(Benchmark Report v0.2: inference-perf 0.3.0, model mock, run 5f0c2a9e"),
+        "{out}"
+    );
+    assert!(
+        out.contains("max concurrency 12; 24 completed, 0 failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("mock (api) c=12: 48 requests of ours"),
+        "{out}"
+    );
+    // Seconds → ms: their TTFT mean 0.05231 s is 52.31 ms, beside ours, B/A theirs ÷ ours.
+    let ttft = row(&out, "ttft_ms", "mean");
+    let (mine, theirs): (f64, f64) = (ttft[2].parse().expect("A"), ttft[3].parse().expect("B"));
+    assert!((theirs - 52.31).abs() < 0.01, "{ttft:?}");
+    assert!((45.0..80.0).contains(&mine), "ours {mine}: {ttft:?}");
+    let ratio: f64 = ttft[4].parse().expect("ratio");
+    assert!((ratio - theirs / mine).abs() < 0.002, "{ttft:?}");
+    for (metric, stat, key) in [
+        ("ttft_ms", "p99", "latency.time_to_first_token.p99"),
+        ("tpot_ms", "mean", "latency.time_per_output_token.mean"),
+        ("itl_pooled_ms", "p90", "latency.inter_token_latency.p90"),
+        ("e2e_ms", "p50", "latency.request_latency.p50"),
+        ("request_rps", "value", "throughput.request_rate.mean"),
+        ("output_tps", "value", "throughput.output_token_rate.mean"),
+        ("output_tokens", "mean", "requests.output_length.mean"),
+        ("prompt_tokens", "p50", "requests.input_length.p50"),
+    ] {
+        let r = row(&out, metric, stat);
+        assert!(r.contains(&key), "{metric} {stat}: {r:?}");
+    }
+    let tpot: f64 = row(&out, "tpot_ms", "mean")[3].parse().expect("theirs");
+    assert!((tpot - 10.131).abs() < 0.001, "s/token → ms: {tpot}");
+    // Another tool wrote it: every figure is close, with how it differs.
+    assert!(!out.contains(" same\n"), "{out}");
+    assert!(out.contains("How their figures differ from ours:"), "{out}");
+    assert!(out.contains("Not translatable (left out):"), "{out}");
+    for key in [
+        "latency.time_to_first_token.{",
+        "p99p9",
+        "latency.normalized_time_per_output_token: NTPOT",
+        "throughput.input_token_rate:",
+        "throughput.total_token_rate:",
+    ] {
+        assert!(out.contains(key), "{key}:\n{out}");
+    }
 }
 
 #[test]

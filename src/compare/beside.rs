@@ -1,4 +1,4 @@
-//! A peer's result (vLLM `bench serve`, AIPerf) beside ours (pure: documents → report →
+//! A peer's result (vLLM `bench serve`, AIPerf, a Benchmark Report v0.2) beside ours (pure: documents → report →
 //! text).
 //!
 //! Our side is grouped by engine × load step (warm-up left out; a sequential run is one
@@ -12,7 +12,9 @@
 //! `inferbench compare` of two of our files. Every figure that does not translate is
 //! listed with the reason.
 
-use super::peers::{Figure, Mapping, OUTPUT_TPS, PeerLoad, PeerResult, REQUEST_RPS, Stat};
+use super::peers::{
+    Figure, ITL_POOLED, Mapping, OUTPUT_TPS, PeerLoad, PeerResult, REQUEST_RPS, Stat,
+};
 use crate::measure::inference::{Bootstrap, Comparison, compare_samples};
 use crate::measure::stats::{Summary, summarize};
 use crate::results::metric::Metric;
@@ -153,6 +155,15 @@ pub fn beside(
                         Some(m) => {
                             let v: Vec<f64> = ok.iter().filter_map(|r| m.of(r)).collect();
                             (summarize(&v).and_then(|s| stat_of(&s, f.stat)), v)
+                        }
+                        // vLLM's ITL: our chunk gaps, pooled over the same requests.
+                        None if f.ours == ITL_POOLED => {
+                            let gaps =
+                                crate::export::peer::pooled_chunk_gaps_ms(ok.iter().copied());
+                            (
+                                summarize(&gaps).and_then(|s| stat_of(&s, f.stat)),
+                                Vec::new(),
+                            )
                         }
                         None => (step_figure(&steps, f.ours), Vec::new()),
                     };

@@ -9,6 +9,10 @@
 //! - **NVIDIA AIPerf `profile_export_aiperf.json`**: one stats block per metric tag
 //!   (`{"unit": "ms", "avg": …, "p50": …, "p99": …, "count": …}`), beside provenance
 //!   (`schema_version`, `input_config`, …); the unit of each block is authoritative.
+//! - **llm-d-benchmark Benchmark Report v0.2** (what llm-d-benchmark converts vLLM,
+//!   AIPerf, GuideLLM, inference-perf and InferenceMAX results into, and what `--export
+//!   br0.2` writes): `results.request_performance.aggregate` with `Statistics` blocks
+//!   (`units`, `mean`, `p50` … `p99p9`); see [`br`].
 //!
 //! What maps onto what, and why some figures do not translate, is decided here, once:
 //!
@@ -16,7 +20,7 @@
 //! |---|---|---|
 //! | vLLM TTFT | `ttft_ms` | same event (first non-empty content); their clock starts before the request is written, ours at its first byte |
 //! | vLLM TPOT | `tpot_ms` | (latency − TTFT)/(output tokens − 1) per request, latency to the stream's end; ours first → last content event |
-//! | vLLM ITL | `icl_ms` | **per chunk**, pooled over all requests; ours `icl_ms` is per request then averaged. Not a per-token figure: our per-token figure is `tpot_ms`. Its percentiles (of single gaps) do not translate |
+//! | vLLM ITL | `itl_pooled_ms` | **per chunk**, pooled over all requests: ours the gaps between content events of the same requests, pooled the same way (not `icl_ms`, each request's mean gap averaged). Not a per-token figure: our per-token figure is `tpot_ms` |
 //! | vLLM E2EL | `e2e_ms` | to the stream's end; ours to the last content event |
 //! | vLLM request/output throughput | step `request_rps` / `output_tps` | over the whole run's duration; ours over the step's span |
 //! | AIPerf `time_to_first_token` | `ttft_ms` | same |
@@ -25,14 +29,21 @@
 //! | AIPerf `request_latency` | `e2e_ms` | to the last response |
 //! | AIPerf `output_token_throughput_per_user` | `decode_tps` | per user ≈ 1/ITL; ours 1/TPOT per request |
 //! | AIPerf `output_sequence_length` | `output_tokens` | server or tokenizer count |
+//!
+//! A file written by inferbench itself (`--export vllm`, `--export br0.2`) holds our own
+//! figures under their names: every mapping is then the same.
 
 use serde_json::{Map, Value};
+
+mod br;
 
 /// Which tool wrote a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerTool {
     VllmBenchServe,
     AiPerf,
+    /// llm-d-benchmark's Benchmark Report v0.2.
+    BenchmarkReport,
 }
 
 impl PeerTool {
@@ -40,6 +51,7 @@ impl PeerTool {
         match self {
             PeerTool::VllmBenchServe => "vLLM bench serve",
             PeerTool::AiPerf => "AIPerf",
+            PeerTool::BenchmarkReport => "Benchmark Report v0.2",
         }
     }
 }
@@ -93,11 +105,15 @@ pub enum Mapping {
 /// Our run-level figures a peer's throughput maps onto (the names of the step report).
 pub const REQUEST_RPS: &str = "request_rps";
 pub const OUTPUT_TPS: &str = "output_tps";
+/// Our figure for vLLM's ITL: the gaps between consecutive content events of every
+/// request, pooled ([`crate::export::peer::pooled_chunk_gaps_ms`]).
+pub const ITL_POOLED: &str = "itl_pooled_ms";
 
 /// One figure of theirs, in our terms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
-    /// Our metric name (the metric table's) or [`REQUEST_RPS`] / [`OUTPUT_TPS`].
+    /// Our metric name (the metric table's) or [`REQUEST_RPS`] / [`OUTPUT_TPS`] /
+    /// [`ITL_POOLED`].
     pub ours: &'static str,
     pub stat: Stat,
     /// In our unit (ms, tok/s, requests/s, tokens).
@@ -143,7 +159,7 @@ pub enum PeerError {
     #[error("not JSON: {0}")]
     Json(String),
     #[error(
-        "neither an inferbench results document, a vLLM `bench serve` result (--save-result) nor an AIPerf profile_export_aiperf.json"
+        "neither an inferbench results document, a vLLM `bench serve` result (--save-result), an AIPerf profile_export_aiperf.json nor an llm-d-benchmark Benchmark Report v0.2"
     )]
     Unknown,
 }
@@ -153,6 +169,7 @@ const ORDER: &[&str] = &[
     "ttft_ms",
     "tpot_ms",
     "icl_ms",
+    ITL_POOLED,
     "e2e_ms",
     "decode_tps",
     REQUEST_RPS,
@@ -188,6 +205,9 @@ pub fn detect(v: &Value) -> Option<PeerTool> {
     if block("time_to_first_token") || block("request_latency") {
         return Some(PeerTool::AiPerf);
     }
+    if br::is_benchmark_report(o) {
+        return Some(PeerTool::BenchmarkReport);
+    }
     let vllm_keys = ["mean_ttft_ms", "request_throughput", "completed"];
     if vllm_keys
         .iter()
@@ -204,6 +224,7 @@ pub fn parse(text: &str) -> Result<PeerResult, PeerError> {
     match (detect(&v), v.as_object()) {
         (Some(PeerTool::VllmBenchServe), Some(o)) => Ok(vllm(o)),
         (Some(PeerTool::AiPerf), Some(o)) => Ok(aiperf(o)),
+        (Some(PeerTool::BenchmarkReport), Some(o)) => Ok(br::parse(o)),
         _ => Err(PeerError::Unknown),
     }
 }
@@ -214,11 +235,19 @@ fn num(o: &Map<String, Value>, k: &str) -> Option<f64> {
 
 const VLLM_TTFT: &str = "their clock starts before the request is written (connection set-up included); ours at its first byte";
 const VLLM_TPOT: &str = "(latency − TTFT) ÷ (output tokens − 1) per request, latency to the end of the stream; ours first → last content event";
-const VLLM_ITL: &str = "their ITL is per chunk (gaps between SSE chunks, pooled over every request), not per token; ours icl_ms is each request's mean gap, averaged. Our per-token figure is tpot_ms";
+const VLLM_ITL: &str = "their ITL is per chunk (gaps between SSE chunks, pooled over every request), not per token; ours the gaps between content events, pooled the same way (their chunks may include empty ones). Our per-token figure is tpot_ms";
 const VLLM_E2E: &str = "to the end of the stream; ours to the last content event";
 const VLLM_RPS: &str =
     "completed ÷ the whole run (ramp-up and drain included); ours successful ÷ the step's span";
 const VLLM_TPS: &str = "output tokens ÷ the whole run; ours tokens inside the step's span ÷ span";
+
+/// Whether inferbench wrote this vLLM-shaped file (`--export vllm`): then its figures are
+/// ours under their names.
+fn ours_wrote_it(o: &Map<String, Value>) -> bool {
+    o.get("tool")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.starts_with("inferbench"))
+}
 
 /// vLLM `bench serve` result JSON.
 fn vllm(o: &Map<String, Value>) -> PeerResult {
@@ -243,6 +272,8 @@ fn vllm(o: &Map<String, Value>) -> PeerResult {
     });
     let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
     let about = [
+        text("tool").filter(|_| ours_wrote_it(o)),
+        text("engine").map(|e| format!("engine {e}")),
         text("model_id").map(|m| format!("model {m}")),
         text("backend").map(|b| format!("backend {b}")),
         text("date"),
@@ -273,7 +304,7 @@ fn vllm_latencies(
     let metrics: [(&str, &'static str, Mapping); 4] = [
         ("ttft", "ttft_ms", Mapping::Close(VLLM_TTFT)),
         ("tpot", "tpot_ms", Mapping::Close(VLLM_TPOT)),
-        ("itl", "icl_ms", Mapping::Close(VLLM_ITL)),
+        ("itl", ITL_POOLED, Mapping::Close(VLLM_ITL)),
         ("e2el", "e2e_ms", Mapping::Close(VLLM_E2E)),
     ];
     let mut keys: Vec<&String> = o.keys().collect();
@@ -295,17 +326,16 @@ fn vllm_latencies(
             continue;
         }
         match Stat::from_percentile(stat) {
-            // Percentiles of single chunk gaps are not percentiles of per-request means.
-            Some(s) if name == "itl" && s != Stat::Mean => untranslatable.push(Untranslatable {
-                theirs: key.clone(),
-                why: "a percentile of single chunk gaps; our icl_ms percentiles are of per-request mean gaps".into(),
-            }),
             Some(s) => figures.push(Figure {
                 ours,
                 stat: s,
                 value,
                 theirs: key.clone(),
-                mapping: mapping.clone(),
+                mapping: if ours_wrote_it(o) {
+                    Mapping::Same
+                } else {
+                    mapping.clone()
+                },
             }),
             None => untranslatable.push(Untranslatable {
                 theirs: key.clone(),
@@ -331,7 +361,11 @@ fn vllm_run_figures(
                 stat: Stat::Value,
                 value,
                 theirs: key.into(),
-                mapping: Mapping::Close(why),
+                mapping: if ours_wrote_it(o) {
+                    Mapping::Same
+                } else {
+                    Mapping::Close(why)
+                },
             });
         }
     }
@@ -657,18 +691,27 @@ mod tests {
             Some(50.0)
         );
         assert_eq!(figure(&p, "tpot_ms", Stat::P99).map(|f| f.value), Some(6.0));
-        assert_eq!(figure(&p, "icl_ms", Stat::Mean).map(|f| f.value), Some(5.1));
+        // vLLM's ITL (per chunk, pooled) is set beside our pooled chunk gaps, every
+        // statistic of it; never beside icl_ms (per request, averaged).
+        assert_eq!(
+            figure(&p, ITL_POOLED, Stat::Mean).map(|f| f.value),
+            Some(5.1)
+        );
+        assert_eq!(
+            figure(&p, ITL_POOLED, Stat::P99).map(|f| f.value),
+            Some(9.0)
+        );
+        assert_eq!(
+            figure(&p, ITL_POOLED, Stat::P50).map(|f| f.value),
+            Some(5.0)
+        );
+        assert!(p.figures.iter().all(|f| f.ours != "icl_ms"));
         assert_eq!(
             figure(&p, REQUEST_RPS, Stat::Value).map(|f| f.value),
             Some(4.5)
         );
-        // ITL percentiles, p99.9 and total throughput do not translate, with a reason.
-        for key in [
-            "p99_itl_ms",
-            "median_itl_ms",
-            "p99.9_ttft_ms",
-            "total_token_throughput",
-        ] {
+        // p99.9 and total throughput do not translate, with a reason.
+        for key in ["p99.9_ttft_ms", "total_token_throughput"] {
             assert!(
                 p.untranslatable
                     .iter()
@@ -677,8 +720,7 @@ mod tests {
                 p.untranslatable
             );
         }
-        assert!(figure(&p, "icl_ms", Stat::P99).is_none());
-        match &figure(&p, "icl_ms", Stat::Mean).map(|f| &f.mapping) {
+        match &figure(&p, ITL_POOLED, Stat::Mean).map(|f| &f.mapping) {
             Some(Mapping::Close(why)) => assert!(why.contains("per chunk"), "{why}"),
             other => panic!("{other:?}"),
         }

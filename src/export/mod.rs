@@ -1,7 +1,7 @@
 //! The results document and its renderers. [`assemble`] builds the [`ResultsDoc`] of a
 //! run (with the [`summary`] of its records); each renderer is pure (`&ResultsDoc →
 //! String`) and reads metrics through [`crate::results::metric`]; file I/O lives in
-//! [`crate::output`].
+//! [`crate::output`]. [`peer`] renders load steps in other tools' formats (`--export`).
 //!
 //! [`ResultsDoc`]: crate::results::ResultsDoc
 
@@ -14,6 +14,7 @@ pub mod json;
 pub mod log;
 pub mod markdown;
 pub mod search;
+pub mod peer;
 pub mod summary;
 
 pub use assemble::assemble;

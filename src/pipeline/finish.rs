@@ -157,6 +157,7 @@ pub fn finish(
             print!("{}", crate::export::console::console_table(&doc.load));
         }
         for line in doc
+    let exported = session.write_peer_exports(&doc, &output.export)?;
             .search
             .iter()
             .flat_map(crate::export::console::search_lines)
@@ -192,6 +193,9 @@ pub fn finish(
             "no engine could be measured: {} (run scripts/setup.sh for a missing engine or model)",
             reasons.join("; ")
         ))
+    for path in &exported {
+        println!("export:  {}", path.display());
+    }
         .into());
     }
     match incompleteness(&done.left_out, &doc.runs, &doc.engines) {
