@@ -13,8 +13,8 @@ pub mod html;
 pub mod json;
 pub mod log;
 pub mod markdown;
-pub mod search;
 pub mod peer;
+pub mod search;
 pub mod summary;
 
 pub use assemble::assemble;

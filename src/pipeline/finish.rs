@@ -150,6 +150,7 @@ pub fn finish(
     doc.workload = done.workload;
     doc.environment.doctor = done.doctor;
     session.write_exports(&doc, output.html, output.csv)?;
+    let exported = session.write_peer_exports(&doc, &output.export)?;
     if !output.quiet {
         if doc.load.is_empty() {
             println!("{}", crate::export::markdown::console_summary(&doc));
@@ -157,7 +158,6 @@ pub fn finish(
             print!("{}", crate::export::console::console_table(&doc.load));
         }
         for line in doc
-    let exported = session.write_peer_exports(&doc, &output.export)?;
             .search
             .iter()
             .flat_map(crate::export::console::search_lines)
@@ -181,6 +181,9 @@ pub fn finish(
     println!("results: {}", session.paths.json.display());
     println!("records: {}", session.paths.jsonl.display());
     println!("log:     {}", session.paths.log.display());
+    for path in &exported {
+        println!("export:  {}", path.display());
+    }
     let measured = doc.runs.iter().filter(|r| !r.warmup).count();
     if measured == 0 && !done.left_out.is_empty() && done.left_out.iter().all(|l| l.user_fixable) {
         // Nothing ran, for reasons the user must fix: exit 2 with what to do.
@@ -193,9 +196,6 @@ pub fn finish(
             "no engine could be measured: {} (run scripts/setup.sh for a missing engine or model)",
             reasons.join("; ")
         ))
-    for path in &exported {
-        println!("export:  {}", path.display());
-    }
         .into());
     }
     match incompleteness(&done.left_out, &doc.runs, &doc.engines) {
