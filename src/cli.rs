@@ -333,7 +333,11 @@ pub struct LoadArgs {
     /// Gamma shape of inter-arrival times for --rate (default 1 = Poisson, <1 burstier).
     #[arg(long, value_name = "K")]
     pub burstiness: Option<f64>,
-    /// Sweep steps, e.g. "1,4,16" (concurrency) or "rate:1,2,4".
+    /// Sweep steps, e.g. "1,4,16" (concurrency), "rate:1,2,4", or "input:128,512,1024"
+    /// (prefill and decode measured apart at those exact input lengths, one request at a
+    /// time: --requests per length and phase, default 5 prefill / 3 decode; ",out=N"
+    /// output tokens per decode request, default 128; llama-bench pp/tg beside a
+    /// llama-server inferbench starts).
     #[arg(long, value_name = "STEPS")]
     pub sweep: Option<String>,
     /// Requests per load step.
@@ -472,6 +476,10 @@ pub struct MockArgs {
     /// Time between tokens, ms.
     #[arg(long, default_value_t = 5.0)]
     pub itl_ms: f64,
+    /// Extra time to the first token per word of the prompt, ms (a scripted prefill:
+    /// TTFT = --ttft-ms + this × prompt words).
+    #[arg(long, default_value_t = 0.0)]
+    pub prefill_ms_per_token: f64,
     /// Output tokens per response (capped by the request's max tokens).
     #[arg(long, default_value_t = 128)]
     pub tokens: u32,

@@ -24,6 +24,13 @@
 //! max_completion_tokens of the request)`; `prompt_tokens` is a synthetic estimate
 //! (prompt bytes / 4).
 //!
+//! Prefill (`--prefill-ms-per-token X`): every deadline of a request moves X ms later per
+//! word of its prompt (whitespace-separated, over every message or the prompt text), so
+//! TTFT = ttft + X · words. The synthetic workloads' prompts are words of one token each
+//! in the tokenizers we use, so X is the time per prompt token that
+//! `--sweep input:…` should find (the chat template's own tokens have no words: they go
+//! into the fixed overhead).
+//!
 //! Faults, applied to every `fault_every`-th request: `http500` answers 500; `truncate`
 //! drops the connection half way (no finish, no `[DONE]`); `garbage` sends a non-JSON
 //! data line in place of the first content chunk; `stall` sends the first token and then
@@ -75,6 +82,8 @@ pub struct MockConfig {
     pub ttft_ms: f64,
     /// Time between tokens, ms.
     pub itl_ms: f64,
+    /// Extra time to the first token per word of the prompt, ms (see the module docs).
+    pub prefill_ms_per_token: f64,
     /// Output tokens per response (capped by the request's max tokens).
     pub tokens: u32,
     /// Tokens carried by each SSE event (≥ 1).
@@ -106,6 +115,7 @@ impl Default for MockConfig {
         MockConfig {
             ttft_ms: 50.0,
             itl_ms: 5.0,
+            prefill_ms_per_token: 0.0,
             tokens: 128,
             tokens_per_chunk: 1,
             fault: None,
@@ -128,6 +138,7 @@ impl MockConfig {
         let cfg = MockConfig {
             ttft_ms: a.ttft_ms,
             itl_ms: a.itl_ms,
+            prefill_ms_per_token: a.prefill_ms_per_token,
             tokens: a.tokens,
             tokens_per_chunk: a.tokens_per_chunk,
             fault: a.fault,
@@ -147,9 +158,9 @@ impl MockConfig {
 
     pub fn validate(&self) -> Result<(), UserError> {
         let ok_ms = |x: f64| x.is_finite() && x >= 0.0;
-        if !ok_ms(self.ttft_ms) || !ok_ms(self.itl_ms) {
+        if !ok_ms(self.ttft_ms) || !ok_ms(self.itl_ms) || !ok_ms(self.prefill_ms_per_token) {
             return Err(UserError::new(
-                "--ttft-ms and --itl-ms must be finite numbers ≥ 0",
+                "--ttft-ms, --itl-ms and --prefill-ms-per-token must be finite numbers ≥ 0",
             ));
         }
         if !(self.slowdown.is_finite() && self.slowdown > 0.0) {
@@ -613,6 +624,25 @@ async fn completion(
             .prompt
             .as_ref()
             .map_or(0, |p| p.as_str().map_or(p.to_string().len(), str::len)),
+    };
+    // Prefill: every deadline moves by the scripted time per prompt word.
+    let arrival = if cfg.prefill_ms_per_token > 0.0 {
+        let words: usize = match kind {
+            Kind::Chat => req
+                .messages
+                .iter()
+                .filter_map(|m| m.content.as_ref().and_then(|c| c.as_str()))
+                .map(|c| c.split_whitespace().count())
+                .sum(),
+            Kind::Text => req
+                .prompt
+                .as_ref()
+                .and_then(|p| p.as_str())
+                .map_or(0, |p| p.split_whitespace().count()),
+        };
+        arrival + Duration::from_secs_f64(cfg.prefill_ms_per_token * words as f64 / 1000.0)
+    } else {
+        arrival
     };
     let state = Gen {
         shared: s.clone(),

@@ -579,6 +579,9 @@ pub struct EngineInfo {
     /// The engine's process exited while it was being measured: when and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exited: Option<EngineExit>,
+    /// `--sweep input:…`: prefill and decode measured apart at exact input lengths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_sweep: Option<Box<InputSweepReport>>,
 }
 
 /// One engine setting: what the engine reports it uses, and what was asked for (absent
@@ -1293,4 +1296,110 @@ pub struct EngineExit {
     /// The last lines of its log.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_tail: String,
+}
+
+/// `--sweep input:L1,L2,…` against one engine (see [`crate::load::input_sweep`]): at each
+/// exact input length, a prefill measurement (1 output token, repeated) and a decode
+/// measurement (`decode_tokens` output tokens), TTFT regressed on input length, and
+/// llama-bench's pp/tg beside them where the engine is a llama-server we started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSweepReport {
+    /// Output tokens of every decode request (sent with `ignore_eos` where the engine has it).
+    pub decode_tokens: u32,
+    /// Confidence level of every interval.
+    pub level: f64,
+    /// TTFT (ms, our clock: first content event − request written) regressed on input
+    /// length over every measured prefill request; absent with fewer than 3 of them or one
+    /// length only.
+    pub fit: Option<PrefillFit>,
+    /// llama-bench's pp repetitions (L ÷ its tok/s, per repetition) regressed the same way.
+    pub bench_fit: Option<PrefillFit>,
+    /// (ours − llama-bench) ÷ llama-bench of the fits' prefill rates, percent.
+    pub fit_vs_bench_pct: Option<f64>,
+    /// One row per input length, in the order run.
+    pub rows: Vec<InputSweepRow>,
+    /// llama-bench beside the server: what ran, or why it did not.
+    pub bench: BenchRun,
+    /// Where each figure came from, and anything a reader must know.
+    pub notes: Vec<String>,
+}
+
+/// A line `TTFT = intercept + slope · input length` with its intervals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefillFit {
+    /// Points fitted.
+    pub n: usize,
+    /// Time per prompt token, ms.
+    pub slope_ms_per_token: f64,
+    pub slope_ci: crate::measure::inference::Interval,
+    /// Fixed overhead, ms.
+    pub intercept_ms: f64,
+    pub intercept_ci: crate::measure::inference::Interval,
+    /// Residual standard deviation, ms.
+    pub residual_sd_ms: f64,
+    /// 1000 ÷ slope, tok/s; absent when the slope is not positive.
+    pub prefill_tps: Option<f64>,
+    /// Absent when the slope's interval reaches 0 (the rate is then unbounded above).
+    pub prefill_tps_ci: Option<crate::measure::inference::Interval>,
+    /// Whose clock: "ours (TTFT)" or "llama-bench (pp)".
+    pub source: String,
+}
+
+/// One input length of an input sweep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputSweepRow {
+    /// Input length asked for and built exactly with our tokenizer (chat template included).
+    pub input_tokens: u64,
+    /// Successful measured prefill requests (1 output token).
+    pub prefill_requests: usize,
+    /// Their mean TTFT, ms (our clock), with its Student's t interval.
+    pub ttft_ms: Option<f64>,
+    pub ttft_ci: Option<crate::measure::inference::Interval>,
+    /// input_tokens · 1000 ÷ (mean TTFT − the fit's intercept), tok/s (our clock).
+    pub prefill_tps: Option<f64>,
+    pub prefill_tps_ci: Option<crate::measure::inference::Interval>,
+    /// The engine's own prefill rate of those requests, mean (engine clock:
+    /// llama-server `timings.prompt_per_second`, Ollama's durations); absent when it
+    /// reports none.
+    pub engine_prefill_tps: Option<f64>,
+    /// Prompt tokens the engine reported for them (usage), largest; absent when it
+    /// reported none.
+    pub engine_prompt_tokens: Option<u64>,
+    /// Successful measured decode requests.
+    pub decode_requests: usize,
+    /// Their decode rate (1 ÷ TPOT, our clock), mean with its Student's t interval.
+    pub decode_tps: Option<f64>,
+    pub decode_tps_ci: Option<crate::measure::inference::Interval>,
+    /// The engine's own decode rate of those requests, mean (engine clock).
+    pub engine_decode_tps: Option<f64>,
+    /// llama-bench `pp<L>` at depth 0.
+    pub bench_pp: Option<BenchFigure>,
+    /// llama-bench `tg<N>` at depth L.
+    pub bench_tg: Option<BenchFigure>,
+    /// (prefill_tps − bench_pp) ÷ bench_pp, percent.
+    pub prefill_vs_bench_pct: Option<f64>,
+    /// (decode_tps − bench_tg) ÷ bench_tg, percent.
+    pub decode_vs_bench_pct: Option<f64>,
+}
+
+/// One llama-bench test: its mean rate and standard deviation over its repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchFigure {
+    /// "pp512", "tg128 @ d512".
+    pub test: String,
+    pub tps: f64,
+    pub sd_tps: f64,
+    /// Each repetition's rate.
+    pub samples_tps: Vec<f64>,
+}
+
+/// llama-bench run beside a llama-server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchRun {
+    /// Whether its figures are in the rows.
+    pub ran: bool,
+    /// Every command run (argv).
+    pub commands: Vec<Vec<String>>,
+    /// Why it did not run, or how it failed.
+    pub note: Option<String>,
 }

@@ -315,6 +315,7 @@ fn launch_info(settings: &Settings, key: &str, plan: &LaunchPlan) -> EngineInfo 
         engine_settings: Default::default(),
         notes: plan.notes.clone(),
         exited: None,
+        input_sweep: None,
     };
     if let Some(section) = settings.file.servers.get(key) {
         use crate::engine::launch::{HostDevices, configured_device, resolve_device};

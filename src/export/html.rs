@@ -995,6 +995,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     reasoning_section(&mut s, doc);
     load_section(&mut s, doc);
     s.push_str(&super::search::html(doc));
+    s.push_str(&super::input_sweep::html(doc));
     server_metrics_section(&mut s, doc);
     s.push_str(&super::energy::html(doc));
     flags_section(&mut s, doc);

@@ -105,6 +105,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     md.push_str(&reasoning_lines(doc));
     md.push_str(&server_metrics_lines(doc));
     md.push_str(&super::search::markdown(doc));
+    md.push_str(&super::input_sweep::markdown(doc));
     md.push_str(&super::energy::markdown(doc));
     engines_section(&mut md, doc);
     flags_section(&mut md, doc);

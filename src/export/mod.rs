@@ -10,6 +10,7 @@ pub mod console;
 pub mod csv;
 pub mod energy;
 pub mod html;
+pub mod input_sweep;
 pub mod json;
 pub mod log;
 pub mod markdown;

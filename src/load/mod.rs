@@ -3,6 +3,8 @@
 //!
 //! - [`schedule`]: pure — flags → steps, seeded arrival times, sweep and SLO parsing.
 //! - [`executor`]: runs the steps against one server ([`executor::run_load`]).
+//! - [`input_sweep`]: pure — `--sweep input:…`: prefill and decode apart at exact input
+//!   lengths, TTFT regressed on length, llama-bench's pp/tg beside them.
 //! - [`shard`]: pure — worker I of N's share of a step (`--shard I/N`).
 //! - [`report`]: pure — one step's records → throughput windows, timeline, goodput,
 //!   client headroom.
@@ -13,6 +15,7 @@
 //!   as failed within seconds, saying where each sat.
 
 pub mod executor;
+pub mod input_sweep;
 pub mod precision;
 pub mod report;
 pub mod schedule;

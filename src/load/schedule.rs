@@ -8,7 +8,8 @@
 //!   burstier, k > 1 more regular. The first arrival is at offset 0. The generator is
 //!   seeded, so a schedule is the same on every run.
 //! - **Sweep** (`--sweep`): "1,4,16" (or "concurrency:1,4,16") runs one closed-loop step
-//!   per value; "rate:1,2,4" one open-loop step per rate.
+//!   per value; "rate:1,2,4" one open-loop step per rate; "input:128,512,1024" measures
+//!   prefill and decode apart at those exact input lengths (see [`super::input_sweep`]).
 //! - **Bounds**: a step ends after `--requests` measured requests or `--duration` seconds
 //!   of measured load (from the first measured request), whichever comes first. Without
 //!   either: closed loop 4·N requests (at least 32), open loop ⌈30·R⌉ (at least 32).
@@ -43,9 +44,11 @@ pub enum LoadError {
     #[error("--duration must be a positive number of seconds (got {0})")]
     Duration(f64),
     #[error(
-        "--sweep {0:?} is not a list of steps; give concurrency steps like \"1,4,16\" or rate steps like \"rate:1,2,4\""
+        "--sweep {0:?} is not a list of steps; give concurrency steps like \"1,4,16\", rate steps like \"rate:1,2,4\" or input lengths like \"input:128,512,1024\""
     )]
     Sweep(String),
+    #[error("--sweep input: {0}")]
+    InputSweep(String),
     #[error("--sweep replaces --concurrency and --rate; give only one of them")]
     SweepConflict,
     #[error("--slo {0}")]
@@ -198,9 +201,12 @@ fn check_burstiness(k: f64) -> Result<(), LoadError> {
 pub enum Sweep {
     Concurrency(Vec<u32>),
     Rate(Vec<f64>),
+    /// Prefill and decode apart at exact input lengths ([`super::input_sweep`]).
+    Input(super::input_sweep::InputSpec),
 }
 
-/// Parse `--sweep`: "1,4,16", "concurrency:1,4,16" or "rate:0.5,1,2".
+/// Parse `--sweep`: "1,4,16", "concurrency:1,4,16", "rate:0.5,1,2" or
+/// "input:128,512,1024[,out=N]".
 pub fn parse_sweep(s: &str) -> Result<Sweep, LoadError> {
     let bad = || LoadError::Sweep(s.to_string());
     let t = s.trim();
@@ -208,6 +214,9 @@ pub fn parse_sweep(s: &str) -> Result<Sweep, LoadError> {
         Some((k, rest)) => (k.trim().to_ascii_lowercase(), rest),
         None => ("concurrency".to_string(), t),
     };
+    if matches!(kind.as_str(), "input" | "in") {
+        return super::input_sweep::parse_spec(list, s).map(Sweep::Input);
+    }
     let items: Vec<&str> = list.split(',').map(str::trim).collect();
     if items.iter().any(|x| x.is_empty()) {
         return Err(bad());
@@ -266,6 +275,24 @@ pub fn is_load_mode(load: &LoadSpec) -> bool {
     load.concurrency.is_some() || load.rate.is_some() || load.sweep.is_some()
 }
 
+/// The input sweep of `--sweep input:…`, planned with `--requests` and `--load-warmup`;
+/// `None` for any other load.
+pub fn input_sweep(load: &LoadSpec) -> Result<Option<super::input_sweep::InputSweep>, LoadError> {
+    let Some(s) = &load.sweep else {
+        return Ok(None);
+    };
+    match parse_sweep(s)? {
+        Sweep::Input(spec) => super::input_sweep::InputSweep::plan(
+            spec,
+            load.requests,
+            load.load_warmup,
+            load.duration,
+        )
+        .map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// The steps of a run from the load flags; empty when no load mode was asked for.
 /// `seed` makes the arrival times reproducible (step i uses seed + i).
 pub fn plan_steps(load: &LoadSpec, seed: u64) -> Result<Vec<Step>, LoadError> {
@@ -292,6 +319,11 @@ pub fn plan_steps(load: &LoadSpec, seed: u64) -> Result<Vec<Step>, LoadError> {
                 .into_iter()
                 .map(|rate| Arrival::Open { rate, burstiness })
                 .collect(),
+            Sweep::Input(_) => {
+                return Ok(input_sweep(load)?
+                    .map(|s| s.steps(seed))
+                    .unwrap_or_default());
+            }
         },
         (None, Some(c), _) => {
             if c == 0 {

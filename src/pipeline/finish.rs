@@ -24,6 +24,8 @@ pub struct Finished {
     pub search: Vec<crate::results::SearchReport>,
     /// `--workload`: what was sent.
     pub workload: Option<crate::results::WorkloadInfo>,
+    /// `--sweep input:…`: each engine's report, by engine name (set into its info).
+    pub input_sweep: Vec<(String, crate::results::InputSweepReport)>,
     /// `inferbench doctor`'s checks, taken before any engine started
     /// ([`crate::doctor::survey`]); recorded as the results' `environment.doctor`.
     pub doctor: Option<serde_json::Value>,
@@ -143,6 +145,11 @@ pub fn finish(
     output: &OutputArgs,
 ) -> anyhow::Result<i32> {
     let mut engines = done.engines;
+    for (name, report) in done.input_sweep {
+        if let Some(e) = engines.iter_mut().find(|e| e.engine == name) {
+            e.input_sweep = Some(Box::new(report));
+        }
+    }
     engines.extend(done.left_out.iter().map(|l| l.info(mode)));
     let runs = session.records().to_vec();
     let mut doc = crate::export::assemble(mode, settings, started_at, engines, runs, done.load);
@@ -156,6 +163,11 @@ pub fn finish(
             println!("{}", crate::export::markdown::console_summary(&doc));
         } else {
             print!("{}", crate::export::console::console_table(&doc.load));
+        }
+        for e in &doc.engines {
+            if let Some(r) = &e.input_sweep {
+                print!("{}", crate::export::input_sweep::console(&e.engine, r));
+            }
         }
         for line in doc
             .search

@@ -22,12 +22,14 @@
 //! - [`run`]: the API schedules; the neighbour watch both modes use.
 //! - [`cli`]: CLI mode's bring-up and its runs, one subprocess each, in the same order.
 //! - [`finish`]: results, exports, console, exit code.
+//! - [`input_sweep`]: `--sweep input:…`: its prompts, its steps, llama-bench beside them.
 //! - [`progress`]: bar on a terminal, a line per run elsewhere.
 
 pub mod bringup;
 pub mod cli;
 pub mod finish;
 pub mod gpu;
+pub mod input_sweep;
 pub mod plan;
 pub mod progress;
 pub mod run;
@@ -102,6 +104,8 @@ pub struct Inputs {
     /// `--workload`: what load steps send instead of the suite (the suite still serves
     /// the fairness check).
     pub workload: Option<WorkloadInputs>,
+    /// `--sweep input:…`: each step's prompts of exact length, by step index.
+    pub input_sweep: Option<Vec<input_sweep::StepPrompts>>,
 }
 
 /// A built `--workload`, rendered through the reference template for sending.
@@ -113,9 +117,9 @@ pub struct WorkloadInputs {
 
 /// Token counts as the engine sees them: our template's rendering (generation prompt,
 /// BOS text and all) encoded by our tokenizer, special-token text as one token each.
-struct TemplateTokens<'a> {
-    template: &'a crate::prompt::template::ChatTemplate,
-    tokenizer: &'a TokenCounter,
+pub(crate) struct TemplateTokens<'a> {
+    pub(crate) template: &'a crate::prompt::template::ChatTemplate,
+    pub(crate) tokenizer: &'a TokenCounter,
 }
 
 impl crate::workload::PromptTokens for TemplateTokens<'_> {
@@ -279,6 +283,7 @@ impl Inputs {
             template_name: template.name,
             tokenizer: std::sync::Arc::new(LazyTokenizer::new(settings.tokenizer.clone())?),
             workload: None,
+            input_sweep: None,
         })
     }
 
@@ -375,6 +380,12 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         &mut plan,
     )?;
     inputs.workload = workload;
+    if let plan::Schedule::Load {
+        input: Some(sweep), ..
+    } = &plan.schedule
+    {
+        inputs.input_sweep = Some(input_sweep::build_prompts(sweep, &settings, &inputs)?);
+    }
     crate::process::install_signal_handlers().context("installing signal handlers")?;
     run::run(&plan, &settings, &inputs, &args).await
 }

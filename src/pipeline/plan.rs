@@ -107,6 +107,8 @@ pub enum Schedule {
         search: Option<Box<crate::load::search::SearchPlan>>,
         /// `--target-ci`: each step stops once its metric is precise enough.
         precision: Option<crate::load::precision::PrecisionRule>,
+        /// `--sweep input:…`: `steps` are its prefill and decode steps, length by length.
+        input: Option<Box<crate::load::input_sweep::InputSweep>>,
     },
 }
 
@@ -129,6 +131,9 @@ impl Schedule {
                 search: Some(search),
                 ..
             } => format!("load: {}", search.describe()),
+            Schedule::Load {
+                input: Some(input), ..
+            } => format!("load: {}", input.describe()),
             Schedule::Load { steps, .. } => format!(
                 "load: {}",
                 steps.iter().map(Step::label).collect::<Vec<_>>().join(", ")
@@ -296,6 +301,39 @@ pub fn check_workload(args: &ApiArgs) -> Result<bool, PlanError> {
     Ok(false)
 }
 
+/// `--sweep input:…` planned, and checked against what it cannot go with: it builds its
+/// own prompts of exact lengths and sends one at a time, and measures real prefills (no
+/// prompt cache). `None` for any other load. Pure.
+fn check_input_sweep(
+    args: &ApiArgs,
+    settings: &Settings,
+) -> Result<Option<crate::load::input_sweep::InputSweep>, PlanError> {
+    let Some(sweep) = schedule::input_sweep(&load_spec(&args.load))? else {
+        return Ok(None);
+    };
+    let load = &args.load;
+    let clash = [
+        ("workload", args.workload.workload.is_some()),
+        ("shard", load.shard.is_some()),
+        (
+            "start-at",
+            load.start_at.is_some() || load.start_file.is_some(),
+        ),
+    ];
+    let refuse = |why: String| Err(PlanError::Load(schedule::LoadError::InputSweep(why)));
+    if let Some((flag, _)) = clash.iter().find(|(_, given)| *given) {
+        return refuse(format!(
+            "--{flag} does not go with it (it builds its own prompts of exact lengths and sends them one at a time)"
+        ));
+    }
+    if settings.cache_prompt {
+        return refuse(
+            "prompt caching is on; the sweep measures real prefills: give --cache-prompt off (or set inferbench.cache_prompt false)".into(),
+        );
+    }
+    Ok(Some(sweep))
+}
+
 /// The load spec of the steps: a trace replays as one open-loop step (its rate is set
 /// from the trace once it is read), without warm-up unless asked.
 fn workload_load_spec(load: &LoadArgs, trace: bool) -> LoadSpec {
@@ -408,6 +446,7 @@ pub fn plan_api(
         return Err(PlanError::NeedsLoadMode { flag });
     }
     let mut steps = schedule::plan_steps(&workload_load_spec(load, trace), settings.seed)?;
+    let input = check_input_sweep(args, settings)?;
     let slo = load.slo.as_deref().map(schedule::parse_slo).transpose()?;
     let search = crate::load::search::plan_search(
         load.find.as_deref(),
@@ -506,6 +545,7 @@ pub fn plan_api(
             preconnect: !load.no_preconnect,
             search: search.map(Box::new),
             precision,
+            input: input.map(Box::new),
         }
     } else if engines.len() > 1 && !args.order.no_interleave {
         Schedule::Interleaved

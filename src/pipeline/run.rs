@@ -12,13 +12,14 @@ use super::progress::Progress;
 use crate::cli::ApiArgs;
 use crate::config::Settings;
 use crate::load::executor::{LoadOptions, LoadPrompt, RecordHook, TokenCounter, run_load};
+use crate::load::input_sweep::InputSweep;
 use crate::load::report::StepReport;
 use crate::load::schedule::LoadSteps;
 use crate::load::search::{Search, SearchPlan};
 use crate::output::Session;
 use crate::prompt::Prompt;
 use crate::record::record_from_trace;
-use crate::results::{Flag, Mode, RunRecord, Sampling, SearchReport};
+use crate::results::{Flag, InputSweepReport, Mode, RunRecord, Sampling, SearchReport};
 use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -216,8 +217,7 @@ pub async fn run(
                 Ok(engine) => {
                     let up = vec![engine];
                     let measured =
-                        measure_all(plan, &up, &ctx, settings, &mut session, &mut done.search)
-                            .await;
+                        measure_all(plan, &up, &ctx, settings, &mut session, &mut done).await;
                     for e in up {
                         done.engines.push(bring_down(e, &mut session).await);
                     }
@@ -235,7 +235,7 @@ pub async fn run(
                 Err(lo) => done.leave_out(lo, &progress, &mut session),
             }
         }
-        let measured = measure_all(plan, &up, &ctx, settings, &mut session, &mut done.search).await;
+        let measured = measure_all(plan, &up, &ctx, settings, &mut session, &mut done).await;
         for e in up {
             done.engines.push(bring_down(e, &mut session).await);
         }
@@ -252,7 +252,7 @@ async fn measure_all(
     ctx: &Ctx<'_>,
     settings: &Settings,
     session: &mut Session,
-    searches: &mut Vec<SearchReport>,
+    done: &mut Finished,
 ) -> anyhow::Result<Vec<StepReport>> {
     let schedule = &plan.schedule;
     let inputs = ctx.inputs;
@@ -263,6 +263,7 @@ async fn measure_all(
             preconnect,
             search,
             precision,
+            input,
         } => {
             let load = LoadSteps {
                 steps: steps.clone(),
@@ -273,21 +274,23 @@ async fn measure_all(
             let mut reports = Vec::new();
             for i in 0..up.len() {
                 let neighbours = Neighbours::of(up, i);
-                let (mut done, found) = load_engine(
+                let (mut steps, found, swept) = load_engine(
                     &up[i],
                     &neighbours,
                     &load,
-                    search.as_deref(),
+                    (search.as_deref(), input.as_deref()),
                     ctx,
                     settings,
                     session,
                 )
                 .await?;
-                searches.extend(found);
-                for r in &mut done {
+                done.search.extend(found);
+                done.input_sweep
+                    .extend(swept.map(|r| (up[i].target.name.clone(), r)));
+                for r in &mut steps {
                     mark_worker(r, &plan.worker, settings, &up[i].target.name, inputs);
                 }
-                reports.extend(done);
+                reports.extend(steps);
             }
             Ok(reports)
         }
@@ -460,16 +463,22 @@ async fn measure_one(
 }
 
 /// The load steps against one engine: every record written through as it finishes,
-/// every step's report logged and printed as it ends.
+/// every step's report logged and printed as it ends. With `--find` the search chooses
+/// the steps; with `--sweep input:…` each step runs on its own prompts and the sweep's
+/// report comes back too.
 async fn load_engine(
     engine: &Engine,
     neighbours: &Neighbours,
     load: &LoadSteps,
-    search: Option<&SearchPlan>,
+    (search, input): (Option<&SearchPlan>, Option<&InputSweep>),
     ctx: &Ctx<'_>,
     settings: &Settings,
     session: &mut Session,
-) -> anyhow::Result<(Vec<StepReport>, Option<SearchReport>)> {
+) -> anyhow::Result<(
+    Vec<StepReport>,
+    Option<SearchReport>,
+    Option<InputSweepReport>,
+)> {
     let prompts = load_prompts(ctx.inputs);
     let counts = LoadCounts::default();
     let opts = load_options(engine, ctx, settings, session, &counts);
@@ -507,8 +516,22 @@ async fn load_engine(
         step_t0 = Instant::now();
         Ok(())
     };
-    let result = match search {
-        None => run_load(
+    let mut swept = None;
+    let sweep_prompts = ctx
+        .inputs
+        .input_sweep
+        .as_deref()
+        .filter(|_| input.is_some());
+    let result = match (search, sweep_prompts) {
+        (None, Some(prompts)) => {
+            super::input_sweep::run_steps(engine, prompts, &ctx.sampling, load, &opts, &mut sink)
+                .await
+                .map(|(r, records)| {
+                    swept = Some(records);
+                    (r, None)
+                })
+        }
+        (None, None) => run_load(
             &engine.target,
             &prompts,
             &ctx.sampling,
@@ -518,7 +541,7 @@ async fn load_engine(
         )
         .await
         .map(|r| (r, None)),
-        Some(plan) => {
+        (Some(plan), _) => {
             let mut probe = |line: &str| progress.println(line);
             search_load(
                 plan,
@@ -551,7 +574,14 @@ async fn load_engine(
         progress,
         session,
     );
-    Ok((reports, found))
+    let swept = match (input, swept) {
+        (Some(sweep), Some(records)) => {
+            progress.stage(&format!("{}: input sweep report", engine.target.name));
+            Some(super::input_sweep::finish(engine, sweep, &records, settings, session).await)
+        }
+        _ => None,
+    };
+    Ok((reports, found, swept))
 }
 
 /// The prompts of a load run: the workload's, else the prompt suite's.
@@ -771,6 +801,7 @@ mod tests {
             preconnect: true,
             search: None,
             precision: None,
+            input: None,
         };
         assert_eq!(streams_needed(&Schedule::Sequential), None);
         let sweep = LoadSpec {
