@@ -95,6 +95,62 @@ pub fn api_sampling_applied(
     }
 }
 
+pub use crate::results::SHORT_REPLY;
+
+/// Flag `r` when it delivered fewer output tokens than it asked for (`max_tokens`): a
+/// decode rate over a shorter reply is not comparable with one over a full-length reply.
+/// The message gives both counts (the chosen one with its source, and our tokenizer's
+/// where it differs) and why the engine could stop early: ignore_eos off, or asked but
+/// not sent (`ignore_eos_sent` `Some(false)`: the engine has no such switch), or sent and
+/// not honoured (`Some(true)`); `None` where it is not known whether the engine took it.
+/// A failed run is left alone. Pure.
+pub fn check_delivered(r: &mut RunRecord, ignore_eos_sent: Option<bool>) {
+    let asked = r.sampling.max_tokens as u64;
+    let Some(n) = r.output_tokens.filter(|&n| r.ok && n < asked) else {
+        return;
+    };
+    let source = match r.output_tokens_source {
+        Some(TokenSource::Usage) => " (the server's usage)",
+        Some(TokenSource::EngineReport) => " (the engine's report)",
+        Some(TokenSource::Tokenizer) => " (our tokenizer)",
+        Some(TokenSource::Events) => " (content events)",
+        None => "",
+    };
+    let ours = match r.output_tokens_tokenizer {
+        Some(t) if t != n => format!(", our tokenizer {t}"),
+        _ => String::new(),
+    };
+    let finish = r
+        .finish_reason
+        .as_deref()
+        .map(|f| format!(", finish reason {f}"))
+        .unwrap_or_default();
+    let why = match (r.sampling.ignore_eos, ignore_eos_sent) {
+        (false, _) => "ignore_eos is off, so the engine may stop at its end of sequence",
+        (true, Some(false)) => "ignore_eos was asked but the engine cannot be told to ignore EOS",
+        (true, Some(true)) => "ignore_eos was sent and the engine stopped early anyway",
+        (true, None) => "ignore_eos was asked and the engine stopped early",
+    };
+    r.flag(
+        SHORT_REPLY,
+        format!("delivered {n}{source} of {asked} tokens asked{ours}{finish}: {why}"),
+    );
+}
+
+/// The checks every API record gets once built, in sequential and load mode alike: the
+/// prompt cache ([`flag_prompt_cache`]), the sampling the engine really applied
+/// ([`note_sampling_applied`]) and the delivered length ([`check_delivered`]). Pure.
+pub fn api_checks(
+    r: &mut RunRecord,
+    target: &crate::engine::ApiTarget,
+    sampling: &crate::results::Sampling,
+    cache_prompt: bool,
+) {
+    flag_prompt_cache(r, cache_prompt);
+    note_sampling_applied(r, api_sampling_applied(target.kind, sampling));
+    check_delivered(r, Some(target.supports_ignore_eos));
+}
+
 /// Relative difference |a − b| / max(|a|, |b|) in percent.
 pub fn rel_diff_pct(a: f64, b: f64) -> f64 {
     let m = a.abs().max(b.abs());
@@ -267,6 +323,59 @@ mod tests {
     use crate::measure::metrics::Timeline;
     use crate::results::{EngineReport, Mode, Sampling};
     use std::time::Duration;
+
+    #[test]
+    fn a_reply_shorter_than_asked_is_flagged_with_both_counts_and_why() {
+        let mut r = base(); // 128 asked
+        r.ok = true;
+        r.output_tokens = Some(97);
+        r.output_tokens_source = Some(TokenSource::Usage);
+        r.output_tokens_tokenizer = Some(96);
+        r.finish_reason = Some("stop".into());
+        check_delivered(&mut r, Some(false));
+        assert_eq!(r.flags.len(), 1);
+        assert_eq!(r.flags[0].kind, SHORT_REPLY);
+        assert_eq!(
+            r.flags[0].message,
+            "delivered 97 (the server's usage) of 128 tokens asked, our tokenizer 96, finish reason stop: ignore_eos is off, so the engine may stop at its end of sequence"
+        );
+        // Asked and not takeable, asked and sent, asked and not known.
+        let why = |sent: Option<bool>| {
+            let mut r = base();
+            r.ok = true;
+            r.sampling.ignore_eos = true;
+            r.output_tokens = Some(16);
+            check_delivered(&mut r, sent);
+            r.flags[0].message.clone()
+        };
+        assert!(
+            why(Some(false))
+                .ends_with("ignore_eos was asked but the engine cannot be told to ignore EOS")
+        );
+        assert!(
+            why(Some(true)).ends_with("ignore_eos was sent and the engine stopped early anyway")
+        );
+        assert_eq!(
+            why(None),
+            "delivered 16 of 128 tokens asked: ignore_eos was asked and the engine stopped early"
+        );
+    }
+
+    #[test]
+    fn a_full_length_or_failed_or_uncounted_reply_is_not_flagged() {
+        for (ok, n) in [
+            (true, Some(128)),
+            (true, Some(130)),
+            (false, Some(3)),
+            (true, None),
+        ] {
+            let mut r = base();
+            r.ok = ok;
+            r.output_tokens = n;
+            check_delivered(&mut r, Some(true));
+            assert!(r.flags.is_empty(), "{ok} {n:?}");
+        }
+    }
 
     fn base() -> RunRecord {
         RunRecord::new(

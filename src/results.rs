@@ -495,6 +495,10 @@ impl TimelineMs {
     }
 }
 
+/// Flag kind: a reply that delivered fewer output tokens than were asked for
+/// (`crate::record::check_delivered` sets it; summaries count it).
+pub const SHORT_REPLY: &str = "short_reply";
+
 /// Summaries of one group of runs (engine × mode × tier, or engine × mode overall).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupSummary {
@@ -512,6 +516,12 @@ pub struct GroupSummary {
     /// reports mark it. Absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ttft_holds_generation: usize,
+    /// Of the successful runs, those that delivered fewer output tokens than they asked
+    /// for (each is flagged [`SHORT_REPLY`] where its record was built); the others with a
+    /// count are full length. The mean delivered length is the `output_tokens` metric.
+    /// Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub short_replies: usize,
 }
 
 fn is_zero<T: Default + PartialEq>(n: &T) -> bool {

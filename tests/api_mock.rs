@@ -170,6 +170,55 @@ fn several_tokens_per_event_split_tpot_from_icl() {
 }
 
 #[test]
+fn a_reply_shorter_than_asked_is_flagged_counted_and_reported() {
+    // The mock stops at 16 tokens; 64 are asked, ignore_eos off (the default).
+    let m = mock(&["--ttft-ms", "5", "--itl-ms", "1", "--tokens", "16"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = inferbench(dir.path())
+        .args([
+            "api", "--url", &m.url, "--model", "mock", "--runs", "2", "--warmup", "0",
+        ])
+        .args(["--quick", "--quiet", "--max-tokens", "64"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = results(dir.path());
+    let runs = doc["runs"].as_array().unwrap();
+    assert!(!runs.is_empty());
+    for r in runs {
+        assert_eq!(r["sampling"]["max_tokens"], 64, "{r}");
+        assert_eq!(r["output_tokens"], 16, "{r}");
+        let flag = r["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "short_reply")
+            .unwrap_or_else(|| panic!("no short_reply flag: {r}"));
+        assert!(
+            flag["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("delivered 16 (the server's usage) of 64 tokens asked"),
+            "{flag}"
+        );
+    }
+    let all = doc["summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["tier"] == "all")
+        .unwrap();
+    assert_eq!(all["short_replies"].as_u64(), Some(runs.len() as u64));
+    let md = std::fs::read_to_string(only_file(&dir.path().join("report"), "md")).unwrap();
+    let row = format!("| mock | api | 64 | 16.0 | 0/{} (0%) |", runs.len());
+    assert!(md.contains("## Output length") && md.contains(&row), "{md}");
+}
+
+#[test]
 fn faults_become_failed_runs_and_the_rest_complete() {
     for fault in ["http500", "truncate", "garbage"] {
         let m = mock(&[

@@ -234,6 +234,12 @@ pub fn build_record(
     if let Some(roof) = roofline {
         roofline::apply(&mut r, roof);
     }
+    // An engine that says it ignored ignore_eos could not take it; others may have.
+    let not_taken = r
+        .sampling_applied
+        .as_ref()
+        .is_some_and(|a| a.ignored.iter().any(|i| i.starts_with("ignore_eos")));
+    crate::record::check_delivered(&mut r, not_taken.then_some(false));
     r
 }
 

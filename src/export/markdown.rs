@@ -5,6 +5,7 @@
 use super::{Stat, escape_text, lump_marked, lump_note};
 use crate::results::metric::{self, Metric};
 use crate::results::{GroupSummary, ResultsDoc, RunRecord};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 fn num(x: Option<f64>, prec: usize) -> String {
@@ -97,6 +98,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     header(&mut md, doc);
     let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
     throughput_section(&mut md, doc, &overall);
+    output_length_section(&mut md, doc, &overall);
     died_section(&mut md, doc);
     left_out_section(&mut md, doc);
     latency_section(&mut md, &overall);
@@ -216,6 +218,60 @@ fn throughput_section(md: &mut String, doc: &ResultsDoc, overall: &[&GroupSummar
          % of roofline = decode TPS ÷ the batch-1 ceiling (memory bandwidth ÷ bytes of weights \
          read per token); a figure above the ceiling is a measurement error and is excluded.\n"
     );
+    if let Some(w) = super::summary::length_mismatch(overall) {
+        let _ = writeln!(md, "**⚠ {}** (see Output length)\n", escape_text(&w, false));
+    }
+}
+
+/// "## Output length": per engine, the tokens asked, the mean delivered and the share of
+/// full-length replies, and a warning where the engines' mean lengths differ by more than
+/// [`super::summary::LENGTH_SPREAD_PCT`]. Only when some run reported a length.
+fn output_length_section(md: &mut String, doc: &ResultsDoc, overall: &[&GroupSummary]) {
+    if !overall
+        .iter()
+        .any(|g| g.metrics.contains_key("output_tokens"))
+    {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Output length
+
+| Engine | Mode | Asked | Mean delivered | Full length |\n|---|---|---:|---:|---:|"
+    );
+    for g in overall {
+        let asked = doc
+            .runs
+            .iter()
+            .filter(|r| r.engine == g.engine && r.mode == g.mode && !r.warmup)
+            .map(|r| r.sampling.max_tokens)
+            .max();
+        // Of the runs with a count (the output_tokens summary's n).
+        let counted = g.metrics.get("output_tokens").map_or(0, |s| s.n);
+        let full = counted.saturating_sub(g.short_replies);
+        let share = if counted > 0 {
+            format!(
+                "{full}/{counted} ({:.0}%)",
+                full as f64 / counted as f64 * 100.0
+            )
+        } else {
+            "–".into()
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            escape_text(&g.engine, true),
+            g.mode.as_str(),
+            asked.map(|a| a.to_string()).unwrap_or_else(|| "–".into()),
+            num(g.metrics.get("output_tokens").map(|s| s.mean), 1),
+            share
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nA reply shorter than asked is flagged `short_reply` with both counts and why the engine could stop."
+    );
+    md.push('\n');
 }
 
 /// "## Left out", only when an engine was selected but not measured.
@@ -370,24 +426,47 @@ fn engines_section(md: &mut String, doc: &ResultsDoc) {
 /// "## Flags": every flag of every run, only when there is one.
 fn flags_section(md: &mut String, doc: &ResultsDoc) {
     let flagged: Vec<&RunRecord> = doc.runs.iter().filter(|r| !r.flags.is_empty()).collect();
-    if !flagged.is_empty() {
-        let _ = writeln!(md, "\n## Flags\n");
-        for r in flagged {
-            for f in &r.flags {
-                let _ = writeln!(
-                    md,
-                    "- {} {} {} run {}: **{}** {}",
-                    escape_text(&r.engine, true),
-                    r.mode.as_str(),
-                    escape_text(&r.prompt_id, true),
-                    r.run_index,
-                    escape_text(&f.kind, true),
-                    escape_text(&f.message, true)
-                );
+    if flagged.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Flags\n");
+    // A kind that flags many runs of one engine (a short reply at every EOS) is shown
+    // [`FLAGS_SHOWN`] times, then counted; the JSON keeps every one.
+    let mut seen: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+    for r in flagged {
+        for f in &r.flags {
+            let n = seen
+                .entry((&r.engine, r.mode.as_str(), &f.kind))
+                .or_default();
+            *n += 1;
+            if *n > FLAGS_SHOWN {
+                continue;
             }
+            let _ = writeln!(
+                md,
+                "- {} {} {} run {}: **{}** {}",
+                escape_text(&r.engine, true),
+                r.mode.as_str(),
+                escape_text(&r.prompt_id, true),
+                r.run_index,
+                escape_text(&f.kind, true),
+                escape_text(&f.message, true)
+            );
         }
     }
+    for ((engine, mode, kind), n) in seen.into_iter().filter(|(_, n)| *n > FLAGS_SHOWN) {
+        let _ = writeln!(
+            md,
+            "- {} {mode}: **{}** on {n} runs in all ({} more than listed; every one is in the JSON)",
+            escape_text(engine, true),
+            escape_text(kind, true),
+            n - FLAGS_SHOWN
+        );
+    }
 }
+
+/// How many runs of one engine and mode a flag kind is listed for in the Markdown.
+const FLAGS_SHOWN: usize = 5;
 
 /// "## Failed runs", only when a run failed.
 fn failed_section(md: &mut String, doc: &ResultsDoc) {
@@ -541,6 +620,9 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
         );
     }
     out.push_str(&lump_notes(&overall, false));
+    if let Some(w) = super::summary::length_mismatch(&overall) {
+        let _ = writeln!(out, "⚠ {w}");
+    }
     out
 }
 

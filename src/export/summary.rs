@@ -72,7 +72,52 @@ fn summarize_group(engine: &str, mode: Mode, tier: &str, members: &[&RunRecord])
         failed: members.len() - ok.len(),
         metrics,
         ttft_holds_generation: ok.iter().filter(|r| r.ttft_holds_generation).count(),
+        short_replies: ok
+            .iter()
+            .filter(|r| {
+                r.output_tokens
+                    .is_some_and(|n| n < r.sampling.max_tokens as u64)
+            })
+            .count(),
     }
+}
+
+/// How far apart two engines' mean output lengths may be before their decode figures
+/// are said not to be comparable (MLPerf accepts ±10% of the reference).
+pub const LENGTH_SPREAD_PCT: f64 = 10.0;
+
+/// The warning for summaries whose mean output lengths (the `output_tokens` metric)
+/// differ by more than [`LENGTH_SPREAD_PCT`] between the shortest and the longest:
+/// decode rates over shorter replies are not comparable. `None` with fewer than two
+/// groups that have a length, or when they agree. Pure.
+pub fn length_mismatch(groups: &[&GroupSummary]) -> Option<String> {
+    let lengths: Vec<(String, f64)> = groups
+        .iter()
+        .filter_map(|g| {
+            let m = g.metrics.get("output_tokens")?.mean;
+            Some((format!("{} {}", g.engine, g.mode.as_str()), m))
+        })
+        .collect();
+    let (lo, hi) = lengths
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), (_, m)| {
+            (lo.min(*m), hi.max(*m))
+        });
+    if lengths.len() < 2 || hi <= 0.0 {
+        return None;
+    }
+    let spread = (hi - lo) / hi * 100.0;
+    (spread > LENGTH_SPREAD_PCT).then(|| {
+        let each: Vec<String> = lengths
+            .iter()
+            .map(|(name, m)| format!("{name} {m:.1}"))
+            .collect();
+        format!(
+            "mean output lengths differ by {spread:.0}% ({} tokens): decode rates over shorter \
+             replies are not comparable (more than {LENGTH_SPREAD_PCT:.0}% apart)",
+            each.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -101,6 +146,49 @@ pub(crate) mod tests {
         r.ok = ok;
         r.decode_tps = Some(tps);
         r
+    }
+
+    fn with_length(engine: &str, mean: f64) -> GroupSummary {
+        let mut r = rec(engine, "short", true, 10.0);
+        r.output_tokens = Some(mean as u64);
+        summarize_runs(&[r]).remove(0)
+    }
+
+    #[test]
+    fn output_lengths_more_than_ten_percent_apart_are_named() {
+        let (a, b, c) = (
+            with_length("a", 128.0),
+            with_length("b", 116.0),
+            with_length("c", 112.0),
+        );
+        // 128 vs 116: 9.4% apart, comparable.
+        assert_eq!(length_mismatch(&[&a, &b]), None);
+        // 128 vs 112: 12.5% apart.
+        let w = length_mismatch(&[&a, &b, &c]).expect("named");
+        assert!(
+            w.starts_with(
+                "mean output lengths differ by 12% (a api 128.0, b api 116.0, c api 112.0 tokens)"
+            ),
+            "{w}"
+        );
+        assert_eq!(length_mismatch(&[&c]), None);
+    }
+
+    #[test]
+    fn short_replies_are_counted_among_the_successful_runs() {
+        // 8 asked: 3 is short, 8 is full, no count is neither, a failed run is not counted.
+        let with = |ok: bool, n: Option<u64>| {
+            let mut r = rec("a", "short", ok, 10.0);
+            r.output_tokens = n;
+            r
+        };
+        let s = summarize_runs(&[
+            with(true, Some(3)),
+            with(true, Some(8)),
+            with(true, None),
+            with(false, Some(3)),
+        ]);
+        assert_eq!((s[0].ok, s[0].short_replies), (3, 1));
     }
 
     #[test]

@@ -700,11 +700,7 @@ impl Ctx {
         let sent = chrono::Duration::from_std(trace.timeline.sent).unwrap_or_default();
         r.started_at = (self.wall_origin + sent).to_rfc3339();
         fill_record(&mut r, trace, self.opts.count_tokens.as_ref());
-        crate::record::flag_prompt_cache(&mut r, self.opts.cache_prompt);
-        crate::record::note_sampling_applied(
-            &mut r,
-            crate::record::api_sampling_applied(self.target.kind, sampling),
-        );
+        crate::record::api_checks(&mut r, &self.target, sampling, self.opts.cache_prompt);
         if self.opts.workload.is_some() {
             r.workload_item = Some(prompt.id.clone());
         }

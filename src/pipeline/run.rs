@@ -443,11 +443,7 @@ async fn measure_one(
         ctx.inputs.tokenizer.count(&trace.text),
         &engine.checks,
     );
-    crate::record::flag_prompt_cache(&mut record, ctx.cache_prompt);
-    crate::record::note_sampling_applied(
-        &mut record,
-        crate::record::api_sampling_applied(target.kind, &ctx.sampling),
-    );
+    crate::record::api_checks(&mut record, target, &ctx.sampling, ctx.cache_prompt);
     record.flags.extend(busy);
     // The window ends here, after the pure record building (microseconds).
     record.telemetry = Some(telemetry.window(window, record.output_tokens));
