@@ -17,9 +17,10 @@
 use serde::{Deserialize, Serialize};
 
 /// Worker `index` of `count` (0 ≤ index < count).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shard {
     pub index: u32,
+    #[schemars(range(min = 1))]
     pub count: u32,
 }
 

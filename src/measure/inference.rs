@@ -34,11 +34,12 @@ pub const OUTLIER_Z: f64 = 3.5;
 pub const MIN_EFFECT: f64 = 0.01;
 
 /// A confidence interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Interval {
     pub lo: f64,
     pub hi: f64,
     /// Confidence level, e.g. 0.95.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub level: f64,
 }
 
@@ -49,7 +50,7 @@ impl Interval {
 }
 
 /// A point estimate with its interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Estimate {
     pub value: f64,
     pub ci: Interval,
@@ -74,7 +75,7 @@ impl Default for Bootstrap {
 }
 
 /// Mean, p50 and p99 of a sample, each with a bootstrap interval, and its outliers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Inference {
     pub n: usize,
     pub mean: Estimate,

@@ -57,7 +57,7 @@ pub struct Timeline {
 }
 
 /// Where an output (or prompt) token count came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenSource {
     /// The server's `usage` object (or Ollama's `eval_count`).

@@ -12,8 +12,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Summary of one metric over the successful runs of a group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
+    #[schemars(range(min = 1))]
     pub n: usize,
     pub mean: f64,
     pub std: f64,
