@@ -41,11 +41,6 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Whether the request carries chat messages (true) or a rendered prompt (false).
-    pub fn is_chat(self) -> bool {
-        matches!(self, Protocol::OpenAiChat | Protocol::OllamaChat)
-    }
-
     /// Whether the streamed body is NDJSON (Ollama) rather than SSE.
     pub fn is_ndjson(self) -> bool {
         matches!(self, Protocol::OllamaGenerate | Protocol::OllamaChat)

@@ -159,21 +159,6 @@ impl WorkloadSpec {
     pub fn needs_tokenizer(&self) -> bool {
         !matches!(self, WorkloadSpec::Jsonl(_))
     }
-
-    /// File paths relative to `base` (the directory the command runs in).
-    pub fn resolve_paths(&mut self, base: &Path) {
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        match self {
-            WorkloadSpec::ShareGpt(s) => fix(&mut s.file),
-            WorkloadSpec::Jsonl(s) => fix(&mut s.file),
-            WorkloadSpec::Trace(s) => fix(&mut s.file),
-            _ => {}
-        }
-    }
 }
 
 /// The `--help` text of `--workload`.
