@@ -183,7 +183,7 @@ pub fn markdown(doc: &ResultsDoc) -> String {
 
 /// The input sweep section of the HTML report: the table and two charts.
 pub fn html(doc: &ResultsDoc) -> String {
-    use super::html::{XySeries, xy_chart};
+    use super::chart::{XySeries, xy_chart};
     let mut h = String::new();
     for e in &doc.engines {
         let Some(r) = &e.input_sweep else {
@@ -352,6 +352,7 @@ mod tests {
             load: vec![],
             search: vec![],
             workload: None,
+            parity: None,
         }
     }
 

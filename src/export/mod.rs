@@ -6,6 +6,7 @@
 //! [`ResultsDoc`]: crate::results::ResultsDoc
 
 pub mod assemble;
+pub mod chart;
 pub mod console;
 pub mod csv;
 pub mod energy;

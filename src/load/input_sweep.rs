@@ -20,7 +20,7 @@
 //! runs `pp L` and `tg N` at depth L with the same model, threads and batch settings
 //! ([`bench_commands`]), and each row says how far ours is from it.
 
-use super::schedule::{LoadError, Step};
+use super::schedule::{InputSpec, LoadError, LoadSpec, Step, Sweep, parse_sweep};
 use crate::climode::llamacpp::BenchRow;
 use crate::measure::inference::Interval;
 use crate::measure::prefill::{LineFit, fit_line, rate_at, rate_from_slope};
@@ -42,49 +42,18 @@ pub const DEFAULT_WARMUP: u64 = 1;
 /// Confidence level of every interval.
 pub const LEVEL: f64 = 0.95;
 
-/// What `--sweep input:…` asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InputSpec {
-    pub lengths: Vec<u64>,
-    /// `out=N`; `None`: [`DEFAULT_DECODE_TOKENS`].
-    pub decode_tokens: Option<u32>,
-}
-
-/// Parse the list after `input:`: lengths ≥ 1 and an optional `out=N`, e.g.
-/// "128,512,1024" or "128,512,out=64". `whole` is the flag's value, for the error.
-pub fn parse_spec(list: &str, whole: &str) -> Result<InputSpec, LoadError> {
-    let bad = |why: &str| LoadError::InputSweep(format!("{whole:?}: {why}"));
-    let mut lengths = Vec::new();
-    let mut decode_tokens = None;
-    for item in list.split(',').map(str::trim) {
-        if let Some(v) = item.strip_prefix("out=") {
-            let n: u32 =
-                v.trim().parse().ok().filter(|n| *n >= 2).ok_or_else(|| {
-                    bad("out=N needs N ≥ 2 output tokens (a decode rate needs two)")
-                })?;
-            decode_tokens = Some(n);
-            continue;
+/// The input sweep of `--sweep input:…`, planned with `--requests` and `--load-warmup`;
+/// `None` for any other load.
+pub fn from_load(load: &LoadSpec) -> Result<Option<InputSweep>, LoadError> {
+    let Some(s) = &load.sweep else {
+        return Ok(None);
+    };
+    match parse_sweep(s)? {
+        Sweep::Input(spec) => {
+            InputSweep::plan(spec, load.requests, load.load_warmup, load.duration).map(Some)
         }
-        let l: u64 = item
-            .parse()
-            .map_err(|_| bad(&format!("{item:?} is not an input length in tokens")))?;
-        if l == 0 {
-            return Err(bad("an input length must be at least 1 token"));
-        }
-        if lengths.contains(&l) {
-            return Err(bad(&format!("length {l} is given twice")));
-        }
-        lengths.push(l);
+        _ => Ok(None),
     }
-    if lengths.len() < 2 {
-        return Err(bad(
-            "give at least two input lengths (a line needs two), e.g. input:128,512,1024",
-        ));
-    }
-    Ok(InputSpec {
-        lengths,
-        decode_tokens,
-    })
 }
 
 /// Which measurement a step is.
@@ -494,7 +463,7 @@ mod tests {
     use crate::results::{EngineReport, Mode, Sampling};
 
     fn spec(s: &str) -> Result<InputSpec, LoadError> {
-        parse_spec(s, s)
+        super::super::schedule::parse_input_spec(s, s)
     }
 
     #[test]

@@ -202,7 +202,52 @@ pub enum Sweep {
     Concurrency(Vec<u32>),
     Rate(Vec<f64>),
     /// Prefill and decode apart at exact input lengths ([`super::input_sweep`]).
-    Input(super::input_sweep::InputSpec),
+    Input(InputSpec),
+}
+
+/// What `--sweep input:…` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSpec {
+    pub lengths: Vec<u64>,
+    /// `out=N`; `None`: [`super::input_sweep::DEFAULT_DECODE_TOKENS`].
+    pub decode_tokens: Option<u32>,
+}
+
+/// Parse the list after `input:`: lengths ≥ 1 and an optional `out=N`, e.g.
+/// "128,512,1024" or "128,512,out=64". `whole` is the flag's value, for the error.
+pub fn parse_input_spec(list: &str, whole: &str) -> Result<InputSpec, LoadError> {
+    let bad = |why: &str| LoadError::InputSweep(format!("{whole:?}: {why}"));
+    let mut lengths = Vec::new();
+    let mut decode_tokens = None;
+    for item in list.split(',').map(str::trim) {
+        if let Some(v) = item.strip_prefix("out=") {
+            let n: u32 =
+                v.trim().parse().ok().filter(|n| *n >= 2).ok_or_else(|| {
+                    bad("out=N needs N ≥ 2 output tokens (a decode rate needs two)")
+                })?;
+            decode_tokens = Some(n);
+            continue;
+        }
+        let l: u64 = item
+            .parse()
+            .map_err(|_| bad(&format!("{item:?} is not an input length in tokens")))?;
+        if l == 0 {
+            return Err(bad("an input length must be at least 1 token"));
+        }
+        if lengths.contains(&l) {
+            return Err(bad(&format!("length {l} is given twice")));
+        }
+        lengths.push(l);
+    }
+    if lengths.len() < 2 {
+        return Err(bad(
+            "give at least two input lengths (a line needs two), e.g. input:128,512,1024",
+        ));
+    }
+    Ok(InputSpec {
+        lengths,
+        decode_tokens,
+    })
 }
 
 /// Parse `--sweep`: "1,4,16", "concurrency:1,4,16", "rate:0.5,1,2" or
@@ -215,7 +260,7 @@ pub fn parse_sweep(s: &str) -> Result<Sweep, LoadError> {
         None => ("concurrency".to_string(), t),
     };
     if matches!(kind.as_str(), "input" | "in") {
-        return super::input_sweep::parse_spec(list, s).map(Sweep::Input);
+        return parse_input_spec(list, s).map(Sweep::Input);
     }
     let items: Vec<&str> = list.split(',').map(str::trim).collect();
     if items.iter().any(|x| x.is_empty()) {
@@ -275,24 +320,6 @@ pub fn is_load_mode(load: &LoadSpec) -> bool {
     load.concurrency.is_some() || load.rate.is_some() || load.sweep.is_some()
 }
 
-/// The input sweep of `--sweep input:…`, planned with `--requests` and `--load-warmup`;
-/// `None` for any other load.
-pub fn input_sweep(load: &LoadSpec) -> Result<Option<super::input_sweep::InputSweep>, LoadError> {
-    let Some(s) = &load.sweep else {
-        return Ok(None);
-    };
-    match parse_sweep(s)? {
-        Sweep::Input(spec) => super::input_sweep::InputSweep::plan(
-            spec,
-            load.requests,
-            load.load_warmup,
-            load.duration,
-        )
-        .map(Some),
-        _ => Ok(None),
-    }
-}
-
 /// The steps of a run from the load flags; empty when no load mode was asked for.
 /// `seed` makes the arrival times reproducible (step i uses seed + i).
 pub fn plan_steps(load: &LoadSpec, seed: u64) -> Result<Vec<Step>, LoadError> {
@@ -319,11 +346,9 @@ pub fn plan_steps(load: &LoadSpec, seed: u64) -> Result<Vec<Step>, LoadError> {
                 .into_iter()
                 .map(|rate| Arrival::Open { rate, burstiness })
                 .collect(),
-            Sweep::Input(_) => {
-                return Ok(input_sweep(load)?
-                    .map(|s| s.steps(seed))
-                    .unwrap_or_default());
-            }
+            // Its steps come from its own plan (`input_sweep::from_load`), which knows
+            // the prefill and decode phases.
+            Sweep::Input(_) => return Ok(Vec::new()),
         },
         (None, Some(c), _) => {
             if c == 0 {

@@ -308,7 +308,7 @@ fn check_input_sweep(
     args: &ApiArgs,
     settings: &Settings,
 ) -> Result<Option<crate::load::input_sweep::InputSweep>, PlanError> {
-    let Some(sweep) = schedule::input_sweep(&load_spec(&args.load))? else {
+    let Some(sweep) = crate::load::input_sweep::from_load(&load_spec(&args.load))? else {
         return Ok(None);
     };
     let load = &args.load;
@@ -445,8 +445,11 @@ pub fn plan_api(
     if !is_load && let Some(flag) = load_only_flags(load).first() {
         return Err(PlanError::NeedsLoadMode { flag });
     }
-    let mut steps = schedule::plan_steps(&workload_load_spec(load, trace), settings.seed)?;
     let input = check_input_sweep(args, settings)?;
+    let mut steps = match &input {
+        Some(sweep) => sweep.steps(settings.seed),
+        None => schedule::plan_steps(&workload_load_spec(load, trace), settings.seed)?,
+    };
     let slo = load.slo.as_deref().map(schedule::parse_slo).transpose()?;
     let search = crate::load::search::plan_search(
         load.find.as_deref(),
