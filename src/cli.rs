@@ -131,6 +131,14 @@ pub enum Command {
     ///   inferbench doctor --config my_config.json --json
     #[command(verbatim_doc_comment)]
     Doctor(DoctorArgs),
+    /// Print the JSON schema of the results document (draft 2020-12), generated from the
+    /// result types: the JSON file validates against it, each JSONL line against its
+    /// `#/$defs/RunRecord`. schema/results.schema.json is this output.
+    ///
+    /// Example:
+    ///   inferbench schema > schema/results.schema.json
+    #[command(verbatim_doc_comment)]
+    Schema,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -156,7 +164,7 @@ pub struct DoctorArgs {
 
 /// The mode `inferbench doctor` checks for; `inferbench api` and `inferbench cli` record
 /// their own mode's checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DoctorMode {
     Api,

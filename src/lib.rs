@@ -27,6 +27,8 @@
 //! - [`load`]: concurrency / arrival-rate schedules and sweeps.
 //! - [`results`]: the one result model every exporter reads (data only), and the one
 //!   metric table ([`results::metric`]: name, unit, getter) every report reads.
+//! - [`schema`]: the results document's JSON schema, generated from the types of
+//!   [`results`] (`inferbench schema`; `schema/results.schema.json` is its output).
 //! - [`scrape`]: the engine's Prometheus `/metrics` during load steps: a pure text-format
 //!   parser, known names per engine, series (counters as rates), the sampler.
 //! - [`output`]: file naming, the append-only JSONL of records, writing exports.
@@ -86,6 +88,7 @@ pub mod process;
 pub mod prompt;
 pub mod record;
 pub mod results;
+pub mod schema;
 pub mod scrape;
 pub mod server;
 pub mod timer;
@@ -139,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             },
             Command::Cli(args) => crate::pipeline::run_cli(args).await,
             Command::Doctor(args) => crate::doctor::command::run(args).await,
+            Command::Schema => crate::schema::run(),
         }
     })
 }

@@ -3,7 +3,8 @@
 //! A [`RunRecord`] is one request (API mode) or one process (CLI mode). Records are
 //! appended to a JSONL file as they are produced; the final JSON document
 //! ([`ResultsDoc`]) holds the environment, the effective config, every record and the
-//! summaries. `schema/results.schema.json` describes it.
+//! summaries. Its JSON schema is generated from these types ([`crate::schema`],
+//! `inferbench schema`, `schema/results.schema.json`): doc comments are its descriptions.
 //!
 //! Data types only, and the [`metric`] table that names every figure of a record: what
 //! computes a record, a summary or a step report lives above this file and imports it.
@@ -11,6 +12,7 @@
 use crate::measure::inference::Inference;
 use crate::measure::metrics::{Timeline, TokenSource, ms_between};
 use crate::measure::stats::Summary;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,7 +21,9 @@ use std::time::Duration;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Benchmark mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Api,
@@ -36,8 +40,9 @@ impl Mode {
 }
 
 /// Sampling settings sent with (and recorded for) every request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Sampling {
+    #[schemars(range(min = 1))]
     pub max_tokens: u32,
     pub temperature: f64,
     pub seed: Option<u64>,
@@ -51,7 +56,7 @@ pub struct Sampling {
 
 /// What the engine reported about a run on its own clock (llama.cpp `timings`, Ollama
 /// durations, a CLI perf block, the PyTorch server's final chunk, Uzu's bench output).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EngineReport {
     /// Where these figures were read, e.g. "llama.cpp timings", "ollama durations",
     /// "common_perf_print".
@@ -72,16 +77,17 @@ pub struct EngineReport {
 /// connection before any byte of the response came back: the server had closed the idle
 /// connection and never saw the request, so it is not the server's failure. The run's
 /// `sent` instant is the retry's, so the lost time is send lag, not TTFT.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Retries {
     /// Attempts after the first (the client retries once, on a new connection).
+    #[schemars(range(min = 1))]
     pub count: u32,
     /// Why the first attempt failed.
     pub first_error: String,
 }
 
 /// Memory of the engine (process tree) during a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MemoryStats {
     /// Peak resident set size of the engine process tree during the run, MiB.
     pub rss_peak_mib: Option<f64>,
@@ -94,7 +100,7 @@ pub struct MemoryStats {
 /// GPU utilisation, power and energy, and CPU package energy, over one run (or one load
 /// step), sampled in the background (`measure::telemetry`). Every figure is `None` where
 /// the host cannot give it, with the reason in `gpu_reason` / `cpu_reason`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunTelemetry {
     /// Seconds the window covered.
     pub window_s: f64,
@@ -133,7 +139,7 @@ pub struct RunTelemetry {
 
 /// One GPU's figures over one window (`RunTelemetry::gpus`); `None` where that device
 /// gave no such figure in the window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GpuRunTelemetry {
     /// NVML's device index.
     pub index: u32,
@@ -149,7 +155,7 @@ pub struct GpuRunTelemetry {
 }
 
 /// GPU memory an engine holds, and how it was measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GpuMemory {
     /// MiB; `None` with a `reason` where it could not be measured.
     pub mib: Option<f64>,
@@ -164,7 +170,7 @@ pub struct GpuMemory {
 }
 
 /// An engine's memory on one device (`GpuMemory::per_gpu`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GpuDeviceMemory {
     /// NVML's device index.
     pub index: u32,
@@ -172,7 +178,7 @@ pub struct GpuDeviceMemory {
 }
 
 /// The memory bandwidth an engine's roofline uses, and every candidate figure.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BandwidthReport {
     /// The GPU the figures are for (NVML name).
     pub gpu: Option<String>,
@@ -196,7 +202,7 @@ pub struct BandwidthReport {
 }
 
 /// Something about a run that a reader must see next to its numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Flag {
     /// Machine-readable kind, e.g. "above_roofline", "clock_mismatch", "token_count_mismatch",
     /// "template_mismatch_allowed", "client_bottleneck", "decode_not_measurable".
@@ -206,17 +212,18 @@ pub struct Flag {
 
 /// A decode figure that was measured or reported but kept out of every summary, with
 /// the flag kind that says why ("above_roofline", "decode_not_measurable").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RejectedDecode {
     pub reason: String,
     /// "client_clock" (our timestamps) or "engine_clock" (the engine's own report).
+    #[schemars(extend("enum" = ["client_clock", "engine_clock"]))]
     pub source: String,
     pub decode_tps: Option<f64>,
     pub tpot_ms: Option<f64>,
 }
 
 /// One measured request or process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunRecord {
     pub engine: String,
     pub mode: Mode,
@@ -246,6 +253,7 @@ pub struct RunRecord {
     pub e2e_from_scheduled_ms: Option<f64>,
     pub send_lag_ms: Option<f64>,
     /// Where `decode_tps` came from: "client_clock" (our timestamps) or "engine_clock".
+    #[schemars(extend("enum" = ["client_clock", "engine_clock", null]))]
     pub decode_tps_source: Option<String>,
     /// Decode figures removed from `decode_tps`/`tpot_ms` (or the engine report) because
     /// they were impossible or unmeasurable; no summary reads them.
@@ -320,7 +328,7 @@ pub struct RunRecord {
 /// The sampling an engine really applied to a run whose settings it could not take as
 /// asked (`RunRecord::sampling_applied`): Uzu's `cli bench` has no temperature (greedy or
 /// the model's default sampler), Uzu's server ignores the seed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SamplingApplied {
     /// Greedy decoding (the most likely token every step).
     pub greedy: bool,
@@ -354,14 +362,16 @@ impl SamplingApplied {
 
 /// The workload a load run sent (`--workload`): enough to tell whether two results sent
 /// the same requests.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkloadInfo {
     /// "sharegpt", "jsonl", "synthetic", "shared_prefix", "multiturn" or "trace".
+    #[schemars(extend("enum" = ["sharegpt", "jsonl", "synthetic", "shared_prefix", "multiturn", "trace"]))]
     pub source: String,
     /// Its parameters, canonical (file paths as given).
     pub params: BTreeMap<String, String>,
     pub seed: u64,
     /// FNV-1a 64 over the canonical JSON of every request and the schedule.
+    #[schemars(regex(pattern = r"^fnv1a64:[0-9a-f]{16}$"))]
     pub content_hash: String,
     /// Distinct requests (sessions: every turn).
     pub requests: u64,
@@ -375,7 +385,7 @@ pub struct WorkloadInfo {
 /// arrived. It is a second decode clock only when those reads were spread over the
 /// decode (`decode_clock`); output that came in bursts (a buffered stdout) carries no
 /// decode timing, and its figure is context, never compared with the engine's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StdoutClock {
     /// Tokens per second between the first and the last read that carried text.
     pub decode_tps: f64,
@@ -386,6 +396,7 @@ pub struct StdoutClock {
     /// First to last of those reads, ms.
     pub span_ms: f64,
     /// The largest share of the generated bytes that one read carried (0–1).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub largest_read_share: f64,
     /// Why it is or is not a decode clock, in words.
     pub note: String,
@@ -472,7 +483,7 @@ impl RunRecord {
 
 /// A request's raw instants in milliseconds: `scheduled_ms`/`sent_ms` from the benchmark
 /// origin, everything else from `sent`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TimelineMs {
     pub scheduled_ms: f64,
     pub sent_ms: f64,
@@ -500,7 +511,7 @@ impl TimelineMs {
 pub const SHORT_REPLY: &str = "short_reply";
 
 /// Summaries of one group of runs (engine × mode × tier, or engine × mode overall).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GroupSummary {
     pub engine: String,
     pub mode: Mode,
@@ -515,12 +526,14 @@ pub struct GroupSummary {
     /// in one lump; [`RunRecord::ttft_holds_generation`]): the TTFT summary includes them,
     /// reports mark it. Absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 1))]
     pub ttft_holds_generation: usize,
     /// Of the successful runs, those that delivered fewer output tokens than they asked
     /// for (each is flagged [`SHORT_REPLY`] where its record was built); the others with a
     /// count are full length. The mean delivered length is the `output_tokens` metric.
     /// Absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 1))]
     pub short_replies: usize,
 }
 
@@ -529,12 +542,13 @@ fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
 }
 
 /// Facts about the machine the benchmark ran on.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Environment {
     pub os: String,
     pub kernel: Option<String>,
     pub arch: String,
     pub cpu_model: String,
+    #[schemars(range(min = 1))]
     pub cores: usize,
     pub memory_gib: f64,
     pub gpus: Vec<String>,
@@ -547,7 +561,7 @@ pub struct Environment {
 }
 
 /// An engine's life-cycle facts (API mode): how it was started and what it cost.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EngineInfo {
     pub engine: String,
     pub kind: String,
@@ -596,7 +610,7 @@ pub struct EngineInfo {
 
 /// One engine setting: what the engine reports it uses, and what was asked for (absent
 /// for a fact nobody asks for, such as a version).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct EngineSetting {
     pub effective: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -625,7 +639,7 @@ impl EngineSetting {
 }
 
 /// An engine's capacity for concurrent streams.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Capacity {
     /// Streams served at once.
     pub streams: u32,
@@ -636,15 +650,27 @@ pub struct Capacity {
 }
 
 /// The whole results document written as JSON.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ResultsDoc {
+    #[schemars(extend("const" = SCHEMA_VERSION))]
     pub schema_version: u32,
     pub tool: String,
     pub mode: Mode,
     pub started_at: String,
     pub finished_at: String,
     pub environment: Environment,
-    /// The effective configuration with the origin of each value.
+    /// The effective configuration with the origin of each value
+    /// (`Settings::effective_json`: `settings` is name → value and origin).
+    #[schemars(extend(
+        "type" = "object",
+        "required" = ["settings"],
+        "properties" = {"settings": {"type": "object", "additionalProperties": {
+            "type": "object",
+            "required": ["value", "origin"],
+            "properties": {"value": true, "origin": {"type": "string"}}
+        }}},
+        "additionalProperties" = true
+    ))]
     pub config: serde_json::Value,
     pub engines: Vec<EngineInfo>,
     pub runs: Vec<RunRecord>,
@@ -884,7 +910,7 @@ pub mod metric {
 }
 
 /// How requests arrive in one load step.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Arrival {
     /// Keep `concurrency` requests in flight.
@@ -894,7 +920,7 @@ pub enum Arrival {
 }
 
 /// Service-level objectives: a request is good when it succeeded and meets every one given.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Slo {
     pub ttft_ms: Option<f64>,
     pub tpot_ms: Option<f64>,
@@ -941,7 +967,7 @@ impl Slo {
 }
 
 /// An interval of the run, ms from the benchmark origin.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Window {
     pub start_ms: f64,
     pub end_ms: f64,
@@ -957,7 +983,7 @@ impl Window {
 }
 
 /// One second of a load step's span.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Second {
     /// Seconds from the span's start (bucket [t, t+1)).
     pub t_s: u64,
@@ -968,7 +994,7 @@ pub struct Second {
 }
 
 /// Goodput under SLOs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Goodput {
     pub slo: Slo,
     pub good: u64,
@@ -980,7 +1006,7 @@ pub struct Goodput {
 }
 
 /// Facts about the client itself during a load step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ClientHeadroom {
     /// sent − scheduled over measured requests, ms.
     pub send_lag_ms: Option<Summary>,
@@ -995,7 +1021,7 @@ pub struct ClientHeadroom {
 
 /// The report of one load step (built by `load::report::assemble`, from what
 /// `step_report` computes from a step's records or `merge` from its workers').
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepReport {
     pub engine: String,
     /// Label, e.g. "c=16".
@@ -1045,6 +1071,7 @@ pub struct StepReport {
     /// (the reply came in one lump; [`RunRecord::ttft_holds_generation`]): the TTFT
     /// figures include them, reports mark them. Absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 1))]
     pub ttft_holds_generation: u64,
     /// `--target-ci`: how precise the chosen metric got, and what ended the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1061,23 +1088,27 @@ pub struct StepReport {
 }
 
 /// One metric of a step in a mergeable form: exact moments and an HdrHistogram.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricHistogram {
+    #[schemars(range(min = 1))]
     pub n: u64,
     pub sum: f64,
     pub sum_sq: f64,
     pub min: f64,
     pub max: f64,
     /// Histogram counts per `1/scale` of the metric's unit (1000: µs for a metric in ms).
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub scale: f64,
     /// Significant decimal digits the histogram keeps (3: within 0.1%).
+    #[schemars(range(min = 1, max = 5))]
     pub sigfig: u8,
     /// The HdrHistogram, V2 serialisation, base64.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+/]+=*$"))]
     pub hdr_v2_base64: String,
 }
 
 /// A worker's step, as `inferbench merge` combines it with the other workers' steps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkerStep {
     /// `--shard I/N`; `None` for an unsharded run (a worker of one).
     pub shard: Option<crate::load::shard::Shard>,
@@ -1104,7 +1135,7 @@ pub struct WorkerStep {
 }
 
 /// One worker of a merged step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MergedWorker {
     pub file: String,
     pub shard: Option<crate::load::shard::Shard>,
@@ -1121,8 +1152,9 @@ pub struct MergedWorker {
 }
 
 /// Where a merged step came from and how well its workers agreed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MergedStep {
+    #[schemars(length(min = 1))]
     pub workers: Vec<MergedWorker>,
     /// Latest minus earliest worker clock zero, ms.
     pub origin_spread_ms: f64,
@@ -1131,7 +1163,7 @@ pub struct MergedStep {
 }
 
 /// What `--find` searches for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Find {
     /// The highest closed-loop concurrency whose SLO attainment meets the target.
@@ -1150,7 +1182,7 @@ impl Find {
 }
 
 /// How one probe of a `--find` search was judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeVerdict {
     /// The interval's lower bound is at or above the target.
@@ -1173,7 +1205,7 @@ impl ProbeVerdict {
 }
 
 /// One load tried by a `--find` search, over all its batches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Probe {
     /// Concurrency or rate (requests/s).
     pub load: f64,
@@ -1181,21 +1213,24 @@ pub struct Probe {
     pub good: u64,
     pub total: u64,
     /// good ÷ total.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub attainment: f64,
     /// Wilson score interval of the attainment.
     pub ci: crate::measure::inference::Interval,
     pub verdict: ProbeVerdict,
     /// Load steps this probe ran (more than one when it was extended).
+    #[schemars(range(min = 1))]
     pub batches: u32,
 }
 
 /// The result of a `--find` search against one engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SearchReport {
     pub engine: String,
     pub find: Find,
     pub slo: Slo,
     /// SLO attainment a load must reach (fraction of requests), e.g. 0.95.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub target: f64,
     /// Highest load that passed; `None` when even the first probe failed.
     pub boundary: Option<f64>,
@@ -1212,7 +1247,7 @@ pub struct SearchReport {
 }
 
 /// `--target-ci`: the interval of a metric's mean at the end of a load step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PrecisionReport {
     pub metric: String,
     /// Asked half-width of the interval, percent of the mean.
@@ -1226,12 +1261,13 @@ pub struct PrecisionReport {
     pub met: bool,
     /// "precision": the step stopped when the target was met; "bound": --requests or
     /// --duration ended it first.
+    #[schemars(extend("enum" = ["precision", "bound"]))]
     pub stopped_by: String,
 }
 
 /// What the engine said about itself while a load step ran, scraped at a fixed interval
 /// (`crate::scrape`): gauges as read, counters as rates, histograms over the step.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ServerMetrics {
     /// Seconds between scrapes.
     pub interval_s: f64,
@@ -1248,7 +1284,7 @@ pub struct ServerMetrics {
 }
 
 /// One time series of a server metric during a step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetricSeries {
     /// Our name for what it measures: "queue_depth", "running", "kv_cache_use",
     /// "kv_cache_tokens", "prompt_tps", "generation_tps", "cached_prompt_tps".
@@ -1262,12 +1298,13 @@ pub struct MetricSeries {
     pub metric: String,
     /// "gauge" (as read) or "rate" (a counter's increase ÷ the time between scrapes, at
     /// the later scrape).
+    #[schemars(extend("enum" = ["gauge", "rate"]))]
     pub read: String,
     pub points: Vec<SeriesPoint>,
 }
 
 /// One value of a series, seconds from the step's start.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SeriesPoint {
     pub t_s: f64,
     pub value: f64,
@@ -1275,7 +1312,7 @@ pub struct SeriesPoint {
 
 /// A server-side latency histogram over one step: the difference between its first and
 /// last scrape, so only the step's requests count.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ServerHistogram {
     /// "server_ttft", "server_itl", "server_tpot", "server_e2e", "server_queue_time".
     pub name: String,
@@ -1293,7 +1330,7 @@ pub struct ServerHistogram {
 }
 
 /// How and when an engine process ended while it was measured (see [`crate::liveness`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EngineExit {
     /// "killed by signal 9 (SIGKILL)", "exited with code 1", ...
     pub how: String,
@@ -1312,11 +1349,13 @@ pub struct EngineExit {
 /// exact input length, a prefill measurement (1 output token, repeated) and a decode
 /// measurement (`decode_tokens` output tokens), TTFT regressed on input length, and
 /// llama-bench's pp/tg beside them where the engine is a llama-server we started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InputSweepReport {
     /// Output tokens of every decode request (sent with `ignore_eos` where the engine has it).
+    #[schemars(range(min = 2))]
     pub decode_tokens: u32,
     /// Confidence level of every interval.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub level: f64,
     /// TTFT (ms, our clock: first content event − request written) regressed on input
     /// length over every measured prefill request; absent with fewer than 3 of them or one
@@ -1335,9 +1374,10 @@ pub struct InputSweepReport {
 }
 
 /// A line `TTFT = intercept + slope · input length` with its intervals.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PrefillFit {
     /// Points fitted.
+    #[schemars(range(min = 3))]
     pub n: usize,
     /// Time per prompt token, ms.
     pub slope_ms_per_token: f64,
@@ -1356,9 +1396,10 @@ pub struct PrefillFit {
 }
 
 /// One input length of an input sweep.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InputSweepRow {
     /// Input length asked for and built exactly with our tokenizer (chat template included).
+    #[schemars(range(min = 1))]
     pub input_tokens: u64,
     /// Successful measured prefill requests (1 output token).
     pub prefill_requests: usize,
@@ -1393,7 +1434,7 @@ pub struct InputSweepRow {
 }
 
 /// One llama-bench test: its mean rate and standard deviation over its repetitions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BenchFigure {
     /// "pp512", "tg128 @ d512".
     pub test: String,
@@ -1404,7 +1445,7 @@ pub struct BenchFigure {
 }
 
 /// llama-bench run beside a llama-server.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BenchRun {
     /// Whether its figures are in the rows.
     pub ran: bool,

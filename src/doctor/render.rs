@@ -5,7 +5,8 @@ use super::checks::{Check, Status, exit_code};
 use serde::Serialize;
 
 /// The whole answer, as `--json` prints it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "DoctorReport")]
 pub struct Report<'a> {
     pub tool: String,
     pub config: Option<String>,

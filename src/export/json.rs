@@ -1,4 +1,5 @@
-//! The results document as pretty JSON (described by `schema/results.schema.json`).
+//! The results document as pretty JSON (described by `schema/results.schema.json`, which
+//! [`crate::schema`] generates from the result types).
 
 use crate::results::ResultsDoc;
 
