@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod parity;
+pub use parity::{ParityDeparture, ParityEngine, ParityPair, ParityReport, PromptParity};
+
 /// Version of the JSON results layout; bump on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -684,6 +687,9 @@ pub struct ResultsDoc {
     /// The workload sent (`--workload`); absent for the prompt suite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadInfo>,
+    /// Greedy parity across engines (temperature 0 or `--parity`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<ParityReport>,
 }
 
 /// Every figure of a [`RunRecord`], in one table: its name (the key of its summary in the

@@ -60,6 +60,7 @@ fn doc(engine: &str, seed: u64, n: u32, slowdown: f64) -> ResultsDoc {
         load: Vec::new(),
         search: Vec::new(),
         workload: None,
+        parity: None,
     }
 }
 

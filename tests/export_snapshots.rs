@@ -172,6 +172,7 @@ fn api_doc() -> ResultsDoc {
         load: Vec::new(),
         search: Vec::new(),
         workload: None,
+        parity: None,
     }
 }
 
@@ -235,6 +236,7 @@ fn cli_doc() -> ResultsDoc {
         load: Vec::new(),
         search: Vec::new(),
         workload: None,
+        parity: None,
     }
 }
 

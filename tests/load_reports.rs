@@ -117,6 +117,7 @@ fn doc() -> ResultsDoc {
         load,
         search: Vec::new(),
         workload: None,
+        parity: None,
     }
 }
 

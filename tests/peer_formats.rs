@@ -132,6 +132,7 @@ fn doc() -> ResultsDoc {
         load,
         search: Vec::new(),
         workload: None,
+        parity: None,
     }
 }
 

@@ -29,5 +29,6 @@ pub fn assemble(
         load,
         search: Vec::new(),
         workload: None,
+        parity: None,
     }
 }

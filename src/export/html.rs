@@ -601,6 +601,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     );
     header_section(&mut s, doc);
     summary_section(&mut s, doc);
+    s.push_str(&super::parity::html(doc));
     reasoning_section(&mut s, doc);
     load_section(&mut s, doc);
     s.push_str(&super::search::html(doc));

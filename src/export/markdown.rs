@@ -99,6 +99,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
     throughput_section(&mut md, doc, &overall);
     output_length_section(&mut md, doc, &overall);
+    md.push_str(&super::parity::markdown(doc));
     died_section(&mut md, doc);
     left_out_section(&mut md, doc);
     latency_section(&mut md, &overall);
@@ -691,6 +692,7 @@ mod tests {
             load: Vec::new(),
             search: Vec::new(),
             workload: None,
+            parity: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod input_sweep;
 pub mod json;
 pub mod log;
 pub mod markdown;
+pub mod parity;
 pub mod peer;
 pub mod search;
 pub mod summary;

@@ -7,6 +7,7 @@ pub mod d2d;
 pub mod gpu;
 pub mod inference;
 pub mod metrics;
+pub mod parity;
 pub mod prefill;
 pub mod rapl;
 pub mod resources;

@@ -29,6 +29,9 @@ pub struct Finished {
     /// `inferbench doctor`'s checks, taken before any engine started
     /// ([`crate::doctor::survey`]); recorded as the results' `environment.doctor`.
     pub doctor: Option<serde_json::Value>,
+    /// The run's tokenizer, already loaded where API mode needed it; parity loads
+    /// `settings.tokenizer` itself without one.
+    pub tokenizer: Option<std::sync::Arc<super::LazyTokenizer>>,
 }
 
 impl Finished {
@@ -135,6 +138,55 @@ pub fn incompleteness(
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
+/// Greedy parity over the sequential runs, at temperature 0 or when `asked` (`--parity`);
+/// flags the runs of an engine that departs. The replies are tokenized here, at the end,
+/// not as each record is built: only these runs need ids, a load run never does, and
+/// the records (JSONL) stay as they are. The tokenizer is the run's where API mode
+/// loaded it, else `settings.tokenizer` loaded now (CLI mode's are per engine and gone).
+fn parity(
+    settings: &Settings,
+    asked: bool,
+    tokenizer: Option<std::sync::Arc<super::LazyTokenizer>>,
+    runs: &mut [RunRecord],
+) -> Option<crate::results::ParityReport> {
+    let why = if asked {
+        "--parity"
+    } else if settings.temperature == 0.0 {
+        "temperature 0"
+    } else {
+        return None;
+    };
+    let mut report = crate::results::ParityReport {
+        why: why.into(),
+        tokenizer: settings.tokenizer.as_ref().map(|p| p.display().to_string()),
+        early_tokens: crate::measure::parity::EARLY_TOKENS,
+        ..Default::default()
+    };
+    if crate::export::parity::engines(runs).len() < 2 {
+        if !asked {
+            return None;
+        }
+        report.notes.push(
+            "fewer than two engines have successful sequential replies: nothing to compare".into(),
+        );
+        return Some(report);
+    }
+    let lazy = tokenizer.or_else(|| {
+        super::LazyTokenizer::new(settings.tokenizer.clone())
+            .ok()
+            .map(std::sync::Arc::new)
+    });
+    match lazy.as_deref().and_then(super::LazyTokenizer::get) {
+        Some(t) => crate::export::parity::check(runs, t, &mut report),
+        None => report.notes.push(
+            "no tokenizer (inferbench.tokenizer or --tokenizer), or it could not be loaded: \
+             replies not compared"
+                .into(),
+        ),
+    }
+    Some(report)
+}
+
 /// Write the results document and every export; print where they are; the exit code.
 pub fn finish(
     mut session: Session,
@@ -151,8 +203,10 @@ pub fn finish(
         }
     }
     engines.extend(done.left_out.iter().map(|l| l.info(mode)));
-    let runs = session.records().to_vec();
+    let mut runs = session.records().to_vec();
+    let parity = parity(settings, output.parity, done.tokenizer.clone(), &mut runs);
     let mut doc = crate::export::assemble(mode, settings, started_at, engines, runs, done.load);
+    doc.parity = parity;
     doc.search = done.search;
     doc.workload = done.workload;
     doc.environment.doctor = done.doctor;
@@ -161,6 +215,7 @@ pub fn finish(
     if !output.quiet {
         if doc.load.is_empty() {
             println!("{}", crate::export::markdown::console_summary(&doc));
+            print!("{}", crate::export::parity::console(&doc));
         } else {
             print!("{}", crate::export::console::console_table(&doc.load));
         }

@@ -193,6 +193,7 @@ pub async fn run(
         .collect();
     let mut done = Finished {
         workload: inputs.workload.as_ref().map(|w| w.workload.info()),
+        tokenizer: Some(inputs.tokenizer.clone()),
         doctor: super::finish::survey(settings, &managed, crate::doctor::Mode::Api, &mut session)
             .await,
         ..Finished::default()
