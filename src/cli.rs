@@ -131,8 +131,9 @@ pub enum Command {
     ///   inferbench doctor --config my_config.json --json
     #[command(verbatim_doc_comment)]
     Doctor(DoctorArgs),
-    /// Print the JSON schema of the results document (draft 2020-12), generated from the
-    /// result types: the JSON file validates against it, each JSONL line against its
+    /// Print the results document's JSON schema, generated from the result types.
+    ///
+    /// Draft 2020-12: the JSON file validates against it, each JSONL line against its
     /// `#/$defs/RunRecord`. schema/results.schema.json is this output.
     ///
     /// Example:
@@ -245,12 +246,6 @@ pub struct OutputArgs {
         verbatim_doc_comment
     )]
     pub export: Vec<ExportFormat>,
-    /// Compare the engines' replies token by token (our tokenizer): per pair of engines,
-    /// the common prefix and the share of identical replies, and an engine whose reply
-    /// departs from the others' within the first 16 tokens flagged `parity_departs`.
-    /// On by itself at temperature 0; sequential runs only (not load steps).
-    #[arg(long)]
-    pub parity: bool,
 }
 
 /// A format of another tool that `--export` writes each load step in.
