@@ -246,6 +246,12 @@ pub struct OutputArgs {
         verbatim_doc_comment
     )]
     pub export: Vec<ExportFormat>,
+    /// Compare the engines' replies token by token (our tokenizer): per pair of engines,
+    /// the common prefix and the share of identical replies, and an engine whose reply
+    /// departs from the others' within the first 16 tokens flagged `parity_departs`.
+    /// On by itself at temperature 0; sequential runs only (not load steps).
+    #[arg(long)]
+    pub parity: bool,
 }
 
 /// A format of another tool that `--export` writes each load step in.
