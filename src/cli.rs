@@ -519,6 +519,10 @@ pub struct MockArgs {
     /// Multiply TTFT and ITL by this factor (e.g. 1.2 = 20% slower).
     #[arg(long, default_value_t = 1.0)]
     pub slowdown: f64,
+    /// Make each completion request this share slower than the one before (0.02: the
+    /// k-th request's TTFT and ITL × 1.02^k): a synthetic engine that drifts.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub slowdown_per_request: f64,
     /// Serve POST /apply-template rendering chat messages with this built-in template
     /// (gemma3, chatml): the fairness check then compares it with the reference.
     #[arg(long, value_name = "NAME")]

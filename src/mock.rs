@@ -24,6 +24,11 @@
 //! max_completion_tokens of the request)`; `prompt_tokens` is a synthetic estimate
 //! (prompt bytes / 4).
 //!
+//! Slowing down (`--slowdown F`, `--slowdown-per-request P`): the k-th completion
+//! request (0-based, counted from the mock's start, warm-ups included) has its deadlines
+//! scaled by F·(1 + P)^k, so each request is P slower than the one before: a synthetic
+//! engine that drifts, as a laptop heating up does.
+//!
 //! Prefill (`--prefill-ms-per-token X`): every deadline of a request moves X ms later per
 //! word of its prompt (whitespace-separated, over every message or the prompt text), so
 //! TTFT = ttft + X · words. The synthetic workloads' prompts are words of one token each
@@ -98,6 +103,8 @@ pub struct MockConfig {
     pub no_usage: bool,
     /// Multiplies TTFT and ITL (1.2 = 20% slower).
     pub slowdown: f64,
+    /// Each completion request this much slower than the one before (0.02 = 2%).
+    pub slowdown_per_request: f64,
     /// Serve `POST /apply-template` rendering chat messages with this built-in template
     /// (`gemma3`, `chatml`), so the fairness check can see what the mock "sees".
     pub chat_template: Option<String>,
@@ -124,6 +131,7 @@ impl Default for MockConfig {
             token_text: None,
             no_usage: false,
             slowdown: 1.0,
+            slowdown_per_request: 0.0,
             chat_template: None,
             capacity: None,
             reasoning: 0,
@@ -147,6 +155,7 @@ impl MockConfig {
             token_text: a.token_text.clone(),
             no_usage: a.no_usage,
             slowdown: a.slowdown,
+            slowdown_per_request: a.slowdown_per_request,
             chat_template: a.chat_template.clone(),
             capacity: a.capacity,
             reasoning: a.reasoning,
@@ -166,6 +175,11 @@ impl MockConfig {
         if !(self.slowdown.is_finite() && self.slowdown > 0.0) {
             return Err(UserError::new(
                 "--slowdown must be a number > 0 (1 = as scripted)",
+            ));
+        }
+        if !(self.slowdown_per_request.is_finite() && self.slowdown_per_request > -1.0) {
+            return Err(UserError::new(
+                "--slowdown-per-request must be a number > -1 (0.02 = each request 2% slower)",
             ));
         }
         if let Some(t) = &self.chat_template
@@ -196,10 +210,11 @@ impl MockConfig {
         Ok(())
     }
 
-    /// When token `i` is due, relative to arrival.
-    fn due(&self, i: u32) -> Duration {
-        let ms = self.slowdown * (self.ttft_ms + f64::from(i) * self.itl_ms);
-        Duration::from_secs_f64(ms / 1000.0)
+    /// When token `i` of the `k`-th request (0-based) is due, relative to arrival.
+    fn due_nth(&self, i: u32, k: u64) -> Duration {
+        let drift = (1.0 + self.slowdown_per_request).powf(k as f64);
+        let ms = self.slowdown * drift * (self.ttft_ms + f64::from(i) * self.itl_ms);
+        Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 1e9))
     }
 }
 
@@ -609,7 +624,9 @@ async fn completion(
             let others = s.in_flight.fetch_add(1, Ordering::Relaxed);
             let ahead = (others + 1).saturating_sub(u64::from(cap));
             let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
-            let late = cfg.due(n.saturating_sub(1)).saturating_mul(ahead);
+            let late = cfg
+                .due_nth(n.saturating_sub(1), k - 1)
+                .saturating_mul(ahead);
             (Some(InFlight(s.in_flight.clone())), arrival + late)
         }
     };
@@ -655,6 +672,7 @@ async fn completion(
         finish,
         prompt_tokens: (prompt_bytes as u64).div_ceil(4).max(1),
         head: head(&s, kind, k),
+        k: k - 1,
         slot,
         _busy: {
             s.busy.fetch_add(1, Ordering::Relaxed);
@@ -712,6 +730,8 @@ struct Gen {
     finish: &'static str,
     prompt_tokens: u64,
     head: String,
+    /// The request's number, 0-based (its deadlines: [`MockConfig::due_nth`]).
+    k: u64,
     /// Counts this response as in flight (with a capacity) until dropped.
     slot: Option<InFlight>,
     /// Counts this response as work (`/slots`) until dropped.
@@ -733,6 +753,10 @@ const MAX_WRITE: usize = 16 * 1024;
 impl Gen {
     fn cfg(&self) -> &MockConfig {
         &self.shared.cfg
+    }
+
+    fn due(&self, i: u32) -> Duration {
+        self.cfg().due_nth(i, self.k)
     }
 
     /// The concatenated text of tokens `from..to`, JSON-escaped, without quotes.
@@ -790,7 +814,7 @@ impl Gen {
 
     /// Every remaining content chunk in one write, when the last token is due.
     async fn burst(&mut self) -> Bytes {
-        let due = self.arrival + self.cfg().due(self.n - 1);
+        let due = self.arrival + self.due(self.n - 1);
         sleep_until(due).await;
         let late = Instant::now().saturating_duration_since(due);
         let mut out = String::with_capacity(256 * (self.n - self.next) as usize);
@@ -831,13 +855,13 @@ impl Gen {
                         // Drop the connection while "generating" the next chunk, after
                         // what was sent so far has been flushed.
                         let end = self.chunk_end(self.next);
-                        let due = self.arrival + self.cfg().due(end - 1);
+                        let due = self.arrival + self.due(end - 1);
                         sleep_until(due.max(Instant::now() + Duration::from_millis(2))).await;
                         self.phase = Phase::Finished;
                         return Some(Err(std::io::Error::other("injected fault: truncate")));
                     }
                     let end = self.chunk_end(self.next);
-                    let due = self.arrival + self.cfg().due(end - 1);
+                    let due = self.arrival + self.due(end - 1);
                     sleep_until(due).await;
                     let now = Instant::now();
                     self.shared
@@ -862,7 +886,7 @@ impl Gen {
                             break;
                         }
                         let end = self.chunk_end(self.next);
-                        let due = self.arrival + self.cfg().due(end - 1);
+                        let due = self.arrival + self.due(end - 1);
                         if due > now {
                             break;
                         }
@@ -913,7 +937,7 @@ impl Gen {
 /// A non-streaming answer: the whole body when the last token is due.
 async fn full_response(g: Gen) -> Response {
     let last = g.n.saturating_sub(1);
-    sleep_until(g.arrival + g.cfg().due(last)).await;
+    sleep_until(g.arrival + g.due(last)).await;
     match g.fault {
         Some(Fault::Stall) => std::future::pending().await,
         Some(Fault::Garbage) => {
@@ -1098,8 +1122,18 @@ mod tests {
             slowdown: 1.2,
             ..MockConfig::default()
         };
-        assert_eq!(cfg.due(0), Duration::from_secs_f64(0.060));
-        assert_eq!(cfg.due(10), Duration::from_secs_f64(1.2 * 0.100));
+        assert_eq!(cfg.due_nth(0, 0), Duration::from_secs_f64(0.060));
+        assert_eq!(cfg.due_nth(10, 0), Duration::from_secs_f64(1.2 * 0.100));
+        // 2% per request: the third request (k = 2) is 1.02² slower.
+        let cfg = MockConfig {
+            slowdown_per_request: 0.02,
+            ..cfg
+        };
+        assert_eq!(cfg.due_nth(0, 0), Duration::from_secs_f64(0.060));
+        assert_eq!(
+            cfg.due_nth(10, 2),
+            Duration::from_secs_f64(1.2 * 1.02f64.powf(2.0) * 0.100)
+        );
     }
 
     #[test]
@@ -1119,6 +1153,10 @@ mod tests {
             },
             MockConfig {
                 slowdown: 0.0,
+                ..MockConfig::default()
+            },
+            MockConfig {
+                slowdown_per_request: -1.0,
                 ..MockConfig::default()
             },
         ] {

@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod clocks;
+pub use clocks::{ClockTelemetry, DRIFT, DriftTest, GpuClocks, THROTTLED, ZoneTemp};
+
 mod parity;
 pub use parity::{ParityDeparture, ParityEngine, ParityPair, ParityReport, PromptParity};
 
@@ -138,6 +141,10 @@ pub struct RunTelemetry {
     /// empty, and left out of the JSON, without GPU readings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpus: Vec<GpuRunTelemetry>,
+    /// CPU frequency, thermal zones and GPU clocks over the window, and whether the run
+    /// was throttled; absent where the window was not taken by the sampler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clocks: Option<ClockTelemetry>,
 }
 
 /// One GPU's figures over one window (`RunTelemetry::gpus`); `None` where that device
@@ -538,6 +545,13 @@ pub struct GroupSummary {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(range(min = 1))]
     pub short_replies: usize,
+    /// The trend test of the decode rate over the runs in order (engine × mode overall,
+    /// tier "all", only); absent with too few runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftTest>,
+    /// Flags of the group as a whole (`drift`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
 }
 
 fn is_zero<T: Default + PartialEq>(n: &T) -> bool {

@@ -344,11 +344,13 @@ fn four_gpus_one_without_power_keep_the_others_own_figures() {
             t_s: 0.0,
             gpu: Some(Ok(a)),
             cpu: None,
+            host: None,
         },
         Sample {
             t_s: 2.0,
             gpu: Some(Ok(b)),
             cpu: None,
+            host: None,
         },
     ];
     let t = summarize(&samples, Some(100), None, Some("no RAPL"));
@@ -406,6 +408,7 @@ fn per_gpu_figures_validate_and_the_reports_show_them_per_device() {
         t_s,
         gpu: Some(Ok(r.clone())),
         cpu: None,
+        host: None,
     };
     let t = summarize(&[sample(0.0), sample(1.0)], Some(8), None, None);
     let gpus = serde_json::to_value(&t.gpus).unwrap();
@@ -433,4 +436,132 @@ fn per_gpu_figures_validate_and_the_reports_show_them_per_device() {
         ),
         "{html}"
     );
+}
+
+/// A sysfs-like tree: two CPUs at `mhz` of 3500 MHz, and one thermal zone at `celsius`.
+fn host_tree(root: &Path, mhz: [u32; 2], celsius: f64) {
+    for (i, m) in mhz.iter().enumerate() {
+        let d = root.join(format!("cpu/cpu{i}/cpufreq"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("scaling_cur_freq"), format!("{}\n", m * 1000)).unwrap();
+        std::fs::write(d.join("cpuinfo_max_freq"), "3500000\n").unwrap();
+    }
+    let z = root.join("thermal/thermal_zone0");
+    std::fs::create_dir_all(&z).unwrap();
+    std::fs::write(z.join("type"), "x86_pkg_temp\n").unwrap();
+    std::fs::write(z.join("temp"), format!("{}\n", (celsius * 1000.0) as i64)).unwrap();
+}
+
+#[test]
+fn clock_event_reasons_and_host_readings_appear_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    host_tree(dir.path(), [3400, 3300], 55.0);
+    let fake = Arc::new(FakeGpu::new(vec![device(300, 90, 20 * GIB, &[])]));
+    // A long interval: each window holds the two synchronous readings at its ends.
+    let s = TelemetrySampler::start_with_host(
+        Ok(fake.clone() as Arc<dyn GpuSource>),
+        dir.path().join("no-rapl"),
+        Ok(dir.path().join("cpu")),
+        Ok(dir.path().join("thermal")),
+        Duration::from_secs(3600),
+    );
+    // Run 1: full clocks, idle reason only.
+    fake.update(0, |d| d.clock_reasons = Ok(0x1));
+    let m = s.mark();
+    let run1 = s.window(m, Some(8));
+    // Run 2: the GPU hits its power cap and a thermal slowdown (0x4 | 0x20) at 1410 MHz;
+    // the CPU runs at 1700 MHz of 3500 at 92 °C.
+    fake.update(0, |d| {
+        d.clock_reasons = Ok(0x24);
+        d.sm_clock_mhz = Ok(1410);
+    });
+    host_tree(dir.path(), [1700, 1700], 92.0);
+    let m = s.mark();
+    let run2 = s.window(m, Some(8));
+    // Run 3: back to normal.
+    fake.update(0, |d| {
+        d.clock_reasons = Ok(0);
+        d.sm_clock_mhz = Ok(1980);
+    });
+    host_tree(dir.path(), [3400, 3400], 60.0);
+    let m = s.mark();
+    let run3 = s.window(m, Some(8));
+
+    let c1 = run1.clocks.as_ref().unwrap();
+    assert_eq!(c1.gpu_clock_reasons, vec!["gpu_idle"]);
+    assert_eq!(c1.gpus[0].sm_mhz_mean, Some(1980.0));
+    assert_eq!(c1.cpu_mhz_mean, Some(3350.0));
+    assert_eq!(c1.cpu_mhz_max, Some(3500.0));
+    assert_eq!(c1.zones[0].max_c, 55.0);
+    assert_eq!(c1.zones[0].kind, "x86_pkg_temp");
+    assert_eq!(c1.throttled, None);
+    assert_eq!(inferbench::measure::throttle::flag(&run1), None);
+
+    let c2 = run2.clocks.as_ref().unwrap();
+    assert_eq!(
+        c2.gpu_clock_reasons,
+        vec!["sw_power_cap", "sw_thermal_slowdown"]
+    );
+    assert_eq!(
+        (c2.gpus[0].sm_mhz_mean, c2.gpus[0].sm_mhz_max),
+        (Some(1410.0), Some(1980.0))
+    );
+    assert_eq!(c2.cpu_mhz_mean, Some(1700.0));
+    assert_eq!(c2.zones[0].max_c, 92.0);
+    assert_eq!(
+        c2.throttled.as_deref(),
+        Some(
+            "GPU clock event reasons: sw_power_cap, sw_thermal_slowdown; CPU at 1700 MHz mean, 49% of its 3500 MHz maximum, while thermal_zone0 (x86_pkg_temp) reached 92 °C"
+        )
+    );
+    let f = inferbench::measure::throttle::flag(&run2).unwrap();
+    assert_eq!(f.kind, "throttled");
+
+    let c3 = run3.clocks.as_ref().unwrap();
+    assert!(c3.gpu_clock_reasons.is_empty(), "{c3:?}");
+    assert_eq!(c3.throttled, None);
+    // Each run's readings are in its JSON.
+    let json = serde_json::to_value(&run2).unwrap();
+    assert_eq!(
+        json["clocks"]["gpu_clock_reasons"],
+        serde_json::json!(["sw_power_cap", "sw_thermal_slowdown"])
+    );
+    assert_eq!(json["clocks"]["zones"][0]["max_c"], 92.0);
+}
+
+#[test]
+fn a_host_without_thermal_zones_or_cpufreq_gives_the_reason_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    // An empty /sys/class/thermal (as on this project's VM) and no cpufreq.
+    std::fs::create_dir_all(dir.path().join("thermal")).unwrap();
+    std::fs::create_dir_all(dir.path().join("cpu/cpu0")).unwrap();
+    let s = TelemetrySampler::start_with_host(
+        Err("no NVIDIA driver library (NVML): not found".into()),
+        dir.path().join("no-rapl"),
+        Ok(dir.path().join("cpu")),
+        Ok(dir.path().join("thermal")),
+        Duration::from_millis(10),
+    );
+    assert!(!s.is_sampling());
+    let t = s.window(s.mark(), Some(4));
+    let c = t.clocks.unwrap();
+    assert!(
+        c.thermal_reason
+            .as_deref()
+            .unwrap()
+            .starts_with("no thermal zones: no readable thermal_zoneN/temp under"),
+        "{c:?}"
+    );
+    assert!(
+        c.cpu_freq_reason
+            .as_deref()
+            .unwrap()
+            .starts_with("no cpufreq"),
+        "{c:?}"
+    );
+    assert_eq!(
+        c.gpu_clock_reason.as_deref(),
+        Some("no NVIDIA driver library (NVML): not found")
+    );
+    assert!(c.zones.is_empty() && c.throttled.is_none());
 }

@@ -110,6 +110,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     md.push_str(&super::search::markdown(doc));
     md.push_str(&super::input_sweep::markdown(doc));
     md.push_str(&super::energy::markdown(doc));
+    md.push_str(&super::clocks::markdown(doc));
     engines_section(&mut md, doc);
     flags_section(&mut md, doc);
     failed_section(&mut md, doc);
@@ -623,6 +624,17 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
     out.push_str(&lump_notes(&overall, false));
     if let Some(w) = super::summary::length_mismatch(&overall) {
         let _ = writeln!(out, "⚠ {w}");
+    }
+    for g in &overall {
+        for f in g.flags.iter().filter(|f| f.kind == crate::results::DRIFT) {
+            let _ = writeln!(
+                out,
+                "⚠ {} {}: drift: {}",
+                g.engine,
+                g.mode.as_str(),
+                f.message
+            );
+        }
     }
     out
 }

@@ -7,6 +7,7 @@
 
 pub mod assemble;
 pub mod chart;
+pub mod clocks;
 pub mod console;
 pub mod csv;
 pub mod energy;

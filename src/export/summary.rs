@@ -6,10 +6,15 @@
 //! Runs whose TTFT holds the whole generation (a reply in one lump) are counted apart, so
 //! that reports can mark the TTFT they are part of; their withheld figures (prefill tok/s,
 //! ICL, decode from the stream) are `None` and so in no summary.
+//!
+//! Each engine × mode overall (tier "all") also carries the drift test of its decode rate
+//! over the runs in order ([`crate::measure::drift`]), and a `drift` flag where it found
+//! drift.
 
+use crate::measure::drift;
 use crate::measure::stats::summarize;
 use crate::results::metric::{Metric, Scope};
-use crate::results::{GroupSummary, Mode, RunRecord};
+use crate::results::{DriftTest, GroupSummary, Mode, RunRecord};
 use std::collections::BTreeMap;
 
 /// Summaries per engine × mode × tier and per engine × mode overall, in first-seen
@@ -48,7 +53,12 @@ pub fn summarize_runs(runs: &[RunRecord]) -> Vec<GroupSummary> {
         });
         for tier in tiers {
             let members = &groups[&(engine.clone(), mode, tier.clone())];
-            out.push(summarize_group(&engine, mode, tier, members));
+            let mut g = summarize_group(&engine, mode, tier, members);
+            if tier == "all" {
+                g.drift = drift_of(members);
+                g.flags.extend(g.drift.as_ref().and_then(drift::flag));
+            }
+            out.push(g);
         }
     }
     out
@@ -79,7 +89,29 @@ fn summarize_group(engine: &str, mode: Mode, tier: &str, members: &[&RunRecord])
                     .is_some_and(|n| n < r.sampling.max_tokens as u64)
             })
             .count(),
+        drift: None,
+        flags: Vec::new(),
     }
+}
+
+/// The drift test over `members` (one engine × mode, in run order): the decode rates of
+/// the successful sequential runs (no load step), grouped by prompt in first-seen order.
+pub fn drift_of(members: &[&RunRecord]) -> Option<DriftTest> {
+    let mut by_prompt: Vec<(&str, Vec<f64>)> = Vec::new();
+    for r in members
+        .iter()
+        .filter(|r| r.ok && !r.warmup && r.load_step.is_none())
+    {
+        let Some(tps) = r.decode_tps.filter(|x| x.is_finite()) else {
+            continue;
+        };
+        match by_prompt.iter_mut().find(|(p, _)| *p == r.prompt_id) {
+            Some((_, v)) => v.push(tps),
+            None => by_prompt.push((&r.prompt_id, vec![tps])),
+        }
+    }
+    let groups: Vec<Vec<f64>> = by_prompt.into_iter().map(|(_, v)| v).collect();
+    drift::drift(&groups)
 }
 
 /// How far apart two engines' mean output lengths may be before their decode figures
@@ -189,6 +221,61 @@ pub(crate) mod tests {
             with(false, Some(3)),
         ]);
         assert_eq!((s[0].ok, s[0].short_replies), (3, 1));
+    }
+
+    #[test]
+    fn drift_is_tested_per_engine_over_each_prompts_runs_in_order() {
+        // Prompt p falls 10 → 9.2 over 5 runs, prompt q (slower, longer) 5 → 4.6; a
+        // failed run, a warm-up and a load-step run are left out.
+        let run = |prompt: &str, ok: bool, tps: f64| {
+            let mut r = rec("a", "short", ok, tps);
+            r.prompt_id = prompt.into();
+            r
+        };
+        let mut runs: Vec<RunRecord> = Vec::new();
+        let mut warm = run("p", true, 1.0);
+        warm.warmup = true;
+        runs.push(warm);
+        for (i, tps) in [10.0, 9.8, 9.6, 9.4, 9.2].into_iter().enumerate() {
+            runs.push(run("p", true, tps));
+            runs.push(run("q", true, tps / 2.0));
+            if i == 2 {
+                runs.push(run("p", false, 99.0));
+                let mut step = run("p", true, 99.0);
+                step.load_step = Some("c=2".into());
+                runs.push(step);
+            }
+        }
+        let s = summarize_runs(&runs);
+        let all = s.iter().find(|g| g.tier == "all").unwrap();
+        let d = all.drift.as_ref().unwrap();
+        // S = −10 per prompt; the inversions of two 5-run prompts convolve: only both
+        // fully reversed (or both sorted) reach |S| = 20: p = 2/120².
+        assert_eq!((d.runs, d.prompts, d.s, d.tau), (10, 2, -20, -1.0));
+        assert!((d.p - 2.0 / 14_400.0).abs() < 1e-15, "{}", d.p);
+        // Thirds pooled: (10 + 5)/2 → (9.2 + 4.6)/2: −8%.
+        assert!((d.change_pct + 8.0).abs() < 1e-9, "{}", d.change_pct);
+        assert_eq!(all.flags.len(), 1);
+        assert_eq!(all.flags[0].kind, "drift");
+        assert!(
+            all.flags[0].message.starts_with("decode fell 8.0% from the first third of the runs to the last (7.50 → 6.90 tok/s; 10 runs over 2 prompts; Kendall tau -1.00, p < 0.001, exact)"),
+            "{}",
+            all.flags[0].message
+        );
+        // Only the overall group is tested.
+        let short = s.iter().find(|g| g.tier == "short").unwrap();
+        assert!(short.drift.is_none() && short.flags.is_empty());
+        // Steady runs: tested, no flag; and the JSON has the test, not an empty flag list.
+        let steady: Vec<RunRecord> = (0..6)
+            .map(|i| run("p", true, 10.0 + f64::from(i % 2)))
+            .collect();
+        let g = summarize_runs(&steady).remove(0);
+        assert!(!g.drift.as_ref().unwrap().drift);
+        let json = serde_json::to_value(&g).unwrap();
+        assert!(
+            json.get("flags").is_none() && json["drift"]["drift"] == false,
+            "{json}"
+        );
     }
 
     #[test]

@@ -56,6 +56,19 @@ pub trait GpuSource: Send + Sync {
     fn max_memory_clock_mhz(&self, device: u32) -> Result<u32, String>;
     /// Memory bus width, bits.
     fn memory_bus_width_bits(&self, device: u32) -> Result<u32, String>;
+    /// Current SM clock, MHz.
+    fn sm_clock_mhz(&self, _device: u32) -> Result<u32, String> {
+        Err("not read by this source".into())
+    }
+    /// Maximum SM clock, MHz.
+    fn max_sm_clock_mhz(&self, _device: u32) -> Result<u32, String> {
+        Err("not read by this source".into())
+    }
+    /// Why the clocks are held where they are now: NVML's clock event (formerly
+    /// "throttle") reason bits, decoded by `measure::throttle::gpu_reasons`.
+    fn clock_event_reasons(&self, _device: u32) -> Result<u64, String> {
+        Err("not read by this source".into())
+    }
 }
 
 /// Peak memory bandwidth, GB/s (10^9 B/s): memory clock (MHz) × 2 (double data rate) ×
@@ -119,6 +132,11 @@ pub struct DeviceReading {
     /// Bytes the given pids use on this device (`None`: none of them listed here with a
     /// figure, or no pids given).
     pub pids_bytes: Option<u64>,
+    /// SM clock now and its maximum, MHz.
+    pub sm_clock_mhz: Option<u32>,
+    pub max_sm_clock_mhz: Option<u32>,
+    /// NVML's clock event reason bits now.
+    pub clock_reasons: Option<u64>,
 }
 
 /// One reading of every device, summed (power, energy, memory) or averaged (utilisation),
@@ -186,6 +204,18 @@ pub fn read_all(src: &dyn GpuSource, pids: &[u32]) -> Result<Reading, String> {
         match src.memory(d) {
             Ok(m) => dev.used_bytes = Some(m.used),
             Err(e) => note(&mut r, "memory", e),
+        }
+        match src.sm_clock_mhz(d) {
+            Ok(c) => dev.sm_clock_mhz = Some(c),
+            Err(e) => note(&mut r, "SM clock", e),
+        }
+        // The maximum only once a clock was read (it never changes; a failure is noted once).
+        if dev.sm_clock_mhz.is_some() {
+            dev.max_sm_clock_mhz = src.max_sm_clock_mhz(d).ok();
+        }
+        match src.clock_event_reasons(d) {
+            Ok(b) => dev.clock_reasons = Some(b),
+            Err(e) => note(&mut r, "clock event reasons", e),
         }
         if !pids.is_empty() {
             match src.processes(d) {
@@ -309,6 +339,24 @@ impl GpuSource for Nvml {
     fn memory_bus_width_bits(&self, device: u32) -> Result<u32, String> {
         self.device(device)?.memory_bus_width().map_err(why)
     }
+    fn sm_clock_mhz(&self, device: u32) -> Result<u32, String> {
+        self.device(device)?
+            .clock_info(nvml_wrapper::enum_wrappers::device::Clock::SM)
+            .map_err(why)
+    }
+    fn max_sm_clock_mhz(&self, device: u32) -> Result<u32, String> {
+        self.device(device)?
+            .max_clock_info(nvml_wrapper::enum_wrappers::device::Clock::SM)
+            .map_err(why)
+    }
+    fn clock_event_reasons(&self, device: u32) -> Result<u64, String> {
+        // nvmlDeviceGetCurrentClocksThrottleReasons (the clocks-event call's older name,
+        // same bits); every bit kept, unknown ones included.
+        self.device(device)?
+            .current_throttle_reasons()
+            .map(|r| r.bits())
+            .map_err(why)
+    }
 }
 
 /// One scripted device state of [`FakeGpu`].
@@ -322,6 +370,10 @@ pub struct FakeDevice {
     pub energy_mj: Result<u64, String>,
     pub max_memory_clock_mhz: Result<u32, String>,
     pub bus_width_bits: Result<u32, String>,
+    pub sm_clock_mhz: Result<u32, String>,
+    pub max_sm_clock_mhz: Result<u32, String>,
+    /// NVML clock event reason bits.
+    pub clock_reasons: Result<u64, String>,
 }
 
 impl FakeDevice {
@@ -339,6 +391,9 @@ impl FakeDevice {
             energy_mj: Ok(0),
             max_memory_clock_mhz: Ok(clock_mhz),
             bus_width_bits: Ok(width_bits),
+            sm_clock_mhz: Ok(1980),
+            max_sm_clock_mhz: Ok(1980),
+            clock_reasons: Ok(0),
         }
     }
 }
@@ -409,11 +464,30 @@ impl GpuSource for FakeGpu {
     fn memory_bus_width_bits(&self, device: u32) -> Result<u32, String> {
         self.with(device, |d| d.bus_width_bits.clone())
     }
+    fn sm_clock_mhz(&self, device: u32) -> Result<u32, String> {
+        self.with(device, |d| d.sm_clock_mhz.clone())
+    }
+    fn max_sm_clock_mhz(&self, device: u32) -> Result<u32, String> {
+        self.with(device, |d| d.max_sm_clock_mhz.clone())
+    }
+    fn clock_event_reasons(&self, device: u32) -> Result<u64, String> {
+        self.with(device, |d| d.clock_reasons.clone())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The clocks every `FakeDevice::new` reports: 1980 MHz of 1980, no reason.
+    fn idle_clocks() -> DeviceReading {
+        DeviceReading {
+            sm_clock_mhz: Some(1980),
+            max_sm_clock_mhz: Some(1980),
+            clock_reasons: Some(0),
+            ..DeviceReading::default()
+        }
+    }
 
     #[test]
     fn peak_from_clock_and_bus_width_matches_datasheets() {
@@ -504,6 +578,7 @@ mod tests {
                     memory_util_pct: Some(60),
                     used_bytes: Some(3 << 30),
                     pids_bytes: Some(2 << 30),
+                    ..idle_clocks()
                 },
                 DeviceReading {
                     index: 1,
@@ -512,6 +587,7 @@ mod tests {
                     memory_util_pct: Some(0),
                     used_bytes: Some(3 << 30),
                     pids_bytes: Some(1 << 20),
+                    ..idle_clocks()
                 },
             ]
         );
@@ -569,13 +645,14 @@ mod tests {
                 memory_util_pct: Some(40),
                 used_bytes: Some(0),
                 pids_bytes: None,
+                ..idle_clocks()
             }
         );
         assert_eq!(
             r.per_device[1],
             DeviceReading {
                 index: 1,
-                ..DeviceReading::default()
+                ..idle_clocks()
             }
         );
         assert_eq!(

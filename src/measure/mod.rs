@@ -4,6 +4,7 @@
 
 pub mod bandwidth;
 pub mod d2d;
+pub mod drift;
 pub mod gpu;
 pub mod inference;
 pub mod metrics;
@@ -14,3 +15,4 @@ pub mod resources;
 pub mod roofline;
 pub mod stats;
 pub mod telemetry;
+pub mod throttle;

@@ -17,9 +17,15 @@
 //! the engine's peak where the sampler knows its pids: [`TelemetrySampler::set_engine_pids`]).
 //!
 //! Without a GPU or RAPL nothing is sampled: the window carries the reasons and no figure.
+//!
+//! The same readings carry the clocks and temperatures ([`super::throttle`]): each GPU's
+//! SM clock and clock event reasons, and, from sysfs where the host has them, every CPU's
+//! frequency and every thermal zone; the window summarises them into
+//! `RunTelemetry::clocks` with the throttling verdict.
 
 use super::gpu::{self, GpuSource, Reading};
 use super::rapl::{self, Zone};
+use super::throttle::{self, HostReading};
 use crate::results::{GpuDeviceMemory, GpuRunTelemetry, RunTelemetry};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -40,6 +46,8 @@ pub struct Sample {
     /// `None`: no GPU; `Some(Err)`: this reading failed.
     pub gpu: Option<Result<Reading, String>>,
     pub cpu: Option<Result<Vec<Zone>, String>>,
+    /// CPU frequency and thermal zones (`None`: neither sampled).
+    pub host: Option<HostReading>,
 }
 
 /// The window's figures from its readings (pure). `samples` are those of the window,
@@ -235,6 +243,10 @@ struct Inner {
     gpu_none: Option<String>,
     rapl_root: Option<PathBuf>,
     cpu_none: Option<String>,
+    /// The sysfs CPU tree with cpufreq, or why it is not sampled.
+    freq_root: Result<PathBuf, String>,
+    /// The sysfs thermal class with readable zones, or why it is not sampled.
+    thermal_root: Result<PathBuf, String>,
     origin: Instant,
     samples: Mutex<VecDeque<Sample>>,
     /// The engine's pids each GPU reading asks for (none: no per-process figures).
@@ -254,7 +266,23 @@ impl Inner {
                 gpu::read_all(g.as_ref(), &pids)
             }),
             cpu: self.rapl_root.as_ref().map(|r| rapl::read_zones(r)),
+            host: self.samples_host().then(|| HostReading {
+                cpu: self
+                    .freq_root
+                    .as_ref()
+                    .ok()
+                    .map(|r| throttle::read_cpu_freq(r)),
+                thermal: self
+                    .thermal_root
+                    .as_ref()
+                    .ok()
+                    .map(|r| throttle::read_thermal(r)),
+            }),
         }
+    }
+
+    fn samples_host(&self) -> bool {
+        self.freq_root.is_ok() || self.thermal_root.is_ok()
     }
 
     fn sample(&self) -> f64 {
@@ -293,12 +321,29 @@ pub struct TelemetrySampler {
 impl TelemetrySampler {
     /// Sample `gpu` (or the reason there is none) and the RAPL tree at `rapl_root` every
     /// `interval`. A RAPL tree that cannot be read at start is not sampled again (its
-    /// reason is kept). Without either, no thread is started.
+    /// reason is kept). Without either, no thread is started. CPU frequency and thermal
+    /// zones are not sampled ([`TelemetrySampler::start_with_host`] does).
     pub fn start(
         gpu: Result<Arc<dyn GpuSource>, String>,
         rapl_root: PathBuf,
         interval: Duration,
     ) -> TelemetrySampler {
+        let not = || Err("not sampled by this sampler".to_string());
+        TelemetrySampler::start_with_host(gpu, rapl_root, not(), not(), interval)
+    }
+
+    /// As [`TelemetrySampler::start`], and also the CPU frequency under `cpu_root` and
+    /// the thermal zones under `thermal_root` (sysfs, or a test's tree); a tree that
+    /// cannot be read at start is not sampled again, and its reason is kept.
+    pub fn start_with_host(
+        gpu: Result<Arc<dyn GpuSource>, String>,
+        rapl_root: PathBuf,
+        cpu_root: Result<PathBuf, String>,
+        thermal_root: Result<PathBuf, String>,
+        interval: Duration,
+    ) -> TelemetrySampler {
+        let freq_root = cpu_root.and_then(|r| throttle::read_cpu_freq(&r).map(|_| r));
+        let thermal_root = thermal_root.and_then(|r| throttle::read_thermal(&r).map(|_| r));
         let (gpu, gpu_none) = match gpu {
             Ok(g) => match g.device_count() {
                 Ok(n) if n > 0 => (Some(g), None),
@@ -316,12 +361,14 @@ impl TelemetrySampler {
             gpu_none,
             rapl_root,
             cpu_none,
+            freq_root,
+            thermal_root,
             origin: Instant::now(),
             samples: Mutex::new(VecDeque::new()),
             engine_pids: Mutex::new(Vec::new()),
         });
         let (stop, rx) = std::sync::mpsc::channel::<()>();
-        let thread = if inner.gpu.is_some() || inner.rapl_root.is_some() {
+        let thread = if inner.gpu.is_some() || inner.rapl_root.is_some() || inner.samples_host() {
             let i2 = inner.clone();
             std::thread::Builder::new()
                 .name("inferbench-telemetry".into())
@@ -345,10 +392,17 @@ impl TelemetrySampler {
         }
     }
 
-    /// NVML of this host and its RAPL tree, every [`DEFAULT_INTERVAL`].
+    /// NVML of this host, its RAPL tree, CPU frequency and thermal zones, every
+    /// [`DEFAULT_INTERVAL`].
     pub fn start_default() -> TelemetrySampler {
         let gpu = gpu::Nvml::open().map(|n| Arc::new(n) as Arc<dyn GpuSource>);
-        TelemetrySampler::start(gpu, PathBuf::from(rapl::POWERCAP_ROOT), DEFAULT_INTERVAL)
+        TelemetrySampler::start_with_host(
+            gpu,
+            PathBuf::from(rapl::POWERCAP_ROOT),
+            Ok(PathBuf::from(throttle::CPU_ROOT)),
+            Ok(PathBuf::from(throttle::THERMAL_ROOT)),
+            DEFAULT_INTERVAL,
+        )
     }
 
     /// The pids whose memory every later GPU reading counts, per device
@@ -361,7 +415,7 @@ impl TelemetrySampler {
 
     /// Whether anything is sampled at all.
     pub fn is_sampling(&self) -> bool {
-        self.inner.gpu.is_some() || self.inner.rapl_root.is_some()
+        self.inner.gpu.is_some() || self.inner.rapl_root.is_some() || self.inner.samples_host()
     }
 
     /// Start a window: read now.
@@ -397,6 +451,18 @@ impl TelemetrySampler {
             self.inner.gpu_none.as_deref(),
             self.inner.cpu_none.as_deref(),
         );
+        let host: Vec<&HostReading> = samples.iter().filter_map(|s| s.host.as_ref()).collect();
+        let gpu: Vec<&Reading> = samples
+            .iter()
+            .filter_map(|s| s.gpu.as_ref()?.as_ref().ok())
+            .collect();
+        t.clocks = Some(throttle::summarize_clocks(
+            &host,
+            &gpu,
+            self.inner.freq_root.as_ref().err().map(String::as_str),
+            self.inner.thermal_root.as_ref().err().map(String::as_str),
+            self.inner.gpu_none.as_deref(),
+        ));
         t.window_s = (end - since.0).max(0.0);
         t
     }
@@ -466,6 +532,7 @@ mod tests {
             memory_util_pct: util.map(|u| u / 2),
             used_bytes: used,
             pids_bytes: pids,
+            ..DeviceReading::default()
         }
     }
 
@@ -592,6 +659,7 @@ mod tests {
             t_s,
             gpu: Some(Ok(r)),
             cpu: None,
+            host: None,
         }
     }
 
@@ -697,11 +765,13 @@ mod tests {
                 t_s: 0.0,
                 gpu: None,
                 cpu: Some(Ok(vec![z(9_000_000)])),
+                host: None,
             },
             Sample {
                 t_s: 1.0,
                 gpu: None,
                 cpu: Some(Ok(vec![z(1_000_000)])),
+                host: None,
             },
         ];
         // Wrapped: 9 J → 10 J range → 1 J is 2 J; over 4 tokens 0.5 J/token.

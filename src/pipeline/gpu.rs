@@ -505,6 +505,7 @@ impl<'a> CliTelemetry<'a> {
             let delta = (m - *before as f64 / MIB).max(0.0);
             self.delta_max_mib = Some(self.delta_max_mib.map_or(delta, |x| x.max(delta)));
         }
+        record.flags.extend(crate::measure::throttle::flag(&t));
         record.telemetry = Some(t);
     }
 

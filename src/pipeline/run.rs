@@ -447,7 +447,9 @@ async fn measure_one(
     crate::record::api_checks(&mut record, target, &ctx.sampling, ctx.cache_prompt);
     record.flags.extend(busy);
     // The window ends here, after the pure record building (microseconds).
-    record.telemetry = Some(telemetry.window(window, record.output_tokens));
+    let t = telemetry.window(window, record.output_tokens);
+    record.flags.extend(crate::measure::throttle::flag(&t));
+    record.telemetry = Some(t);
     if let Some(s) = &engine.sampler {
         record.memory = Some(crate::results::MemoryStats {
             rss_peak_mib: s.peak_mib(),
