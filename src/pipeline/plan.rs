@@ -445,10 +445,12 @@ pub fn plan_api(
     if !is_load && let Some(flag) = load_only_flags(load).first() {
         return Err(PlanError::NeedsLoadMode { flag });
     }
+    // Checks every load flag (an input sweep's conflicts too); no steps for an input sweep.
+    let planned = schedule::plan_steps(&workload_load_spec(load, trace), settings.seed)?;
     let input = check_input_sweep(args, settings)?;
     let mut steps = match &input {
         Some(sweep) => sweep.steps(settings.seed),
-        None => schedule::plan_steps(&workload_load_spec(load, trace), settings.seed)?,
+        None => planned,
     };
     let slo = load.slo.as_deref().map(schedule::parse_slo).transpose()?;
     let search = crate::load::search::plan_search(
