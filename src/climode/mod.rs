@@ -641,6 +641,12 @@ impl CliRunner {
         }
     }
 
+    /// A setting found outside the measured process (Ollama's back end, from its server's
+    /// log), for this engine's results.
+    pub fn add_engine_setting(&mut self, key: &str, setting: crate::results::EngineSetting) {
+        self.info.engine_settings.insert(key.into(), setting);
+    }
+
     pub fn key(&self) -> &str {
         &self.prep.key
     }

@@ -322,9 +322,131 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
     Ok(0)
 }
 
+/// What Ollama's own log says it ran on: the devices its discovery found (its "inference
+/// compute" lines) and how many of the model's layers its last load put on a GPU (its
+/// "offloaded X/Y layers to GPU" line).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogBackend {
+    /// Each device found, as (library, description): `("CUDA", "NVIDIA H200")`, or
+    /// `("cpu", "cpu")` where no GPU library found a device.
+    pub devices: Vec<(String, String)>,
+    /// The last model load's layers on a GPU and its layers in all.
+    pub offloaded: Option<(u32, u32)>,
+}
+
+impl LogBackend {
+    /// The back end as [`crate::results::EngineSetting::effective`] reads:
+    /// `"cuda: NVIDIA H200, 27/27 layers on the GPU"`, `"cuda+cpu: …, 20/27 layers on the
+    /// GPU"`, `"cpu: 0/19 layers on a GPU (devices found: cpu)"`; `None` before a load.
+    pub fn effective(&self) -> Option<String> {
+        let (on, all) = self.offloaded?;
+        let gpu = self.devices.iter().find(|(lib, _)| lib != "cpu");
+        Some(match gpu {
+            Some((lib, desc)) if on > 0 => {
+                let lib = lib.to_lowercase();
+                let lib = if on < all { format!("{lib}+cpu") } else { lib };
+                format!("{lib}: {desc}, {on}/{all} layers on the GPU")
+            }
+            _ => {
+                let found: Vec<&str> = self.devices.iter().map(|(l, _)| l.as_str()).collect();
+                format!(
+                    "cpu: {on}/{all} layers on a GPU (devices found: {})",
+                    if found.is_empty() {
+                        "none logged".to_string()
+                    } else {
+                        found.join(", ")
+                    }
+                )
+            }
+        })
+    }
+}
+
+/// [`LogBackend`] from the text of an `ollama serve` log (pure).
+pub fn backend_from_log(log: &str) -> LogBackend {
+    let mut out = LogBackend::default();
+    for line in log.lines() {
+        if line.contains("msg=\"inference compute\"") {
+            let field = |k: &str| slog_value(line, k).unwrap_or_default();
+            out.devices.push((field("library"), field("description")));
+        } else if let Some(rest) = line.split("offloaded ").nth(1)
+            && let Some((frac, _)) = rest.split_once(" layers to GPU")
+            && let Some((on, all)) = frac.split_once('/')
+            && let (Ok(on), Ok(all)) = (on.parse(), all.parse())
+        {
+            out.offloaded = Some((on, all));
+        }
+    }
+    out
+}
+
+/// The value of `key=` in a Go slog text line: bare up to a space, or quoted with `\"`
+/// escapes.
+fn slog_value(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!(" {key}="))? + key.len() + 2;
+    let rest = &line[start..];
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => value.extend(chars.next()),
+                '"' => return Some(value),
+                c => value.push(c),
+            }
+        }
+        None
+    } else {
+        Some(rest.split(' ').next().unwrap_or_default().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Lines from real `ollama serve` logs (v0.17.4): this host's CPU run, and a CUDA
+    // device line as Ollama's discover/types.go writes it.
+    const CPU_LOG: &str = r#"time=2026-12-07T15:10:39.092Z level=INFO source=types.go:60 msg="inference compute" id=cpu library=cpu compute="" name=cpu description=cpu libdirs=ollama driver="" pci_id="" type="" total="23.5 GiB" available="21.2 GiB"
+time=2026-12-07T15:10:40.044Z level=INFO source=ggml.go:482 msg="offloading 0 repeating layers to GPU"
+time=2026-12-07T15:10:40.044Z level=INFO source=ggml.go:486 msg="offloading output layer to CPU"
+time=2026-12-07T15:10:40.044Z level=INFO source=ggml.go:494 msg="offloaded 0/19 layers to GPU""#;
+
+    #[test]
+    fn the_back_end_is_read_from_the_serve_log() {
+        let cpu = backend_from_log(CPU_LOG);
+        assert_eq!(cpu.devices, vec![("cpu".to_string(), "cpu".to_string())]);
+        assert_eq!(cpu.offloaded, Some((0, 19)));
+        assert_eq!(
+            cpu.effective().as_deref(),
+            Some("cpu: 0/19 layers on a GPU (devices found: cpu)")
+        );
+        let gpu = format!(
+            "{}\n{}\n{}",
+            r#"time=2026-12-07T19:00:00.000Z level=INFO source=types.go:42 msg="inference compute" id=GPU-1f2e filter_id="" library=CUDA compute=9.0 name=CUDA0 description="NVIDIA H200" libdirs=ollama,cuda_v13 driver=13.0 pci_id=0000:18:00.0 type=discrete total="139.8 GiB" available="139.2 GiB""#,
+            "time=2026-12-07T19:00:02.000Z level=INFO source=ggml.go:494 msg=\"offloaded 27/27 layers to GPU\"",
+            "later: offloaded 20/27 layers to GPU",
+        );
+        let g = backend_from_log(&gpu);
+        assert_eq!(
+            g.devices,
+            vec![("CUDA".to_string(), "NVIDIA H200".to_string())]
+        );
+        assert_eq!(g.offloaded, Some((20, 27)), "the last load counts");
+        assert_eq!(
+            g.effective().as_deref(),
+            Some("cuda+cpu: NVIDIA H200, 20/27 layers on the GPU")
+        );
+        let full = LogBackend {
+            offloaded: Some((27, 27)),
+            ..g
+        };
+        assert_eq!(
+            full.effective().as_deref(),
+            Some("cuda: NVIDIA H200, 27/27 layers on the GPU")
+        );
+        assert_eq!(backend_from_log("no model loaded yet").effective(), None);
+    }
 
     #[test]
     fn a_bind_failure_is_told_from_other_exits() {

@@ -149,8 +149,15 @@ async fn bring_up(
                 continue;
             }
         };
+        let mut runner = CliRunner::new(prep, settings, &ctx.template.name, roof, origin);
+        if let Some(b) = server
+            .as_ref()
+            .and_then(|s| s.info.engine_settings.get("backend"))
+        {
+            runner.add_engine_setting("backend", b.clone());
+        }
         up.push(Up {
-            runner: CliRunner::new(prep, settings, &ctx.template.name, roof, origin),
+            runner,
             server,
             host,
             bandwidth: bw,
