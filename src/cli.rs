@@ -298,6 +298,13 @@ pub struct ApiArgs {
     /// Go on when an engine's prompt differs from the reference rendering.
     #[arg(long)]
     pub allow_template_mismatch: bool,
+    /// Start each engine N times, one request (the first prompt) after each, and split
+    /// every start into phases (spawn → weights read → on the device → ready → first
+    /// token) from our clock and the engine's log, with the model file's page-cache state
+    /// before each start. The first start is made cold where the host allows it.
+    #[arg(long, value_name = "N", conflicts_with = "url",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub starts: Option<u32>,
     #[command(flatten)]
     pub order: OrderArgs,
     /// Spin on one core instead of sleeping between events, so that no arrival waits for

@@ -40,6 +40,8 @@
 //! - [`merge`]: the results of a sharded load run's workers → one result (`inferbench
 //!   merge`), from mergeable histograms.
 //! - [`mock`]: a synthetic OpenAI-compatible engine with scripted timing and faults.
+//! - [`host`]: what touches the host beyond engine processes: the page cache of a model
+//!   file (mincore, posix_fadvise) for `--starts`.
 //! - [`environment`]: facts about the host (OS, CPU, memory, GPU).
 //! - [`doctor`]: `inferbench doctor`: gathers facts about the host, engines, models,
 //!   ports, tokenizer and bandwidth, judges them (pure) into ✓/✗/– lines, each ✗ with
@@ -77,6 +79,7 @@ pub mod error;
 pub mod exit;
 pub mod export;
 pub mod gguf;
+pub mod host;
 pub mod liveness;
 pub mod load;
 pub mod measure;

@@ -20,6 +20,9 @@ use std::time::Duration;
 mod clocks;
 pub use clocks::{ClockTelemetry, DRIFT, DriftTest, GpuClocks, THROTTLED, ZoneTemp};
 
+mod starts;
+pub use starts::{ColdStart, MarkKind, PageCache, StartMark, StartPhase, StartRun, StartsReport};
+
 mod parity;
 pub use parity::{ParityDeparture, ParityEngine, ParityPair, ParityReport, PromptParity};
 
@@ -623,6 +626,9 @@ pub struct EngineInfo {
     /// `--sweep input:…`: prefill and decode measured apart at exact input lengths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_sweep: Option<Box<InputSweepReport>>,
+    /// `--starts N`: N starts of the engine, in phases, with the page cache before each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts: Option<Box<StartsReport>>,
 }
 
 /// One engine setting: what the engine reports it uses, and what was asked for (absent

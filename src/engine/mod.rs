@@ -9,6 +9,7 @@ pub mod multigpu;
 pub mod ollama;
 pub mod openai;
 pub mod pytorch;
+pub mod startlog;
 pub mod uzu;
 
 use crate::client::{MaxTokensField, Protocol};

@@ -109,6 +109,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     md.push_str(&server_metrics_lines(doc));
     md.push_str(&super::search::markdown(doc));
     md.push_str(&super::input_sweep::markdown(doc));
+    md.push_str(&super::starts::markdown(doc));
     md.push_str(&super::energy::markdown(doc));
     md.push_str(&super::clocks::markdown(doc));
     engines_section(&mut md, doc);

@@ -19,6 +19,7 @@ pub mod markdown;
 pub mod parity;
 pub mod peer;
 pub mod search;
+pub mod starts;
 pub mod summary;
 
 pub use assemble::assemble;

@@ -13,6 +13,7 @@ pub mod prefill;
 pub mod rapl;
 pub mod resources;
 pub mod roofline;
+pub mod startup;
 pub mod stats;
 pub mod telemetry;
 pub mod throttle;

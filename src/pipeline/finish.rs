@@ -223,6 +223,9 @@ pub fn finish(
             if let Some(r) = &e.input_sweep {
                 print!("{}", crate::export::input_sweep::console(&e.engine, r));
             }
+            if let Some(r) = &e.starts {
+                print!("{}", crate::export::starts::console(&e.engine, r));
+            }
         }
         for line in doc
             .search

@@ -23,6 +23,8 @@
 //! - [`cli`]: CLI mode's bring-up and its runs, one subprocess each, in the same order.
 //! - [`finish`]: results, exports, console, exit code.
 //! - [`input_sweep`]: `--sweep input:…`: its prompts, its steps, llama-bench beside them.
+//! - [`starts`]: `--starts N`: each engine started N times (the first cold where the
+//!   host allows), in phases, with one request after each.
 //! - [`progress`]: bar on a terminal, a line per run elsewhere.
 
 pub mod bringup;
@@ -33,6 +35,7 @@ pub mod input_sweep;
 pub mod plan;
 pub mod progress;
 pub mod run;
+pub mod starts;
 
 use crate::cli::ApiArgs;
 use crate::client::PromptInput;
@@ -387,6 +390,9 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<i32> {
         inputs.input_sweep = Some(input_sweep::build_prompts(sweep, &settings, &inputs)?);
     }
     crate::process::install_signal_handlers().context("installing signal handlers")?;
+    if let Some(n) = args.starts {
+        return starts::run(&plan, &settings, &inputs, &args, n).await;
+    }
     run::run(&plan, &settings, &inputs, &args).await
 }
 
