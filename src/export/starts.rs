@@ -84,15 +84,11 @@ fn cold_line(r: &StartsReport) -> String {
             ),
         })
         .unwrap_or_default();
-    format!(
-        "first start {}: {}{really}",
-        if r.cold.dropped {
-            "made cold"
-        } else {
-            "not made cold"
-        },
-        r.cold.how
-    )
+    if r.cold.dropped {
+        format!("first start made cold: {}{really}", r.cold.how)
+    } else {
+        format!("first start {}{really}", r.cold.how)
+    }
 }
 
 /// One engine's starts for the console and the log: aligned columns, then the phases.

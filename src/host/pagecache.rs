@@ -103,9 +103,97 @@ pub fn drop_cached(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Processes that map `path` now, as (pid, command name), read from `/proc/*/maps`: a
+/// file mapped by a running process keeps its pages in the page cache whatever
+/// `posix_fadvise` is told. Processes whose maps cannot be read are skipped.
+pub fn mapped_by(path: &Path) -> Vec<(u32, String)> {
+    let Ok(path) = path.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(maps) = std::fs::read_to_string(entry.path().join("maps")) else {
+            continue;
+        };
+        if maps_name(&maps, &path) {
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            out.push((pid, comm.trim().to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether a `/proc/PID/maps` text maps `path` (its sixth field, the path, may hold
+/// spaces). Pure.
+pub fn maps_name(maps: &str, path: &Path) -> bool {
+    let want = path.as_os_str().to_string_lossy();
+    maps.lines().any(|l| {
+        let mut rest = l;
+        for _ in 0..5 {
+            rest = rest.trim_start();
+            match rest.find(' ') {
+                Some(i) => rest = &rest[i..],
+                None => return false,
+            }
+        }
+        rest.trim() == want
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maps_lines_name_their_file() {
+        let maps = "5581a000-5581b000 r--p 00000000 fd:01 1234   /usr/bin/llama-server\n\
+                    7f00-7f10 r--s 00000000 fd:01 99  /models/a b.gguf\n\
+                    7f20-7f30 rw-p 00000000 00:00 0 \n";
+        assert!(maps_name(maps, Path::new("/models/a b.gguf")));
+        assert!(maps_name(maps, Path::new("/usr/bin/llama-server")));
+        assert!(!maps_name(maps, Path::new("/models/a")));
+        assert!(!maps_name("", Path::new("/x")));
+    }
+
+    /// This test process maps a file: it is found among the processes that map it.
+    #[test]
+    fn a_mapping_of_ours_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.bin");
+        std::fs::write(&path, vec![1u8; 8192]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a read-only shared mapping of an open file, never dereferenced,
+        // unmapped below.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(addr, libc::MAP_FAILED);
+        let by = mapped_by(&path);
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(addr, 8192) };
+        assert!(
+            by.iter().any(|(pid, _)| *pid == std::process::id()),
+            "{by:?}"
+        );
+    }
     use std::io::Write;
 
     /// A file just written is in the page cache; reading its residency reads none of it;

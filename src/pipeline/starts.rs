@@ -357,9 +357,9 @@ fn make_cold(model: Option<&Path>) -> ColdStart {
             dropped: false,
             how: format!(
                 "not made cold: after posix_fadvise(POSIX_FADV_DONTNEED) {:.1}% of the model \
-                 file is still in the page cache (mapped by a running process, or a file \
-                 system that keeps it)",
-                r.share() * 100.0
+                 file is still in the page cache ({})",
+                r.share() * 100.0,
+                holders(model)
             ),
         },
         Err(e) => ColdStart {
@@ -367,6 +367,19 @@ fn make_cold(model: Option<&Path>) -> ColdStart {
             how: format!("dropped, but the page cache could not be read after: {e:#}"),
         },
     }
+}
+
+/// Who keeps a file's pages: the processes that map it, or what else may.
+fn holders(model: &Path) -> String {
+    let by = pagecache::mapped_by(model);
+    if by.is_empty() {
+        return "no process maps it: the file system keeps its pages".into();
+    }
+    let list: Vec<String> = by
+        .iter()
+        .map(|(pid, comm)| format!("pid {pid} {comm}"))
+        .collect();
+    format!("mapped by a running process: {}", list.join(", "))
 }
 
 /// The model file's page-cache state now (`None`, logged, when it cannot be read).
