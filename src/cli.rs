@@ -420,6 +420,14 @@ pub struct LoadArgs {
     /// given with --url is scraped when its /metrics answers.
     #[arg(long, value_name = "SECONDS")]
     pub metrics_interval: Option<f64>,
+    /// After each load step, send the step's shape again (concurrency or rate, output
+    /// length, TTFT and TPOT scripted at the engine's measured medians) to the built-in
+    /// synthetic engine on this host, and record the client's own TTFT and TPOT error
+    /// beside the engine's figures. Without it a step is calibrated only where that fits
+    /// in 5% of its span (long runs); differences between engines smaller than the error
+    /// are reported as within the client's error.
+    #[arg(long)]
+    pub calibrate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

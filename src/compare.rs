@@ -23,7 +23,7 @@ use crate::measure::inference::{
     mad_outliers,
 };
 use crate::results::metric::{Metric, Scope};
-use crate::results::{Mode, ResultsDoc, RunRecord};
+use crate::results::{ClientErrorBound, Mode, ResultsDoc, RunRecord, client_error_of};
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -50,6 +50,11 @@ pub struct MetricRow {
     pub comparison: Comparison,
     pub outliers_a: usize,
     pub outliers_b: usize,
+    /// The client's error bound (ms; the wider of the two documents' calibrations) when
+    /// the difference is smaller than it: the verdict is then "within the client's
+    /// error", not a winner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub within_client_error: Option<f64>,
 }
 
 /// One pair of groups compared.
@@ -98,11 +103,26 @@ fn values(runs: &[&RunRecord], metric: &Metric) -> Vec<f64> {
         .collect()
 }
 
+/// The client's error bound of `metric` when the difference of the means `a` and `b` is
+/// smaller than it (TTFT figures against the TTFT bound; TPOT and decode rate against
+/// the TPOT bound). Pure.
+pub fn within_client_error(metric: &str, a: f64, b: f64, bound: ClientErrorBound) -> Option<f64> {
+    use crate::measure::calibration::{rates_within, within};
+    let (tpot, ttft) = (bound.tpot_ms, bound.ttft_ms);
+    match metric {
+        "ttft_ms" | "ttft_from_scheduled_ms" | "ttft_answer_ms" => {
+            ttft.filter(|&e| within(a, b, e))
+        }
+        "tpot_ms" => tpot.filter(|&e| within(a, b, e)),
+        "decode_tps" => tpot.filter(|&e| rates_within(a, b, e)),
+        _ => None,
+    }
+}
+
 fn compare_groups(
-    ka: &GroupKey,
-    ra: &[&RunRecord],
-    kb: &GroupKey,
-    rb: &[&RunRecord],
+    (ka, ra): (&GroupKey, &[&RunRecord]),
+    (kb, rb): (&GroupKey, &[&RunRecord]),
+    bound: ClientErrorBound,
     boot: Bootstrap,
     min_effect: f64,
 ) -> GroupComparison {
@@ -112,6 +132,12 @@ fn compare_groups(
             let comparison = compare_samples(&va, &vb, m.direction()?, boot, min_effect)?;
             Some(MetricRow {
                 metric: m.name.to_string(),
+                within_client_error: within_client_error(
+                    m.name,
+                    comparison.mean_a,
+                    comparison.mean_b,
+                    bound,
+                ),
                 comparison,
                 outliers_a: mad_outliers(&va).len(),
                 outliers_b: mad_outliers(&vb).len(),
@@ -154,13 +180,21 @@ pub fn compare_docs_with(
     if shared.is_empty() && ga.len() == 1 && gb.len() == 1 {
         let (ka, ra) = ga.iter().next().expect("one group");
         let (kb, rb) = gb.iter().next().expect("one group");
+        let bound =
+            client_error_of(&a.load, &ka.engine).wider(client_error_of(&b.load, &kb.engine));
         out.groups
-            .push(compare_groups(ka, ra, kb, rb, boot, min_effect));
+            .push(compare_groups((ka, ra), (kb, rb), bound, boot, min_effect));
         return out;
     }
     for k in &shared {
-        out.groups
-            .push(compare_groups(k, &ga[*k], k, &gb[*k], boot, min_effect));
+        let bound = client_error_of(&a.load, &k.engine).wider(client_error_of(&b.load, &k.engine));
+        out.groups.push(compare_groups(
+            (k, &ga[*k]),
+            (k, &gb[*k]),
+            bound,
+            boot,
+            min_effect,
+        ));
     }
     out.only_a = ga
         .keys()
@@ -239,7 +273,10 @@ pub fn render(report: &CompareReport, a_name: &str, b_name: &str) -> String {
                 format!("{:.4}", c.ratio),
                 format!("[{:.4}, {:.4}]", c.ratio_ci.lo, c.ratio_ci.hi),
                 format!("{}/{}", r.outliers_a, r.outliers_b),
-                c.verdict.to_string(),
+                match r.within_client_error {
+                    Some(e) => format!("{} (±{e:.3} ms)", crate::export::calibration::WITHIN),
+                    None => c.verdict.to_string(),
+                },
             ]);
         }
         let widths = column_widths(&table);
@@ -271,6 +308,14 @@ pub fn render(report: &CompareReport, a_name: &str, b_name: &str) -> String {
         // Two decimals at most, without trailing zeros: 1 → "1", 2.5 → "2.5".
         (report.min_effect * 10_000.0).round() / 100.0
     );
+    let within = report.groups.iter().flat_map(|g| &g.rows);
+    if within.clone().any(|r| r.within_client_error.is_some()) {
+        let _ = writeln!(
+            s,
+            "A difference smaller than the client's own error (±95% bound of the runs' \
+             calibration against the synthetic engine, --calibrate) names no winner."
+        );
+    }
     s
 }
 
@@ -409,4 +454,29 @@ pub fn run(args: crate::cli::CompareArgs) -> anyhow::Result<i32> {
             1
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_difference_within_the_clients_error_has_its_bound() {
+        let b = ClientErrorBound {
+            ttft_ms: Some(2.0),
+            tpot_ms: Some(0.3),
+        };
+        assert_eq!(within_client_error("ttft_ms", 100.0, 101.9, b), Some(2.0));
+        assert_eq!(within_client_error("ttft_ms", 100.0, 102.1, b), None);
+        assert_eq!(within_client_error("tpot_ms", 5.0, 5.2, b), Some(0.3));
+        // 200 tok/s = 5 ms, 190 tok/s = 5.263 ms.
+        assert_eq!(
+            within_client_error("decode_tps", 200.0, 190.0, b),
+            Some(0.3)
+        );
+        assert_eq!(within_client_error("decode_tps", 200.0, 150.0, b), None);
+        assert_eq!(within_client_error("e2e_ms", 100.0, 100.1, b), None);
+        let none = ClientErrorBound::default();
+        assert_eq!(within_client_error("ttft_ms", 100.0, 100.0, none), None);
+    }
 }

@@ -24,7 +24,8 @@
 //!   load, subprocess) → records on disk as they finish → one finish (exports, exit code).
 //! - [`record`]: a streamed response ([`client::Trace`]) → a [`results::RunRecord`] (pure).
 //! - [`climode`]: CLI mode: each engine's own tool as a subprocess, parsers of its output.
-//! - [`load`]: concurrency / arrival-rate schedules and sweeps.
+//! - [`load`]: concurrency / arrival-rate schedules and sweeps; [`load::calibrate`]: a
+//!   step's shape sent again to the synthetic engine, the client's own error at that load.
 //! - [`results`]: the one result model every exporter reads (data only), and the one
 //!   metric table ([`results::metric`]: name, unit, getter) every report reads.
 //! - [`schema`]: the results document's JSON schema, generated from the types of

@@ -20,6 +20,9 @@ use std::time::Duration;
 mod clocks;
 pub use clocks::{ClockTelemetry, DRIFT, DriftTest, GpuClocks, THROTTLED, ZoneTemp};
 
+mod calibration;
+pub use calibration::{Calibration, ClientErrorBound, ErrorBar, client_error_of};
+
 mod starts;
 pub use starts::{ColdStart, MarkKind, PageCache, StartMark, StartPhase, StartRun, StartsReport};
 
@@ -1111,6 +1114,10 @@ pub struct StepReport {
     /// The engine's process exited during this step (nothing was sent to it after).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_exit: Option<EngineExit>,
+    /// The client's own error at this step's load (`--calibrate`, or the cheap default
+    /// where it costs under 5% of the step): see [`Calibration`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 /// One metric of a step in a mergeable form: exact moments and an HdrHistogram.

@@ -97,6 +97,7 @@ pub fn console_table(reports: &[StepReport]) -> String {
         let who = format!("{} {}", r.engine, r.step);
         let _ = writeln!(s, "{}", lump_note(&who, r.ttft_holds_generation, r.ok));
     }
+    s.push_str(&super::calibration::console_lines(reports));
     s
 }
 

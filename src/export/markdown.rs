@@ -104,6 +104,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     left_out_section(&mut md, doc);
     latency_section(&mut md, &overall);
     engine_figures_section(&mut md, &overall);
+    md.push_str(&super::calibration::markdown(doc));
     tier_section(&mut md, doc);
     md.push_str(&reasoning_lines(doc));
     md.push_str(&server_metrics_lines(doc));
@@ -179,13 +180,13 @@ fn throughput_section(md: &mut String, doc: &ResultsDoc, overall: &[&GroupSummar
         "| Engine | Mode | Mean TPS | Relative | % of roofline | Runs ok/total | Notes |\n|---|---|---:|---:|---:|---:|---|"
     );
     // The first engine with a figure: a failed first engine must not blank the column.
-    let base = overall.iter().find_map(|g| headline_tps(g));
+    let base = overall
+        .iter()
+        .find_map(|g| headline_tps(g).map(|t| (g.engine.as_str(), t)));
     for g in overall {
         let tps = headline_tps(g);
-        let rel = match (tps, base) {
-            (Some(t), Some(b)) if b > 0.0 => format!("{:.2}x", t / b),
-            _ => "–".into(),
-        };
+        // No winner named within the client's error (where it was calibrated).
+        let rel = super::calibration::relative_cell(doc, &g.engine, base, tps);
         let roof = doc
             .engines
             .iter()
@@ -603,13 +604,12 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
     );
     let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
     // The first engine with a figure: a failed first engine must not blank the column.
-    let base = overall.iter().find_map(|g| headline_tps(g));
+    let base = overall
+        .iter()
+        .find_map(|g| headline_tps(g).map(|t| (g.engine.as_str(), t)));
     for g in &overall {
         let tps = headline_tps(g);
-        let rel = match (tps, base) {
-            (Some(t), Some(b)) if b > 0.0 => format!("{:.2}x", t / b),
-            _ => "–".into(),
-        };
+        let rel = super::calibration::relative_cell(doc, &g.engine, base, tps);
         let _ = writeln!(
             out,
             "{:<14} {:<4} {:>10} {:>9} {:>10} {:>10} {:>8}",

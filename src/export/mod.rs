@@ -6,6 +6,7 @@
 //! [`ResultsDoc`]: crate::results::ResultsDoc
 
 pub mod assemble;
+pub mod calibration;
 pub mod chart;
 pub mod clocks;
 pub mod console;

@@ -3,6 +3,8 @@
 //!
 //! - [`schedule`]: pure — flags → steps, seeded arrival times, sweep and SLO parsing.
 //! - [`executor`]: runs the steps against one server ([`executor::run_load`]).
+//! - [`calibrate`]: a step's shape sent again to the synthetic engine on this host: the
+//!   client's own TTFT and TPOT error at that load.
 //! - [`input_sweep`]: pure — `--sweep input:…`: prefill and decode apart at exact input
 //!   lengths, TTFT regressed on length, llama-bench's pp/tg beside them.
 //! - [`shard`]: pure — worker I of N's share of a step (`--shard I/N`).
@@ -14,6 +16,7 @@
 //! - [`watchdog`]: a step never stalls: requests outstanding while the engine is idle end
 //!   as failed within seconds, saying where each sat.
 
+pub mod calibrate;
 pub mod executor;
 pub mod input_sweep;
 pub mod precision;

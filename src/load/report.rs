@@ -490,6 +490,7 @@ pub fn assemble(p: StepParts) -> StepReport {
         worker: None,
         merged: p.merged,
         engine_exit: p.engine_exit,
+        calibration: None,
     }
 }
 

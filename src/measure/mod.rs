@@ -3,6 +3,7 @@
 //! records into summaries is [`crate::export::summary`].
 
 pub mod bandwidth;
+pub mod calibration;
 pub mod d2d;
 pub mod drift;
 pub mod gpu;

@@ -28,6 +28,7 @@
 //! - [`progress`]: bar on a terminal, a line per run elsewhere.
 
 pub mod bringup;
+mod calibrate;
 pub mod cli;
 pub mod finish;
 pub mod gpu;

@@ -134,6 +134,8 @@ struct Ctx<'a> {
     /// Prompt caching allowed (`inferbench.cache_prompt`): when not, a run served from the
     /// engine's prompt cache is flagged.
     cache_prompt: bool,
+    /// `--calibrate`: every load step's shape sent again to the synthetic engine.
+    calibrate: bool,
 }
 
 /// Run the plan's API schedule; write the results; the exit code.
@@ -184,6 +186,7 @@ pub async fn run(
         progress: &progress,
         scrape,
         cache_prompt: settings.cache_prompt,
+        calibrate: args.load.calibrate,
     };
     let managed: Vec<String> = plan
         .engines
@@ -573,6 +576,21 @@ async fn load_engine(
         progress,
         session,
     );
+    if found.is_none() && swept.is_none() {
+        let (sampling, full) = (&ctx.sampling, ctx.calibrate);
+        let (p, s) = (progress, &mut *session);
+        super::calibrate::calibrate_steps(
+            engine,
+            &mut reports,
+            load,
+            &prompts,
+            sampling,
+            &opts,
+            full,
+            (p, s),
+        )
+        .await;
+    }
     let swept = match (input, swept) {
         (Some(sweep), Some(records)) => {
             progress.stage(&format!("{}: input sweep report", engine.target.name));
