@@ -348,6 +348,25 @@ fn flag_runs(runs: &mut [RunRecord], departures: &[ParityDeparture]) {
     }
 }
 
+/// One pair's cells, as every renderer shows them (unescaped): pair, prompts, identical,
+/// mean and min common prefix, mean reply tokens, first difference (a token index or "–").
+fn pair_cells(x: &ParityPair) -> [String; 7] {
+    [
+        format!("{} – {}", x.a.label(), x.b.label()),
+        x.prompts.to_string(),
+        format!(
+            "{}/{} ({:.0}%)",
+            x.identical, x.comparisons, x.identical_pct
+        ),
+        format!("{:.1}", x.mean_common_prefix),
+        x.min_common_prefix.to_string(),
+        format!("{:.1} / {:.1}", x.mean_tokens_a, x.mean_tokens_b),
+        x.first_difference
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "–".into()),
+    ]
+}
+
 /// "## Greedy parity": one row per pair, the departures, the notes; empty without a
 /// parity report.
 pub fn markdown(doc: &ResultsDoc) -> String {
@@ -375,23 +394,13 @@ pub fn markdown(doc: &ResultsDoc) -> String {
             "| Pair | Prompts | Identical | Mean common prefix | Min common prefix | Mean reply tokens | First difference |\n|---|---:|---:|---:|---:|---:|---:|"
         );
         for x in &p.pairs {
-            let _ = writeln!(
-                md,
-                "| {} – {} | {} | {}/{} ({:.0}%) | {:.1} | {} | {:.1} / {:.1} | {} |",
-                escape_text(&x.a.label(), true),
-                escape_text(&x.b.label(), true),
-                x.prompts,
-                x.identical,
-                x.comparisons,
-                x.identical_pct,
-                x.mean_common_prefix,
-                x.min_common_prefix,
-                x.mean_tokens_a,
-                x.mean_tokens_b,
-                x.first_difference
-                    .map(|d| format!("token {d}"))
-                    .unwrap_or_else(|| "–".into())
-            );
+            let c = pair_cells(x).map(|c| escape_text(&c, true));
+            let first = if c[6] == "–" {
+                c[6].clone()
+            } else {
+                format!("token {}", c[6])
+            };
+            let _ = writeln!(md, "| {} | {first} |", c[..6].join(" | "));
         }
         md.push('\n');
     }
@@ -430,22 +439,12 @@ pub fn html(doc: &ResultsDoc) -> String {
             "<table><tr><th class=\"l\">pair</th><th>prompts</th><th>identical</th><th>mean common prefix</th><th>min common prefix</th><th>mean reply tokens</th><th>first difference</th></tr>",
         );
         for x in &p.pairs {
+            let c = pair_cells(x).map(|c| esc(&c));
             let _ = write!(
                 h,
-                "<tr><td class=\"l\">{} – {}</td><td>{}</td><td>{}/{} ({:.0}%)</td><td>{:.1}</td><td>{}</td><td>{:.1} / {:.1}</td><td>{}</td></tr>",
-                esc(&x.a.label()),
-                esc(&x.b.label()),
-                x.prompts,
-                x.identical,
-                x.comparisons,
-                x.identical_pct,
-                x.mean_common_prefix,
-                x.min_common_prefix,
-                x.mean_tokens_a,
-                x.mean_tokens_b,
-                x.first_difference
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "–".into())
+                "<tr><td class=\"l\">{}</td><td>{}</td></tr>",
+                c[0],
+                c[1..].join("</td><td>")
             );
         }
         h.push_str("</table>");
@@ -471,17 +470,16 @@ pub fn console(doc: &ResultsDoc) -> String {
         p.why, "pair", "prompts", "identical", "mean prefix", "min prefix", "first diff"
     );
     for x in &p.pairs {
+        let c = pair_cells(x);
         let _ = writeln!(
             out,
-            "{:<34} {:>7} {:>14} {:>11.1} {:>10} {:>10}",
-            format!("{} – {}", x.a.label(), x.b.label()),
-            x.prompts,
-            format!("{}/{} {:.0}%", x.identical, x.comparisons, x.identical_pct),
-            x.mean_common_prefix,
-            x.min_common_prefix,
-            x.first_difference
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "–".into())
+            "{:<34} {:>7} {:>14} {:>11} {:>10} {:>10}",
+            c[0],
+            c[1],
+            c[2].replace(" (", " ").replace(')', ""),
+            c[3],
+            c[4],
+            c[6]
         );
     }
     for d in &p.departures {
