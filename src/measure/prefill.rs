@@ -12,7 +12,9 @@
 //! - **per-length rate** at L = L·1000 / (mean TTFT(L) − intercept). Its interval comes
 //!   from the variance of D = mean TTFT(L) − intercept, with the intercept fitted from the
 //!   same requests: Var(D) = s²·(1/n_L − 1/n + x̄·(2L − x̄)/Sxx) (the weights of D on the
-//!   y values, squared and summed), D ± t·s·√(…), inverted.
+//!   y values, squared and summed), D ± t·s·√(…), inverted. A negative intercept (prefill
+//!   not linear in L over the lengths measured) is taken as no overhead: D = mean TTFT(L),
+//!   Var(D) = s²/n_L.
 //!
 //! s is the residual standard deviation (n − 2 degrees of freedom), so curvature (an
 //! attention cost that grows with L) widens every interval instead of hiding; t is
@@ -122,13 +124,20 @@ pub fn rate_from_slope(fit: &LineFit) -> Option<Rate> {
 
 /// The prefill rate at input length `x`, tok/s: x·1000 / (`mean_y` − intercept), where
 /// `mean_y` is the mean TTFT (ms) of the `n_x` requests of that length among the fit's
-/// points. `None` when the difference is not positive or `n_x` is 0.
+/// points. A fixed overhead cannot be negative: where the fitted intercept is (prefill
+/// time not linear in L over the lengths measured), the overhead taken off is 0 and the
+/// interval is mean TTFT(L)'s alone, s²/n_L. `None` when the difference is not positive
+/// or `n_x` is 0.
 pub fn rate_at(fit: &LineFit, x: f64, mean_y: f64, n_x: usize) -> Option<Rate> {
-    let d = mean_y - fit.intercept;
+    let d = mean_y - fit.intercept.max(0.0);
     if n_x == 0 || d <= 0.0 || !d.is_finite() {
         return None;
     }
-    let var = 1.0 / n_x as f64 - 1.0 / fit.n as f64 + fit.x_mean * (2.0 * x - fit.x_mean) / fit.sxx;
+    let var = if fit.intercept < 0.0 {
+        1.0 / n_x as f64
+    } else {
+        1.0 / n_x as f64 - 1.0 / fit.n as f64 + fit.x_mean * (2.0 * x - fit.x_mean) / fit.sxx
+    };
     let half = fit.t * fit.residual_sd * var.max(0.0).sqrt();
     Some(Rate {
         value: x * 1000.0 / d,
@@ -186,6 +195,21 @@ mod tests {
         let se = 1.5f64.sqrt() / 200.0;
         close(ci.lo, 1000.0 / (0.5 + T4 * se));
         close(ci.hi, 1000.0 / (0.5 - T4 * se));
+    }
+
+    #[test]
+    fn a_negative_intercept_is_taken_as_no_overhead() {
+        // y = −20 + 0.5·x, each length twice, ±1 ms: the fit's intercept is −20.
+        let pts: Vec<(f64, f64)> = points().iter().map(|&(x, y)| (x, y - 31.0)).collect();
+        let f = fit_line(&pts, 0.95).unwrap();
+        close(f.intercept, -20.0);
+        // At L = 100 the mean TTFT is 30 ms: 100 tokens in 30 ms, not in 30 − (−20) = 50.
+        let r = rate_at(&f, 100.0, 30.0, 2).unwrap();
+        close(r.value, 100.0 * 1000.0 / 30.0);
+        // Var(D) = s²/2 = 0.75; D ± t·√0.75, inverted.
+        let half = f.t * f.residual_sd * 0.5f64.sqrt();
+        close(r.ci.unwrap().lo, 100_000.0 / (30.0 + half));
+        close(r.ci.unwrap().hi, 100_000.0 / (30.0 - half));
     }
 
     #[test]
