@@ -33,7 +33,7 @@ fn table(r: &StartsReport) -> (Vec<String>, Vec<Vec<String>>) {
     let kinds = kinds(r);
     let mut head = vec!["start".to_string(), "page cache before".to_string()];
     head.extend(kinds.iter().map(|k| k.as_str().to_string()));
-    head.extend(["TTFT".to_string(), "page cache after".to_string()]);
+    head.extend(["TTFT ms".to_string(), "page cache after".to_string()]);
     let rows = r
         .starts
         .iter()
