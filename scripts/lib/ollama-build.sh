@@ -8,7 +8,9 @@
 #                                   builds the ggml CUDA library from Ollama's own source
 #                                   (KIT/ollama-ggml-src.tar.xz: its CMakeLists.txt and
 #                                   ml/backend/ggml/ggml) with Ollama's CMake, for the GPU's
-#                                   architecture, and lays it out as an Ollama release does:
+#                                   architecture (ollama_build_cuda_src SRC PREFIX JOBS
+#                                   [CPUS]: from a source tree), and lays it out as an
+#                                   Ollama release does:
 #                                   PREFIX/lib/ollama/libggml-base.so* and
 #                                   PREFIX/lib/ollama/cuda_vN/ (libggml-cuda.so, cuBLAS, the
 #                                   CUDA runtime); N is nvcc's major version
@@ -28,20 +30,29 @@ ollama_cuda_major() {
 }
 
 ollama_build_cuda() {
-    local kit="$1" prefix="$2" jobs="$3" cpus="${4:-}" dir=/tmp/ollama-cuda pin=() major arch
-    [ -n "$cpus" ] && pin=(taskset -c "$cpus")
+    local kit="$1" dir=/tmp/ollama-cuda
     [ -s "$kit/ollama-ggml-src.tar.xz" ] || { echo "no ollama-ggml-src.tar.xz in $kit"; return 1; }
+    mkdir -p "$dir" && tar -xJf "$kit/ollama-ggml-src.tar.xz" -C "$dir" || return 1
+    shift
+    ollama_build_cuda_src "$dir/ollama" "$@"
+}
+
+# ollama_build_cuda_src SRC PREFIX JOBS [CPUS]: the same from an Ollama source tree (the Go
+# module's, as scripts/setup.sh has it), built in SRC/build.
+ollama_build_cuda_src() {
+    local src="$1" prefix="$2" jobs="$3" cpus="${4:-}" pin=() gen=() major arch
+    [ -n "$cpus" ] && pin=(taskset -c "$cpus")
+    command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
     major="$(ollama_cuda_major)"
     arch="$(llama_cuda_arch)"
     [ -n "$major" ] && [ -n "$arch" ] || { echo "no nvcc or no GPU: nothing to build for"; return 1; }
-    mkdir -p "$dir" && tar -xJf "$kit/ollama-ggml-src.tar.xz" -C "$dir" || return 1
     echo "Ollama ggml CUDA back end: sm_$arch, CUDA $major, $jobs jobs"
-    cmake -S "$dir/ollama" -B "$dir/build" -G Ninja "-DCMAKE_CUDA_ARCHITECTURES=$arch" \
+    cmake -S "$src" -B "$src/build" "${gen[@]}" "-DCMAKE_CUDA_ARCHITECTURES=$arch" \
         "-DCMAKE_CUDA_COMPILER=$(llama_nvcc)" "-DOLLAMA_RUNNER_DIR=cuda_v$major" \
         -DCMAKE_DISABLE_FIND_PACKAGE_Vulkan=ON || return 1
     # Only what the Go binary does not hold: the CUDA library and the ggml-base it links.
-    "${pin[@]}" cmake --build "$dir/build" -j "$jobs" --target ggml-cuda || return 1
-    cmake --install "$dir/build" --prefix "$prefix" --component CUDA || return 1
-    cp -a "$dir"/build/lib/ollama/libggml-base.so* "$prefix/lib/ollama/" || return 1
+    "${pin[@]}" cmake --build "$src/build" -j "$jobs" --target ggml-cuda || return 1
+    cmake --install "$src/build" --prefix "$prefix" --component CUDA || return 1
+    cp -a "$src"/build/lib/ollama/libggml-base.so* "$prefix/lib/ollama/" || return 1
     ls -la "$prefix/lib/ollama" "$prefix/lib/ollama/cuda_v$major"
 }
