@@ -70,7 +70,12 @@ def parse_args(argv=None):
 
 
 def log(msg):
-    print(f"[pytorch_server] {msg}", file=sys.stderr, flush=True)
+    # UTC wall clock to the millisecond, as Ollama stamps its lines: inferbench reads the
+    # start-up lines (`--starts`: loading, weights read, start-up generate) against its
+    # own clock at the spawn.
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    print(f"[pytorch_server {stamp}] {msg}", file=sys.stderr, flush=True)
 
 
 class Engine:
@@ -101,6 +106,7 @@ class Engine:
         else:
             src = str(path)
         self.name = args.model_name or path.name
+        log(f"loading {path}")
         t0 = time.perf_counter()
         self.tok = (AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer
                     else AutoTokenizer.from_pretrained(src, **kw))
@@ -108,6 +114,7 @@ class Engine:
         self.model = AutoModelForCausalLM.from_pretrained(
             src, dtype=self.dtype, **kw, **knob_kw
         )
+        log(f"weights read ({time.perf_counter() - t1:.1f} s)")
         self.device = torch_knobs.place(self.model, args, self.device)
         self.model.eval()
         torch_knobs.apply_compile(torch, self.model, args.compile)

@@ -7,6 +7,8 @@
 //!   goes to a file: `0.00.006.353 I srv    load_model: loading model '…'`
 //!   (minutes.seconds.milliseconds.microseconds). `--no-log-timestamps` removes them, and
 //!   then no mark can be read.
+//! - Our PyTorch server stamps its own lines with the UTC wall clock
+//!   (`[pytorch_server 2026-12-07T18:52:01.123Z] loading …`).
 //! - Ollama (0.17.4) writes `time=2026-12-07T18:09:48.941Z level=INFO … msg="…"`: wall
 //!   clock to the millisecond. Its log does not say when the weights have been read:
 //!   `load_begin → on_device` holds reading and placing them.
@@ -21,6 +23,7 @@ pub fn marks(kind: EngineKind, log: &str) -> Vec<LogMark> {
     let read: fn(&str) -> Option<(MarkKind, EngineTime)> = match kind {
         EngineKind::LlamaCpp => llamacpp_line,
         EngineKind::Ollama => ollama_line,
+        EngineKind::PyTorch => pytorch_line,
         _ => return Vec::new(),
     };
     let mut out: Vec<LogMark> = Vec::new();
@@ -40,7 +43,10 @@ pub fn marks(kind: EngineKind, log: &str) -> Vec<LogMark> {
 
 /// Whether we read this engine's log for start-up marks.
 pub fn reads_log(kind: EngineKind) -> bool {
-    matches!(kind, EngineKind::LlamaCpp | EngineKind::Ollama)
+    matches!(
+        kind,
+        EngineKind::LlamaCpp | EngineKind::Ollama | EngineKind::PyTorch
+    )
 }
 
 /// One llama-server line: its mark and time, if it is one of the lines we read.
@@ -95,6 +101,26 @@ fn ollama_line(line: &str) -> Option<(MarkKind, EngineTime)> {
     Some((kind, EngineTime::Wall(at.with_timezone(&chrono::Utc))))
 }
 
+/// One line of our PyTorch server (`python/pytorch_server.py`):
+/// `[pytorch_server 2026-12-07T18:52:01.123Z] loading …`, UTC to the millisecond.
+fn pytorch_line(line: &str) -> Option<(MarkKind, EngineTime)> {
+    let (stamp, msg) = line.strip_prefix("[pytorch_server ")?.split_once("] ")?;
+    let kind = if msg.starts_with("loading ") {
+        // After Python has imported torch and transformers.
+        MarkKind::LoadBegin
+    } else if msg.starts_with("weights read") {
+        // from_pretrained has returned: the weights are read (and dequantized).
+        MarkKind::WeightsRead
+    } else if msg.starts_with("start-up generate") {
+        // After one short generate on its device.
+        MarkKind::OnDevice
+    } else {
+        return None;
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some((kind, EngineTime::Wall(at.with_timezone(&chrono::Utc))))
+}
+
 /// The blob an Ollama model's weights are in: the `application/vnd.ollama.image.model`
 /// layer of its manifest (`manifests/registry.ollama.ai/library/NAME/TAG` under the
 /// models folder), as `blobs/sha256-HEX`.
@@ -137,6 +163,7 @@ mod tests {
 
     const LLAMA: &str = include_str!("../../tests/fixtures/startlog/llama-server.log");
     const OLLAMA: &str = include_str!("../../tests/fixtures/startlog/ollama-serve.log");
+    const PYTORCH: &str = include_str!("../../tests/fixtures/startlog/pytorch-server.log");
 
     fn since(m: &LogMark) -> f64 {
         match m.at {
@@ -202,8 +229,24 @@ mod tests {
     }
 
     #[test]
+    fn pytorch_server_log_gives_load_weights_and_start_up_generate() {
+        let m = marks(EngineKind::PyTorch, PYTORCH);
+        let kinds: Vec<MarkKind> = m.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                MarkKind::LoadBegin,
+                MarkKind::WeightsRead,
+                MarkKind::OnDevice
+            ]
+        );
+        assert!(m.iter().all(|m| matches!(m.at, EngineTime::Wall(_))));
+        assert!(m[1].line.contains("weights read"));
+    }
+
+    #[test]
     fn other_engines_give_no_marks() {
-        assert!(marks(EngineKind::PyTorch, LLAMA).is_empty());
+        assert!(marks(EngineKind::OpenAi, LLAMA).is_empty());
         assert!(!reads_log(EngineKind::OpenAi));
     }
 
