@@ -194,7 +194,7 @@ pub fn markdown(doc: &ResultsDoc) -> String {
         }
     }
     md.push_str(
-        "\nThe step's shape (concurrency or rate, output length) sent again to the built-in synthetic engine on this host, its TTFT and TPOT scripted at the engine's medians; error = what the client measured − the script (it includes the synthetic engine's own lateness, so it bounds the client's from above). A difference between engines smaller than ±95% is reported as within the client's error.\n",
+        "\nThe step's shape (concurrency or rate, output length) sent again to the built-in synthetic engine on this host, its TTFT and TPOT scripted at the engine's medians; error = what the client measured − the script (it includes the synthetic engine's own lateness, so it bounds the client's from above). A difference between engines smaller than ±95% is reported as within the client's error; one beyond it may still be run-to-run noise (`inferbench compare` tests significance).\n",
     );
     let pairs = pair_lines(&doc.load);
     if !pairs.is_empty() {
