@@ -363,6 +363,7 @@ fn load_only_flags(load: &LoadArgs) -> Vec<&'static str> {
         ("shard", load.shard.is_some()),
         ("start-at", load.start_at.is_some()),
         ("start-file", load.start_file.is_some()),
+        ("calibrate", load.calibrate),
     ]
     .into_iter()
     .filter_map(|(f, given)| given.then_some(f))
@@ -640,6 +641,7 @@ mod tests {
             (vec!["--load-warmup", "1"], "load-warmup"),
             (vec!["--burstiness", "0.5"], "burstiness"),
             (vec!["--no-preconnect"], "no-preconnect"),
+            (vec!["--calibrate"], "calibrate"),
         ] {
             let err = plan(&argv, TWO).expect_err("refused");
             assert_eq!(err, PlanError::NeedsLoadMode { flag }, "{argv:?}");

@@ -590,6 +590,11 @@ async fn load_engine(
             (p, s),
         )
         .await;
+    } else if ctx.calibrate {
+        let line =
+            "--calibrate: not run for a --find search or an input sweep (plain load steps only)";
+        session.log(line);
+        progress.println(line);
     }
     let swept = match (input, swept) {
         (Some(sweep), Some(records)) => {
