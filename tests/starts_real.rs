@@ -150,6 +150,8 @@ fn two_starts_of_llama_server_have_ordered_phases_and_page_cache_shares() {
     }
     let runs = doc["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "one request after each start");
+    assert_eq!(runs[0]["run_index"], 0);
+    assert_eq!(runs[1]["run_index"], 1);
     let report_md = std::fs::read_dir(dir.path().join("report"))
         .unwrap()
         .flatten()

@@ -4,7 +4,7 @@
 //! after. The first start is made cold where the host allows it (the model file's pages
 //! dropped with `posix_fadvise(POSIX_FADV_DONTNEED)`, no root needed); otherwise the
 //! results say why not. After each start one request (the suite's first prompt) is sent
-//! at once: its record is an ordinary run (run index = start), and its time to first
+//! at once: its record is an ordinary run (run index = start − 1), and its time to first
 //! token closes the start's timeline. No fairness check runs in between: the request
 //! right after the start is what is measured.
 //!
@@ -186,7 +186,8 @@ async fn one_start(
     let running = crate::server::start_for(ctx.settings, ctx.key, &log_dir, None).await?;
     let (spawned, ready) = running.clock().unwrap_or((Instant::now(), Instant::now()));
     let spawn_wall = running.spawned_wall();
-    let record = first_request(ctx, &running, index, spawned).await;
+    // Run indexes count from 0, as in every other mode: start 1's request is run 0.
+    let record = first_request(ctx, &running, index - 1, spawned).await;
     let first_token_ms = record
         .timeline
         .as_ref()
@@ -266,7 +267,7 @@ async fn one_start(
 async fn first_request(
     ctx: &EngineCtx<'_>,
     running: &crate::server::RunningEngine,
-    index: u32,
+    run_index: u32,
     origin: Instant,
 ) -> crate::results::RunRecord {
     let target = &running.target;
@@ -278,7 +279,7 @@ async fn first_request(
             &target.endpoint,
             "",
             "",
-            index,
+            run_index,
             sampling,
             &ctx.inputs.template_name,
         );
@@ -297,7 +298,7 @@ async fn first_request(
         &target.endpoint,
         &p.id,
         p.tier.as_str(),
-        index,
+        run_index,
         sampling.clone(),
         &ctx.inputs.template_name,
     );
