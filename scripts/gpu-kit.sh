@@ -14,7 +14,10 @@ PY="$HOME_DIR/venv/bin/python"
 KIT="$REPO/.gpu-kit"
 CACHE="$HOME_DIR/gpu-kit"
 mkdir -p "$KIT/whl" "$KIT/tokenizer" "$CACHE"
-grep -qx '/.gpu-kit/' "$REPO/.git/info/exclude" 2>/dev/null || echo '/.gpu-kit/' >>"$REPO/.git/info/exclude"
+EXCLUDE="$(git -C "$REPO" rev-parse --git-path info/exclude)"
+case "$EXCLUDE" in /*) ;; *) EXCLUDE="$REPO/$EXCLUDE" ;; esac
+mkdir -p "$(dirname "$EXCLUDE")"
+grep -qx '/.gpu-kit/' "$EXCLUDE" 2>/dev/null || echo '/.gpu-kit/' >>"$EXCLUDE"
 
 # The binary, built at the commit it says.
 (cd "$REPO" && cargo build --release --quiet --bin inferbench)
