@@ -75,6 +75,7 @@ pub mod compare;
 pub mod config;
 pub mod doctor;
 pub mod engine;
+pub mod engines;
 pub mod environment;
 pub mod error;
 pub mod exit;
@@ -141,7 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Server(args) => crate::server::run(args).await,
             Command::Models(args) => match args.action {
                 cli::ModelsAction::Prepare { common } => {
-                    crate::engine::ollama::prepare(&common.settings()?).await
+                    crate::engines::ollama::server::prepare(&common.settings()?).await
                 }
             },
             Command::Cli(args) => crate::pipeline::run_cli(args).await,

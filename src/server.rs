@@ -155,12 +155,12 @@ pub fn plan_for(
     };
     use crate::engine::EngineKind;
     match Settings::kind_of(key, section) {
-        EngineKind::LlamaCpp => crate::engine::llamacpp::plan(&ctx),
-        EngineKind::PyTorch => crate::engine::pytorch::plan(&ctx),
-        EngineKind::Ollama => crate::engine::ollama::plan(&ctx),
-        EngineKind::Uzu => crate::engine::uzu::plan(&ctx),
-        EngineKind::OpenAi => crate::engine::openai::plan(&ctx),
-        EngineKind::Mock => crate::engine::openai::plan_mock(&ctx),
+        EngineKind::LlamaCpp => crate::engines::llamacpp::server::plan(&ctx),
+        EngineKind::PyTorch => crate::engines::pytorch::server::plan(&ctx),
+        EngineKind::Ollama => crate::engines::ollama::server::plan(&ctx),
+        EngineKind::Uzu => crate::engines::uzu::server::plan(&ctx),
+        EngineKind::OpenAi => crate::engines::openai::server::plan(&ctx),
+        EngineKind::Mock => crate::engines::openai::server::plan_mock(&ctx),
     }
 }
 
@@ -283,7 +283,7 @@ async fn start_with(
     info.load_ms = Some(load.as_secs_f64() * 1000.0);
     info.capacity = capacity(&client, &plan.target, streams).await;
     if plan.target.kind == crate::engine::EngineKind::PyTorch {
-        match crate::engine::pytorch::read_settings(&client, &plan.target.base_url).await {
+        match crate::engines::pytorch::server::read_settings(&client, &plan.target.base_url).await {
             Ok((settings, notes)) => {
                 info.engine_settings = settings;
                 info.notes.extend(notes);
@@ -354,25 +354,28 @@ async fn ollama_model_loaded(
     t0: Instant,
     info: &mut EngineInfo,
 ) -> Result<()> {
-    if let Err(e) = crate::engine::ollama::check_model(&plan.target.base_url, key, model).await {
+    if let Err(e) =
+        crate::engines::ollama::server::check_model(&plan.target.base_url, key, model).await
+    {
         // Not registered yet (setup runs before inferbench is built): register it from
         // the configured GGUF, as `inferbench models prepare` does, then check again.
         // Without a configured GGUF the error says how to register it.
         if section(settings, key)?.model_path.is_none() {
             return Err(e);
         }
-        crate::engine::ollama::prepare(settings)
+        crate::engines::ollama::server::prepare(settings)
             .await
             .with_context(|| format!("{key}: registering model {model}"))?;
         info.notes.push(format!(
             "model {model} registered from the configured GGUF at start"
         ));
-        crate::engine::ollama::check_model(&plan.target.base_url, key, model).await?;
+        crate::engines::ollama::server::check_model(&plan.target.base_url, key, model).await?;
     }
     // Ollama loads a model on its first request; load it here so load_ms means the
     // same for every engine (spawn → model in memory and serving).
     let left = plan.startup_timeout.saturating_sub(t0.elapsed());
-    crate::engine::ollama::preload(&plan.target.base_url, key, model, left.max(POLL)).await?;
+    crate::engines::ollama::server::preload(&plan.target.base_url, key, model, left.max(POLL))
+        .await?;
     info.notes
         .push("load_ms includes loading the model (preloaded with an empty generate)".into());
     Ok(())
@@ -382,7 +385,7 @@ async fn ollama_model_loaded(
 /// model is loaded, beside the device the config asked for: `engine_settings.backend`.
 fn ollama_backend(log_path: &Path, info: &mut EngineInfo) {
     let log = std::fs::read_to_string(log_path).unwrap_or_default();
-    let found = crate::engine::ollama::backend_from_log(&log);
+    let found = crate::engines::ollama::server::backend_from_log(&log);
     let setting = crate::results::EngineSetting {
         effective: found.effective(),
         asked: info.device.clone(),

@@ -137,8 +137,10 @@ fn llama_bench_tg(model: &Path) -> f64 {
         "llama-bench failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows = climode::llamacpp::parse_bench_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
-    climode::llamacpp::tg_row(&rows)
+    let rows =
+        inferbench::engines::llamacpp::cli::parse_bench_json(&String::from_utf8_lossy(&out.stdout))
+            .unwrap();
+    inferbench::engines::llamacpp::cli::tg_row(&rows)
         .expect("a tg row (n_prompt = 0)")
         .avg_ts
 }

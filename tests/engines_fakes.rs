@@ -144,7 +144,7 @@ async fn uzu_adapter_reads_a_quirky_stream() {
     let mut r = r;
     inferbench::record::note_sampling_applied(
         &mut r,
-        inferbench::record::api_sampling_applied(target.kind, &s.sampling()),
+        inferbench::engines::api_sampling_applied(target.kind, &s.sampling()),
     );
     let applied = r.sampling_applied.as_ref().expect("a seed Uzu ignores");
     assert_eq!((applied.greedy, applied.temperature), (false, Some(0.3)));

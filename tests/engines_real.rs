@@ -461,7 +461,7 @@ async fn ollama_prepare_start_request_stop_clean() {
                           "startup_timeout": 60}}),
     );
     assert_eq!(
-        inferbench::engine::ollama::prepare(&s)
+        inferbench::engines::ollama::server::prepare(&s)
             .await
             .unwrap_or_else(|e| panic!("{e:#}")),
         0

@@ -64,7 +64,7 @@ pub fn missing_files(dir: &Path, names: &[&str]) -> Vec<String> {
 }
 
 /// `python generate.py --help` with CLI mode's own script, written to a scratch folder
-/// the way CLI mode writes it ([`crate::climode::pytorch::write_script`]): the script
+/// the way CLI mode writes it ([`crate::engines::pytorch::cli::write_script`]): the script
 /// starts with this interpreter (its imports beside torch, its argument parser).
 pub async fn generate_script_help(python: &Path, timeout: Duration) -> Result<String, String> {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -75,7 +75,8 @@ pub async fn generate_script_help(python: &Path, timeout: Duration) -> Result<St
     ));
     let result = async {
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let script = crate::climode::pytorch::write_script(&dir).map_err(|e| format!("{e:#}"))?;
+        let script =
+            crate::engines::pytorch::cli::write_script(&dir).map_err(|e| format!("{e:#}"))?;
         answers(
             &CommandSpec::new(python).arg(&script).arg("--help"),
             timeout,

@@ -321,7 +321,7 @@ fn python_of(settings: &Settings, s: &Selected<'_>) -> Result<PathBuf, String> {
         log_dir: Path::new("."),
         streams: None,
     };
-    crate::engine::pytorch::python(&ctx).map_err(|e| e.to_string())
+    crate::engines::pytorch::server::python(&ctx).map_err(|e| e.to_string())
 }
 
 /// The probe's answer for `python`, or why there is none.
@@ -459,14 +459,14 @@ async fn ollama_checks(
     } else {
         out.push(checks::model(key, section_name, &model));
     }
-    let store = crate::engine::ollama::models_dir(section, settings);
-    let name = crate::engine::ollama::model_name(section);
+    let store = crate::engines::ollama::server::models_dir(section, settings);
+    let name = crate::engines::ollama::server::model_name(section);
     let system = crate::prompt::suite::suite_for(settings)
         .map(|(s, _)| s)
         .unwrap_or_default();
     let expected = checks::ExpectedOllama {
         gguf_bytes,
-        template: crate::engine::ollama::GEMMA3_TEMPLATE.to_string(),
+        template: crate::engines::ollama::server::GEMMA3_TEMPLATE.to_string(),
         stops: vec!["<start_of_turn>".into(), "<end_of_turn>".into()],
         system,
     };
@@ -533,7 +533,7 @@ fn uzu_server_checks(
     let facts = gather::model_facts(model_path.clone());
     let local = model_path
         .as_deref()
-        .and_then(crate::engine::uzu::local_model);
+        .and_then(crate::engines::uzu::server::local_model);
     let runs_as = local.map(|l| {
         format!(
             "runs as LOCAL_PATH={} cli server --model {}",
@@ -632,7 +632,6 @@ async fn cli_checks(
     folder_checked: bool,
 ) -> Vec<Check> {
     let key = s.key.as_str();
-    let kind = s.kind.to_string();
     let mut out = Vec::new();
     let model = crate::climode::model_path_of(key, cli, settings);
     // CLI mode's model, when it is not the one the section's checks looked at.
@@ -646,7 +645,7 @@ async fn cli_checks(
     };
     match s.kind {
         EngineKind::LlamaCpp => {
-            let found = cli_program(key, &kind, cli, settings);
+            let found = cli_program(key, s.kind, cli, settings);
             let version = match &found {
                 Ok(p) => {
                     gather::answers(
@@ -661,7 +660,7 @@ async fn cli_checks(
             cli_model(&mut out);
         }
         EngineKind::Ollama => {
-            let found = cli_program(key, &kind, cli, settings);
+            let found = cli_program(key, s.kind, cli, settings);
             let version = match &found {
                 Ok(p) => ollama_version(p).await,
                 Err(_) => None,
@@ -719,7 +718,7 @@ async fn cli_checks(
             cli_model(&mut out);
         }
         EngineKind::Uzu => {
-            let found = cli_program(key, &kind, cli, settings);
+            let found = cli_program(key, s.kind, cli, settings);
             out.push(checks::uzu_binary(
                 key,
                 "engines",
@@ -745,7 +744,9 @@ async fn cli_checks(
                 ));
             }
         }
-        EngineKind::OpenAi | EngineKind::Mock => out.push(checks::no_cli_tool(key, &kind)),
+        EngineKind::OpenAi | EngineKind::Mock => {
+            out.push(checks::no_cli_tool(key, s.kind.as_str()))
+        }
     }
     out
 }
@@ -763,11 +764,11 @@ fn section_model(settings: &Settings, s: &Selected<'_>) -> Option<PathBuf> {
 /// The program CLI mode runs for engine `kind`, or why there is none.
 fn cli_program(
     key: &str,
-    kind: &str,
+    kind: EngineKind,
     cli: &EngineSection,
     settings: &Settings,
 ) -> Result<PathBuf, String> {
-    let names = crate::climode::program_names(kind);
+    let names = crate::engines::cli_programs(kind);
     crate::climode::find_program(cli.binary.as_deref(), names, settings).ok_or_else(|| {
         match cli.binary.as_deref() {
             Some(raw) => format!(
@@ -833,10 +834,10 @@ pub fn config_flag(settings: &Settings) -> String {
 /// The port an adapter uses when the config names none.
 fn default_port(kind: EngineKind) -> Option<u16> {
     match kind {
-        EngineKind::LlamaCpp => Some(crate::engine::llamacpp::DEFAULT_PORT),
-        EngineKind::Ollama => Some(crate::engine::ollama::DEFAULT_PORT),
-        EngineKind::PyTorch => Some(crate::engine::pytorch::DEFAULT_PORT),
-        EngineKind::Uzu => Some(crate::engine::uzu::DEFAULT_PORT),
+        EngineKind::LlamaCpp => Some(crate::engines::llamacpp::server::DEFAULT_PORT),
+        EngineKind::Ollama => Some(crate::engines::ollama::server::DEFAULT_PORT),
+        EngineKind::PyTorch => Some(crate::engines::pytorch::server::DEFAULT_PORT),
+        EngineKind::Uzu => Some(crate::engines::uzu::server::DEFAULT_PORT),
         EngineKind::OpenAi | EngineKind::Mock => None,
     }
 }

@@ -1,16 +1,12 @@
-//! Engine adapters: one file per engine. Each knows how to launch its engine, when it is
-//! ready, how to phrase a request, and how to read what the engine says about itself.
+//! What every engine shares: its kind, the target the client talks to, launch helpers,
+//! the fairness check and multi-GPU settings. Each engine's own code is in its folder under
+//! `engines/`, which sits above this module.
 
 pub mod fairness;
 pub mod kind;
 pub mod launch;
-pub mod llamacpp;
 pub mod multigpu;
-pub mod ollama;
-pub mod openai;
-pub mod pytorch;
 pub mod startlog;
-pub mod uzu;
 
 use crate::client::{MaxTokensField, Protocol};
 pub use kind::EngineKind;

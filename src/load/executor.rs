@@ -700,7 +700,8 @@ impl Ctx {
         let sent = chrono::Duration::from_std(trace.timeline.sent).unwrap_or_default();
         r.started_at = (self.wall_origin + sent).to_rfc3339();
         fill_record(&mut r, trace, self.opts.count_tokens.as_ref());
-        crate::record::api_checks(&mut r, &self.target, sampling, self.opts.cache_prompt);
+        let applied = crate::engines::api_sampling_applied(self.target.kind, sampling);
+        crate::record::api_checks(&mut r, &self.target, applied, self.opts.cache_prompt);
         if self.opts.workload.is_some() {
             r.workload_item = Some(prompt.id.clone());
         }

@@ -312,7 +312,8 @@ async fn first_request(
         ctx.inputs.tokenizer.count(&trace.text),
         &checks,
     );
-    crate::record::api_checks(&mut record, target, &sampling, ctx.settings.cache_prompt);
+    let applied = crate::engines::api_sampling_applied(target.kind, &sampling);
+    crate::record::api_checks(&mut record, target, applied, ctx.settings.cache_prompt);
     record
 }
 
@@ -321,8 +322,8 @@ async fn first_request(
 fn model_file(settings: &Settings, key: &str, kind: EngineKind) -> Option<PathBuf> {
     let section = settings.file.servers.get(key)?;
     if kind == EngineKind::Ollama {
-        let dir = crate::engine::ollama::models_dir(section, settings);
-        let name = crate::engine::ollama::model_name(section);
+        let dir = crate::engines::ollama::server::models_dir(section, settings);
+        let name = crate::engines::ollama::server::model_name(section);
         let manifest = crate::engine::startlog::ollama_manifest_path(&dir, &name)?;
         let text = std::fs::read_to_string(manifest).ok()?;
         return crate::engine::startlog::ollama_blob(&dir, &text).filter(|p| p.is_file());

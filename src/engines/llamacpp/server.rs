@@ -12,12 +12,12 @@
 //! `cache_prompt` follows `inferbench.cache_prompt` (default false, so every run pays its
 //! prefill; llama-server's own default is true); `ignore_eos` supported.
 
-use super::ApiTarget;
-use super::launch::{
+use crate::client::Protocol;
+use crate::engine::ApiTarget;
+use crate::engine::launch::{
     LaunchPlan, PlanContext, Readiness, nvidia_gpu_present, protocol_for_endpoint,
     unsupported_endpoint,
 };
-use crate::client::Protocol;
 use crate::process::CommandSpec;
 use std::path::Path;
 
@@ -70,7 +70,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     });
     cmd = cmd.args(["-t".to_string(), threads.to_string()]);
 
-    let template = super::launch::engine_template(ctx)?;
+    let template = crate::engine::launch::engine_template(ctx)?;
     let template_name = match &template {
         Some(t) => {
             let file = ctx.generated_file("chat-template.jinja");

@@ -9,13 +9,13 @@
 //! turn, exactly as our reference template renders it) and stop tokens, starts a
 //! temporary `ollama serve`, runs `ollama create`, and stops the server.
 
-use super::ApiTarget;
-use super::launch::{
+use crate::client::Protocol;
+use crate::config::{EngineSection, Settings};
+use crate::engine::ApiTarget;
+use crate::engine::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, inferbench_home, protocol_for_endpoint,
     unsupported_endpoint,
 };
-use crate::client::Protocol;
-use crate::config::{EngineSection, Settings};
 use crate::process::{CommandSpec, LogTarget, ProcessGroup};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -262,7 +262,7 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
         .map(|(k, s)| (k.clone(), s.clone()))
         .unwrap_or_else(|| ("ollama".to_string(), EngineSection::default()));
     let binary =
-        super::launch::find_binary(&key, section.binary.as_deref(), &["ollama"], settings)?;
+        crate::engine::launch::find_binary(&key, section.binary.as_deref(), &["ollama"], settings)?;
     let raw = section
         .model_path
         .clone()

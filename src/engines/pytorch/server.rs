@@ -10,12 +10,12 @@
 //! ([`read_settings`]): the value in effect next to the one asked, so a fallback (an
 //! attention implementation the model does not take) is on record.
 
-use super::ApiTarget;
-use super::launch::{
+use crate::client::Protocol;
+use crate::engine::ApiTarget;
+use crate::engine::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, inferbench_home, protocol_for_endpoint,
     search_path, unsupported_endpoint,
 };
-use crate::client::Protocol;
 use crate::process::CommandSpec;
 use crate::results::EngineSetting;
 use std::collections::BTreeMap;
@@ -29,9 +29,9 @@ const ENDPOINTS: &[&str] = &[
 ];
 
 /// The server script, embedded so an installed binary can run it from anywhere.
-pub const SERVER_SCRIPT: &str = include_str!("../../python/pytorch_server.py");
+pub const SERVER_SCRIPT: &str = include_str!("../../../python/pytorch_server.py");
 /// The knobs both PyTorch scripts import (`import torch_knobs`), written next to them.
-pub const KNOBS_SCRIPT: &str = include_str!("../../python/torch_knobs.py");
+pub const KNOBS_SCRIPT: &str = include_str!("../../../python/torch_knobs.py");
 /// The file name the scripts import it by.
 pub const KNOBS_FILE: &str = "torch_knobs.py";
 /// Start-up allowance with `compile` on: the server compiles before it is ready.
@@ -243,7 +243,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     {
         cmd = cmd.arg("--tokenizer").arg(dir);
     }
-    let template = super::launch::engine_template(ctx)?;
+    let template = crate::engine::launch::engine_template(ctx)?;
     if let Some(t) = &template {
         let f = ctx.generated_file("chat-template.jinja");
         files.push((f.clone(), t.source.clone()));

@@ -1,0 +1,147 @@
+//! The engines: one folder per engine, and this registry, one line per engine where the
+//! rest of the program asks "which engine is this?".
+//!
+//! Each engine's folder holds what is particular to it:
+//! - `mod.rs`: what it is (its CLI programs);
+//! - `server.rs`: how its server starts, when it is ready, the shape of its requests and
+//!   its quirks (API mode, `inferbench server`);
+//! - `cli.rs`: how its command-line tool runs and pure parsers of what it prints (CLI mode).
+//!
+//! What every engine shares (the [`crate::engine::EngineKind`], [`crate::engine::ApiTarget`],
+//! launch helpers, fairness, multi-GPU) stays in [`crate::engine`], below this registry;
+//! CLI mode's process machinery in [`crate::climode`].
+
+pub mod llamacpp;
+pub mod ollama;
+pub mod openai;
+pub mod pytorch;
+pub mod uzu;
+
+use crate::climode::exec::ProcessOutcome;
+use crate::climode::{AdapterInputs, Case, Interpreted};
+use crate::engine::EngineKind;
+use crate::error::UserError;
+use crate::measure::roofline;
+use crate::results::{Sampling, SamplingApplied};
+
+/// The programs CLI mode runs for an engine kind, in the order they are looked for.
+/// Empty for a kind without one (PyTorch runs [`crate::climode::python_for`]).
+pub fn cli_programs(kind: EngineKind) -> &'static [&'static str] {
+    match kind {
+        EngineKind::LlamaCpp => llamacpp::CLI_PROGRAMS,
+        EngineKind::Ollama => ollama::CLI_PROGRAMS,
+        EngineKind::Uzu => uzu::CLI_PROGRAMS,
+        EngineKind::PyTorch | EngineKind::OpenAi | EngineKind::Mock => &[],
+    }
+}
+
+/// The sampling an API engine of `kind` really applies of `s`, where it cannot take it
+/// as asked (for [`crate::record::note_sampling_applied`]); `None` when it takes it all.
+/// Pure.
+pub fn api_sampling_applied(kind: EngineKind, s: &Sampling) -> Option<SamplingApplied> {
+    match kind {
+        EngineKind::Uzu => uzu::server::api_sampling_applied(s),
+        _ => None,
+    }
+}
+
+/// Build the CLI-mode adapter of an engine of `kind` (its own `cli::setup`).
+pub fn cli_adapter(
+    kind: EngineKind,
+    inputs: AdapterInputs,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Adapter> {
+    Ok(match kind {
+        EngineKind::LlamaCpp => Adapter::LlamaCpp(llamacpp::cli::setup(inputs, notes)?),
+        EngineKind::Ollama => Adapter::Ollama(ollama::cli::setup(inputs, notes)?),
+        EngineKind::PyTorch => Adapter::PyTorch(pytorch::cli::setup(inputs, notes)?),
+        EngineKind::Uzu => Adapter::Uzu(uzu::cli::setup(inputs, notes)?),
+        EngineKind::OpenAi | EngineKind::Mock => {
+            let key = inputs.key;
+            return Err(UserError::new(format!(
+                "engines.{key}: kind `{kind}` has no command-line tool to benchmark in CLI mode \
+                 (use `inferbench api` for it)"
+            ))
+            .into());
+        }
+    })
+}
+
+/// One configured engine, ready to run in CLI mode: its `cli::Setup`.
+#[derive(Debug, Clone)]
+pub enum Adapter {
+    LlamaCpp(llamacpp::cli::Setup),
+    Ollama(ollama::cli::Setup),
+    PyTorch(pytorch::cli::Setup),
+    Uzu(uzu::cli::Setup),
+}
+
+impl Adapter {
+    pub fn endpoint(&self) -> String {
+        match self {
+            Adapter::LlamaCpp(s) => s.endpoint(),
+            Adapter::Ollama(s) => s.endpoint(),
+            Adapter::PyTorch(s) => s.endpoint(),
+            Adapter::Uzu(s) => s.endpoint(),
+        }
+    }
+
+    pub fn command(
+        &self,
+        case: &Case,
+        s: &Sampling,
+    ) -> anyhow::Result<crate::process::CommandSpec> {
+        match self {
+            Adapter::LlamaCpp(x) => Ok(x.command(case, s)),
+            Adapter::Ollama(x) => Ok(x.command(case)),
+            Adapter::PyTorch(x) => x.command(case, s),
+            Adapter::Uzu(x) => x.command(case, s),
+        }
+    }
+
+    /// Switch to the fallback tool when this outcome says the first choice does not
+    /// exist in this version; returns a note when it switched.
+    pub fn fallback(&mut self, o: &ProcessOutcome) -> Option<String> {
+        match self {
+            Adapter::LlamaCpp(x) if x.needs_chat_fallback(o) => {
+                x.tool = llamacpp::cli::Tool::ChatCli;
+                Some(
+                    "this llama-cli is chat-only (refuses -no-cnv): using --simple-io -st, \
+                     which applies the GGUF's own template, not inferbench's"
+                        .into(),
+                )
+            }
+            Adapter::Uzu(x) if x.needs_run_fallback(o) => {
+                x.tool = uzu::cli::Tool::Run;
+                Some(
+                    "this Uzu cli has no `bench`: using the 0.4.x `cli run -m`, which takes the \
+                     user message only (no system prompt)"
+                        .into(),
+                )
+            }
+            _ => None,
+        }
+    }
+
+    pub fn interpret(&self, case: &Case, o: &ProcessOutcome, s: &Sampling) -> Interpreted {
+        match self {
+            Adapter::LlamaCpp(x) => x.interpret(case, o, s.max_tokens),
+            Adapter::Ollama(x) => x.interpret(o),
+            Adapter::PyTorch(x) => x.interpret(o),
+            Adapter::Uzu(x) => x.interpret(case, o, s),
+        }
+    }
+
+    /// Bytes of weights this engine reads per decoded token, for the roofline.
+    /// transformers loads weights at the torch dtype whatever the file holds (a GGUF is
+    /// dequantized, safetensors are cast), so a PyTorch model is sized at the dtype
+    /// generate.py really loads ([`roofline::transformers_bytes_per_param`]).
+    pub fn model_bytes(&self) -> anyhow::Result<roofline::ModelBytes> {
+        match self {
+            Adapter::LlamaCpp(x) => roofline::model_bytes(&x.model),
+            Adapter::Ollama(_) => anyhow::bail!("no model file to size (Ollama keeps its own)"),
+            Adapter::PyTorch(x) => roofline::transformers_model_bytes(&x.model, Some(x.dtype())),
+            Adapter::Uzu(x) => roofline::model_bytes(&x.model),
+        }
+    }
+}
