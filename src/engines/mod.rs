@@ -19,7 +19,8 @@ pub mod uzu;
 
 use crate::climode::exec::ProcessOutcome;
 use crate::climode::{AdapterInputs, Case, Interpreted};
-use crate::engine::EngineKind;
+use crate::engine::launch::{LaunchPlan, PlanContext};
+use crate::engine::{ApiTarget, EngineKind};
 use crate::error::UserError;
 use crate::measure::roofline;
 use crate::results::{Sampling, SamplingApplied};
@@ -32,6 +33,48 @@ pub fn cli_programs(kind: EngineKind) -> &'static [&'static str] {
         EngineKind::Ollama => ollama::CLI_PROGRAMS,
         EngineKind::Uzu => uzu::CLI_PROGRAMS,
         EngineKind::PyTorch | EngineKind::OpenAi | EngineKind::Mock => &[],
+    }
+}
+
+/// The launch plan of the server of `ctx.key`, by its engine's own `server::plan`.
+pub fn plan(kind: EngineKind, ctx: &PlanContext) -> anyhow::Result<LaunchPlan> {
+    match kind {
+        EngineKind::LlamaCpp => llamacpp::server::plan(ctx),
+        EngineKind::PyTorch => pytorch::server::plan(ctx),
+        EngineKind::Ollama => ollama::server::plan(ctx),
+        EngineKind::Uzu => uzu::server::plan(ctx),
+        EngineKind::OpenAi => openai::server::plan(ctx),
+        EngineKind::Mock => openai::server::plan_mock(ctx),
+    }
+}
+
+/// The engine's capacity for concurrent streams: what llama-server reports
+/// (`/props` `total_slots`), else what we asked for.
+pub async fn capacity(
+    client: &reqwest::Client,
+    target: &ApiTarget,
+    asked: Option<u32>,
+) -> Option<crate::results::Capacity> {
+    let reported = match target.kind {
+        EngineKind::LlamaCpp => llamacpp::server::props_total_slots(client, &target.base_url).await,
+        _ => None,
+    };
+    let source = match target.kind {
+        EngineKind::Ollama => "OLLAMA_NUM_PARALLEL set by inferbench (Ollama does not report it)",
+        _ => "asked for by inferbench (the engine does not report it)",
+    };
+    match (reported, asked) {
+        (Some((streams, source)), asked) => Some(crate::results::Capacity {
+            streams,
+            source,
+            asked,
+        }),
+        (None, Some(n)) if target.kind == EngineKind::Ollama => Some(crate::results::Capacity {
+            streams: n,
+            source: source.into(),
+            asked: Some(n),
+        }),
+        _ => None,
     }
 }
 

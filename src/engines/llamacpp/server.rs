@@ -187,3 +187,15 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         notes,
     })
 }
+
+/// `total_slots` from a llama-server-style `/props`: how many streams it serves at once.
+/// `None` when the server has no such endpoint (not llama-server) or does not say.
+pub async fn props_total_slots(client: &reqwest::Client, base_url: &str) -> Option<(u32, String)> {
+    let url = format!("{}/props", base_url.trim_end_matches('/'));
+    let v: serde_json::Value = match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r.json().await.ok()?,
+        _ => return None,
+    };
+    let n = u32::try_from(v.get("total_slots")?.as_u64()?).ok()?;
+    Some((n, "llama-server /props total_slots".to_string()))
+}

@@ -401,6 +401,62 @@ fn slog_value(line: &str, key: &str) -> Option<String> {
     }
 }
 
+/// Ollama's model registered (from the configured GGUF when it is not yet) and loaded,
+/// so that load time means the same for every engine.
+pub async fn model_loaded(
+    settings: &Settings,
+    key: &str,
+    plan: &LaunchPlan,
+    model: &str,
+    t0: Instant,
+    info: &mut crate::results::EngineInfo,
+    poll: Duration,
+) -> anyhow::Result<()> {
+    if let Err(e) = check_model(&plan.target.base_url, key, model).await {
+        // Not registered yet (setup runs before inferbench is built): register it from
+        // the configured GGUF, as `inferbench models prepare` does, then check again.
+        // Without a configured GGUF the error says how to register it.
+        if settings
+            .file
+            .servers
+            .get(key)
+            .is_none_or(|s| s.model_path.is_none())
+        {
+            return Err(e);
+        }
+        prepare(settings)
+            .await
+            .with_context(|| format!("{key}: registering model {model}"))?;
+        info.notes.push(format!(
+            "model {model} registered from the configured GGUF at start"
+        ));
+        check_model(&plan.target.base_url, key, model).await?;
+    }
+    // Ollama loads a model on its first request; load it here so load_ms means the
+    // same for every engine (spawn → model in memory and serving).
+    let left = plan.startup_timeout.saturating_sub(t0.elapsed());
+    preload(&plan.target.base_url, key, model, left.max(poll)).await?;
+    info.notes
+        .push("load_ms includes loading the model (preloaded with an empty generate)".into());
+    Ok(())
+}
+
+/// The back end Ollama chose for itself (it has no device setting), as its log says once the
+/// model is loaded, beside the device the config asked for: `engine_settings.backend`.
+pub fn record_backend(log_path: &Path, info: &mut crate::results::EngineInfo) {
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    let found = backend_from_log(&log);
+    let setting = crate::results::EngineSetting {
+        effective: found.effective(),
+        asked: info.device.clone(),
+    };
+    if setting.effective.is_none() {
+        info.notes
+            .push("back end not read: the Ollama log names no model load".into());
+    }
+    info.engine_settings.insert("backend".into(), setting);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
