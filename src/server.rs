@@ -10,7 +10,7 @@
 use crate::cli::{ServerAction, ServerArgs};
 use crate::config::{EngineSection, Settings};
 use crate::engine::ApiTarget;
-use crate::engine::launch::{LaunchPlan, PlanContext, Readiness, StartError, inferbench_home};
+use crate::engines::launch::{LaunchPlan, PlanContext, Readiness, StartError, inferbench_home};
 use crate::process::{LogTarget, ProcessGroup};
 use crate::results::{EngineInfo, Mode};
 use anyhow::{Context, Result};
@@ -329,7 +329,7 @@ fn launch_info(settings: &Settings, key: &str, plan: &LaunchPlan) -> EngineInfo 
         starts: None,
     };
     if let Some(section) = settings.file.servers.get(key) {
-        use crate::engine::launch::{HostDevices, configured_device, resolve_device};
+        use crate::engines::launch::{HostDevices, configured_device, resolve_device};
         let (device, why) =
             resolve_device(configured_device(settings, section), &HostDevices::detect());
         info.notes.push(format!("device {device} ({why})"));

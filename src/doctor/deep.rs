@@ -69,7 +69,7 @@ async fn one(
 ) -> Vec<Check> {
     let key = s.key.as_str();
     if s.kind == EngineKind::Uzu
-        && crate::engine::launch::find_binary(
+        && crate::engines::launch::find_binary(
             key,
             s.section.binary.as_deref(),
             &["uzu", "uzu_cli"],

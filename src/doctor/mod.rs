@@ -23,7 +23,7 @@ pub mod render;
 pub use crate::cli::DoctorMode as Mode;
 use crate::config::{EngineSection, Settings};
 use crate::engine::EngineKind;
-use crate::engine::launch::{HostDevices, PlanContext, configured_device, resolve_device};
+use crate::engines::launch::{HostDevices, PlanContext, configured_device, resolve_device};
 use checks::Check;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -164,7 +164,7 @@ pub async fn checks_for(settings: &Settings, chosen: &[Selected<'_>]) -> Vec<Che
         let api = s.server.and_then(|_| python_of(settings, s).ok());
         let cli = s
             .cli
-            .and_then(|c| crate::climode::python_for(c, settings))
+            .and_then(|c| crate::engines::pytorch::cli::python_for(c, settings))
             .filter(|p| p.is_file());
         for p in api.into_iter().chain(cli) {
             if !interpreters.contains(&p) {
@@ -387,7 +387,7 @@ fn find_server_binary(
     sec: &EngineSection,
     names: &[&str],
 ) -> Result<PathBuf, String> {
-    crate::engine::launch::find_binary(key, sec.binary.as_deref(), names, settings)
+    crate::engines::launch::find_binary(key, sec.binary.as_deref(), names, settings)
         .map_err(|e| e.to_string())
 }
 
@@ -575,7 +575,8 @@ fn mock_binary_check(settings: &Settings, s: &Selected<'_>) -> Check {
         None => Check::ok(key, "binary", "built in (inferbench mock-engine)"),
         Some(raw) => {
             let p = settings.path_of(raw);
-            if crate::climode::find_program(Some(&p.display().to_string()), &[], settings).is_some()
+            if crate::engines::launch::find_program(Some(&p.display().to_string()), &[], settings)
+                .is_some()
             {
                 Check::ok(key, "binary", format!("{} mock-engine", p.display()))
             } else {
@@ -619,7 +620,7 @@ fn port_check(s: &Selected<'_>, ports_seen: &mut Vec<(u16, String)>) -> Option<C
 }
 
 /// CLI mode's needs of one `engines` entry, found the way `inferbench cli` finds them
-/// ([`crate::climode::find_program`], [`crate::climode::python_for`],
+/// ([`crate::engines::launch::find_program`], [`crate::engines::pytorch::cli::python_for`],
 /// [`crate::climode::model_path_of`]): llama.cpp's `llama-completion` (or `llama-cli`)
 /// and that it starts; `ollama`; the interpreter `generate.py` runs with, its packages
 /// and that the script starts; Uzu's `cli` with its `bench` subcommand. A model CLI
@@ -678,7 +679,7 @@ async fn cli_checks(
             }
         }
         EngineKind::PyTorch => {
-            let python = match crate::climode::python_for(cli, settings) {
+            let python = match crate::engines::pytorch::cli::python_for(cli, settings) {
                 Some(p) if p.is_file() => Ok(p),
                 Some(p) => Err(format!(
                     "{} does not exist (engines.{key}.python)",
@@ -686,7 +687,7 @@ async fn cli_checks(
                 )),
                 None => Err(format!(
                     "no Python interpreter: no {} and no python3 on PATH",
-                    crate::engine::launch::inferbench_home()
+                    crate::config::inferbench_home()
                         .join("venv/bin/python")
                         .display()
                 )),
@@ -769,7 +770,7 @@ fn cli_program(
     settings: &Settings,
 ) -> Result<PathBuf, String> {
     let names = crate::engines::cli_programs(kind);
-    crate::climode::find_program(cli.binary.as_deref(), names, settings).ok_or_else(|| {
+    crate::engines::launch::find_program(cli.binary.as_deref(), names, settings).ok_or_else(|| {
         match cli.binary.as_deref() {
             Some(raw) => format!(
                 "`{raw}` (engines.{key}.binary) is not an executable program: {} does not exist or is not executable",
@@ -778,7 +779,7 @@ fn cli_program(
             None => format!(
                 "no `{}` on PATH nor in {}/bin",
                 names.join("` or `"),
-                crate::engine::launch::inferbench_home().display()
+                crate::config::inferbench_home().display()
             ),
         }
     })

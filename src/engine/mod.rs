@@ -1,10 +1,10 @@
-//! What every engine shares: its kind, the target the client talks to, launch helpers,
-//! the fairness check and multi-GPU settings. Each engine's own code is in its folder under
-//! `engines/`, which sits above this module.
+//! The words every layer uses to speak of an engine: its kind ([`EngineKind`]), the
+//! target the client talks to ([`ApiTarget`]) and the GPUs it may use ([`multigpu`]).
+//! Pure data, low in the house: the client, the config and the records read it. What
+//! starts, checks and drives engines (launch helpers, fairness, each engine's folder) is
+//! in `engines/`, above.
 
-pub mod fairness;
 pub mod kind;
-pub mod launch;
 pub mod multigpu;
 pub mod startlog;
 

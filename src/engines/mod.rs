@@ -7,10 +7,17 @@
 //!   its quirks (API mode, `inferbench server`);
 //! - `cli.rs`: how its command-line tool runs and pure parsers of what it prints (CLI mode).
 //!
-//! What every engine shares (the [`crate::engine::EngineKind`], [`crate::engine::ApiTarget`],
-//! launch helpers, fairness, multi-GPU) stays in [`crate::engine`], below this registry;
-//! CLI mode's process machinery in [`crate::climode`].
+//! Beside them, two engine-neutral files that only what starts engines needs:
+//! - [`launch`]: a launch plan and its context, the one program lookup
+//!   ([`launch::find_program`]), endpoints → protocols, devices;
+//! - [`fairness`]: the check that every engine got the same rendered prompt and tokens.
+//!
+//! The vocabulary every layer shares ([`crate::engine::EngineKind`],
+//! [`crate::engine::ApiTarget`], multi-GPU settings) stays in [`crate::engine`], low in
+//! the house; CLI mode's process machinery in [`crate::climode`].
 
+pub mod fairness;
+pub mod launch;
 pub mod llamacpp;
 pub mod ollama;
 pub mod openai;
@@ -19,14 +26,14 @@ pub mod uzu;
 
 use crate::climode::exec::ProcessOutcome;
 use crate::climode::{AdapterInputs, Case, Interpreted};
-use crate::engine::launch::{LaunchPlan, PlanContext};
 use crate::engine::{ApiTarget, EngineKind};
+use crate::engines::launch::{LaunchPlan, PlanContext};
 use crate::error::UserError;
 use crate::measure::roofline;
 use crate::results::{Sampling, SamplingApplied};
 
 /// The programs CLI mode runs for an engine kind, in the order they are looked for.
-/// Empty for a kind without one (PyTorch runs [`crate::climode::python_for`]).
+/// Empty for a kind without one (PyTorch runs [`pytorch::cli::python_for`]).
 pub fn cli_programs(kind: EngineKind) -> &'static [&'static str] {
     match kind {
         EngineKind::LlamaCpp => llamacpp::CLI_PROGRAMS,

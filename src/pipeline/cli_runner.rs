@@ -41,7 +41,7 @@ pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::
     });
     let mut notes = Vec::new();
     let (device, device_reason) = {
-        use crate::engine::launch::{HostDevices, configured_device, resolve_device};
+        use crate::engines::launch::{HostDevices, configured_device, resolve_device};
         resolve_device(configured_device(settings, section), &HostDevices::detect())
     };
     notes.push(format!("device {device} ({device_reason})"));
@@ -311,8 +311,8 @@ pub async fn start_ollama_server(
         Err(e)
             if e.chain().any(|c| {
                 matches!(
-                    c.downcast_ref::<crate::engine::launch::StartError>(),
-                    Some(crate::engine::launch::StartError::PortInUse { .. })
+                    c.downcast_ref::<crate::engines::launch::StartError>(),
+                    Some(crate::engines::launch::StartError::PortInUse { .. })
                 )
             }) =>
         {

@@ -21,8 +21,7 @@ use crate::climode::parse::{
     strip_log_time_prefix, strip_terminal_noise,
 };
 use crate::climode::{
-    AdapterInputs, Case, Interpreted, find_program, missing, optional_sampling_flags,
-    required_model,
+    AdapterInputs, Case, Interpreted, missing, optional_sampling_flags, required_model,
 };
 use crate::process::CommandSpec;
 use crate::results::{EngineReport, Flag, Sampling};
@@ -644,12 +643,16 @@ pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<S
     let AdapterInputs {
         key, section, ctx, ..
     } = inputs;
-    let program = find_program(section.binary.as_deref(), super::CLI_PROGRAMS, ctx.settings)
-        .ok_or_else(|| {
-            missing(&format!(
-                "engines.{key}: no llama-completion or llama-cli found"
-            ))
-        })?;
+    let program = crate::engines::launch::find_program(
+        section.binary.as_deref(),
+        super::CLI_PROGRAMS,
+        ctx.settings,
+    )
+    .ok_or_else(|| {
+        missing(&format!(
+            "engines.{key}: no llama-completion or llama-cli found"
+        ))
+    })?;
     let model = required_model(&inputs, Path::is_file)?;
     let jinja = matches!(
         section.chat_template.as_deref(),

@@ -14,7 +14,7 @@
 
 use crate::client::Protocol;
 use crate::engine::ApiTarget;
-use crate::engine::launch::{
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, nvidia_gpu_present, protocol_for_endpoint,
     unsupported_endpoint,
 };
@@ -70,7 +70,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     });
     cmd = cmd.args(["-t".to_string(), threads.to_string()]);
 
-    let template = crate::engine::launch::engine_template(ctx)?;
+    let template = crate::engines::launch::engine_template(ctx)?;
     let template_name = match &template {
         Some(t) => {
             let file = ctx.generated_file("chat-template.jinja");

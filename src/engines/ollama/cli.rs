@@ -22,7 +22,7 @@ use crate::climode::exec::ProcessOutcome;
 use crate::climode::parse::{
     normalize_spaces, parse_go_duration_ms, scan_quantities, strip_terminal_noise,
 };
-use crate::climode::{AdapterInputs, Case, Interpreted, find_program, missing};
+use crate::climode::{AdapterInputs, Case, Interpreted, missing};
 use crate::process::CommandSpec;
 use crate::results::EngineReport;
 use serde::{Deserialize, Serialize};
@@ -186,8 +186,12 @@ pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<S
     let AdapterInputs {
         key, section, ctx, ..
     } = inputs;
-    let program = find_program(section.binary.as_deref(), super::CLI_PROGRAMS, ctx.settings)
-        .ok_or_else(|| missing(&format!("engines.{key}: no `ollama` program found")))?;
+    let program = crate::engines::launch::find_program(
+        section.binary.as_deref(),
+        super::CLI_PROGRAMS,
+        ctx.settings,
+    )
+    .ok_or_else(|| missing(&format!("engines.{key}: no `ollama` program found")))?;
     let model = section
         .model_name
         .clone()

@@ -12,7 +12,7 @@
 use crate::client::Protocol;
 use crate::config::{EngineSection, Settings};
 use crate::engine::ApiTarget;
-use crate::engine::launch::{
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, inferbench_home, protocol_for_endpoint,
     unsupported_endpoint,
 };
@@ -261,8 +261,12 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
         .find(|(k, s)| Settings::kind_of(k, s) == crate::engine::EngineKind::Ollama)
         .map(|(k, s)| (k.clone(), s.clone()))
         .unwrap_or_else(|| ("ollama".to_string(), EngineSection::default()));
-    let binary =
-        crate::engine::launch::find_binary(&key, section.binary.as_deref(), &["ollama"], settings)?;
+    let binary = crate::engines::launch::find_binary(
+        &key,
+        section.binary.as_deref(),
+        &["ollama"],
+        settings,
+    )?;
     let raw = section
         .model_path
         .clone()

@@ -8,7 +8,7 @@
 
 use crate::client::Protocol;
 use crate::engine::ApiTarget;
-use crate::engine::launch::{
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, protocol_for_endpoint, unsupported_endpoint,
 };
 use crate::process::CommandSpec;
@@ -49,7 +49,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
             .or_else(|| model_name.clone())
             .unwrap_or_default();
         let program =
-            crate::engine::launch::find_binary(ctx.key, Some(&argv[0]), &[], ctx.settings)?;
+            crate::engines::launch::find_binary(ctx.key, Some(&argv[0]), &[], ctx.settings)?;
         let cmd = CommandSpec::new(program)
             .args(argv[1..].iter().map(|a| fill(a, &host, port, &model)))
             .args(ctx.extra_args());

@@ -14,9 +14,10 @@
 
 use crate::climode::exec::ProcessOutcome;
 use crate::climode::{
-    AdapterInputs, Case, Interpreted, missing, optional_sampling_flags, python_for, required_model,
-    sanitize,
+    AdapterInputs, Case, Interpreted, missing, optional_sampling_flags, required_model, sanitize,
 };
+use crate::config::{EngineSection, Settings};
+use crate::engines::launch::{is_executable, search_path};
 use crate::process::CommandSpec;
 use crate::results::{EngineReport, EngineSetting, Flag, Sampling};
 use anyhow::Context;
@@ -281,6 +282,18 @@ pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<S
         workdir: ctx.workdir.to_path_buf(),
         extra_args: inputs.extra_args,
     })
+}
+
+/// The Python interpreter CLI mode runs `generate.py` with: `engines.KEY.python` as
+/// configured (whether or not it exists), else the setup venv's, else `python3` on PATH.
+pub fn python_for(section: &EngineSection, settings: &Settings) -> Option<PathBuf> {
+    match section.python.as_deref() {
+        Some(p) => Some(settings.path_of(p)),
+        None => crate::config::setup_home()
+            .map(|h| h.join("venv/bin/python"))
+            .filter(|p| is_executable(p))
+            .or_else(|| search_path("python3")),
+    }
 }
 
 #[cfg(test)]

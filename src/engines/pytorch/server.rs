@@ -12,7 +12,7 @@
 
 use crate::client::Protocol;
 use crate::engine::ApiTarget;
-use crate::engine::launch::{
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, inferbench_home, protocol_for_endpoint,
     search_path, unsupported_endpoint,
 };
@@ -243,7 +243,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     {
         cmd = cmd.arg("--tokenizer").arg(dir);
     }
-    let template = crate::engine::launch::engine_template(ctx)?;
+    let template = crate::engines::launch::engine_template(ctx)?;
     if let Some(t) = &template {
         let f = ctx.generated_file("chat-template.jinja");
         files.push((f.clone(), t.source.clone()));

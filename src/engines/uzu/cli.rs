@@ -30,9 +30,7 @@ use crate::client::Message;
 use crate::climode::exec::ProcessOutcome;
 use crate::climode::parse::{scan_quantities, strip_terminal_noise};
 use crate::climode::record::E2e;
-use crate::climode::{
-    AdapterInputs, Case, Interpreted, find_program, missing, model_path_of, sanitize,
-};
+use crate::climode::{AdapterInputs, Case, Interpreted, missing, model_path_of, sanitize};
 use crate::process::CommandSpec;
 use crate::results::{EngineReport, Sampling, SamplingApplied};
 use anyhow::Context;
@@ -513,8 +511,12 @@ pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<S
     let AdapterInputs {
         key, section, ctx, ..
     } = inputs;
-    let program = find_program(section.binary.as_deref(), super::CLI_PROGRAMS, ctx.settings)
-        .ok_or_else(|| missing(&format!("engines.{key}: no Uzu `cli` program found")))?;
+    let program = crate::engines::launch::find_program(
+        section.binary.as_deref(),
+        super::CLI_PROGRAMS,
+        ctx.settings,
+    )
+    .ok_or_else(|| missing(&format!("engines.{key}: no Uzu `cli` program found")))?;
     let model = model_path_of(key, section, ctx.settings)
         .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
     let repo_id = section.model_name.clone().unwrap_or_else(|| {

@@ -13,7 +13,7 @@
 
 use crate::client::{MaxTokensField, Protocol};
 use crate::engine::ApiTarget;
-use crate::engine::launch::{
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, protocol_for_endpoint, unsupported_endpoint,
 };
 use crate::process::CommandSpec;
