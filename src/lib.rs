@@ -68,6 +68,7 @@
 //!               measure::stats summaries ──► export (JSON, Markdown, log, HTML, CSV)
 //! ```
 
+pub mod checks;
 pub mod cli;
 pub mod client;
 pub mod climode;

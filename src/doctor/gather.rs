@@ -2,7 +2,7 @@
 //! [`super::checks`]. Nothing here decides ✓ or ✗. Programs run through
 //! [`crate::climode::exec::run_process`] (own process group, timeout, whole group killed).
 
-use super::checks::{
+use crate::checks::{
     BandwidthFacts, GgufSummary, Gpu, Holder, LlamaVersion, ModelFacts, OllamaModel, PortState,
     PyProbe, listening_inodes, parse_llama_version, parse_py_probe, socket_inode,
 };
@@ -249,7 +249,7 @@ fn command_line(pid: u32) -> String {
 
 /// Read a registered model's manifest and its small layers from an Ollama store.
 pub fn ollama_registered(store: &Path, name: &str) -> Result<OllamaModel, String> {
-    let manifest = super::checks::ollama_manifest_path(store, name);
+    let manifest = crate::checks::ollama_manifest_path(store, name);
     let text = std::fs::read_to_string(&manifest)
         .map_err(|_| format!("no manifest {}", manifest.display()))?;
     let v: serde_json::Value =

@@ -14,17 +14,16 @@
 //! Fast: no model is loaded without `--deep`. The slowest check is the PyTorch venv's
 //! `import torch` (seconds); it runs in the background while the others are gathered.
 
-pub mod checks;
 pub mod command;
 pub mod deep;
 pub mod gather;
 pub mod render;
 
+use crate::checks::{self, Check};
 pub use crate::cli::DoctorMode as Mode;
 use crate::config::{EngineSection, Settings};
 use crate::engine::EngineKind;
 use crate::engines::launch::{HostDevices, PlanContext, configured_device, resolve_device};
-use checks::Check;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! The judgement of `inferbench doctor`, pure: gathered facts ([`super::gather`]) → one
+//! The judgement of `inferbench doctor`, pure: gathered facts (doctor's `gather`) → one
 //! [`Check`] per line. Every failed check carries the command or setting that fixes it.
 //! No I/O here, so every verdict is unit-tested.
 
@@ -648,7 +648,7 @@ pub fn ollama_model(
 // PyTorch
 // ---------------------------------------------------------------------------------------
 
-/// What the venv's Python reported (one `python -c`, see [`super::gather`]).
+/// What the venv's Python reported (one `python -c`, run by doctor's gathering).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 pub struct PyProbe {
     #[serde(default)]
