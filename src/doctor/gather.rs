@@ -1,11 +1,13 @@
 //! The I/O of `inferbench doctor`: everything it looks at, as facts for
-//! [`super::checks`]. Nothing here decides ✓ or ✗. Programs run through
+//! [`crate::checks`]. Nothing here decides ✓ or ✗. Programs run through
 //! [`crate::climode::exec::run_process`] (own process group, timeout, whole group killed).
 
 use crate::checks::{
-    BandwidthFacts, GgufSummary, Gpu, Holder, LlamaVersion, ModelFacts, OllamaModel, PortState,
-    PyProbe, listening_inodes, parse_llama_version, parse_py_probe, socket_inode,
+    BandwidthFacts, GgufSummary, Gpu, Holder, ModelFacts, PortState, listening_inodes, socket_inode,
 };
+use crate::engines::llamacpp::doctor::{LlamaVersion, parse_llama_version};
+use crate::engines::ollama::doctor::OllamaModel;
+use crate::engines::pytorch::doctor::{PyProbe, parse_py_probe};
 use crate::process::CommandSpec;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -249,7 +251,7 @@ fn command_line(pid: u32) -> String {
 
 /// Read a registered model's manifest and its small layers from an Ollama store.
 pub fn ollama_registered(store: &Path, name: &str) -> Result<OllamaModel, String> {
-    let manifest = crate::checks::ollama_manifest_path(store, name);
+    let manifest = crate::engines::ollama::doctor::ollama_manifest_path(store, name);
     let text = std::fs::read_to_string(&manifest)
         .map_err(|_| format!("no manifest {}", manifest.display()))?;
     let v: serde_json::Value =

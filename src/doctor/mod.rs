@@ -34,7 +34,7 @@ const PYTHON_TIMEOUT: Duration = Duration::from_secs(30);
 const HELP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The Python probe's answer (and the seconds it took; `None`: remembered), or why not.
-type ProbeResult = Result<(checks::PyProbe, Option<f64>), String>;
+type ProbeResult = Result<(crate::engines::pytorch::doctor::PyProbe, Option<f64>), String>;
 /// The Python probe's answer for each interpreter asked.
 type Probes = BTreeMap<PathBuf, ProbeResult>;
 
@@ -408,9 +408,9 @@ async fn llamacpp_checks(
         };
         let libs = found
             .as_ref()
-            .map(|p| checks::backends_from_libs(&gather::names_beside(p)))
+            .map(|p| crate::engines::llamacpp::doctor::backends_from_libs(&gather::names_beside(p)))
             .unwrap_or_default();
-        out.extend(checks::llamacpp_binary(
+        out.extend(crate::engines::llamacpp::doctor::llamacpp_binary(
             key,
             &found,
             version.as_ref(),
@@ -463,13 +463,13 @@ async fn ollama_checks(
     let system = crate::prompt::suite::suite_for(settings)
         .map(|(s, _)| s)
         .unwrap_or_default();
-    let expected = checks::ExpectedOllama {
+    let expected = crate::engines::ollama::doctor::ExpectedOllama {
         gguf_bytes,
         template: crate::engines::ollama::server::GEMMA3_TEMPLATE.to_string(),
         stops: vec!["<start_of_turn>".into(), "<end_of_turn>".into()],
         system,
     };
-    out.push(checks::ollama_model(
+    out.push(crate::engines::ollama::doctor::ollama_model(
         key,
         &name,
         &store,
@@ -493,13 +493,13 @@ fn pytorch_checks(
     if s.server.is_some() {
         let python = python_of(settings, s);
         let probe = probe_of(probes, &python);
-        out.extend(checks::pytorch(
+        out.extend(crate::engines::pytorch::doctor::pytorch(
             key,
             "servers",
             &python,
             &probe,
             &torch_device(device),
-            checks::PY_PACKAGES,
+            crate::engines::pytorch::doctor::PY_PACKAGES,
         ));
     }
     out.push(checks::model(
@@ -523,7 +523,13 @@ fn uzu_server_checks(
         return true;
     };
     let found = find_server_binary(settings, key, server, &["uzu", "uzu_cli"]);
-    let binary = checks::uzu_binary(key, "servers", "binary", &found, server.binary.as_deref());
+    let binary = crate::engines::uzu::doctor::uzu_binary(
+        key,
+        "servers",
+        "binary",
+        &found,
+        server.binary.as_deref(),
+    );
     let installed = binary.status != checks::Status::Skip;
     out.push(binary);
     if !installed {
@@ -656,7 +662,9 @@ async fn cli_checks(
                 }
                 Err(why) => Err(why.clone()),
             };
-            out.push(checks::llamacpp_cli_tool(key, &found, &version));
+            out.push(crate::engines::llamacpp::doctor::llamacpp_cli_tool(
+                key, &found, &version,
+            ));
             cli_model(&mut out);
         }
         EngineKind::Ollama => {
@@ -696,13 +704,13 @@ async fn cli_checks(
             if !same_as_api {
                 let host_devices = HostDevices::detect();
                 let (device, _) = resolve_device(configured_device(settings, cli), &host_devices);
-                let mut lines = checks::pytorch(
+                let mut lines = crate::engines::pytorch::doctor::pytorch(
                     key,
                     "engines",
                     &python,
                     &probe_of(probes, &python),
                     &torch_device(&device),
-                    checks::PY_CLI_PACKAGES,
+                    crate::engines::pytorch::doctor::PY_CLI_PACKAGES,
                 );
                 if s.server.is_some() {
                     for c in &mut lines {
@@ -713,13 +721,15 @@ async fn cli_checks(
             }
             if let Ok(p) = &python {
                 let help = gather::generate_script_help(p, HELP_TIMEOUT).await;
-                out.push(checks::generate_script(key, p, &help));
+                out.push(crate::engines::pytorch::doctor::generate_script(
+                    key, p, &help,
+                ));
             }
             cli_model(&mut out);
         }
         EngineKind::Uzu => {
             let found = cli_program(key, s.kind, cli, settings);
-            out.push(checks::uzu_binary(
+            out.push(crate::engines::uzu::doctor::uzu_binary(
                 key,
                 "engines",
                 "cli binary",
@@ -732,7 +742,7 @@ async fn cli_checks(
                     HELP_TIMEOUT,
                 )
                 .await;
-                out.push(checks::uzu_cli_tool(key, p, &help));
+                out.push(crate::engines::uzu::doctor::uzu_cli_tool(key, p, &help));
             }
             // The folder, unless API mode's checks already looked at this one.
             if (found.is_ok() || cli.binary.is_some()) && (own_model || !folder_checked) {
@@ -794,10 +804,10 @@ fn uzu_folder_check(
     let missing = match facts {
         checks::ModelFacts::Other {
             path, dir: true, ..
-        } => gather::missing_files(path, &checks::UZU_MODEL_FILES),
+        } => gather::missing_files(path, &crate::engines::uzu::doctor::UZU_MODEL_FILES),
         _ => Vec::new(),
     };
-    checks::uzu_folder(key, section, facts, &missing, runs_as)
+    crate::engines::uzu::doctor::uzu_folder(key, section, facts, &missing, runs_as)
 }
 
 /// What `ollama --version` says its version is.
@@ -808,7 +818,7 @@ async fn ollama_version(program: &Path) -> Option<String> {
     )
     .await
     .ok()
-    .and_then(|t| checks::parse_ollama_version(&t))
+    .and_then(|t| crate::engines::ollama::doctor::parse_ollama_version(&t))
 }
 
 /// torch's name for a device (`metal` is `mps`).

@@ -2,4 +2,5 @@
 //! `python/generate.py` in CLI mode ([`cli`]), both run by the configured Python.
 
 pub mod cli;
+pub mod doctor;
 pub mod server;

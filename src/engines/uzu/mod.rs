@@ -2,6 +2,7 @@
 //! mode ([`cli`]).
 
 pub mod cli;
+pub mod doctor;
 pub mod server;
 
 /// The programs CLI mode runs, in the order they are looked for (Uzu's `cli`, else its older names).
