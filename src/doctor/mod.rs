@@ -498,7 +498,7 @@ fn pytorch_checks(
             "servers",
             &python,
             &probe,
-            &torch_device(device),
+            &crate::engines::pytorch::server::torch_device(device),
             crate::engines::pytorch::doctor::PY_PACKAGES,
         ));
     }
@@ -709,7 +709,7 @@ async fn cli_checks(
                     "engines",
                     &python,
                     &probe_of(probes, &python),
-                    &torch_device(&device),
+                    &crate::engines::pytorch::server::torch_device(&device),
                     crate::engines::pytorch::doctor::PY_CLI_PACKAGES,
                 );
                 if s.server.is_some() {
@@ -819,15 +819,6 @@ async fn ollama_version(program: &Path) -> Option<String> {
     .await
     .ok()
     .and_then(|t| crate::engines::ollama::doctor::parse_ollama_version(&t))
-}
-
-/// torch's name for a device (`metal` is `mps`).
-fn torch_device(device: &str) -> String {
-    if device == "metal" {
-        "mps".to_string()
-    } else {
-        device.to_string()
-    }
 }
 
 /// ` --config FILE` when the settings came from a file other than the default one, so

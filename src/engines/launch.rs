@@ -4,6 +4,7 @@
 //! typed [`StartError`]s for problems the user must fix.
 
 use crate::client::{MaxTokensField, Protocol};
+use crate::climode::{AdapterInputs, NotInstalled, missing};
 pub use crate::config::inferbench_home;
 use crate::config::{EngineSection, Settings};
 use crate::engine::ApiTarget;
@@ -231,6 +232,18 @@ pub fn find_program(
     names.iter().find_map(|name| {
         search_path(name).or_else(|| dirs.iter().map(|d| d.join(name)).find(|p| is_executable(p)))
     })
+}
+
+/// The program CLI mode runs for `inputs`' engine ([`find_program`] of its `binary`, else
+/// of `names`); not found is [`NotInstalled`], `engines.KEY: ` and `what`.
+pub fn cli_program(
+    inputs: &AdapterInputs,
+    names: &[&str],
+    what: &str,
+) -> Result<PathBuf, NotInstalled> {
+    let binary = inputs.section.binary.as_deref();
+    find_program(binary, names, inputs.ctx.settings)
+        .ok_or_else(|| missing(&format!("engines.{}: {what}", inputs.key)))
 }
 
 /// See [`PlanContext::binary`].

@@ -1,20 +1,10 @@
-//! The engines: one folder per engine, and this registry, one line per engine where the
-//! rest of the program asks "which engine is this?".
-//!
-//! Each engine's folder holds what is particular to it:
-//! - `mod.rs`: what it is (its CLI programs);
-//! - `server.rs`: how its server starts, when it is ready, the shape of its requests and
-//!   its quirks (API mode, `inferbench server`);
-//! - `cli.rs`: how its command-line tool runs and pure parsers of what it prints (CLI mode).
-//!
-//! Beside them, two engine-neutral files that only what starts engines needs:
-//! - [`launch`]: a launch plan and its context, the one program lookup
-//!   ([`launch::find_program`]), endpoints → protocols, devices;
-//! - [`fairness`]: the check that every engine got the same rendered prompt and tokens.
-//!
-//! The vocabulary every layer shares ([`crate::engine::EngineKind`],
-//! [`crate::engine::ApiTarget`], multi-GPU settings) stays in [`crate::engine`], low in
-//! the house; CLI mode's process machinery in [`crate::climode`].
+//! The engines: one folder per engine (`mod.rs`: what it is; `server.rs`: how its server
+//! starts, is ready and is asked; `cli.rs`: how its command-line tool runs and what it
+//! prints; `doctor.rs`: what must be true before it runs), and this registry: one line
+//! per engine wherever the kind decides. [`launch`] and [`fairness`] are the
+//! engine-neutral helpers of starting and checking engines; the vocabulary every layer
+//! shares ([`crate::engine`]) and CLI mode's process machinery ([`crate::climode`]) sit
+//! below.
 
 pub mod fairness;
 pub mod launch;

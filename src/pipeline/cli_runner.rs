@@ -30,7 +30,7 @@ pub struct Prepared {
 }
 
 /// Check an engine section and build its adapter. Missing programs and models are
-/// [`UserError`]s naming what is missing and how to install it.
+/// [`crate::error::UserError`]s naming what is missing and how to install it.
 pub fn prepare(key: &str, section: &EngineSection, ctx: &PrepareCtx) -> anyhow::Result<Prepared> {
     let settings = ctx.settings;
     let kind = Settings::kind_of(key, section);

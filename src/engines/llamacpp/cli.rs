@@ -17,12 +17,11 @@
 
 use crate::climode::exec::ProcessOutcome;
 use crate::climode::parse::{
-    Quantity, normalize_spaces, relative_diff_pct, scan_quantities, split_ident_prefix,
-    strip_log_time_prefix, strip_terminal_noise,
+    Quantity, normalize_spaces, scan_quantities, split_ident_prefix, strip_log_time_prefix,
+    strip_terminal_noise,
 };
-use crate::climode::{
-    AdapterInputs, Case, Interpreted, missing, optional_sampling_flags, required_model,
-};
+use crate::climode::{AdapterInputs, Case, Interpreted, optional_sampling_flags, required_model};
+use crate::engines::launch::cli_program;
 use crate::process::CommandSpec;
 use crate::results::{EngineReport, Flag, Sampling};
 use serde::{Deserialize, Serialize};
@@ -61,7 +60,7 @@ impl Phase {
             (Some(printed), Some(computed), Some(ms)) => {
                 // ms is printed with two decimals: allow its rounding.
                 let rounding_pct = 0.005 / ms * 100.0;
-                relative_diff_pct(printed, computed) <= 1.0 + rounding_pct
+                crate::record::rel_diff_pct(printed, computed) <= 1.0 + rounding_pct
             }
             _ => true,
         }
@@ -640,19 +639,12 @@ pub fn chat_reply_range(stdout: &str, user: &str) -> Option<(usize, usize)> {
 /// llama.cpp: llama-completion (or llama-cli) and a GGUF, the prompt rendered by the
 /// GGUF's template (`--jinja`) or by ours and passed raw.
 pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Setup> {
-    let AdapterInputs {
-        key, section, ctx, ..
-    } = inputs;
-    let program = crate::engines::launch::find_program(
-        section.binary.as_deref(),
+    let AdapterInputs { section, ctx, .. } = inputs;
+    let program = cli_program(
+        &inputs,
         super::CLI_PROGRAMS,
-        ctx.settings,
-    )
-    .ok_or_else(|| {
-        missing(&format!(
-            "engines.{key}: no llama-completion or llama-cli found"
-        ))
-    })?;
+        "no llama-completion or llama-cli found",
+    )?;
     let model = required_model(&inputs, Path::is_file)?;
     let jinja = matches!(
         section.chat_template.as_deref(),

@@ -23,6 +23,7 @@ use crate::climode::parse::{
     normalize_spaces, parse_go_duration_ms, scan_quantities, strip_terminal_noise,
 };
 use crate::climode::{AdapterInputs, Case, Interpreted, missing};
+use crate::engines::launch::cli_program;
 use crate::process::CommandSpec;
 use crate::results::EngineReport;
 use serde::{Deserialize, Serialize};
@@ -183,15 +184,8 @@ impl Setup {
 
 /// Ollama: `ollama run` against a server (ours or the configured one) that holds the model.
 pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Setup> {
-    let AdapterInputs {
-        key, section, ctx, ..
-    } = inputs;
-    let program = crate::engines::launch::find_program(
-        section.binary.as_deref(),
-        super::CLI_PROGRAMS,
-        ctx.settings,
-    )
-    .ok_or_else(|| missing(&format!("engines.{key}: no `ollama` program found")))?;
+    let AdapterInputs { key, section, .. } = inputs;
+    let program = cli_program(&inputs, super::CLI_PROGRAMS, "no `ollama` program found")?;
     let model = section
         .model_name
         .clone()

@@ -260,12 +260,8 @@ pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<S
     let template_file = ctx.workdir.join(format!("{key}-template.jinja"));
     std::fs::write(&template_file, &ctx.template.source)
         .with_context(|| format!("writing {}", template_file.display()))?;
-    // The resolved device, as API mode passes it (`metal` is torch's `mps`).
-    let device = if inputs.device == "metal" {
-        "mps".to_string()
-    } else {
-        inputs.device.to_string()
-    };
+    // The resolved device, as API mode passes it.
+    let device = super::server::torch_device(inputs.device);
     notes.push(crate::engines::pytorch::server::knobs_note(section));
     Ok(Setup {
         python,

@@ -21,6 +21,11 @@ use crate::results::EngineSetting;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// torch's name for a device (`metal` is `mps`).
+pub fn torch_device(device: &str) -> String {
+    if device == "metal" { "mps" } else { device }.to_string()
+}
+
 pub const DEFAULT_PORT: u16 = 8001;
 const ENDPOINTS: &[&str] = &[
     "/v1/chat/completions",
@@ -218,10 +223,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         files.push((ctx.log_dir.join(KNOBS_FILE), KNOBS_SCRIPT.to_string()));
         f
     };
-    let device = match ctx.device().as_str() {
-        "metal" => "mps".to_string(),
-        d => d.to_string(),
-    };
+    let device = torch_device(&ctx.device());
     let mut cmd = CommandSpec::new(&python)
         .arg(&script)
         .args(["--host", &host, "--port", &port.to_string()])

@@ -31,6 +31,7 @@ use crate::climode::exec::ProcessOutcome;
 use crate::climode::parse::{scan_quantities, strip_terminal_noise};
 use crate::climode::record::E2e;
 use crate::climode::{AdapterInputs, Case, Interpreted, missing, model_path_of, sanitize};
+use crate::engines::launch::cli_program;
 use crate::process::CommandSpec;
 use crate::results::{EngineReport, Sampling, SamplingApplied};
 use anyhow::Context;
@@ -511,12 +512,7 @@ pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<S
     let AdapterInputs {
         key, section, ctx, ..
     } = inputs;
-    let program = crate::engines::launch::find_program(
-        section.binary.as_deref(),
-        super::CLI_PROGRAMS,
-        ctx.settings,
-    )
-    .ok_or_else(|| missing(&format!("engines.{key}: no Uzu `cli` program found")))?;
+    let program = cli_program(&inputs, super::CLI_PROGRAMS, "no Uzu `cli` program found")?;
     let model = model_path_of(key, section, ctx.settings)
         .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
     let repo_id = section.model_name.clone().unwrap_or_else(|| {
