@@ -251,7 +251,7 @@ fn command_line(pid: u32) -> String {
 
 /// Read a registered model's manifest and its small layers from an Ollama store.
 pub fn ollama_registered(store: &Path, name: &str) -> Result<OllamaModel, String> {
-    let manifest = crate::engines::ollama::doctor::ollama_manifest_path(store, name);
+    let manifest = crate::engines::ollama::manifest_path(store, name);
     let text = std::fs::read_to_string(&manifest)
         .map_err(|_| format!("no manifest {}", manifest.display()))?;
     let v: serde_json::Value =

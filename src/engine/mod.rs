@@ -6,7 +6,6 @@
 
 pub mod kind;
 pub mod multigpu;
-pub mod startlog;
 
 use crate::client::{MaxTokensField, Protocol};
 pub use kind::EngineKind;

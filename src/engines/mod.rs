@@ -22,6 +22,17 @@ use crate::error::UserError;
 use crate::measure::roofline;
 use crate::results::{Sampling, SamplingApplied};
 
+/// How an engine's log gives its start-up marks (`--starts`); `None` for an engine whose log
+/// we do not read (only our own marks then).
+pub fn start_marks(kind: EngineKind) -> Option<crate::measure::startup::MarkReader> {
+    match kind {
+        EngineKind::LlamaCpp => Some(llamacpp::server::start_mark),
+        EngineKind::Ollama => Some(ollama::server::start_mark),
+        EngineKind::PyTorch => Some(pytorch::server::start_mark),
+        EngineKind::Uzu | EngineKind::OpenAi | EngineKind::Mock => None,
+    }
+}
+
 /// The programs CLI mode runs for an engine kind, in the order they are looked for.
 /// Empty for a kind without one (PyTorch runs [`pytorch::cli::python_for`]).
 pub fn cli_programs(kind: EngineKind) -> &'static [&'static str] {
@@ -183,5 +194,21 @@ impl Adapter {
             Adapter::PyTorch(x) => roofline::transformers_model_bytes(&x.model, Some(x.dtype())),
             Adapter::Uzu(x) => roofline::model_bytes(&x.model),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_marks_are_read_only_from_the_logs_we_know() {
+        let line = "0.00.006.353 I srv    load_model: loading model 'm.gguf'";
+        let llama = start_marks(EngineKind::LlamaCpp).expect("llama-server's log is read");
+        assert_eq!(crate::measure::startup::marks(llama, line).len(), 1);
+        let ollama = start_marks(EngineKind::Ollama).expect("Ollama's log is read");
+        assert!(crate::measure::startup::marks(ollama, line).is_empty());
+        assert!(start_marks(EngineKind::OpenAi).is_none());
+        assert!(start_marks(EngineKind::Uzu).is_none());
     }
 }

@@ -2,7 +2,7 @@
 //! model matches the Modelfile inferbench would write.
 
 use crate::checks::Check;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The version Ollama's client prints: "ollama version is 0.17.4", or without a server
 /// "Warning: client version is 0.17.4".
@@ -11,40 +11,6 @@ pub fn parse_ollama_version(text: &str) -> Option<String> {
         .filter_map(|l| l.split("version is").nth(1))
         .map(|v| v.trim().to_string())
         .find(|v| !v.is_empty())
-}
-
-/// Where Ollama keeps the manifest of model `name` in its store: `name[:tag]` in the
-/// default namespace (`registry.ollama.ai/library`), `ns/name` in the default registry,
-/// `host/ns/name` as given. Tag `latest` when none. Pure.
-pub fn ollama_manifest_path(store: &Path, name: &str) -> PathBuf {
-    // A tag follows the last ':' after the last '/' (a registry may have a port).
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let (repo, tag) = match name[last_slash..].rfind(':') {
-        Some(i) => (&name[..last_slash + i], &name[last_slash + i + 1..]),
-        None => (name, "latest"),
-    };
-    let parts: Vec<&str> = repo.split('/').filter(|p| !p.is_empty()).collect();
-    let mut path = store.join("manifests");
-    match parts.len() {
-        0 | 1 => {
-            path = path
-                .join("registry.ollama.ai")
-                .join("library")
-                .join(parts.first().copied().unwrap_or(""));
-        }
-        2 => {
-            path = path
-                .join("registry.ollama.ai")
-                .join(parts[0])
-                .join(parts[1]);
-        }
-        _ => {
-            for p in parts {
-                path = path.join(p);
-            }
-        }
-    }
-    path.join(tag)
 }
 
 /// What a registered Ollama model consists of, read from its manifest and blobs.
@@ -168,19 +134,19 @@ mod tests {
     fn ollama_manifest_paths() {
         let s = Path::new("/s");
         assert_eq!(
-            ollama_manifest_path(s, "gemma-3-270m-bench"),
+            crate::engines::ollama::manifest_path(s, "gemma-3-270m-bench"),
             Path::new("/s/manifests/registry.ollama.ai/library/gemma-3-270m-bench/latest")
         );
         assert_eq!(
-            ollama_manifest_path(s, "gemma3:270m"),
+            crate::engines::ollama::manifest_path(s, "gemma3:270m"),
             Path::new("/s/manifests/registry.ollama.ai/library/gemma3/270m")
         );
         assert_eq!(
-            ollama_manifest_path(s, "me/model"),
+            crate::engines::ollama::manifest_path(s, "me/model"),
             Path::new("/s/manifests/registry.ollama.ai/me/model/latest")
         );
         assert_eq!(
-            ollama_manifest_path(s, "host:5000/ns/m:v1"),
+            crate::engines::ollama::manifest_path(s, "host:5000/ns/m:v1"),
             Path::new("/s/manifests/host:5000/ns/m/v1")
         );
     }

@@ -16,6 +16,7 @@ use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, inferbench_home, protocol_for_endpoint,
     unsupported_endpoint,
 };
+use crate::measure::startup::{EngineTime, MarkKind};
 use crate::process::{CommandSpec, LogTarget, ProcessGroup};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -461,9 +462,91 @@ pub fn record_backend(log_path: &Path, info: &mut crate::results::EngineInfo) {
     info.engine_settings.insert("backend".into(), setting);
 }
 
+// --- Start-up marks in its log (`--starts`) ----------------------------------------------
+// Ollama (0.17.4) writes `time=2026-12-07T18:09:48.941Z level=INFO … msg="…"`: wall clock
+// to the millisecond. Its log does not say when the weights have been read:
+// `load_begin → on_device` holds reading and placing them.
+
+/// One Ollama line: its mark and time, if it is one of the lines we read.
+pub fn start_mark(line: &str) -> Option<(MarkKind, EngineTime)> {
+    let msg = line.split_once(" msg=")?.1;
+    let kind = if msg.starts_with("\"Listening on") {
+        MarkKind::Listening
+    } else if msg.starts_with("\"starting runner\"") && msg.contains(" --model ") {
+        // The runner for our model (the first runner only looks for GPUs).
+        MarkKind::LoadBegin
+    } else if msg.starts_with("\"llama runner started in") {
+        MarkKind::OnDevice
+    } else {
+        return None;
+    };
+    let stamp = line.strip_prefix("time=")?.split_whitespace().next()?;
+    let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some((kind, EngineTime::Wall(at.with_timezone(&chrono::Utc))))
+}
+
+/// The blob an Ollama model's weights are in: the `application/vnd.ollama.image.model`
+/// layer of its manifest (`manifests/registry.ollama.ai/library/NAME/TAG` under the
+/// models folder), as `blobs/sha256-HEX`.
+pub fn model_blob(models_dir: &Path, manifest: &str) -> Option<PathBuf> {
+    let v: serde_json::Value = serde_json::from_str(manifest).ok()?;
+    let digest = v
+        .get("layers")?
+        .as_array()?
+        .iter()
+        .find(|l| {
+            l.get("mediaType").and_then(|m| m.as_str())
+                == Some("application/vnd.ollama.image.model")
+        })?
+        .get("digest")?
+        .as_str()?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (!hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| models_dir.join("blobs").join(format!("sha256-{hex}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::startup::marks;
+
+    const OLLAMA: &str = include_str!("../../../tests/fixtures/startlog/ollama-serve.log");
+
+    #[test]
+    fn ollama_log_gives_listening_load_and_runner_started() {
+        let m = marks(start_mark, OLLAMA);
+        let kinds: Vec<MarkKind> = m.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![MarkKind::Listening, MarkKind::LoadBegin, MarkKind::OnDevice]
+        );
+        let wall = |i: usize| match m[i].at {
+            EngineTime::Wall(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            EngineTime::SinceStart(_) => panic!("Ollama's times are wall-clock"),
+        };
+        assert_eq!(wall(0), "2026-12-07T18:09:48.941Z");
+        assert_eq!(wall(1), "2026-12-07T18:09:49.474Z");
+        assert_eq!(wall(2), "2026-12-07T18:09:50.176Z");
+        assert!(
+            m[1].line.contains("--model "),
+            "not the GPU discovery runner"
+        );
+    }
+
+    #[test]
+    fn ollama_model_blob() {
+        let dir = Path::new("/m");
+        // The manifest `ollama create` wrote for the Gemma 3 270M GGUF.
+        let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:de69c3bb55e527ee4e32fe1e7dfbff22175e5e18b8098f31a6e729737630a5e9","size":492},"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818","size":253113024},{"mediaType":"application/vnd.ollama.image.template","digest":"sha256:9d1abe48ad32b93dac1078420d32159c0af1035a2bc627546572013916d644f9","size":108}]}"#;
+        assert_eq!(
+            model_blob(dir, manifest).unwrap(),
+            Path::new(
+                "/m/blobs/sha256-a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+            )
+        );
+        assert_eq!(model_blob(dir, "{}"), None);
+        assert_eq!(model_blob(dir, "not json"), None);
+    }
 
     // Lines from real `ollama serve` logs (v0.17.4): this host's CPU run, and a CUDA
     // device line as Ollama's discover/types.go writes it.

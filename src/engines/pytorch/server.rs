@@ -16,6 +16,7 @@ use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, inferbench_home, protocol_for_endpoint,
     search_path, unsupported_endpoint,
 };
+use crate::measure::startup::{EngineTime, MarkKind};
 use crate::process::CommandSpec;
 use crate::results::EngineSetting;
 use std::collections::BTreeMap;
@@ -295,9 +296,53 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     })
 }
 
+// --- Start-up marks in its log (`--starts`) ----------------------------------------------
+// Our PyTorch server stamps its own lines with the UTC wall clock
+// (`[pytorch_server 2026-12-07T18:52:01.123Z] loading …`).
+
+/// One line of our PyTorch server (`python/pytorch_server.py`):
+/// `[pytorch_server 2026-12-07T18:52:01.123Z] loading …`, UTC to the millisecond.
+pub fn start_mark(line: &str) -> Option<(MarkKind, EngineTime)> {
+    let (stamp, msg) = line.strip_prefix("[pytorch_server ")?.split_once("] ")?;
+    let kind = if msg.starts_with("loading ") {
+        // After Python has imported torch and transformers.
+        MarkKind::LoadBegin
+    } else if msg.starts_with("weights read") {
+        // from_pretrained has returned: the weights are read (and dequantized).
+        MarkKind::WeightsRead
+    } else if msg.starts_with("start-up generate") {
+        // After one short generate on its device.
+        MarkKind::OnDevice
+    } else {
+        return None;
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some((kind, EngineTime::Wall(at.with_timezone(&chrono::Utc))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::startup::marks;
+
+    const PYTORCH: &str = include_str!("../../../tests/fixtures/startlog/pytorch-server.log");
+
+    #[test]
+    fn pytorch_server_log_gives_load_weights_and_start_up_generate() {
+        let m = marks(start_mark, PYTORCH);
+        let kinds: Vec<MarkKind> = m.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                MarkKind::LoadBegin,
+                MarkKind::WeightsRead,
+                MarkKind::OnDevice
+            ]
+        );
+        assert!(m.iter().all(|m| matches!(m.at, EngineTime::Wall(_))));
+        assert!(m[1].line.contains("weights read"));
+    }
+
     use crate::config::EngineSection;
     use serde_json::json;
 
