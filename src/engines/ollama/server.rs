@@ -104,6 +104,10 @@ pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
     if let Some(n) = ctx.streams {
         cmd = cmd.env("OLLAMA_NUM_PARALLEL", n.to_string());
     }
+    let (context, context_note) = context_length(std::env::var("OLLAMA_CONTEXT_LENGTH").ok());
+    if let Some(n) = context {
+        cmd = cmd.env("OLLAMA_CONTEXT_LENGTH", n.to_string());
+    }
     let mut extra = serde_json::Map::new();
     if let Some(t) = ctx.threads()
         && protocol != Protocol::OpenAiChat
@@ -136,6 +140,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
         files: Vec::new(),
         notes: vec![
             format!("OLLAMA_MODELS={}", models.display()),
+            context_note,
             // Recorded so a fixed-length or cold-cache workload is read for what it is.
             "Ollama has no ignore_eos: output may stop at EOS before the length asked".into(),
             "Ollama has no per-request prompt-cache switch and reports no cached tokens: \
@@ -143,6 +148,33 @@ pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
                 .into(),
         ],
     })
+}
+
+/// The context each of Ollama's parallel requests gets, unless the environment sets
+/// `OLLAMA_CONTEXT_LENGTH`: llama-server's default. Ollama's own default grows with the
+/// GPU's memory (4k below 24 GiB, 256k from 48 GiB, capped at the model's context), so on
+/// an H100 it reserves a KV cache for the model's whole context per request: at
+/// `OLLAMA_NUM_PARALLEL` 32 or 64 its CUDA back end then fails to load the model
+/// (`GGML_ASSERT(ggml_nbytes(src0) <= INT_MAX)`, seen on an H100, Ollama 0.17.4), and the
+/// engines would not be compared at the same context.
+pub const CONTEXT_LENGTH: u32 = 4096;
+
+/// `OLLAMA_CONTEXT_LENGTH` to set (none where the environment already sets it) and the
+/// note that records it (pure).
+fn context_length(from_env: Option<String>) -> (Option<u32>, String) {
+    match from_env.filter(|v| !v.trim().is_empty()) {
+        Some(v) => (
+            None,
+            format!("OLLAMA_CONTEXT_LENGTH={v} (from the environment)"),
+        ),
+        None => (
+            Some(CONTEXT_LENGTH),
+            format!(
+                "OLLAMA_CONTEXT_LENGTH={CONTEXT_LENGTH} per request, as llama-server's default \
+                 (Ollama's own default grows with the GPU's memory)"
+            ),
+        ),
+    }
 }
 
 /// After readiness: the model must be registered, else say how to register it.
@@ -554,6 +586,17 @@ mod tests {
 time=2026-12-07T15:10:40.044Z level=INFO source=ggml.go:482 msg="offloading 0 repeating layers to GPU"
 time=2026-12-07T15:10:40.044Z level=INFO source=ggml.go:486 msg="offloading output layer to CPU"
 time=2026-12-07T15:10:40.044Z level=INFO source=ggml.go:494 msg="offloaded 0/19 layers to GPU""#;
+
+    #[test]
+    fn the_context_is_pinned_unless_the_environment_sets_it() {
+        let (set, note) = context_length(None);
+        assert_eq!(set, Some(4096));
+        assert!(note.contains("OLLAMA_CONTEXT_LENGTH=4096"), "{note}");
+        assert_eq!(context_length(Some(" ".into())).0, Some(4096));
+        let (set, note) = context_length(Some("8192".into()));
+        assert_eq!(set, None);
+        assert!(note.contains("8192 (from the environment)"), "{note}");
+    }
 
     #[test]
     fn the_back_end_is_read_from_the_serve_log() {
