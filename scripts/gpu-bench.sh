@@ -66,6 +66,8 @@ RESERVE="${RESERVE:-200}"            # seconds the compiled PyTorch step leaves 
 CHECKS="${CHECKS:-1}"                # 0: no llama-bench, CLI, API or 4-slot steps (sweeps only)
 LLAMACPP="${LLAMACPP:-1}"            # 0: no llama.cpp build or steps
 OLLAMA="${OLLAMA:-1}"                # 0: no Ollama build or steps
+LOAD_REQUESTS="${LOAD_REQUESTS:-96}" # requests per step of the 1,16,64 sweeps
+OLLAMA_SWEEP="${OLLAMA_SWEEP:-1,16,64}" # Ollama's sweep (one server, OLLAMA_NUM_PARALLEL = its highest)
 UZU_BIN="${UZU_BIN:-}"               # a Uzu binary: measured on the CPU (no CUDA back end on Linux)
 export INFERBENCH_HOME="${INFERBENCH_HOME:-/tmp/ib}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -231,7 +233,7 @@ fi # CHECKS
 for i in $(seq "$SWEEPS"); do
     name=load-llamacpp; [ "$SWEEPS" -gt 1 ] && name="load-llamacpp-$i"
     mapfile -t A < <(ib_in "$name")
-    step "$name" 40 150 "$IB" api --engines llamacpp --sweep 1,16,64 --requests 96 --max-tokens 64 "${A[@]}"
+    step "$name" 40 150 "$IB" api --engines llamacpp --sweep 1,16,64 --requests "$LOAD_REQUESTS" --max-tokens 64 "${A[@]}"
 done
 
 if [ "$CHECKS" = 1 ]; then
@@ -263,12 +265,15 @@ if [ -n "$OLLAMA_PID" ]; then
 fi
 if [ "$OLLAMA" != 0 ] && [ -x "$INFERBENCH_HOME/bin/ollama" ]; then
     "$INFERBENCH_HOME/bin/ollama" --version >"$R/ollama-version.txt" 2>&1
-    mapfile -t A < <(ib_in api-ollama)
-    step api-ollama 40 150 "$IB" api --engines ollama --quick --runs 5 --warmup 1 "${A[@]}"
-    mapfile -t A < <(ib_in cli-ollama)
-    step cli-ollama 40 120 "$IB" cli --engines ollama --quick --runs 3 --warmup 1 "${A[@]}"
+    if [ "$CHECKS" = 1 ]; then
+        mapfile -t A < <(ib_in api-ollama)
+        step api-ollama 40 150 "$IB" api --engines ollama --quick --runs 5 --warmup 1 "${A[@]}"
+        mapfile -t A < <(ib_in cli-ollama)
+        step cli-ollama 40 120 "$IB" cli --engines ollama --quick --runs 3 --warmup 1 "${A[@]}"
+    fi
+    # One server for the sweep, OLLAMA_NUM_PARALLEL at its highest step.
     mapfile -t A < <(ib_in load-ollama)
-    step load-ollama 40 180 "$IB" api --engines ollama --sweep 1,16,64 --requests 96 --max-tokens 64 "${A[@]}"
+    step load-ollama 40 180 "$IB" api --engines ollama --sweep "$OLLAMA_SWEEP" --requests "$LOAD_REQUESTS" --max-tokens 64 "${A[@]}"
 fi
 
 # --- 7. Uzu: no CUDA back end on Linux; on the CPU where a binary is given ------------------------

@@ -639,6 +639,23 @@ pub fn setup_home() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".cache").join("inferbench"))
 }
 
+/// The setup cache ([`setup_home`]); relative `.cache/inferbench` when
+/// neither `INFERBENCH_HOME` nor `HOME` is set.
+pub fn inferbench_home() -> PathBuf {
+    setup_home().unwrap_or_else(|| PathBuf::from(".cache").join("inferbench"))
+}
+
+/// A model that scripts/setup.sh installs, for unit tests: `rel` under
+/// `${INFERBENCH_HOME:-~/.cache/inferbench}/models`.
+#[cfg(test)]
+pub(crate) fn test_model(rel: &str) -> String {
+    inferbench_home()
+        .join("models")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
 /// Expand `~/`, `$VAR`, `${VAR}` and `${VAR:-default}` in a path-like value (an unset or
 /// empty variable takes the default, which may itself start with `~/`), then resolve it
 /// against `base` when relative. A file's values naming an unset variable without a

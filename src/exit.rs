@@ -12,10 +12,10 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if cause.downcast_ref::<crate::config::ConfigError>().is_some()
             || cause.downcast_ref::<crate::error::UserError>().is_some()
             || cause
-                .downcast_ref::<crate::engine::launch::StartError>()
+                .downcast_ref::<crate::engines::launch::StartError>()
                 .is_some()
             || cause
-                .downcast_ref::<crate::engine::fairness::TemplateMismatch>()
+                .downcast_ref::<crate::engines::fairness::TemplateMismatch>()
                 .is_some()
             || cause.is::<crate::climode::NotInstalled>()
             || cause

@@ -587,11 +587,11 @@ mod tests {
     use std::io::Cursor;
 
     fn gemma() -> String {
-        crate::engine::launch::test_model("gemma-3-270m/gemma-3-270m-Q4_K_M.gguf")
+        crate::config::test_model("gemma-3-270m/gemma-3-270m-Q4_K_M.gguf")
     }
 
     fn smol() -> String {
-        crate::engine::launch::test_model("smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")
+        crate::config::test_model("smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")
     }
 
     fn real(path: &str) -> GgufInfo {

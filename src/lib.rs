@@ -14,16 +14,24 @@
 //! - [`client`]: wire protocols, pure SSE/NDJSON parsers, one streaming request → trace.
 //! - [`measure`]: pure metric math over recorded instants, statistics, the roofline,
 //!   the bandwidth probe, resource sampling.
-//! - [`engine`]: one file per engine: launch command, readiness, request shape, quirks;
-//!   [`engine::multigpu`]: the GPUs an engine may use and how llama.cpp splits a model
-//!   over them (flags, settings recorded, the split's bandwidth for the roofline).
+//! - [`engine`]: the words every layer uses for an engine: [`engine::EngineKind`], the
+//!   [`engine::ApiTarget`] the client talks to, [`engine::multigpu`] (the GPUs an engine
+//!   may use and how llama.cpp splits a model over them). Pure data, low in the house.
+//! - [`engines`]: one folder per engine (`llamacpp/`, `ollama/`, `pytorch/`, `uzu/`,
+//!   `openai/`): `server.rs` (launch command, readiness, request shape, quirks), `cli.rs`
+//!   (its command-line tool and parsers of what it prints), `doctor.rs` (its checks);
+//!   `engines/mod.rs` is the registry (one line per engine wherever the kind decides);
+//!   [`engines::launch`] (launch plans, the one program lookup) and [`engines::fairness`]
+//!   are the engine-neutral helpers of starting and checking engines.
 //! - [`process`]: spawn in an own process group, capture logs, kill the whole group.
 //! - [`server`]: the server manager (start/stop/status, state file, readiness, load time).
 //! - [`pipeline`]: every mode's one path: validated plan → bring-up of every engine
 //!   (start, readiness, fairness, roofline, sampler) → schedule (sequential, interleaved,
 //!   load, subprocess) → records on disk as they finish → one finish (exports, exit code).
 //! - [`record`]: a streamed response ([`client::Trace`]) → a [`results::RunRecord`] (pure).
-//! - [`climode`]: CLI mode: each engine's own tool as a subprocess, parsers of its output.
+//! - [`climode`]: CLI mode's engine-neutral machinery: a process per run (own group,
+//!   stamped reads, peak memory), text helpers, one process's outcome → a record; the
+//!   driver ([`pipeline::cli_runner`]) prepares each engine through the registry.
 //! - [`load`]: concurrency / arrival-rate schedules and sweeps; [`load::calibrate`]: a
 //!   step's shape sent again to the synthetic engine, the client's own error at that load.
 //! - [`results`]: the one result model every exporter reads (data only), and the one
@@ -44,9 +52,11 @@
 //! - [`host`]: what touches the host beyond engine processes: the page cache of a model
 //!   file (mincore, posix_fadvise) for `--starts`.
 //! - [`environment`]: facts about the host (OS, CPU, memory, GPU).
+//! - [`checks`]: doctor's verdicts, pure: [`checks::Check`] (✓/✗/– with its fix) and the
+//!   engine-neutral judges; each engine's own judges are in `engines/<name>/doctor.rs`.
 //! - [`doctor`]: `inferbench doctor`: gathers facts about the host, engines, models,
-//!   ports, tokenizer and bandwidth, judges them (pure) into ✓/✗/– lines, each ✗ with
-//!   its fix; `--deep` brings each server up through the pipeline's bring-up.
+//!   ports, tokenizer and bandwidth, judges them into ✓/✗/– lines, each ✗ with its fix;
+//!   `--deep` brings each server up through the pipeline's bring-up.
 //! - [`timer`]: sub-millisecond sleeps and `--busy-poll` (the mock's deadlines, open-loop
 //!   arrivals, and a client that never waits for a wake-up).
 //! - [`workload`]: workload sources beyond the prompt suite (ShareGPT, JSONL, synthetic
@@ -57,7 +67,7 @@
 //! Settings ──► prompts + template ──► PromptInput (messages + rendered text)
 //!     │                                   │
 //!     ▼                                   ▼
-//! engine adapter ──► ApiTarget ──► client::stream::execute ──► Trace (raw instants)
+//! engine folders ──► ApiTarget ──► client::stream::execute ──► Trace (raw instants)
 //!                                                                 │
 //!                  measure::metrics::compute ◄────────────────────┘
 //!                                │
@@ -68,6 +78,7 @@
 //!               measure::stats summaries ──► export (JSON, Markdown, log, HTML, CSV)
 //! ```
 
+pub mod checks;
 pub mod cli;
 pub mod client;
 pub mod climode;
@@ -75,6 +86,7 @@ pub mod compare;
 pub mod config;
 pub mod doctor;
 pub mod engine;
+pub mod engines;
 pub mod environment;
 pub mod error;
 pub mod exit;
@@ -141,7 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Command::Server(args) => crate::server::run(args).await,
             Command::Models(args) => match args.action {
                 cli::ModelsAction::Prepare { common } => {
-                    crate::engine::ollama::prepare(&common.settings()?).await
+                    crate::engines::ollama::server::prepare(&common.settings()?).await
                 }
             },
             Command::Cli(args) => crate::pipeline::run_cli(args).await,

@@ -80,21 +80,6 @@ pub fn note_sampling_applied(r: &mut RunRecord, applied: Option<SamplingApplied>
     r.sampling_applied = Some(a);
 }
 
-/// The sampling an API engine of `kind` really applies of `s`, where it cannot take it
-/// as asked (for [`note_sampling_applied`]); `None` when it takes it all. Pure. (Here,
-/// not on the engine's target: `engine` sits below `config`, which an engine's own file
-/// reaches through its launch plan, and a call from `engine/mod.rs` into an engine's file
-/// would close that into a circle.)
-pub fn api_sampling_applied(
-    kind: crate::engine::EngineKind,
-    s: &crate::results::Sampling,
-) -> Option<SamplingApplied> {
-    match kind {
-        crate::engine::EngineKind::Uzu => crate::engine::uzu::api_sampling_applied(s),
-        _ => None,
-    }
-}
-
 pub use crate::results::SHORT_REPLY;
 
 /// Flag `r` when it delivered fewer output tokens than it asked for (`max_tokens`): a
@@ -139,15 +124,16 @@ pub fn check_delivered(r: &mut RunRecord, ignore_eos_sent: Option<bool>) {
 
 /// The checks every API record gets once built, in sequential and load mode alike: the
 /// prompt cache ([`flag_prompt_cache`]), the sampling the engine really applied
-/// ([`note_sampling_applied`]) and the delivered length ([`check_delivered`]). Pure.
+/// ([`note_sampling_applied`]: `applied`, what the engine's registry says of it) and the
+/// delivered length ([`check_delivered`]). Pure.
 pub fn api_checks(
     r: &mut RunRecord,
     target: &crate::engine::ApiTarget,
-    sampling: &crate::results::Sampling,
+    applied: Option<SamplingApplied>,
     cache_prompt: bool,
 ) {
     flag_prompt_cache(r, cache_prompt);
-    note_sampling_applied(r, api_sampling_applied(target.kind, sampling));
+    note_sampling_applied(r, applied);
     check_delivered(r, Some(target.supports_ignore_eos));
 }
 

@@ -10,7 +10,7 @@
 use crate::cli::{ServerAction, ServerArgs};
 use crate::config::{EngineSection, Settings};
 use crate::engine::ApiTarget;
-use crate::engine::launch::{LaunchPlan, PlanContext, Readiness, StartError, inferbench_home};
+use crate::engines::launch::{LaunchPlan, PlanContext, Readiness, StartError, inferbench_home};
 use crate::process::{LogTarget, ProcessGroup};
 use crate::results::{EngineInfo, Mode};
 use anyhow::{Context, Result};
@@ -153,15 +153,7 @@ pub fn plan_for(
         log_dir,
         streams,
     };
-    use crate::engine::EngineKind;
-    match Settings::kind_of(key, section) {
-        EngineKind::LlamaCpp => crate::engine::llamacpp::plan(&ctx),
-        EngineKind::PyTorch => crate::engine::pytorch::plan(&ctx),
-        EngineKind::Ollama => crate::engine::ollama::plan(&ctx),
-        EngineKind::Uzu => crate::engine::uzu::plan(&ctx),
-        EngineKind::OpenAi => crate::engine::openai::plan(&ctx),
-        EngineKind::Mock => crate::engine::openai::plan_mock(&ctx),
-    }
+    crate::engines::plan(Settings::kind_of(key, section), &ctx)
 }
 
 /// Error unless `host:port` is free to bind.
@@ -276,14 +268,17 @@ async fn start_with(
     if plan.target.kind == crate::engine::EngineKind::Ollama
         && let Some(model) = &plan.target.model
     {
-        ollama_model_loaded(settings, key, &plan, model, t0, &mut info).await?;
-        ollama_backend(&log_path, &mut info);
+        crate::engines::ollama::server::model_loaded(
+            settings, key, &plan, model, t0, &mut info, POLL,
+        )
+        .await?;
+        crate::engines::ollama::server::record_backend(&log_path, &mut info);
     }
     let load = t0.elapsed();
     info.load_ms = Some(load.as_secs_f64() * 1000.0);
-    info.capacity = capacity(&client, &plan.target, streams).await;
+    info.capacity = crate::engines::capacity(&client, &plan.target, streams).await;
     if plan.target.kind == crate::engine::EngineKind::PyTorch {
-        match crate::engine::pytorch::read_settings(&client, &plan.target.base_url).await {
+        match crate::engines::pytorch::server::read_settings(&client, &plan.target.base_url).await {
             Ok((settings, notes)) => {
                 info.engine_settings = settings;
                 info.notes.extend(notes);
@@ -334,7 +329,7 @@ fn launch_info(settings: &Settings, key: &str, plan: &LaunchPlan) -> EngineInfo 
         starts: None,
     };
     if let Some(section) = settings.file.servers.get(key) {
-        use crate::engine::launch::{HostDevices, configured_device, resolve_device};
+        use crate::engines::launch::{HostDevices, configured_device, resolve_device};
         let (device, why) =
             resolve_device(configured_device(settings, section), &HostDevices::detect());
         info.notes.push(format!("device {device} ({why})"));
@@ -344,99 +339,6 @@ fn launch_info(settings: &Settings, key: &str, plan: &LaunchPlan) -> EngineInfo 
     info
 }
 
-/// Ollama's model registered (from the configured GGUF when it is not yet) and loaded,
-/// so that load time means the same for every engine.
-async fn ollama_model_loaded(
-    settings: &Settings,
-    key: &str,
-    plan: &LaunchPlan,
-    model: &str,
-    t0: Instant,
-    info: &mut EngineInfo,
-) -> Result<()> {
-    if let Err(e) = crate::engine::ollama::check_model(&plan.target.base_url, key, model).await {
-        // Not registered yet (setup runs before inferbench is built): register it from
-        // the configured GGUF, as `inferbench models prepare` does, then check again.
-        // Without a configured GGUF the error says how to register it.
-        if section(settings, key)?.model_path.is_none() {
-            return Err(e);
-        }
-        crate::engine::ollama::prepare(settings)
-            .await
-            .with_context(|| format!("{key}: registering model {model}"))?;
-        info.notes.push(format!(
-            "model {model} registered from the configured GGUF at start"
-        ));
-        crate::engine::ollama::check_model(&plan.target.base_url, key, model).await?;
-    }
-    // Ollama loads a model on its first request; load it here so load_ms means the
-    // same for every engine (spawn → model in memory and serving).
-    let left = plan.startup_timeout.saturating_sub(t0.elapsed());
-    crate::engine::ollama::preload(&plan.target.base_url, key, model, left.max(POLL)).await?;
-    info.notes
-        .push("load_ms includes loading the model (preloaded with an empty generate)".into());
-    Ok(())
-}
-
-/// The back end Ollama chose for itself (it has no device setting), as its log says once the
-/// model is loaded, beside the device the config asked for: `engine_settings.backend`.
-fn ollama_backend(log_path: &Path, info: &mut EngineInfo) {
-    let log = std::fs::read_to_string(log_path).unwrap_or_default();
-    let found = crate::engine::ollama::backend_from_log(&log);
-    let setting = crate::results::EngineSetting {
-        effective: found.effective(),
-        asked: info.device.clone(),
-    };
-    if setting.effective.is_none() {
-        info.notes
-            .push("back end not read: the Ollama log names no model load".into());
-    }
-    info.engine_settings.insert("backend".into(), setting);
-}
-
-/// The engine's capacity for concurrent streams: what llama-server reports
-/// (`/props` `total_slots`), else what we asked for.
-async fn capacity(
-    client: &reqwest::Client,
-    target: &crate::engine::ApiTarget,
-    asked: Option<u32>,
-) -> Option<crate::results::Capacity> {
-    use crate::engine::EngineKind;
-    let reported = match target.kind {
-        EngineKind::LlamaCpp => props_total_slots(client, &target.base_url).await,
-        _ => None,
-    };
-    let source = match target.kind {
-        EngineKind::Ollama => "OLLAMA_NUM_PARALLEL set by inferbench (Ollama does not report it)",
-        _ => "asked for by inferbench (the engine does not report it)",
-    };
-    match (reported, asked) {
-        (Some((streams, source)), asked) => Some(crate::results::Capacity {
-            streams,
-            source,
-            asked,
-        }),
-        (None, Some(n)) if target.kind == EngineKind::Ollama => Some(crate::results::Capacity {
-            streams: n,
-            source: source.into(),
-            asked: Some(n),
-        }),
-        _ => None,
-    }
-}
-
-/// `total_slots` from a llama-server-style `/props`: how many streams it serves at once.
-/// `None` when the server has no such endpoint (not llama-server) or does not say.
-async fn props_total_slots(client: &reqwest::Client, base_url: &str) -> Option<(u32, String)> {
-    let url = format!("{}/props", base_url.trim_end_matches('/'));
-    let v: serde_json::Value = match client.get(&url).send().await {
-        Ok(r) if r.status().is_success() => r.json().await.ok()?,
-        _ => return None,
-    };
-    let n = u32::try_from(v.get("total_slots")?.as_u64()?).ok()?;
-    Some((n, "llama-server /props total_slots".to_string()))
-}
-
 /// The capacity a server given with `--url` reports, where it answers llama-server's
 /// `/props` (a server we did not start is still worth a "queued inside the engine" flag).
 pub async fn external_capacity(base_url: &str) -> Option<crate::results::Capacity> {
@@ -444,7 +346,8 @@ pub async fn external_capacity(base_url: &str) -> Option<crate::results::Capacit
         .timeout(Duration::from_secs(5))
         .build()
         .ok()?;
-    let (streams, source) = props_total_slots(&client, base_url).await?;
+    let (streams, source) =
+        crate::engines::llamacpp::server::props_total_slots(&client, base_url).await?;
     Some(crate::results::Capacity {
         streams,
         source,

@@ -2,7 +2,8 @@
 //! documented formats (tests/fixtures/cli/README.md says which is which), plus property
 //! tests: no panic on any input, the right numbers for any spacing, prefix and order.
 
-use inferbench::climode::{llamacpp, ollama, parse, uzu};
+use inferbench::climode::parse;
+use inferbench::engines::{llamacpp::cli as llamacpp, ollama::cli as ollama, uzu::cli as uzu};
 use proptest::prelude::*;
 
 fn fixture(name: &str) -> String {

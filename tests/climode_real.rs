@@ -14,7 +14,6 @@
 
 use clap::Parser;
 use inferbench::cli::{Cli, Command};
-use inferbench::climode;
 use inferbench::results::RunRecord;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -66,12 +65,14 @@ fn default_settings() -> inferbench::config::Settings {
 }
 
 fn program(name: &str) -> PathBuf {
-    climode::find_program(None, &[name], &default_settings()).unwrap_or_else(|| {
-        panic!(
-            "{name} not found on PATH or under {}: run scripts/setup.sh to build llama.cpp",
-            home().display()
-        )
-    })
+    inferbench::engines::launch::find_program(None, &[name], &default_settings()).unwrap_or_else(
+        || {
+            panic!(
+                "{name} not found on PATH or under {}: run scripts/setup.sh to build llama.cpp",
+                home().display()
+            )
+        },
+    )
 }
 
 /// One `inferbench cli --quick` in a fresh output directory; returns its measured records.
@@ -137,8 +138,10 @@ fn llama_bench_tg(model: &Path) -> f64 {
         "llama-bench failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows = climode::llamacpp::parse_bench_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
-    climode::llamacpp::tg_row(&rows)
+    let rows =
+        inferbench::engines::llamacpp::cli::parse_bench_json(&String::from_utf8_lossy(&out.stdout))
+            .unwrap();
+    inferbench::engines::llamacpp::cli::tg_row(&rows)
         .expect("a tg row (n_prompt = 0)")
         .avg_ts
 }

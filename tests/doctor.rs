@@ -8,7 +8,7 @@
 mod common;
 
 use common::{free_port, inferbench};
-use inferbench::engine::launch::inferbench_home;
+use inferbench::config::inferbench_home;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -9,7 +9,7 @@ use inferbench::client::stream::{apply_error_text_rule, build_spec, execute, htt
 use inferbench::client::{MaxTokensField, PromptInput, Protocol};
 use inferbench::config::{self, Overrides, ProcessEnv, Settings};
 use inferbench::engine::ApiTarget;
-use inferbench::engine::launch::StartError;
+use inferbench::engines::launch::StartError;
 use inferbench::measure::metrics::TokenSource;
 use inferbench::prompt::template::ChatTemplate;
 use inferbench::record::{Checks, record_from_trace};
@@ -97,7 +97,7 @@ fn uzu_model_dir(dir: &Path) -> PathBuf {
     model
 }
 
-fn uzu_plan(dir: &Path, name: &str) -> (Settings, inferbench::engine::launch::LaunchPlan) {
+fn uzu_plan(dir: &Path, name: &str) -> (Settings, inferbench::engines::launch::LaunchPlan) {
     let bin = fake_binary(dir, name);
     let model = uzu_model_dir(dir);
     let s = settings(
@@ -144,7 +144,7 @@ async fn uzu_adapter_reads_a_quirky_stream() {
     let mut r = r;
     inferbench::record::note_sampling_applied(
         &mut r,
-        inferbench::record::api_sampling_applied(target.kind, &s.sampling()),
+        inferbench::engines::api_sampling_applied(target.kind, &s.sampling()),
     );
     let applied = r.sampling_applied.as_ref().expect("a seed Uzu ignores");
     assert_eq!((applied.greedy, applied.temperature), (false, Some(0.3)));

@@ -7,8 +7,8 @@
 //! (exit code 2) raised before anything is spawned.
 
 use inferbench::config::{self, Overrides, ProcessEnv, Settings};
-use inferbench::engine::fairness::{self, FairnessStatus, TemplateMismatch};
-use inferbench::engine::launch::{StartError, inferbench_home};
+use inferbench::engines::fairness::{self, FairnessStatus, TemplateMismatch};
+use inferbench::engines::launch::{StartError, inferbench_home};
 use inferbench::prompt::template::ChatTemplate;
 use inferbench::prompt::tokenizer::TokenCounter;
 use inferbench::server;
@@ -446,7 +446,7 @@ async fn a_server_that_dies_during_startup_reports_its_log() {
 async fn ollama_prepare_start_request_stop_clean() {
     let bin = inferbench_home().join("bin/ollama");
     assert!(
-        bin.is_file() || inferbench::engine::launch::search_path("ollama").is_some(),
+        bin.is_file() || inferbench::engines::launch::search_path("ollama").is_some(),
         "ollama is not installed: run scripts/setup.sh (it builds Ollama with `go install`)"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -461,7 +461,7 @@ async fn ollama_prepare_start_request_stop_clean() {
                           "startup_timeout": 60}}),
     );
     assert_eq!(
-        inferbench::engine::ollama::prepare(&s)
+        inferbench::engines::ollama::server::prepare(&s)
             .await
             .unwrap_or_else(|e| panic!("{e:#}")),
         0

@@ -208,9 +208,9 @@ fn cli_eager_static_cache_is_recorded_and_flash_attention_fails_clearly() {
     assert_eq!(ok[0]["output_tokens"], 4);
     let info = engine(&doc, "pytorch");
     // `auto` resolved on this host, with why, as API mode records it.
-    let (device, why) = inferbench::engine::launch::resolve_device(
+    let (device, why) = inferbench::engines::launch::resolve_device(
         "auto",
-        &inferbench::engine::launch::HostDevices::detect(),
+        &inferbench::engines::launch::HostDevices::detect(),
     );
     assert_eq!(info["device"], device.as_str());
     assert_eq!(info["device_reason"], why.as_str());

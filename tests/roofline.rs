@@ -28,7 +28,7 @@ fn gemma_270m_bytes_per_token_match_llama_bench_model_size() {
     let m = roofline::model_bytes(&gemma()).unwrap();
     // llama-bench reports model_size = the sum of all tensor bytes (fixture captured from
     // the real program on this model): an independent count of the same thing.
-    let rows = inferbench::climode::llamacpp::parse_bench_json(
+    let rows = inferbench::engines::llamacpp::cli::parse_bench_json(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/cli/llama-bench.json"
@@ -62,7 +62,7 @@ fn probe_gives_a_plausible_dram_bandwidth_and_ceiling() {
 fn gemma_270m_dequantized_for_transformers_counts_every_parameter() {
     // transformers dequantizes the GGUF: bf16 reads 2 bytes per parameter. llama-bench
     // reports the parameter count (fixture captured from the real program).
-    let rows = inferbench::climode::llamacpp::parse_bench_json(
+    let rows = inferbench::engines::llamacpp::cli::parse_bench_json(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/cli/llama-bench.json"

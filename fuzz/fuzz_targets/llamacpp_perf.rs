@@ -1,4 +1,4 @@
-//! llama.cpp output parsers (`climode::llamacpp`): arbitrary text as a tool's stderr and
+//! llama.cpp output parsers (`engines::llamacpp::cli`): arbitrary text as a tool's stderr and
 //! stdout (invalid UTF-8 replaced, as the runner reads it lossily).
 //!
 //! Feeds the perf block (`common_perf_print:` / `llama_perf_context_print:` /
@@ -14,7 +14,7 @@
 //! - the chat reply range lies inside stdout, on character boundaries.
 #![no_main]
 
-use inferbench::climode::llamacpp::{
+use inferbench::engines::llamacpp::cli::{
     Parsed, PerfBlock, Phase, chat_reply_range, parse_bench_json, parse_perf_block, strip_echo,
 };
 use inferbench::climode::parse::strip_terminal_noise;

@@ -1,4 +1,4 @@
-//! Ollama's `--verbose` stats (`climode::ollama::parse_verbose_stats`): arbitrary text as
+//! Ollama's `--verbose` stats (`engines::ollama::cli::parse_verbose_stats`): arbitrary text as
 //! `ollama run`'s stderr, spinner and escape codes included (invalid UTF-8 replaced).
 //!
 //! Checks, besides "no panic":
@@ -9,7 +9,7 @@
 //!   text sets the prefill rate and leaves the decode rate alone, and the other way round.
 #![no_main]
 
-use inferbench::climode::ollama::{VerboseStats, parse_verbose_stats};
+use inferbench::engines::ollama::cli::{VerboseStats, parse_verbose_stats};
 use inferbench::climode::parse::strip_terminal_noise;
 use libfuzzer_sys::fuzz_target;
 

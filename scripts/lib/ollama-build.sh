@@ -49,10 +49,12 @@ ollama_build_cuda_src() {
     echo "Ollama ggml CUDA back end: sm_$arch, CUDA $major, $jobs jobs"
     cmake -S "$src" -B "$src/build" "${gen[@]}" "-DCMAKE_CUDA_ARCHITECTURES=$arch" \
         "-DCMAKE_CUDA_COMPILER=$(llama_nvcc)" "-DOLLAMA_RUNNER_DIR=cuda_v$major" \
+        "-DCMAKE_INSTALL_PREFIX=$prefix" \
         -DCMAKE_DISABLE_FIND_PACKAGE_Vulkan=ON || return 1
+    # Ollama's CMake fixes its install folder from CMAKE_INSTALL_PREFIX when it configures.
     # Only what the Go binary does not hold: the CUDA library and the ggml-base it links.
     "${pin[@]}" cmake --build "$src/build" -j "$jobs" --target ggml-cuda || return 1
-    cmake --install "$src/build" --prefix "$prefix" --component CUDA || return 1
-    cp -a "$src"/build/lib/ollama/libggml-base.so* "$prefix/lib/ollama/" || return 1
+    cmake --install "$src/build" --component CUDA || return 1
+    mkdir -p "$prefix/lib/ollama" && cp -a "$src"/build/lib/ollama/libggml-base.so* "$prefix/lib/ollama/" || return 1
     ls -la "$prefix/lib/ollama" "$prefix/lib/ollama/cuda_v$major"
 }

@@ -127,6 +127,16 @@ impl HttpClient {
         Ok(HttpClient { plain, fresh, tls })
     }
 
+    /// This client with every plain-HTTP request on a new connection of its own (not
+    /// counted by a cap): for a request sent again because its first attempt never left.
+    pub fn fresh_only(&self) -> HttpClient {
+        HttpClient {
+            plain: self.fresh.clone(),
+            fresh: self.fresh.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+
     /// Send `method url` with `headers` and `body`; the response head and when the
     /// request was sent. Retries as [`HttpClient::send_noting_retry`] does.
     pub async fn send(

@@ -138,6 +138,10 @@ pub enum RequestError {
     /// [`crate::load::watchdog`]); says where the request sat.
     #[error("no answer while the engine was idle: {0}")]
     Stalled(String),
+    /// Ended by us so that it goes out again: it sat unwritten on its connection while
+    /// the engine was idle, so the engine never saw it (see [`crate::load::watchdog`]).
+    #[error("not written while the engine was idle: {0}")]
+    NotSent(String),
     /// Ended by us: the engine's process exited while this request was outstanding.
     #[error("the engine exited: {0}")]
     EngineExited(String),

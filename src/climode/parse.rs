@@ -239,16 +239,6 @@ pub fn parse_go_duration_ms(s: &str) -> Option<f64> {
     Some(if neg { -total_ms } else { total_ms })
 }
 
-/// Relative difference of two positive figures, as a percentage of the larger one.
-pub fn relative_diff_pct(a: f64, b: f64) -> f64 {
-    let m = a.abs().max(b.abs());
-    if m == 0.0 {
-        0.0
-    } else {
-        (a - b).abs() / m * 100.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

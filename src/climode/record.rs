@@ -15,7 +15,6 @@
 //!   leaves wall time to sampling, printing and exit.
 
 use super::exec::{self, ContentRead, ProcessOutcome};
-use super::parse::relative_diff_pct;
 use super::{CLOCK_MISMATCH, Case, Interpreted, TOKEN_COUNT_MISMATCH};
 use super::{MIN_SPAN_MS_FOR_CLOCK_CHECK, MIN_TOKENS_FOR_CLOCK_CHECK};
 use crate::measure::metrics::{TokenSource, choose_token_count};
@@ -318,7 +317,7 @@ fn cross_check(
         .filter(|c| c.decode_clock)
         .map(|o| (o.decode_tps, o.reads, o.span_ms));
     if let (Some(e), Some((o_tps, o_reads, o_span_ms))) = (engine_decode, ours) {
-        let diff = relative_diff_pct(e, o_tps);
+        let diff = crate::record::rel_diff_pct(e, o_tps);
         if diff > checks.tolerance_pct {
             r.flag(
                 CLOCK_MISMATCH,
@@ -366,7 +365,9 @@ fn cross_check(
     // Cross-check 4: token counts.
     if let (Some(ours), Some(theirs)) = token_counts {
         let diff = ours.abs_diff(theirs);
-        if diff > 2 && relative_diff_pct(ours as f64, theirs as f64) > checks.tolerance_pct {
+        if diff > 2
+            && crate::record::rel_diff_pct(ours as f64, theirs as f64) > checks.tolerance_pct
+        {
             r.flag(
                 TOKEN_COUNT_MISMATCH,
                 format!("engine counted {theirs} output tokens, our tokenizer {ours}"),

@@ -5,7 +5,7 @@
 //! directory, removed when every check passed.
 
 use super::Selected;
-use super::checks::Check;
+use crate::checks::Check;
 use crate::config::Settings;
 use crate::engine::EngineKind;
 use crate::output::Session;
@@ -55,7 +55,7 @@ pub async fn checks(settings: &Settings, chosen: &[Selected<'_>]) -> Vec<Check> 
     for s in servers {
         out.extend(one(settings, &inputs, s, &mut session).await);
     }
-    if super::checks::exit_code(&out) == 0 {
+    if crate::checks::exit_code(&out) == 0 {
         let _ = std::fs::remove_dir_all(&dir);
     }
     out
@@ -69,7 +69,7 @@ async fn one(
 ) -> Vec<Check> {
     let key = s.key.as_str();
     if s.kind == EngineKind::Uzu
-        && crate::engine::launch::find_binary(
+        && crate::engines::launch::find_binary(
             key,
             s.section.binary.as_deref(),
             &["uzu", "uzu_cli"],

@@ -1,11 +1,13 @@
 //! The I/O of `inferbench doctor`: everything it looks at, as facts for
-//! [`super::checks`]. Nothing here decides ✓ or ✗. Programs run through
+//! [`crate::checks`]. Nothing here decides ✓ or ✗. Programs run through
 //! [`crate::climode::exec::run_process`] (own process group, timeout, whole group killed).
 
-use super::checks::{
-    BandwidthFacts, GgufSummary, Gpu, Holder, LlamaVersion, ModelFacts, OllamaModel, PortState,
-    PyProbe, listening_inodes, parse_llama_version, parse_py_probe, socket_inode,
+use crate::checks::{
+    BandwidthFacts, GgufSummary, Gpu, Holder, ModelFacts, PortState, listening_inodes, socket_inode,
 };
+use crate::engines::llamacpp::doctor::{LlamaVersion, parse_llama_version};
+use crate::engines::ollama::doctor::OllamaModel;
+use crate::engines::pytorch::doctor::{PyProbe, parse_py_probe};
 use crate::process::CommandSpec;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -64,7 +66,7 @@ pub fn missing_files(dir: &Path, names: &[&str]) -> Vec<String> {
 }
 
 /// `python generate.py --help` with CLI mode's own script, written to a scratch folder
-/// the way CLI mode writes it ([`crate::climode::pytorch::write_script`]): the script
+/// the way CLI mode writes it ([`crate::engines::pytorch::cli::write_script`]): the script
 /// starts with this interpreter (its imports beside torch, its argument parser).
 pub async fn generate_script_help(python: &Path, timeout: Duration) -> Result<String, String> {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -75,7 +77,8 @@ pub async fn generate_script_help(python: &Path, timeout: Duration) -> Result<St
     ));
     let result = async {
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let script = crate::climode::pytorch::write_script(&dir).map_err(|e| format!("{e:#}"))?;
+        let script =
+            crate::engines::pytorch::cli::write_script(&dir).map_err(|e| format!("{e:#}"))?;
         answers(
             &CommandSpec::new(python).arg(&script).arg("--help"),
             timeout,
@@ -248,7 +251,7 @@ fn command_line(pid: u32) -> String {
 
 /// Read a registered model's manifest and its small layers from an Ollama store.
 pub fn ollama_registered(store: &Path, name: &str) -> Result<OllamaModel, String> {
-    let manifest = super::checks::ollama_manifest_path(store, name);
+    let manifest = crate::engines::ollama::manifest_path(store, name);
     let text = std::fs::read_to_string(&manifest)
         .map_err(|_| format!("no manifest {}", manifest.display()))?;
     let v: serde_json::Value =

@@ -14,17 +14,16 @@
 //! Fast: no model is loaded without `--deep`. The slowest check is the PyTorch venv's
 //! `import torch` (seconds); it runs in the background while the others are gathered.
 
-pub mod checks;
 pub mod command;
 pub mod deep;
 pub mod gather;
 pub mod render;
 
+use crate::checks::{self, Check};
 pub use crate::cli::DoctorMode as Mode;
 use crate::config::{EngineSection, Settings};
 use crate::engine::EngineKind;
-use crate::engine::launch::{HostDevices, PlanContext, configured_device, resolve_device};
-use checks::Check;
+use crate::engines::launch::{HostDevices, PlanContext, configured_device, resolve_device};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,7 +34,7 @@ const PYTHON_TIMEOUT: Duration = Duration::from_secs(30);
 const HELP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The Python probe's answer (and the seconds it took; `None`: remembered), or why not.
-type ProbeResult = Result<(checks::PyProbe, Option<f64>), String>;
+type ProbeResult = Result<(crate::engines::pytorch::doctor::PyProbe, Option<f64>), String>;
 /// The Python probe's answer for each interpreter asked.
 type Probes = BTreeMap<PathBuf, ProbeResult>;
 
@@ -164,7 +163,7 @@ pub async fn checks_for(settings: &Settings, chosen: &[Selected<'_>]) -> Vec<Che
         let api = s.server.and_then(|_| python_of(settings, s).ok());
         let cli = s
             .cli
-            .and_then(|c| crate::climode::python_for(c, settings))
+            .and_then(|c| crate::engines::pytorch::cli::python_for(c, settings))
             .filter(|p| p.is_file());
         for p in api.into_iter().chain(cli) {
             if !interpreters.contains(&p) {
@@ -321,7 +320,7 @@ fn python_of(settings: &Settings, s: &Selected<'_>) -> Result<PathBuf, String> {
         log_dir: Path::new("."),
         streams: None,
     };
-    crate::engine::pytorch::python(&ctx).map_err(|e| e.to_string())
+    crate::engines::pytorch::server::python(&ctx).map_err(|e| e.to_string())
 }
 
 /// The probe's answer for `python`, or why there is none.
@@ -387,7 +386,7 @@ fn find_server_binary(
     sec: &EngineSection,
     names: &[&str],
 ) -> Result<PathBuf, String> {
-    crate::engine::launch::find_binary(key, sec.binary.as_deref(), names, settings)
+    crate::engines::launch::find_binary(key, sec.binary.as_deref(), names, settings)
         .map_err(|e| e.to_string())
 }
 
@@ -409,9 +408,9 @@ async fn llamacpp_checks(
         };
         let libs = found
             .as_ref()
-            .map(|p| checks::backends_from_libs(&gather::names_beside(p)))
+            .map(|p| crate::engines::llamacpp::doctor::backends_from_libs(&gather::names_beside(p)))
             .unwrap_or_default();
-        out.extend(checks::llamacpp_binary(
+        out.extend(crate::engines::llamacpp::doctor::llamacpp_binary(
             key,
             &found,
             version.as_ref(),
@@ -459,18 +458,18 @@ async fn ollama_checks(
     } else {
         out.push(checks::model(key, section_name, &model));
     }
-    let store = crate::engine::ollama::models_dir(section, settings);
-    let name = crate::engine::ollama::model_name(section);
+    let store = crate::engines::ollama::server::models_dir(section, settings);
+    let name = crate::engines::ollama::server::model_name(section);
     let system = crate::prompt::suite::suite_for(settings)
         .map(|(s, _)| s)
         .unwrap_or_default();
-    let expected = checks::ExpectedOllama {
+    let expected = crate::engines::ollama::doctor::ExpectedOllama {
         gguf_bytes,
-        template: crate::engine::ollama::GEMMA3_TEMPLATE.to_string(),
+        template: crate::engines::ollama::server::GEMMA3_TEMPLATE.to_string(),
         stops: vec!["<start_of_turn>".into(), "<end_of_turn>".into()],
         system,
     };
-    out.push(checks::ollama_model(
+    out.push(crate::engines::ollama::doctor::ollama_model(
         key,
         &name,
         &store,
@@ -494,13 +493,13 @@ fn pytorch_checks(
     if s.server.is_some() {
         let python = python_of(settings, s);
         let probe = probe_of(probes, &python);
-        out.extend(checks::pytorch(
+        out.extend(crate::engines::pytorch::doctor::pytorch(
             key,
             "servers",
             &python,
             &probe,
-            &torch_device(device),
-            checks::PY_PACKAGES,
+            &crate::engines::pytorch::server::torch_device(device),
+            crate::engines::pytorch::doctor::PY_PACKAGES,
         ));
     }
     out.push(checks::model(
@@ -524,7 +523,13 @@ fn uzu_server_checks(
         return true;
     };
     let found = find_server_binary(settings, key, server, &["uzu", "uzu_cli"]);
-    let binary = checks::uzu_binary(key, "servers", "binary", &found, server.binary.as_deref());
+    let binary = crate::engines::uzu::doctor::uzu_binary(
+        key,
+        "servers",
+        "binary",
+        &found,
+        server.binary.as_deref(),
+    );
     let installed = binary.status != checks::Status::Skip;
     out.push(binary);
     if !installed {
@@ -533,7 +538,7 @@ fn uzu_server_checks(
     let facts = gather::model_facts(model_path.clone());
     let local = model_path
         .as_deref()
-        .and_then(crate::engine::uzu::local_model);
+        .and_then(crate::engines::uzu::server::local_model);
     let runs_as = local.map(|l| {
         format!(
             "runs as LOCAL_PATH={} cli server --model {}",
@@ -575,7 +580,8 @@ fn mock_binary_check(settings: &Settings, s: &Selected<'_>) -> Check {
         None => Check::ok(key, "binary", "built in (inferbench mock-engine)"),
         Some(raw) => {
             let p = settings.path_of(raw);
-            if crate::climode::find_program(Some(&p.display().to_string()), &[], settings).is_some()
+            if crate::engines::launch::find_program(Some(&p.display().to_string()), &[], settings)
+                .is_some()
             {
                 Check::ok(key, "binary", format!("{} mock-engine", p.display()))
             } else {
@@ -619,7 +625,7 @@ fn port_check(s: &Selected<'_>, ports_seen: &mut Vec<(u16, String)>) -> Option<C
 }
 
 /// CLI mode's needs of one `engines` entry, found the way `inferbench cli` finds them
-/// ([`crate::climode::find_program`], [`crate::climode::python_for`],
+/// ([`crate::engines::launch::find_program`], [`crate::engines::pytorch::cli::python_for`],
 /// [`crate::climode::model_path_of`]): llama.cpp's `llama-completion` (or `llama-cli`)
 /// and that it starts; `ollama`; the interpreter `generate.py` runs with, its packages
 /// and that the script starts; Uzu's `cli` with its `bench` subcommand. A model CLI
@@ -632,7 +638,6 @@ async fn cli_checks(
     folder_checked: bool,
 ) -> Vec<Check> {
     let key = s.key.as_str();
-    let kind = s.kind.to_string();
     let mut out = Vec::new();
     let model = crate::climode::model_path_of(key, cli, settings);
     // CLI mode's model, when it is not the one the section's checks looked at.
@@ -646,7 +651,7 @@ async fn cli_checks(
     };
     match s.kind {
         EngineKind::LlamaCpp => {
-            let found = cli_program(key, &kind, cli, settings);
+            let found = cli_program(key, s.kind, cli, settings);
             let version = match &found {
                 Ok(p) => {
                     gather::answers(
@@ -657,11 +662,13 @@ async fn cli_checks(
                 }
                 Err(why) => Err(why.clone()),
             };
-            out.push(checks::llamacpp_cli_tool(key, &found, &version));
+            out.push(crate::engines::llamacpp::doctor::llamacpp_cli_tool(
+                key, &found, &version,
+            ));
             cli_model(&mut out);
         }
         EngineKind::Ollama => {
-            let found = cli_program(key, &kind, cli, settings);
+            let found = cli_program(key, s.kind, cli, settings);
             let version = match &found {
                 Ok(p) => ollama_version(p).await,
                 Err(_) => None,
@@ -679,7 +686,7 @@ async fn cli_checks(
             }
         }
         EngineKind::PyTorch => {
-            let python = match crate::climode::python_for(cli, settings) {
+            let python = match crate::engines::pytorch::cli::python_for(cli, settings) {
                 Some(p) if p.is_file() => Ok(p),
                 Some(p) => Err(format!(
                     "{} does not exist (engines.{key}.python)",
@@ -687,7 +694,7 @@ async fn cli_checks(
                 )),
                 None => Err(format!(
                     "no Python interpreter: no {} and no python3 on PATH",
-                    crate::engine::launch::inferbench_home()
+                    crate::config::inferbench_home()
                         .join("venv/bin/python")
                         .display()
                 )),
@@ -697,13 +704,13 @@ async fn cli_checks(
             if !same_as_api {
                 let host_devices = HostDevices::detect();
                 let (device, _) = resolve_device(configured_device(settings, cli), &host_devices);
-                let mut lines = checks::pytorch(
+                let mut lines = crate::engines::pytorch::doctor::pytorch(
                     key,
                     "engines",
                     &python,
                     &probe_of(probes, &python),
-                    &torch_device(&device),
-                    checks::PY_CLI_PACKAGES,
+                    &crate::engines::pytorch::server::torch_device(&device),
+                    crate::engines::pytorch::doctor::PY_CLI_PACKAGES,
                 );
                 if s.server.is_some() {
                     for c in &mut lines {
@@ -714,13 +721,15 @@ async fn cli_checks(
             }
             if let Ok(p) = &python {
                 let help = gather::generate_script_help(p, HELP_TIMEOUT).await;
-                out.push(checks::generate_script(key, p, &help));
+                out.push(crate::engines::pytorch::doctor::generate_script(
+                    key, p, &help,
+                ));
             }
             cli_model(&mut out);
         }
         EngineKind::Uzu => {
-            let found = cli_program(key, &kind, cli, settings);
-            out.push(checks::uzu_binary(
+            let found = cli_program(key, s.kind, cli, settings);
+            out.push(crate::engines::uzu::doctor::uzu_binary(
                 key,
                 "engines",
                 "cli binary",
@@ -733,7 +742,7 @@ async fn cli_checks(
                     HELP_TIMEOUT,
                 )
                 .await;
-                out.push(checks::uzu_cli_tool(key, p, &help));
+                out.push(crate::engines::uzu::doctor::uzu_cli_tool(key, p, &help));
             }
             // The folder, unless API mode's checks already looked at this one.
             if (found.is_ok() || cli.binary.is_some()) && (own_model || !folder_checked) {
@@ -745,7 +754,9 @@ async fn cli_checks(
                 ));
             }
         }
-        EngineKind::OpenAi | EngineKind::Mock => out.push(checks::no_cli_tool(key, &kind)),
+        EngineKind::OpenAi | EngineKind::Mock => {
+            out.push(checks::no_cli_tool(key, s.kind.as_str()))
+        }
     }
     out
 }
@@ -763,12 +774,12 @@ fn section_model(settings: &Settings, s: &Selected<'_>) -> Option<PathBuf> {
 /// The program CLI mode runs for engine `kind`, or why there is none.
 fn cli_program(
     key: &str,
-    kind: &str,
+    kind: EngineKind,
     cli: &EngineSection,
     settings: &Settings,
 ) -> Result<PathBuf, String> {
-    let names = crate::climode::program_names(kind);
-    crate::climode::find_program(cli.binary.as_deref(), names, settings).ok_or_else(|| {
+    let names = crate::engines::cli_programs(kind);
+    crate::engines::launch::find_program(cli.binary.as_deref(), names, settings).ok_or_else(|| {
         match cli.binary.as_deref() {
             Some(raw) => format!(
                 "`{raw}` (engines.{key}.binary) is not an executable program: {} does not exist or is not executable",
@@ -777,7 +788,7 @@ fn cli_program(
             None => format!(
                 "no `{}` on PATH nor in {}/bin",
                 names.join("` or `"),
-                crate::engine::launch::inferbench_home().display()
+                crate::config::inferbench_home().display()
             ),
         }
     })
@@ -793,10 +804,10 @@ fn uzu_folder_check(
     let missing = match facts {
         checks::ModelFacts::Other {
             path, dir: true, ..
-        } => gather::missing_files(path, &checks::UZU_MODEL_FILES),
+        } => gather::missing_files(path, &crate::engines::uzu::doctor::UZU_MODEL_FILES),
         _ => Vec::new(),
     };
-    checks::uzu_folder(key, section, facts, &missing, runs_as)
+    crate::engines::uzu::doctor::uzu_folder(key, section, facts, &missing, runs_as)
 }
 
 /// What `ollama --version` says its version is.
@@ -807,16 +818,7 @@ async fn ollama_version(program: &Path) -> Option<String> {
     )
     .await
     .ok()
-    .and_then(|t| checks::parse_ollama_version(&t))
-}
-
-/// torch's name for a device (`metal` is `mps`).
-fn torch_device(device: &str) -> String {
-    if device == "metal" {
-        "mps".to_string()
-    } else {
-        device.to_string()
-    }
+    .and_then(|t| crate::engines::ollama::doctor::parse_ollama_version(&t))
 }
 
 /// ` --config FILE` when the settings came from a file other than the default one, so
@@ -833,10 +835,10 @@ pub fn config_flag(settings: &Settings) -> String {
 /// The port an adapter uses when the config names none.
 fn default_port(kind: EngineKind) -> Option<u16> {
     match kind {
-        EngineKind::LlamaCpp => Some(crate::engine::llamacpp::DEFAULT_PORT),
-        EngineKind::Ollama => Some(crate::engine::ollama::DEFAULT_PORT),
-        EngineKind::PyTorch => Some(crate::engine::pytorch::DEFAULT_PORT),
-        EngineKind::Uzu => Some(crate::engine::uzu::DEFAULT_PORT),
+        EngineKind::LlamaCpp => Some(crate::engines::llamacpp::server::DEFAULT_PORT),
+        EngineKind::Ollama => Some(crate::engines::ollama::server::DEFAULT_PORT),
+        EngineKind::PyTorch => Some(crate::engines::pytorch::server::DEFAULT_PORT),
+        EngineKind::Uzu => Some(crate::engines::uzu::server::DEFAULT_PORT),
         EngineKind::OpenAi | EngineKind::Mock => None,
     }
 }

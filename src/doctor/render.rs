@@ -1,7 +1,7 @@
 //! `inferbench doctor`'s output, pure: checks → one line each (✓ / ✗ / –, a ✗ line ending
 //! with its fix), or → JSON.
 
-use super::checks::{Check, Status, exit_code};
+use crate::checks::{Check, Status, exit_code};
 use serde::Serialize;
 
 /// The whole answer, as `--json` prints it.

@@ -1,16 +1,11 @@
-//! Engine adapters: one file per engine. Each knows how to launch its engine, when it is
-//! ready, how to phrase a request, and how to read what the engine says about itself.
+//! The words every layer uses to speak of an engine: its kind ([`EngineKind`]), the
+//! target the client talks to ([`ApiTarget`]) and the GPUs it may use ([`multigpu`]).
+//! Pure data, low in the house: the client, the config and the records read it. What
+//! starts, checks and drives engines (launch helpers, fairness, each engine's folder) is
+//! in `engines/`, above.
 
-pub mod fairness;
 pub mod kind;
-pub mod launch;
-pub mod llamacpp;
 pub mod multigpu;
-pub mod ollama;
-pub mod openai;
-pub mod pytorch;
-pub mod startlog;
-pub mod uzu;
 
 use crate::client::{MaxTokensField, Protocol};
 pub use kind::EngineKind;

@@ -26,10 +26,10 @@ use super::report::{StepExtras, StepReport, step_histograms, step_report};
 use super::schedule::{Arrival, LoadSteps, Step};
 use crate::client::http::HttpClient;
 use crate::client::stream::{apply_error_text_rule, build_spec, execute_until};
-use crate::client::{Message, PromptInput, RequestSpec, Trace};
+use crate::client::{Message, PromptInput, RequestError, RequestSpec, Trace};
 use crate::engine::ApiTarget;
 use crate::error::UserError;
-use crate::results::{Mode, RunRecord, Sampling};
+use crate::results::{Mode, Retries, RunRecord, Sampling};
 use anyhow::Context;
 use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -615,21 +615,27 @@ impl Ctx {
     }
 
     /// Send one request and apply the engine's error-text rule to what came back. It
-    /// ends early when the watchdog finds it stalled or the engine's process exits.
+    /// ends early when the watchdog finds it stalled or the engine's process exits. A
+    /// request the watchdog found unwritten on its connection while the engine sat idle
+    /// (it never reached the engine) is sent once more, on a new connection, and the
+    /// retry is recorded; its wait shows as send lag, never as TTFT.
     async fn attempt(&self, http: &HttpClient, spec: &RequestSpec, scheduled: Instant) -> Trace {
-        let mut ticket = self.inflight.register();
-        let activity = ticket.activity.clone();
-        let engine = self.opts.engine.clone();
-        let stop = async {
-            match &engine {
-                Some(w) => tokio::select! {
-                    e = ticket.verdict() => e,
-                    e = w.died_error() => e,
-                },
-                None => ticket.verdict().await,
-            }
-        };
-        let mut trace = execute_until(http, spec, self.origin, scheduled, &activity, stop).await;
+        let first = self.inflight.register();
+        let mut trace = self.attempt_once(http, spec, scheduled, first).await;
+        if let Some(RequestError::NotSent(why)) = &trace.error {
+            let first_error = RequestError::NotSent(why.clone()).to_string();
+            tracing::warn!("sending again on a new connection: {first_error}");
+            let mut again = spec.clone();
+            again.timeout = spec.timeout.saturating_sub(scheduled.elapsed());
+            let ticket = self.inflight.register_retry();
+            trace = self
+                .attempt_once(&http.fresh_only(), &again, scheduled, ticket)
+                .await;
+            trace.retries = Some(Retries {
+                count: 1 + trace.retries.as_ref().map_or(0, |r| r.count),
+                first_error,
+            });
+        }
         // A failure its death would explain: look at the process before anything more is
         // sent (the poll alone leaves a tenth of a second of refused requests).
         if let Some(w) = &self.opts.engine {
@@ -643,6 +649,29 @@ impl Ctx {
             apply_error_text_rule(&mut trace);
         }
         trace
+    }
+
+    /// One attempt of a request under `ticket`, ended early by the watchdog's verdict or
+    /// the engine's death.
+    async fn attempt_once(
+        &self,
+        http: &HttpClient,
+        spec: &RequestSpec,
+        scheduled: Instant,
+        mut ticket: super::watchdog::Ticket,
+    ) -> Trace {
+        let activity = ticket.activity.clone();
+        let engine = self.opts.engine.clone();
+        let stop = async {
+            match &engine {
+                Some(w) => tokio::select! {
+                    e = ticket.verdict() => e,
+                    e = w.died_error() => e,
+                },
+                None => ticket.verdict().await,
+            }
+        };
+        execute_until(http, spec, self.origin, scheduled, &activity, stop).await
     }
 
     /// Record this worker's request `idx` (the run index is the whole schedule's number)
@@ -700,7 +729,8 @@ impl Ctx {
         let sent = chrono::Duration::from_std(trace.timeline.sent).unwrap_or_default();
         r.started_at = (self.wall_origin + sent).to_rfc3339();
         fill_record(&mut r, trace, self.opts.count_tokens.as_ref());
-        crate::record::api_checks(&mut r, &self.target, sampling, self.opts.cache_prompt);
+        let applied = crate::engines::api_sampling_applied(self.target.kind, sampling);
+        crate::record::api_checks(&mut r, &self.target, applied, self.opts.cache_prompt);
         if self.opts.workload.is_some() {
             r.workload_item = Some(prompt.id.clone());
         }

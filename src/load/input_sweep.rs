@@ -21,7 +21,7 @@
 //! ([`bench_commands`]), and each row says how far ours is from it.
 
 use super::schedule::{InputSpec, LoadError, LoadSpec, Step, Sweep, parse_sweep};
-use crate::climode::llamacpp::BenchRow;
+use crate::engines::llamacpp::cli::BenchRow;
 use crate::measure::inference::Interval;
 use crate::measure::prefill::{LineFit, fit_line, rate_at, rate_from_slope};
 use crate::process::CommandSpec;

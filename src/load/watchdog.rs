@@ -14,6 +14,10 @@
 //!   [`UNKNOWN_FACTOR`] × the longest silence a successful request of this step went
 //!   through; before any request succeeded, only the request timeout applies.
 //!
+//! A first attempt that sat unwritten on the connection hyper gave it ([`unwritten`]) never
+//! reached the engine: it ends as [`RequestError::NotSent`], and the executor sends it once
+//! more on a new connection (a recorded retry; the wait is send lag, not TTFT).
+//!
 //! Each failure's reason says where the request sat, from the kernel's socket queues
 //! ([`crate::client::sockq`]): unsent in our socket, unread in the server's, or read and
 //! dropped.
@@ -137,6 +141,8 @@ pub struct Inflight {
 struct Entry {
     activity: Activity,
     stop: tokio::sync::oneshot::Sender<RequestError>,
+    /// A first attempt: if it never left, it may go out again (a retry may not).
+    may_resend: bool,
 }
 
 /// A request's place in [`Inflight`]; leaving it (drop) unregisters the request.
@@ -171,6 +177,15 @@ impl Inflight {
 
     /// Register a request about to be sent.
     pub fn register(self: &Arc<Self>) -> Ticket {
+        self.enter(true)
+    }
+
+    /// Register a request sent again: a stall of it is a failure.
+    pub fn register_retry(self: &Arc<Self>) -> Ticket {
+        self.enter(false)
+    }
+
+    fn enter(self: &Arc<Self>, may_resend: bool) -> Ticket {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let activity = Activity::default();
         activity.touch();
@@ -180,6 +195,7 @@ impl Inflight {
             Entry {
                 activity: activity.clone(),
                 stop: tx,
+                may_resend,
             },
         );
         Ticket {
@@ -225,7 +241,13 @@ impl Inflight {
             if let Some(e) = entries.remove(id) {
                 let silent = now.saturating_duration_since(e.activity.last());
                 let reason = format!("{engine}; {}", where_it_sat(&e.activity, silent));
-                let _ = e.stop.send(RequestError::Stalled(reason));
+                let unsent = !e.activity.has_answer() && unwritten(&e.activity.conn().state());
+                let verdict = if e.may_resend && unsent {
+                    RequestError::NotSent(reason)
+                } else {
+                    RequestError::Stalled(reason)
+                };
+                let _ = e.stop.send(verdict);
             }
         }
         ids.len()
@@ -242,6 +264,12 @@ pub fn longest_silence(t: &crate::measure::metrics::Timeline) -> Duration {
         last = last.max(e);
     }
     longest
+}
+
+/// Whether a request sits on a connection hyper gave it without having been written
+/// there: the engine cannot have it, so sending it again cannot run it twice. Pure.
+pub fn unwritten(conn: &crate::client::http::ConnState) -> bool {
+    conn.chosen && !conn.written_unanswered() && !conn.closed
 }
 
 /// Where a silent request sat, in words (reads the kernel's socket tables).
@@ -393,6 +421,37 @@ mod tests {
             activity_of_slots(&serde_json::json!({"error": "no slots"})),
             EngineActivity::Unknown
         );
+    }
+
+    #[test]
+    fn only_a_request_unwritten_on_its_connection_may_go_out_again() {
+        use crate::client::http::ConnState;
+        let chosen = ConnState {
+            chosen: true,
+            ..ConnState::default()
+        };
+        assert!(unwritten(&chosen), "a new connection, nothing written");
+        let reused = ConnState {
+            requests: 3,
+            answered: 3,
+            ..chosen.clone()
+        };
+        assert!(
+            unwritten(&reused),
+            "a reused one, this request not yet written"
+        );
+        let written = ConnState {
+            requests: 4,
+            answered: 3,
+            ..chosen.clone()
+        };
+        assert!(!unwritten(&written), "written: the engine may have it");
+        assert!(!unwritten(&ConnState::default()), "no connection yet");
+        let closed = ConnState {
+            closed: true,
+            ..chosen
+        };
+        assert!(!unwritten(&closed));
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! Start-up phases over recorded instants (pure): the engine's log marks put on our
 //! clock, merged with our own instants, ordered, and cut into phases; the page-cache
 //! share of a file and what it means. `--starts N` ([`crate::pipeline::starts`]) records
-//! the instants; [`crate::engine::startlog`] reads the engine's marks from its log.
+//! the instants; each engine's `start_mark` ([`crate::engines::start_marks`]) reads the engine's marks from its log.
 //!
 //! Every mark is in milliseconds after the spawn (our clock). An engine's log time is
 //! either since its own start (llama.cpp's `--log-timestamps`: taken as since our spawn,
@@ -85,6 +85,27 @@ pub struct Mark {
     pub kind: MarkKind,
     pub at_ms: f64,
     pub line: Option<String>,
+}
+
+/// Reads one line of an engine's log: its mark and time, if it is a line that engine's
+/// start-up marks are read from (each engine's own, in `engines/<name>/server.rs`).
+pub type MarkReader = fn(&str) -> Option<(MarkKind, EngineTime)>;
+
+/// The marks in an engine's log, the first of each kind, in the order of the log.
+pub fn marks(read: MarkReader, log: &str) -> Vec<LogMark> {
+    let mut out: Vec<LogMark> = Vec::new();
+    for line in log.lines() {
+        if let Some((kind, at)) = read(line)
+            && !out.iter().any(|m| m.kind == kind)
+        {
+            out.push(LogMark {
+                kind,
+                at,
+                line: line.trim().to_string(),
+            });
+        }
+    }
+    out
 }
 
 /// Put the engine's log marks on our clock: since-start times as they are, wall times

@@ -47,7 +47,7 @@ pub struct LeftOut {
     /// [`crate::climode::NotInstalled`]) and not named with `--engines`: skipped quietly,
     /// not a failure of the benchmark.
     ///
-    /// [`StartError`]: crate::engine::launch::StartError
+    /// [`StartError`]: crate::engines::launch::StartError
     pub not_installed: bool,
     /// The reason is input the user must fix (a missing binary or model, a port in use, a
     /// template mismatch, a bad config): exit code 2 when no engine could be measured.
@@ -58,14 +58,14 @@ impl LeftOut {
     /// Classify a bring-up error.
     pub fn from_error(engine: &str, kind: &str, named: bool, e: &anyhow::Error) -> LeftOut {
         let missing = e.chain().any(|c| {
-            c.downcast_ref::<crate::engine::launch::StartError>()
+            c.downcast_ref::<crate::engines::launch::StartError>()
                 .is_some_and(|s| s.is_missing_engine())
                 || c.is::<crate::climode::NotInstalled>()
         });
         let user_fixable = e.chain().any(|c| {
-            c.is::<crate::engine::launch::StartError>()
+            c.is::<crate::engines::launch::StartError>()
                 || c.is::<crate::climode::NotInstalled>()
-                || c.is::<crate::engine::fairness::TemplateMismatch>()
+                || c.is::<crate::engines::fairness::TemplateMismatch>()
                 || c.is::<crate::error::UserError>()
                 || c.is::<crate::config::ConfigError>()
         });
@@ -276,7 +276,7 @@ async fn check_fairness(
     } else {
         None
     };
-    let checked = crate::engine::fairness::check(
+    let checked = crate::engines::fairness::check(
         target,
         input,
         &settings.sampling(),
@@ -389,11 +389,11 @@ pub async fn bring_down(mut engine: Engine, session: &mut Session) -> EngineInfo
 /// Whether a server given with `--url` is taken to run on this host's NVIDIA GPU:
 /// `inferbench.device` resolves to CUDA here (`auto` with a GPU present, or `cuda`).
 fn external_on_gpu(settings: &Settings) -> bool {
-    let host = crate::engine::launch::HostDevices {
-        nvidia_gpu: crate::engine::launch::nvidia_gpu_present(),
+    let host = crate::engines::launch::HostDevices {
+        nvidia_gpu: crate::engines::launch::nvidia_gpu_present(),
         apple_gpu: false,
     };
-    crate::engine::launch::resolve_device(&settings.device, &host)
+    crate::engines::launch::resolve_device(&settings.device, &host)
         .0
         .starts_with("cuda")
 }

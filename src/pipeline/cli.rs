@@ -7,13 +7,15 @@
 //! every exit path; the same finish as API mode.
 
 use super::bringup::LeftOut;
+use super::cli_runner::{self, CliRunner, Prepared};
 use super::finish::{Finished, finish};
 use super::gpu::CliTelemetry;
 use super::plan::Plan;
 use super::progress::Progress;
 use super::run::{Neighbours, neighbour_flag};
-use crate::climode::{self, Adapter, Case, CliRunner, PrepareCtx, Prepared};
+use crate::climode::{Case, PrepareCtx};
 use crate::config::Settings;
+use crate::engines::Adapter;
 use crate::output::Session;
 use crate::results::{BandwidthReport, Mode};
 use crate::server::RunningEngine;
@@ -74,7 +76,7 @@ pub async fn run(
         template: &template,
         workdir: &workdir,
     };
-    let cases = climode::cases(&system, &prompts, &template)?;
+    let cases = cli_runner::cases(&system, &prompts, &template)?;
     let per_engine = plan
         .schedule
         .order(1, cases.len(), settings.num_runs, settings.warmup_runs)
@@ -122,7 +124,7 @@ async fn bring_up(
             continue;
         };
         let kind = Settings::kind_of(&ep.key, section).to_string();
-        let mut prep = match climode::prepare(&ep.key, section, ctx) {
+        let mut prep = match cli_runner::prepare(&ep.key, section, ctx) {
             Ok(prep) => prep,
             Err(e) => {
                 let lo = LeftOut::from_error(&ep.key, &kind, ep.named, &e);
@@ -178,7 +180,7 @@ async fn ollama_server(
     let Adapter::Ollama(o) = &mut prep.adapter else {
         return Ok((None, None));
     };
-    match climode::start_ollama_server(settings, &session.paths.logging_dir).await? {
+    match cli_runner::start_ollama_server(settings, &session.paths.logging_dir).await? {
         Some((host, server, note)) => {
             o.host = Some(host.clone());
             prep.notes.push(note);

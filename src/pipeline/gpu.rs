@@ -418,15 +418,15 @@ pub fn engine_gpu_memory(pid: u32, used_before: &Result<u64, String>) -> GpuMemo
 }
 
 /// The ceiling of a CLI-mode engine, with its bandwidth report: the host figure for a
-/// CPU run (as [`crate::climode::roofline_for`]), the GPU figure over the bytes it keeps
+/// CPU run (as [`super::cli_runner::roofline_for`]), the GPU figure over the bytes it keeps
 /// on the GPU otherwise (llama.cpp's configured `ngl`; none configured: all, the generous
 /// bound).
 pub async fn cli_roofline(
-    prep: &crate::climode::Prepared,
+    prep: &super::cli_runner::Prepared,
     bandwidth: &mut Option<anyhow::Result<crate::measure::bandwidth::Bandwidth>>,
     settings: &Settings,
 ) -> (anyhow::Result<Roofline>, Option<BandwidthReport>) {
-    use crate::climode::Adapter;
+    use crate::engines::Adapter;
     let (kind, model, placement) = match &prep.adapter {
         Adapter::LlamaCpp(x) => (
             EngineKind::LlamaCpp,
@@ -439,7 +439,7 @@ pub async fn cli_roofline(
     };
     let on_gpu = prep.device != "cpu" && placement != Placement::Layers(0);
     if !on_gpu || model.is_none() {
-        let roof = crate::climode::roofline_for(&prep.adapter, bandwidth, settings);
+        let roof = super::cli_runner::roofline_for(&prep.adapter, bandwidth, settings);
         let report = bandwidth
             .as_ref()
             .and_then(|b| b.as_ref().ok())

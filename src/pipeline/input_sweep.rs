@@ -184,7 +184,7 @@ async fn bench(
             run.note = Some(format!("failed: {}", outcome.failure_reason()));
             return (BenchFigures::default(), run);
         }
-        match crate::climode::llamacpp::parse_bench_json(&outcome.stdout_text()) {
+        match crate::engines::llamacpp::cli::parse_bench_json(&outcome.stdout_text()) {
             Ok(r) => rows.extend(r),
             Err(e) => {
                 run.note = Some(format!("its output is not the JSON rows expected: {e}"));

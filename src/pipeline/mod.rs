@@ -30,6 +30,7 @@
 pub mod bringup;
 mod calibrate;
 pub mod cli;
+pub mod cli_runner;
 pub mod finish;
 pub mod gpu;
 pub mod input_sweep;

@@ -447,7 +447,8 @@ async fn measure_one(
         ctx.inputs.tokenizer.count(&trace.text),
         &engine.checks,
     );
-    crate::record::api_checks(&mut record, target, &ctx.sampling, ctx.cache_prompt);
+    let applied = crate::engines::api_sampling_applied(target.kind, &ctx.sampling);
+    crate::record::api_checks(&mut record, target, applied, ctx.cache_prompt);
     record.flags.extend(busy);
     // The window ends here, after the pure record building (microseconds).
     let t = telemetry.window(window, record.output_tokens);

@@ -8,7 +8,7 @@
 //! token closes the start's timeline. No fairness check runs in between: the request
 //! right after the start is what is measured.
 //!
-//! The math is [`crate::measure::startup`], the log lines [`crate::engine::startlog`],
+//! The math is [`crate::measure::startup`], the log lines each engine's `start_mark` ([`crate::engines::start_marks`]),
 //! the page cache [`crate::host::pagecache`].
 
 use super::Inputs;
@@ -124,7 +124,7 @@ async fn engine_starts(
         asked: n,
         ..Default::default()
     };
-    if !crate::engine::startlog::reads_log(ctx.kind) {
+    if crate::engines::start_marks(ctx.kind).is_none() {
         report.notes.push(format!(
             "{} logs no start-up lines we read: its phases are ours only (spawn, ready, first token)",
             ctx.kind
@@ -206,7 +206,9 @@ async fn one_start(
     if let Err(e) = running.stop().await {
         session.log(&format!("stopping {}: {e:#}", ctx.key));
     }
-    let log_marks = crate::engine::startlog::marks(ctx.kind, &log_text);
+    let log_marks = crate::engines::start_marks(ctx.kind)
+        .map(|read| crate::measure::startup::marks(read, &log_text))
+        .unwrap_or_default();
     let mut ours = vec![
         (MarkKind::Spawn, 0.0),
         (MarkKind::Ready, ms(ready - spawned)),
@@ -312,7 +314,8 @@ async fn first_request(
         ctx.inputs.tokenizer.count(&trace.text),
         &checks,
     );
-    crate::record::api_checks(&mut record, target, &sampling, ctx.settings.cache_prompt);
+    let applied = crate::engines::api_sampling_applied(target.kind, &sampling);
+    crate::record::api_checks(&mut record, target, applied, ctx.settings.cache_prompt);
     record
 }
 
@@ -321,11 +324,11 @@ async fn first_request(
 fn model_file(settings: &Settings, key: &str, kind: EngineKind) -> Option<PathBuf> {
     let section = settings.file.servers.get(key)?;
     if kind == EngineKind::Ollama {
-        let dir = crate::engine::ollama::models_dir(section, settings);
-        let name = crate::engine::ollama::model_name(section);
-        let manifest = crate::engine::startlog::ollama_manifest_path(&dir, &name)?;
+        let dir = crate::engines::ollama::server::models_dir(section, settings);
+        let name = crate::engines::ollama::server::model_name(section);
+        let manifest = crate::engines::ollama::manifest_path(&dir, &name);
         let text = std::fs::read_to_string(manifest).ok()?;
-        return crate::engine::startlog::ollama_blob(&dir, &text).filter(|p| p.is_file());
+        return crate::engines::ollama::server::model_blob(&dir, &text).filter(|p| p.is_file());
     }
     let path = settings.path_of(section.model_path.as_deref()?);
     path.is_file().then_some(path)

@@ -325,11 +325,11 @@ mod tests {
     use super::*;
 
     fn smol() -> String {
-        crate::engine::launch::test_model("smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")
+        crate::config::test_model("smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")
     }
 
     fn gemma() -> String {
-        crate::engine::launch::test_model("gemma-3-270m/gemma-3-270m-Q4_K_M.gguf")
+        crate::config::test_model("gemma-3-270m/gemma-3-270m-Q4_K_M.gguf")
     }
     const SYSTEM: &str = crate::prompt::suite::SEED_SYSTEM_PROMPT;
     const USER: &str = "파이썬에서 리스트와 튜플의 차이점은?";
@@ -511,8 +511,7 @@ mod tests {
 
     #[test]
     fn real_gemma_tokenizer_config_has_no_template() {
-        let path =
-            crate::engine::launch::test_model("gemma-3-270m/tokenizer/tokenizer_config.json");
+        let path = crate::config::test_model("gemma-3-270m/tokenizer/tokenizer_config.json");
         need(&path);
         let err = ChatTemplate::resolve(&path, Path::new("/")).unwrap_err();
         assert!(err.to_string().contains("--chat-template gemma3"), "{err}");

@@ -73,7 +73,7 @@ mod tests {
     fn gemma() -> &'static TokenCounter {
         static T: OnceLock<TokenCounter> = OnceLock::new();
         T.get_or_init(|| {
-            let path = crate::engine::launch::test_model("gemma-3-270m/tokenizer/tokenizer.json");
+            let path = crate::config::test_model("gemma-3-270m/tokenizer/tokenizer.json");
             assert!(
                 Path::new(&path).is_file(),
                 "{path} is missing: run scripts/setup.sh (it exports the Gemma 3 \

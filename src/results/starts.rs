@@ -1,7 +1,7 @@
 //! Cold and warm starts in the result model (`--starts N`, an engine's `starts`): each
 //! start of the engine split into phases from our clock and the engine's own log lines,
 //! with the model file's page-cache residency before the start. The math is
-//! [`crate::measure::startup`]; the log lines are read by [`crate::engine::startlog`].
+//! [`crate::measure::startup`]; the log lines are read by each engine's `start_mark` ([`crate::engines::start_marks`]).
 
 pub use crate::measure::startup::MarkKind;
 use schemars::JsonSchema;

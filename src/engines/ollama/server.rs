@@ -9,13 +9,14 @@
 //! turn, exactly as our reference template renders it) and stop tokens, starts a
 //! temporary `ollama serve`, runs `ollama create`, and stops the server.
 
-use super::ApiTarget;
-use super::launch::{
+use crate::client::Protocol;
+use crate::config::{EngineSection, Settings};
+use crate::engine::ApiTarget;
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, inferbench_home, protocol_for_endpoint,
     unsupported_endpoint,
 };
-use crate::client::Protocol;
-use crate::config::{EngineSection, Settings};
+use crate::measure::startup::{EngineTime, MarkKind};
 use crate::process::{CommandSpec, LogTarget, ProcessGroup};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -103,6 +104,10 @@ pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
     if let Some(n) = ctx.streams {
         cmd = cmd.env("OLLAMA_NUM_PARALLEL", n.to_string());
     }
+    let (context, context_note) = context_length(std::env::var("OLLAMA_CONTEXT_LENGTH").ok());
+    if let Some(n) = context {
+        cmd = cmd.env("OLLAMA_CONTEXT_LENGTH", n.to_string());
+    }
     let mut extra = serde_json::Map::new();
     if let Some(t) = ctx.threads()
         && protocol != Protocol::OpenAiChat
@@ -135,6 +140,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
         files: Vec::new(),
         notes: vec![
             format!("OLLAMA_MODELS={}", models.display()),
+            context_note,
             // Recorded so a fixed-length or cold-cache workload is read for what it is.
             "Ollama has no ignore_eos: output may stop at EOS before the length asked".into(),
             "Ollama has no per-request prompt-cache switch and reports no cached tokens: \
@@ -142,6 +148,33 @@ pub fn plan(ctx: &PlanContext<'_>) -> Result<LaunchPlan> {
                 .into(),
         ],
     })
+}
+
+/// The context each of Ollama's parallel requests gets, unless the environment sets
+/// `OLLAMA_CONTEXT_LENGTH`: llama-server's default. Ollama's own default grows with the
+/// GPU's memory (4k below 24 GiB, 256k from 48 GiB, capped at the model's context), so on
+/// an H100 it reserves a KV cache for the model's whole context per request: at
+/// `OLLAMA_NUM_PARALLEL` 32 or 64 its CUDA back end then fails to load the model
+/// (`GGML_ASSERT(ggml_nbytes(src0) <= INT_MAX)`, seen on an H100, Ollama 0.17.4), and the
+/// engines would not be compared at the same context.
+pub const CONTEXT_LENGTH: u32 = 4096;
+
+/// `OLLAMA_CONTEXT_LENGTH` to set (none where the environment already sets it) and the
+/// note that records it (pure).
+fn context_length(from_env: Option<String>) -> (Option<u32>, String) {
+    match from_env.filter(|v| !v.trim().is_empty()) {
+        Some(v) => (
+            None,
+            format!("OLLAMA_CONTEXT_LENGTH={v} (from the environment)"),
+        ),
+        None => (
+            Some(CONTEXT_LENGTH),
+            format!(
+                "OLLAMA_CONTEXT_LENGTH={CONTEXT_LENGTH} per request, as llama-server's default \
+                 (Ollama's own default grows with the GPU's memory)"
+            ),
+        ),
+    }
 }
 
 /// After readiness: the model must be registered, else say how to register it.
@@ -261,8 +294,12 @@ pub async fn prepare(settings: &Settings) -> Result<i32> {
         .find(|(k, s)| Settings::kind_of(k, s) == crate::engine::EngineKind::Ollama)
         .map(|(k, s)| (k.clone(), s.clone()))
         .unwrap_or_else(|| ("ollama".to_string(), EngineSection::default()));
-    let binary =
-        super::launch::find_binary(&key, section.binary.as_deref(), &["ollama"], settings)?;
+    let binary = crate::engines::launch::find_binary(
+        &key,
+        section.binary.as_deref(),
+        &["ollama"],
+        settings,
+    )?;
     let raw = section
         .model_path
         .clone()
@@ -401,9 +438,147 @@ fn slog_value(line: &str, key: &str) -> Option<String> {
     }
 }
 
+/// Ollama's model registered (from the configured GGUF when it is not yet) and loaded,
+/// so that load time means the same for every engine.
+pub async fn model_loaded(
+    settings: &Settings,
+    key: &str,
+    plan: &LaunchPlan,
+    model: &str,
+    t0: Instant,
+    info: &mut crate::results::EngineInfo,
+    poll: Duration,
+) -> anyhow::Result<()> {
+    if let Err(e) = check_model(&plan.target.base_url, key, model).await {
+        // Not registered yet (setup runs before inferbench is built): register it from
+        // the configured GGUF, as `inferbench models prepare` does, then check again.
+        // Without a configured GGUF the error says how to register it.
+        if settings
+            .file
+            .servers
+            .get(key)
+            .is_none_or(|s| s.model_path.is_none())
+        {
+            return Err(e);
+        }
+        prepare(settings)
+            .await
+            .with_context(|| format!("{key}: registering model {model}"))?;
+        info.notes.push(format!(
+            "model {model} registered from the configured GGUF at start"
+        ));
+        check_model(&plan.target.base_url, key, model).await?;
+    }
+    // Ollama loads a model on its first request; load it here so load_ms means the
+    // same for every engine (spawn → model in memory and serving).
+    let left = plan.startup_timeout.saturating_sub(t0.elapsed());
+    preload(&plan.target.base_url, key, model, left.max(poll)).await?;
+    info.notes
+        .push("load_ms includes loading the model (preloaded with an empty generate)".into());
+    Ok(())
+}
+
+/// The back end Ollama chose for itself (it has no device setting), as its log says once the
+/// model is loaded, beside the device the config asked for: `engine_settings.backend`.
+pub fn record_backend(log_path: &Path, info: &mut crate::results::EngineInfo) {
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    let found = backend_from_log(&log);
+    let setting = crate::results::EngineSetting {
+        effective: found.effective(),
+        asked: info.device.clone(),
+    };
+    if setting.effective.is_none() {
+        info.notes
+            .push("back end not read: the Ollama log names no model load".into());
+    }
+    info.engine_settings.insert("backend".into(), setting);
+}
+
+// --- Start-up marks in its log (`--starts`) ----------------------------------------------
+// Ollama (0.17.4) writes `time=2026-12-07T18:09:48.941Z level=INFO … msg="…"`: wall clock
+// to the millisecond. Its log does not say when the weights have been read:
+// `load_begin → on_device` holds reading and placing them.
+
+/// One Ollama line: its mark and time, if it is one of the lines we read.
+pub fn start_mark(line: &str) -> Option<(MarkKind, EngineTime)> {
+    let msg = line.split_once(" msg=")?.1;
+    let kind = if msg.starts_with("\"Listening on") {
+        MarkKind::Listening
+    } else if msg.starts_with("\"starting runner\"") && msg.contains(" --model ") {
+        // The runner for our model (the first runner only looks for GPUs).
+        MarkKind::LoadBegin
+    } else if msg.starts_with("\"llama runner started in") {
+        MarkKind::OnDevice
+    } else {
+        return None;
+    };
+    let stamp = line.strip_prefix("time=")?.split_whitespace().next()?;
+    let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some((kind, EngineTime::Wall(at.with_timezone(&chrono::Utc))))
+}
+
+/// The blob an Ollama model's weights are in: the `application/vnd.ollama.image.model`
+/// layer of its manifest (`manifests/registry.ollama.ai/library/NAME/TAG` under the
+/// models folder), as `blobs/sha256-HEX`.
+pub fn model_blob(models_dir: &Path, manifest: &str) -> Option<PathBuf> {
+    let v: serde_json::Value = serde_json::from_str(manifest).ok()?;
+    let digest = v
+        .get("layers")?
+        .as_array()?
+        .iter()
+        .find(|l| {
+            l.get("mediaType").and_then(|m| m.as_str())
+                == Some("application/vnd.ollama.image.model")
+        })?
+        .get("digest")?
+        .as_str()?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (!hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| models_dir.join("blobs").join(format!("sha256-{hex}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::startup::marks;
+
+    const OLLAMA: &str = include_str!("../../../tests/fixtures/startlog/ollama-serve.log");
+
+    #[test]
+    fn ollama_log_gives_listening_load_and_runner_started() {
+        let m = marks(start_mark, OLLAMA);
+        let kinds: Vec<MarkKind> = m.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![MarkKind::Listening, MarkKind::LoadBegin, MarkKind::OnDevice]
+        );
+        let wall = |i: usize| match m[i].at {
+            EngineTime::Wall(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            EngineTime::SinceStart(_) => panic!("Ollama's times are wall-clock"),
+        };
+        assert_eq!(wall(0), "2026-12-07T18:09:48.941Z");
+        assert_eq!(wall(1), "2026-12-07T18:09:49.474Z");
+        assert_eq!(wall(2), "2026-12-07T18:09:50.176Z");
+        assert!(
+            m[1].line.contains("--model "),
+            "not the GPU discovery runner"
+        );
+    }
+
+    #[test]
+    fn ollama_model_blob() {
+        let dir = Path::new("/m");
+        // The manifest `ollama create` wrote for the Gemma 3 270M GGUF.
+        let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:de69c3bb55e527ee4e32fe1e7dfbff22175e5e18b8098f31a6e729737630a5e9","size":492},"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818","size":253113024},{"mediaType":"application/vnd.ollama.image.template","digest":"sha256:9d1abe48ad32b93dac1078420d32159c0af1035a2bc627546572013916d644f9","size":108}]}"#;
+        assert_eq!(
+            model_blob(dir, manifest).unwrap(),
+            Path::new(
+                "/m/blobs/sha256-a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+            )
+        );
+        assert_eq!(model_blob(dir, "{}"), None);
+        assert_eq!(model_blob(dir, "not json"), None);
+    }
 
     // Lines from real `ollama serve` logs (v0.17.4): this host's CPU run, and a CUDA
     // device line as Ollama's discover/types.go writes it.
@@ -411,6 +586,17 @@ mod tests {
 time=2026-12-07T15:10:40.044Z level=INFO source=ggml.go:482 msg="offloading 0 repeating layers to GPU"
 time=2026-12-07T15:10:40.044Z level=INFO source=ggml.go:486 msg="offloading output layer to CPU"
 time=2026-12-07T15:10:40.044Z level=INFO source=ggml.go:494 msg="offloaded 0/19 layers to GPU""#;
+
+    #[test]
+    fn the_context_is_pinned_unless_the_environment_sets_it() {
+        let (set, note) = context_length(None);
+        assert_eq!(set, Some(4096));
+        assert!(note.contains("OLLAMA_CONTEXT_LENGTH=4096"), "{note}");
+        assert_eq!(context_length(Some(" ".into())).0, Some(4096));
+        let (set, note) = context_length(Some("8192".into()));
+        assert_eq!(set, None);
+        assert!(note.contains("8192 (from the environment)"), "{note}");
+    }
 
     #[test]
     fn the_back_end_is_read_from_the_serve_log() {

@@ -12,14 +12,18 @@
 //! reports what was in effect (`settings`) for the engine's results. With `compile` on,
 //! the script's untimed compile warm-up (`compile_ms`) is inside its `load_ms`.
 
-use super::exec::ProcessOutcome;
-use super::{Case, Interpreted};
+use crate::climode::exec::ProcessOutcome;
+use crate::climode::{
+    AdapterInputs, Case, Interpreted, missing, optional_sampling_flags, required_model, sanitize,
+};
+use crate::config::{EngineSection, Settings};
+use crate::engines::launch::{is_executable, search_path};
 use crate::process::CommandSpec;
 use crate::results::{EngineReport, EngineSetting, Flag, Sampling};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The JSON line `python/generate.py` prints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -97,17 +101,17 @@ pub fn parse_generate_output(stdout: &str) -> Option<GenerateOutput> {
 }
 
 /// The script, embedded so an installed binary needs no checkout; written to the work
-/// directory at run time, with [`crate::engine::pytorch::KNOBS_SCRIPT`] beside it.
-pub const GENERATE_PY: &str = include_str!("../../python/generate.py");
+/// directory at run time, with [`crate::engines::pytorch::server::KNOBS_SCRIPT`] beside it.
+pub const GENERATE_PY: &str = include_str!("../../../python/generate.py");
 
 /// Write [`GENERATE_PY`] into `dir`, with the knobs module it imports beside it; the
 /// script's path.
 pub fn write_script(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     let script = dir.join("generate.py");
-    let knobs = dir.join(crate::engine::pytorch::KNOBS_FILE);
+    let knobs = dir.join(crate::engines::pytorch::server::KNOBS_FILE);
     for (path, text) in [
         (&script, GENERATE_PY),
-        (&knobs, crate::engine::pytorch::KNOBS_SCRIPT),
+        (&knobs, crate::engines::pytorch::server::KNOBS_SCRIPT),
     ] {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -124,7 +128,7 @@ pub fn reported_settings(stdout: &str) -> BTreeMap<String, EngineSetting> {
         .filter(|l| l.starts_with('{'))
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find_map(|v| {
-            let s = crate::engine::pytorch::parse_settings(v.get("settings")?);
+            let s = crate::engines::pytorch::server::parse_settings(v.get("settings")?);
             (!s.is_empty()).then_some(s)
         })
         .unwrap_or_default()
@@ -143,7 +147,7 @@ pub struct Setup {
     pub template_file: PathBuf,
     pub device: String,
     /// `--dtype`, `--attn-implementation`, `--compile`, `--cache-implementation` and their
-    /// values ([`crate::engine::pytorch::knob_args`]).
+    /// values ([`crate::engines::pytorch::server::knob_args`]).
     pub knobs: Vec<String>,
     pub threads: u32,
     /// Where per-run files (our rendering) are written.
@@ -190,7 +194,7 @@ impl Setup {
         if let Some(t) = &self.tokenizer_dir {
             spec = spec.arg("--tokenizer").arg(t);
         }
-        spec = super::optional_sampling_flags(spec, s);
+        spec = optional_sampling_flags(spec, s);
         Ok(spec.args(self.extra_args.iter()))
     }
 
@@ -243,17 +247,49 @@ impl Setup {
     }
 }
 
-/// A prompt id made safe for a file name.
-pub(crate) fn sanitize(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// PyTorch/transformers: our generate script, written to the work folder with the chat
+/// template beside it, run by CLI mode's Python.
+pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Setup> {
+    let AdapterInputs {
+        key, section, ctx, ..
+    } = inputs;
+    let python = python_for(section, ctx.settings)
+        .ok_or_else(|| missing(&format!("engines.{key}: no Python interpreter")))?;
+    let model = required_model(&inputs, Path::exists)?;
+    let script = write_script(ctx.workdir)?;
+    let template_file = ctx.workdir.join(format!("{key}-template.jinja"));
+    std::fs::write(&template_file, &ctx.template.source)
+        .with_context(|| format!("writing {}", template_file.display()))?;
+    // The resolved device, as API mode passes it.
+    let device = super::server::torch_device(inputs.device);
+    notes.push(crate::engines::pytorch::server::knobs_note(section));
+    Ok(Setup {
+        python,
+        script,
+        model,
+        tokenizer_dir: inputs
+            .tokenizer_path
+            .and_then(Path::parent)
+            .map(Path::to_path_buf),
+        template_file,
+        device,
+        knobs: crate::engines::pytorch::server::knob_args(section),
+        threads: inputs.threads,
+        workdir: ctx.workdir.to_path_buf(),
+        extra_args: inputs.extra_args,
+    })
+}
+
+/// The Python interpreter CLI mode runs `generate.py` with: `engines.KEY.python` as
+/// configured (whether or not it exists), else the setup venv's, else `python3` on PATH.
+pub fn python_for(section: &EngineSection, settings: &Settings) -> Option<PathBuf> {
+    match section.python.as_deref() {
+        Some(p) => Some(settings.path_of(p)),
+        None => crate::config::setup_home()
+            .map(|h| h.join("venv/bin/python"))
+            .filter(|p| is_executable(p))
+            .or_else(|| search_path("python3")),
+    }
 }
 
 #[cfg(test)]

@@ -15,12 +15,13 @@
 //! read as `eval time`, whatever the order, spacing or prefix; and the printed rate is
 //! checked against `count / ms` of the same line.
 
-use super::exec::ProcessOutcome;
-use super::parse::{
-    Quantity, normalize_spaces, relative_diff_pct, scan_quantities, split_ident_prefix,
-    strip_log_time_prefix, strip_terminal_noise,
+use crate::climode::exec::ProcessOutcome;
+use crate::climode::parse::{
+    Quantity, normalize_spaces, scan_quantities, split_ident_prefix, strip_log_time_prefix,
+    strip_terminal_noise,
 };
-use super::{Case, Interpreted};
+use crate::climode::{AdapterInputs, Case, Interpreted, optional_sampling_flags, required_model};
+use crate::engines::launch::cli_program;
 use crate::process::CommandSpec;
 use crate::results::{EngineReport, Flag, Sampling};
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,7 @@ impl Phase {
             (Some(printed), Some(computed), Some(ms)) => {
                 // ms is printed with two decimals: allow its rounding.
                 let rounding_pct = 0.005 / ms * 100.0;
-                relative_diff_pct(printed, computed) <= 1.0 + rounding_pct
+                crate::record::rel_diff_pct(printed, computed) <= 1.0 + rounding_pct
             }
             _ => true,
         }
@@ -516,7 +517,7 @@ impl Setup {
             .arg(self.threads.to_string())
             .arg("-c")
             .arg(self.ctx.to_string());
-        spec = super::optional_sampling_flags(spec, s);
+        spec = optional_sampling_flags(spec, s);
         if let Some(ngl) = self.ngl {
             spec = spec.arg("-ngl").arg(ngl.to_string());
         }
@@ -633,6 +634,46 @@ pub fn chat_reply_range(stdout: &str, user: &str) -> Option<(usize, usize)> {
         .or_else(|| stdout[from..].find("[Prompt:"))
         .map_or(stdout.len(), |i| from + i);
     Some((from, to))
+}
+
+/// llama.cpp: llama-completion (or llama-cli) and a GGUF, the prompt rendered by the
+/// GGUF's template (`--jinja`) or by ours and passed raw.
+pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Setup> {
+    let AdapterInputs { section, ctx, .. } = inputs;
+    let program = cli_program(
+        &inputs,
+        super::CLI_PROGRAMS,
+        "no llama-completion or llama-cli found",
+    )?;
+    let model = required_model(&inputs, Path::is_file)?;
+    let jinja = matches!(
+        section.chat_template.as_deref(),
+        Some("jinja") | Some("gguf")
+    );
+    if jinja {
+        notes.push("prompt rendered by the GGUF's own template (--jinja)".into());
+    } else {
+        notes.push(format!(
+            "prompt rendered by inferbench's `{}` template and passed raw with -no-cnv",
+            ctx.template.name
+        ));
+    }
+    Ok(Setup {
+        tool: Tool::for_program(&program),
+        program,
+        model,
+        threads: inputs.threads,
+        ngl: section.ngl,
+        gpu_args: if inputs.device == "cpu" {
+            Vec::new()
+        } else {
+            section.multi_gpu().llama_args()
+        },
+        jinja,
+        bos: ctx.template.bos_token.clone(),
+        ctx: 4096,
+        extra_args: inputs.extra_args,
+    })
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@
 //! The `mock` kind is the same adapter pointed at `inferbench mock-engine` (our synthetic
 //! engine).
 
-use super::ApiTarget;
-use super::launch::{
+use crate::client::Protocol;
+use crate::engine::ApiTarget;
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, protocol_for_endpoint, unsupported_endpoint,
 };
-use crate::client::Protocol;
 use crate::process::CommandSpec;
 
 const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/completions"];
@@ -48,7 +48,8 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
             .map(|m| ctx.settings.path_of(m).display().to_string())
             .or_else(|| model_name.clone())
             .unwrap_or_default();
-        let program = super::launch::find_binary(ctx.key, Some(&argv[0]), &[], ctx.settings)?;
+        let program =
+            crate::engines::launch::find_binary(ctx.key, Some(&argv[0]), &[], ctx.settings)?;
         let cmd = CommandSpec::new(program)
             .args(argv[1..].iter().map(|a| fill(a, &host, port, &model)))
             .args(ctx.extra_args());

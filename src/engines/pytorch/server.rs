@@ -10,16 +10,22 @@
 //! ([`read_settings`]): the value in effect next to the one asked, so a fallback (an
 //! attention implementation the model does not take) is on record.
 
-use super::ApiTarget;
-use super::launch::{
+use crate::client::Protocol;
+use crate::engine::ApiTarget;
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, StartError, inferbench_home, protocol_for_endpoint,
     search_path, unsupported_endpoint,
 };
-use crate::client::Protocol;
+use crate::measure::startup::{EngineTime, MarkKind};
 use crate::process::CommandSpec;
 use crate::results::EngineSetting;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// torch's name for a device (`metal` is `mps`).
+pub fn torch_device(device: &str) -> String {
+    if device == "metal" { "mps" } else { device }.to_string()
+}
 
 pub const DEFAULT_PORT: u16 = 8001;
 const ENDPOINTS: &[&str] = &[
@@ -29,9 +35,9 @@ const ENDPOINTS: &[&str] = &[
 ];
 
 /// The server script, embedded so an installed binary can run it from anywhere.
-pub const SERVER_SCRIPT: &str = include_str!("../../python/pytorch_server.py");
+pub const SERVER_SCRIPT: &str = include_str!("../../../python/pytorch_server.py");
 /// The knobs both PyTorch scripts import (`import torch_knobs`), written next to them.
-pub const KNOBS_SCRIPT: &str = include_str!("../../python/torch_knobs.py");
+pub const KNOBS_SCRIPT: &str = include_str!("../../../python/torch_knobs.py");
 /// The file name the scripts import it by.
 pub const KNOBS_FILE: &str = "torch_knobs.py";
 /// Start-up allowance with `compile` on: the server compiles before it is ready.
@@ -218,10 +224,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         files.push((ctx.log_dir.join(KNOBS_FILE), KNOBS_SCRIPT.to_string()));
         f
     };
-    let device = match ctx.device().as_str() {
-        "metal" => "mps".to_string(),
-        d => d.to_string(),
-    };
+    let device = torch_device(&ctx.device());
     let mut cmd = CommandSpec::new(&python)
         .arg(&script)
         .args(["--host", &host, "--port", &port.to_string()])
@@ -243,7 +246,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     {
         cmd = cmd.arg("--tokenizer").arg(dir);
     }
-    let template = super::launch::engine_template(ctx)?;
+    let template = crate::engines::launch::engine_template(ctx)?;
     if let Some(t) = &template {
         let f = ctx.generated_file("chat-template.jinja");
         files.push((f.clone(), t.source.clone()));
@@ -293,9 +296,53 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     })
 }
 
+// --- Start-up marks in its log (`--starts`) ----------------------------------------------
+// Our PyTorch server stamps its own lines with the UTC wall clock
+// (`[pytorch_server 2026-12-07T18:52:01.123Z] loading …`).
+
+/// One line of our PyTorch server (`python/pytorch_server.py`):
+/// `[pytorch_server 2026-12-07T18:52:01.123Z] loading …`, UTC to the millisecond.
+pub fn start_mark(line: &str) -> Option<(MarkKind, EngineTime)> {
+    let (stamp, msg) = line.strip_prefix("[pytorch_server ")?.split_once("] ")?;
+    let kind = if msg.starts_with("loading ") {
+        // After Python has imported torch and transformers.
+        MarkKind::LoadBegin
+    } else if msg.starts_with("weights read") {
+        // from_pretrained has returned: the weights are read (and dequantized).
+        MarkKind::WeightsRead
+    } else if msg.starts_with("start-up generate") {
+        // After one short generate on its device.
+        MarkKind::OnDevice
+    } else {
+        return None;
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+    Some((kind, EngineTime::Wall(at.with_timezone(&chrono::Utc))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::startup::marks;
+
+    const PYTORCH: &str = include_str!("../../../tests/fixtures/startlog/pytorch-server.log");
+
+    #[test]
+    fn pytorch_server_log_gives_load_weights_and_start_up_generate() {
+        let m = marks(start_mark, PYTORCH);
+        let kinds: Vec<MarkKind> = m.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                MarkKind::LoadBegin,
+                MarkKind::WeightsRead,
+                MarkKind::OnDevice
+            ]
+        );
+        assert!(m.iter().all(|m| matches!(m.at, EngineTime::Wall(_))));
+        assert!(m[1].line.contains("weights read"));
+    }
+
     use crate::config::EngineSection;
     use serde_json::json;
 

@@ -18,9 +18,12 @@
 //! The first run after the server starts includes the model load: `load duration` is
 //! reported separately and never enters the decode figures (eval only).
 
-use super::exec::ProcessOutcome;
-use super::parse::{normalize_spaces, parse_go_duration_ms, scan_quantities, strip_terminal_noise};
-use super::{Case, Interpreted};
+use crate::climode::exec::ProcessOutcome;
+use crate::climode::parse::{
+    normalize_spaces, parse_go_duration_ms, scan_quantities, strip_terminal_noise,
+};
+use crate::climode::{AdapterInputs, Case, Interpreted, missing};
+use crate::engines::launch::cli_program;
 use crate::process::CommandSpec;
 use crate::results::EngineReport;
 use serde::{Deserialize, Serialize};
@@ -177,6 +180,33 @@ impl Setup {
         }
         out
     }
+}
+
+/// Ollama: `ollama run` against a server (ours or the configured one) that holds the model.
+pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Setup> {
+    let AdapterInputs { key, section, .. } = inputs;
+    let program = cli_program(&inputs, super::CLI_PROGRAMS, "no `ollama` program found")?;
+    let model = section
+        .model_name
+        .clone()
+        .ok_or_else(|| missing(&format!("engines.{key}: no model_name")))?;
+    let host = section.url.clone().or_else(|| {
+        section
+            .port
+            .map(|p| format!("{}:{p}", section.host.as_deref().unwrap_or("127.0.0.1")))
+    });
+    notes.push(
+        "ollama run takes no system prompt or sampling flags: they come from the \
+         Modelfile; load time reported separately (load duration), never in decode"
+            .into(),
+    );
+    notes.push("memory: the model runs in the ollama server, not in the measured client".into());
+    Ok(Setup {
+        program,
+        model,
+        host,
+        extra_args: inputs.extra_args,
+    })
 }
 
 #[cfg(test)]

@@ -4,18 +4,18 @@
 //! path alone fails at start with `Model not found: <path>`. So a configured model folder
 //! `/models/gemma-3-1b-it` runs as `LOCAL_PATH=/models cli server --model gemma-3-1b-it`
 //! ([`local_model`]; `cli bench` is different: it takes the model's full path, see
-//! [`crate::climode::uzu`]). It has no health route: the model loads before the port
+//! [`crate::engines::uzu::cli`]). It has no health route: the model loads before the port
 //! binds, so readiness is `GET /v1/models` answering 200. It reads `max_completion_tokens`,
 //! temperature (<= 0: greedy), top_p and top_k, ignores seed/stop/ignore_eos/min_tokens
 //! (recorded per run: [`api_sampling_applied`]), streams SSE with `data:`
 //! and no space, `:` heartbeats, usage always in the final chunk, and reports failures as
 //! HTTP 200 with content "Error: ..." and zero usage, which must count as a failed run.
 
-use super::ApiTarget;
-use super::launch::{
+use crate::client::{MaxTokensField, Protocol};
+use crate::engine::ApiTarget;
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, protocol_for_endpoint, unsupported_endpoint,
 };
-use crate::client::{MaxTokensField, Protocol};
 use crate::process::CommandSpec;
 use crate::results::{Sampling, SamplingApplied};
 use std::path::{Path, PathBuf};

@@ -12,12 +12,13 @@
 //! `cache_prompt` follows `inferbench.cache_prompt` (default false, so every run pays its
 //! prefill; llama-server's own default is true); `ignore_eos` supported.
 
-use super::ApiTarget;
-use super::launch::{
+use crate::client::Protocol;
+use crate::engine::ApiTarget;
+use crate::engines::launch::{
     LaunchPlan, PlanContext, Readiness, nvidia_gpu_present, protocol_for_endpoint,
     unsupported_endpoint,
 };
-use crate::client::Protocol;
+use crate::measure::startup::{EngineTime, MarkKind};
 use crate::process::CommandSpec;
 use std::path::Path;
 
@@ -70,7 +71,7 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
     });
     cmd = cmd.args(["-t".to_string(), threads.to_string()]);
 
-    let template = super::launch::engine_template(ctx)?;
+    let template = crate::engines::launch::engine_template(ctx)?;
     let template_name = match &template {
         Some(t) => {
             let file = ctx.generated_file("chat-template.jinja");
@@ -186,4 +187,100 @@ pub fn plan(ctx: &PlanContext<'_>) -> anyhow::Result<LaunchPlan> {
         files,
         notes,
     })
+}
+
+/// `total_slots` from a llama-server-style `/props`: how many streams it serves at once.
+/// `None` when the server has no such endpoint (not llama-server) or does not say.
+pub async fn props_total_slots(client: &reqwest::Client, base_url: &str) -> Option<(u32, String)> {
+    let url = format!("{}/props", base_url.trim_end_matches('/'));
+    let v: serde_json::Value = match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r.json().await.ok()?,
+        _ => return None,
+    };
+    let n = u32::try_from(v.get("total_slots")?.as_u64()?).ok()?;
+    Some((n, "llama-server /props total_slots".to_string()))
+}
+
+// --- Start-up marks in its log (`--starts`) ----------------------------------------------
+// llama-server (b8xxx) stamps every line with the time since its start when its log goes to
+// a file: `0.00.006.353 I srv    load_model: loading model '…'` (minutes.seconds.
+// milliseconds.microseconds). `--no-log-timestamps` removes them, and then no mark can be
+// read.
+
+/// One llama-server line: its mark and time, if it is one of the lines we read.
+pub fn start_mark(line: &str) -> Option<(MarkKind, EngineTime)> {
+    let kind = if line.contains("load_model: loading model") {
+        MarkKind::LoadBegin
+    } else if line.contains("llama threadpool init") {
+        // Printed once the tensors are loaded (mapped) and the context is built, before
+        // the warm-up pass.
+        MarkKind::WeightsRead
+    } else if line.contains("load_model: initializing") || line.contains("initializing slots") {
+        // After the warm-up pass: every weight has been used on the device once.
+        MarkKind::OnDevice
+    } else if line.contains("listening on http") {
+        MarkKind::Listening
+    } else {
+        return None;
+    };
+    Some((kind, EngineTime::SinceStart(log_time(line)?)))
+}
+
+/// `M.SS.mmm.uuu` at the start of a llama.cpp log line → milliseconds.
+fn log_time(line: &str) -> Option<f64> {
+    let stamp = line.split_whitespace().next()?;
+    let parts: Vec<&str> = stamp.split('.').collect();
+    let [m, s, ms, us] = parts.as_slice() else {
+        return None;
+    };
+    let num = |t: &str| -> Option<f64> {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<f64>().ok())
+            .flatten()
+    };
+    Some(num(m)? * 60_000.0 + num(s)? * 1000.0 + num(ms)? + num(us)? / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::startup::{LogMark, marks};
+
+    const LLAMA: &str = include_str!("../../../tests/fixtures/startlog/llama-server.log");
+
+    fn since(m: &LogMark) -> f64 {
+        match m.at {
+            EngineTime::SinceStart(ms) => ms,
+            EngineTime::Wall(_) => panic!("llama.cpp times are since its start"),
+        }
+    }
+
+    #[test]
+    fn llama_server_log_gives_four_marks_with_its_times() {
+        let m = marks(start_mark, LLAMA);
+        let kinds: Vec<MarkKind> = m.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                MarkKind::LoadBegin,
+                MarkKind::WeightsRead,
+                MarkKind::OnDevice,
+                MarkKind::Listening
+            ]
+        );
+        assert_eq!(since(&m[0]), 6.353);
+        assert_eq!(since(&m[1]), 775.014);
+        assert_eq!(since(&m[2]), 870.755);
+        assert_eq!(since(&m[3]), 872.785);
+        assert!(m[0].line.contains("gemma-3-270m-Q4_K_M.gguf"));
+    }
+
+    #[test]
+    fn llama_times_read_minutes_and_reject_other_text() {
+        assert_eq!(log_time("1.02.003.500 I x"), Some(62_003.5));
+        assert_eq!(log_time("srv  load_model: loading model 'x'"), None);
+        assert_eq!(log_time("0.00.x.1 I"), None);
+        // A line without timestamps (--no-log-timestamps) gives no mark.
+        assert!(marks(start_mark, "srv    load_model: loading model 'm.gguf'").is_empty());
+    }
 }

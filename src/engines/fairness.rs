@@ -21,8 +21,8 @@
 //! renderings, unless mismatches are allowed: then the outcome says so and the runner
 //! records a flag.
 
-use super::{ApiTarget, EngineKind};
 use crate::client::{PromptInput, Protocol};
+use crate::engine::{ApiTarget, EngineKind};
 use crate::prompt::tokenizer::TokenCounter;
 use crate::results::Sampling;
 use anyhow::{Context, Result};

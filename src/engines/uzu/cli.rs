@@ -5,7 +5,7 @@
 //!   (`cli bench /models/gemma-3-270m task.json out.json`) and sets its local path to that
 //!   path's parent itself; a bare name fails with `Error: Model not found at path: <name>`
 //!   ([`bench_model_path`]). Only `cli server` looks a NAME up in `LOCAL_PATH`
-//!   ([`crate::engine::uzu::local_model`]). 0.4.x `cli run` takes the folder's path.
+//!   ([`crate::engines::uzu::server::local_model`]). 0.4.x `cli run` takes the folder's path.
 //! - The task file is built from our prompt suite and settings: `{identifier, repo_id,
 //!   number_of_runs, tokens_limit, greedy, messages}`. Its only sampling choice is
 //!   `greedy`: temperature 0 maps to greedy; any other temperature gets the model's
@@ -26,11 +26,12 @@
 //!   has one and the PREFILL rate otherwise; with 0 output tokens it is prefill, with 1 it
 //!   cannot be told apart, so only 2 or more tokens give a decode rate.
 
-use super::exec::ProcessOutcome;
-use super::parse::{scan_quantities, strip_terminal_noise};
-use super::record::E2e;
-use super::{Case, Interpreted};
 use crate::client::Message;
+use crate::climode::exec::ProcessOutcome;
+use crate::climode::parse::{scan_quantities, strip_terminal_noise};
+use crate::climode::record::E2e;
+use crate::climode::{AdapterInputs, Case, Interpreted, missing, model_path_of, sanitize};
+use crate::engines::launch::cli_program;
 use crate::process::CommandSpec;
 use crate::results::{EngineReport, Sampling, SamplingApplied};
 use anyhow::Context;
@@ -378,7 +379,7 @@ impl Setup {
     fn files(&self, case: &Case) -> (PathBuf, PathBuf) {
         let stem = format!(
             "uzu-{}-{}{}",
-            super::pytorch::sanitize(&case.prompt_id),
+            sanitize(&case.prompt_id),
             case.run_index,
             if case.warmup { "-warmup" } else { "" }
         );
@@ -504,6 +505,37 @@ impl Setup {
         }
         out
     }
+}
+
+/// Uzu: its `cli bench` on the model folder.
+pub fn setup(inputs: AdapterInputs, notes: &mut Vec<String>) -> anyhow::Result<Setup> {
+    let AdapterInputs {
+        key, section, ctx, ..
+    } = inputs;
+    let program = cli_program(&inputs, super::CLI_PROGRAMS, "no Uzu `cli` program found")?;
+    let model = model_path_of(key, section, ctx.settings)
+        .ok_or_else(|| missing(&format!("engines.{key}: no model_path")))?;
+    let repo_id = section.model_name.clone().unwrap_or_else(|| {
+        model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    notes.push("Uzu applies the model's own chat template to the messages".into());
+    notes.push(format!(
+        "cli bench: model given by its full path {} (0.5.x); E2E from its output \
+         (TTFT + (output tokens − 1) ÷ generate rate), not the process's wall time, \
+         which holds the model load and a warm-up pass",
+        bench_model_path(&model).display()
+    ));
+    Ok(Setup {
+        program,
+        tool: Tool::Bench,
+        model,
+        repo_id,
+        workdir: ctx.workdir.to_path_buf(),
+        extra_args: inputs.extra_args,
+    })
 }
 
 #[cfg(test)]
