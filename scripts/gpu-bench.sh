@@ -268,6 +268,11 @@ if [ "$OLLAMA" != 0 ] && [ -x "$INFERBENCH_HOME/bin/ollama" ]; then
     if [ "$CHECKS" = 1 ]; then
         mapfile -t A < <(ib_in api-ollama)
         step api-ollama 40 150 "$IB" api --engines ollama --quick --runs 5 --warmup 1 "${A[@]}"
+        # The same greedy: Ollama's eval rate leaves its Go sampler's time out (top-k over
+        # Gemma's 262k logits at the config's temperature); at temperature 0 its sampler
+        # is one pass, so its eval rate and our clock should meet.
+        mapfile -t A < <(ib_in api-ollama-greedy)
+        step api-ollama-greedy 40 120 "$IB" api --engines ollama --quick --runs 5 --warmup 1 --temperature 0 "${A[@]}"
         mapfile -t A < <(ib_in cli-ollama)
         step cli-ollama 40 120 "$IB" cli --engines ollama --quick --runs 3 --warmup 1 "${A[@]}"
     fi

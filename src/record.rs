@@ -265,18 +265,25 @@ pub fn record_from_trace(
     let usage_out = trace.usage.and_then(|u| u.completion_tokens);
     let report = trace.engine_report.as_ref();
 
-    // Two clocks: our decode rate against the engine's own (not when ours is theirs).
+    // Two clocks: our decode rate against the engine's own (not when ours is theirs);
+    // against its wall-clock figure where its decode rate leaves time out (Ollama's
+    // sampler), since a client waits through that time too.
     let ours = r
         .decode_tps
         .filter(|_| r.decode_tps_source.as_deref() == Some("client_clock"));
-    if let (Some(ours), Some(theirs)) = (ours, report.and_then(|e| e.decode_tps)) {
+    let theirs = report.and_then(|e| match (e.decode_wall_tps, e.decode_tps) {
+        (Some(wall), Some(eval)) => Some((wall, format!(
+            "{wall:.2} tok/s by the engine's wall clock ({eval:.2} tok/s by its decode time alone)"
+        ))),
+        (None, Some(eval)) => Some((eval, format!("{eval:.2} tok/s reported by the engine"))),
+        _ => None,
+    });
+    if let (Some(ours), Some((theirs, said))) = (ours, theirs) {
         let d = rel_diff_pct(ours, theirs);
         if d > checks.tolerance_pct {
             r.flag(
                 "clock_mismatch",
-                format!(
-                    "decode {ours:.2} tok/s by our clock vs {theirs:.2} tok/s reported by the engine ({d:.1}% apart)"
-                ),
+                format!("decode {ours:.2} tok/s by our clock vs {said} ({d:.1}% apart)"),
             );
         }
     }
@@ -488,6 +495,37 @@ mod tests {
         assert_eq!(r.rejected_decode[1].source, "engine_clock");
         assert_eq!(r.ttft_ms, Some(50.0));
         assert_eq!(r.e2e_ms, Some(550.0));
+    }
+
+    #[test]
+    fn our_clock_is_checked_against_the_engines_wall_clock_where_it_gives_one() {
+        // Ours: 200 tok/s. Ollama's eval rate leaves its sampler out (280); its wall
+        // clock (195) is what a client waits through.
+        let mut t = trace(101, 5, Some(101));
+        let report = |wall: f64| EngineReport {
+            source: "ollama durations".into(),
+            decode_tps: Some(280.0),
+            decode_wall_tps: Some(wall),
+            ..Default::default()
+        };
+        t.engine_report = Some(report(195.0));
+        let r = record_from_trace(base(), &t, None, CHECKS);
+        assert!(
+            r.flags.iter().all(|f| f.kind != "clock_mismatch"),
+            "{:?}",
+            r.flags
+        );
+        t.engine_report = Some(report(150.0));
+        let r = record_from_trace(base(), &t, None, CHECKS);
+        let flag = r.flags.iter().find(|f| f.kind == "clock_mismatch");
+        assert!(
+            flag.is_some_and(|f| f
+                .message
+                .contains("150.00 tok/s by the engine's wall clock")
+                && f.message.contains("280.00 tok/s by its decode time alone")),
+            "{:?}",
+            r.flags
+        );
     }
 
     /// 128 tokens, all content events within 0.1 ms at the end of a 128 s reply: the

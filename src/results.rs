@@ -83,6 +83,29 @@ pub struct EngineReport {
     pub total_ms: Option<f64>,
     /// Tokens served from a prompt cache (llama.cpp `cache_n`).
     pub cached_tokens: Option<u64>,
+    /// Decode over the engine's own wall clock, where its `decode_tps` leaves part of each
+    /// token's time out. Ollama: `eval_count` over `total − load − prompt_eval` durations;
+    /// its `eval_duration` subtracts the time its Go sampler takes per token
+    /// (`runner/ollamarunner/runner.go`: `EvalDuration = lastUpdatedAt − startedAt −
+    /// samplingDuration`), which a client waits through. Our clock is checked against
+    /// this one when it is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_wall_tps: Option<f64>,
+}
+
+impl EngineReport {
+    /// Decode over an engine's wall clock from its own durations: `tokens` over `total −
+    /// load − prompt` ms (Ollama's; see [`EngineReport::decode_wall_tps`]). Pure.
+    pub fn wall_rate(
+        tokens: Option<u64>,
+        total_ms: Option<f64>,
+        load_ms: Option<f64>,
+        prompt_ms: Option<f64>,
+    ) -> Option<f64> {
+        let ms = total_ms? - load_ms.unwrap_or(0.0) - prompt_ms?;
+        let tokens = tokens? as f64;
+        (ms > 0.0).then(|| tokens * 1000.0 / ms)
+    }
 }
 
 /// A request sent again because its first attempt died on a reused keep-alive

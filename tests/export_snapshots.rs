@@ -95,6 +95,7 @@ fn api_doc() -> ResultsDoc {
             load_ms: None,
             total_ms: Some(160.0),
             cached_tokens: Some(0),
+            decode_wall_tps: None,
         });
         runs.push(r);
     }
@@ -212,6 +213,7 @@ fn cli_doc() -> ResultsDoc {
                 load_ms: Some(400.0),
                 total_ms: Some(*wall),
                 cached_tokens: None,
+                decode_wall_tps: None,
             });
             r.memory = Some(MemoryStats {
                 rss_peak_mib: Some(420.0 + i as f64),

@@ -599,6 +599,12 @@ fn decode_ollama(c: OllamaChunk<'_>, sink: &mut impl EventSink) {
             load_ms: ms(c.load_duration),
             total_ms: ms(c.total_duration),
             cached_tokens: None,
+            decode_wall_tps: EngineReport::wall_rate(
+                c.eval_count,
+                ms(c.total_duration),
+                ms(c.load_duration),
+                ms(c.prompt_eval_duration),
+            ),
         });
     }
     sink.done();
@@ -925,6 +931,8 @@ mod tests {
         assert_eq!(r.load_ms, Some(500.0));
         assert_eq!(r.total_ms, Some(2000.0));
         assert_eq!(r.prompt_ms, Some(100.0));
+        // 100 tokens over 2000 − 500 − 100 ms: the wall its sampler's time is in.
+        assert_eq!(r.decode_wall_tps, Some(100.0 * 1000.0 / 1400.0));
         assert_eq!(ev[3], Done);
         // All duration fields are optional.
         assert_eq!(decode(p, br#"{"done":true}"#).unwrap(), vec![Done]);

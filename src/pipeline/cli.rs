@@ -91,13 +91,20 @@ pub async fn run(
     let mut up = bring_up(plan, &ctx, origin, &mut done, &progress, &mut session).await;
     let measured = measure(plan, &mut up, &cases, settings, &progress, &mut session).await;
     for u in up {
+        // Read while the server still holds the model (before it stops).
+        let served = u
+            .server
+            .as_ref()
+            .map(RunningEngine::pid)
+            .filter(|pid| *pid != 0)
+            .map(|pid| super::gpu::engine_gpu_memory(pid, &Err(String::new())));
         if let Some(server) = u.server
             && let Err(e) = server.stop().await
         {
             session.log(&format!("stopping ollama serve: {e:#}"));
         }
         let mut info = u.runner.finish();
-        info.gpu_memory = Some(u.telemetry.gpu_memory());
+        info.gpu_memory = Some(super::gpu::cli_gpu_memory(served, u.telemetry.gpu_memory()));
         info.bandwidth = u.bandwidth;
         done.engines.push(info);
     }

@@ -529,6 +529,26 @@ impl<'a> CliTelemetry<'a> {
     }
 }
 
+/// A CLI-mode engine's GPU memory: where its client talks to a server we started
+/// (`ollama run` to `ollama serve`, where the model lives), NVML's per-process figure for
+/// the server's process tree (`served`, read after the runs); else the client's device
+/// delta. Pure.
+pub fn cli_gpu_memory(served: Option<GpuMemory>, client: GpuMemory) -> GpuMemory {
+    match served {
+        Some(m) if m.mib.is_some() && m.source.as_deref() == Some("nvml per process") => {
+            GpuMemory {
+                reason: Some(
+                    "CLI mode: the model runs in the `ollama serve` inferbench started for the \
+                     client; NVML's figure for that server's process tree, read after the runs"
+                        .into(),
+                ),
+                ..m
+            }
+        }
+        _ => client,
+    }
+}
+
 /// The report of a CPU engine's bandwidth (the host probe or the configured figure).
 pub fn host_report(bw: &crate::measure::bandwidth::Bandwidth) -> BandwidthReport {
     let config = bw.method == "config";
@@ -679,6 +699,27 @@ mod tests {
         );
         assert_eq!(ngl_of(&s(&["llama-server", "-m", "x"])), None);
         assert_eq!(ngl_of(&s(&["llama-server", "-ngl"])), None);
+    }
+
+    #[test]
+    fn a_cli_client_of_our_server_gets_the_servers_memory() {
+        let per_process = gpu_memory(Some(3 << 30), &Err("x".into()), &Err("x".into()));
+        let client = GpuMemory {
+            mib: Some(2.0),
+            source: Some("device delta".into()),
+            reason: None,
+            per_gpu: Vec::new(),
+        };
+        let m = cli_gpu_memory(Some(per_process), client.clone());
+        assert_eq!(
+            (m.mib, m.source.as_deref()),
+            (Some(3072.0), Some("nvml per process"))
+        );
+        assert!(m.reason.is_some_and(|r| r.contains("ollama serve")));
+        // No server, or NVML could not say for its processes: the client's delta.
+        assert_eq!(cli_gpu_memory(None, client.clone()), client);
+        let unknown = gpu_memory(None, &Err("no NVML".into()), &Ok(0));
+        assert_eq!(cli_gpu_memory(Some(unknown), client.clone()), client);
     }
 
     #[test]

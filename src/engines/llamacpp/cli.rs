@@ -105,6 +105,7 @@ impl PerfBlock {
             load_ms: self.load_ms,
             total_ms: self.total_ms,
             cached_tokens: None,
+            decode_wall_tps: None,
         }
     }
 }

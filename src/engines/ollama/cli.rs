@@ -71,6 +71,12 @@ impl VerboseStats {
             load_ms: self.load_ms,
             total_ms: self.total_ms,
             cached_tokens: None,
+            decode_wall_tps: EngineReport::wall_rate(
+                self.eval_count,
+                self.total_ms,
+                self.load_ms,
+                self.prompt_eval_ms,
+            ),
         }
     }
 }

@@ -86,6 +86,7 @@ impl GenerateOutput {
             load_ms: self.load_ms,
             total_ms: self.generate_ms,
             cached_tokens: None,
+            decode_wall_tps: None,
         }
     }
 }

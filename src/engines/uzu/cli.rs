@@ -161,6 +161,7 @@ impl BenchResult {
             load_ms: None,
             total_ms: self.e2e_ms(),
             cached_tokens: None,
+            decode_wall_tps: None,
         }
     }
 }
