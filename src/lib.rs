@@ -47,7 +47,7 @@
 //!   result beside ours ([`compare::peers`] parses and maps, [`compare::beside`] sets side
 //!   by side).
 //! - [`merge`]: the results of a sharded load run's workers → one result (`inferbench
-//!   merge`), from mergeable histograms.
+//!   merge`), from the mergeable histograms of [`measure::hist`] that each worker wrote.
 //! - [`mock`]: a synthetic OpenAI-compatible engine with scripted timing and faults.
 //! - [`host`]: what touches the host beyond engine processes: the page cache of a model
 //!   file (mincore, posix_fadvise) for `--starts`.
