@@ -35,7 +35,9 @@
 //! - [`load`]: concurrency / arrival-rate schedules and sweeps; [`load::calibrate`]: a
 //!   step's shape sent again to the synthetic engine, the client's own error at that load.
 //! - [`results`]: the one result model every exporter reads (data only), and the one
-//!   metric table ([`results::metric`]: name, unit, getter) every report reads.
+//!   metric table ([`results::metric`]: name, unit, getter) every report reads;
+//!   [`results::Shard`]: worker I of N of a sharded load run (`--shard I/N`), which
+//!   [`load`] sends by and [`merge`] reads back.
 //! - [`schema`]: the results document's JSON schema, generated from the types of
 //!   [`results`] (`inferbench schema`; `schema/results.schema.json` is its output).
 //! - [`scrape`]: the engine's Prometheus `/metrics` during load steps: a pure text-format
