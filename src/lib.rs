@@ -15,8 +15,9 @@
 //! - [`measure`]: pure metric math over recorded instants, statistics, the roofline,
 //!   the bandwidth probe, resource sampling.
 //! - [`engine`]: the words every layer uses for an engine: [`engine::EngineKind`], the
-//!   [`engine::ApiTarget`] the client talks to, [`engine::multigpu`] (the GPUs an engine
-//!   may use and how llama.cpp splits a model over them). Pure data, low in the house.
+//!   [`engine::ApiTarget`] the client talks to and the [`engine::Protocol`] it speaks,
+//!   [`engine::multigpu`] (the GPUs an engine may use and how llama.cpp splits a model
+//!   over them). Pure data, low in the house.
 //! - [`engines`]: one folder per engine (`llamacpp/`, `ollama/`, `pytorch/`, `uzu/`,
 //!   `openai/`): `server.rs` (launch command, readiness, request shape, quirks), `cli.rs`
 //!   (its command-line tool and parsers of what it prints), `doctor.rs` (its checks);
