@@ -15,8 +15,9 @@
 //! - [`measure`]: pure metric math over recorded instants, statistics, the roofline,
 //!   the bandwidth probe, resource sampling.
 //! - [`engine`]: the words every layer uses for an engine: [`engine::EngineKind`], the
-//!   [`engine::ApiTarget`] the client talks to, [`engine::multigpu`] (the GPUs an engine
-//!   may use and how llama.cpp splits a model over them). Pure data, low in the house.
+//!   [`engine::ApiTarget`] the client talks to and the [`engine::Protocol`] it speaks,
+//!   [`engine::multigpu`] (the GPUs an engine may use and how llama.cpp splits a model
+//!   over them). Pure data, low in the house.
 //! - [`engines`]: one folder per engine (`llamacpp/`, `ollama/`, `pytorch/`, `uzu/`,
 //!   `openai/`): `server.rs` (launch command, readiness, request shape, quirks), `cli.rs`
 //!   (its command-line tool and parsers of what it prints), `doctor.rs` (its checks);
@@ -35,7 +36,9 @@
 //! - [`load`]: concurrency / arrival-rate schedules and sweeps; [`load::calibrate`]: a
 //!   step's shape sent again to the synthetic engine, the client's own error at that load.
 //! - [`results`]: the one result model every exporter reads (data only), and the one
-//!   metric table ([`results::metric`]: name, unit, getter) every report reads.
+//!   metric table ([`results::metric`]: name, unit, getter) every report reads;
+//!   [`results::Shard`]: worker I of N of a sharded load run (`--shard I/N`), which
+//!   [`load`] sends by and [`merge`] reads back.
 //! - [`schema`]: the results document's JSON schema, generated from the types of
 //!   [`results`] (`inferbench schema`; `schema/results.schema.json` is its output).
 //! - [`scrape`]: the engine's Prometheus `/metrics` during load steps: a pure text-format
@@ -47,7 +50,7 @@
 //!   result beside ours ([`compare::peers`] parses and maps, [`compare::beside`] sets side
 //!   by side).
 //! - [`merge`]: the results of a sharded load run's workers → one result (`inferbench
-//!   merge`), from mergeable histograms.
+//!   merge`), from the mergeable histograms of [`measure::hist`] that each worker wrote.
 //! - [`mock`]: a synthetic OpenAI-compatible engine with scripted timing and faults.
 //! - [`host`]: what touches the host beyond engine processes: the page cache of a model
 //!   file (mincore, posix_fadvise) for `--starts`.

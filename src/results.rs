@@ -26,6 +26,9 @@ pub use calibration::{Calibration, ClientErrorBound, ErrorBar, client_error_of};
 mod starts;
 pub use starts::{ColdStart, MarkKind, PageCache, StartMark, StartPhase, StartRun, StartsReport};
 
+mod shard;
+pub use shard::{Shard, ShardError};
+
 mod parity;
 pub use parity::{ParityDeparture, ParityEngine, ParityPair, ParityReport, PromptParity};
 
@@ -1167,7 +1170,7 @@ pub struct MetricHistogram {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkerStep {
     /// `--shard I/N`; `None` for an unsharded run (a worker of one).
-    pub shard: Option<crate::load::shard::Shard>,
+    pub shard: Option<Shard>,
     /// Hash of everything that must match between workers: the effective configuration,
     /// the whole (unsharded) load plan, the target.
     pub config_hash: String,
@@ -1194,7 +1197,7 @@ pub struct WorkerStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MergedWorker {
     pub file: String,
-    pub shard: Option<crate::load::shard::Shard>,
+    pub shard: Option<Shard>,
     pub step: String,
     pub origin_utc: String,
     /// This worker's clock zero after the earliest worker's, ms.

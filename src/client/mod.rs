@@ -10,6 +10,9 @@
 //! - [`think`]: which content deltas are inside a `<think>` block (pure, incremental).
 //! - [`stream`]: executes one request and stamps each event when it is parsed out of the
 //!   bytes (not once per read).
+//!
+//! The wire protocol a target speaks ([`Protocol`], [`MaxTokensField`]) is a word of the
+//! engine's target ([`crate::engine`], below); it is named here too.
 
 pub mod http;
 pub mod ndjson;
@@ -19,45 +22,11 @@ pub mod sse;
 pub mod stream;
 pub mod think;
 
+pub use crate::engine::{MaxTokensField, Protocol};
 use crate::measure::metrics::Timeline;
 use crate::results::{EngineReport, Retries};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-/// The wire protocol a request speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    /// OpenAI `/v1/chat/completions` (messages in, deltas out).
-    OpenAiChat,
-    /// OpenAI `/v1/completions` (rendered prompt in, text out).
-    OpenAiCompletions,
-    /// llama.cpp native `/completion` (rendered prompt, `content` + `timings`).
-    LlamaCompletion,
-    /// Ollama `/api/generate` (NDJSON, nanosecond durations).
-    OllamaGenerate,
-    /// Ollama `/api/chat` (NDJSON, nanosecond durations).
-    OllamaChat,
-}
-
-impl Protocol {
-    /// Whether the streamed body is NDJSON (Ollama) rather than SSE.
-    pub fn is_ndjson(self) -> bool {
-        matches!(self, Protocol::OllamaGenerate | Protocol::OllamaChat)
-    }
-}
-
-/// Which field carries the output-length limit; engines read different ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MaxTokensField {
-    MaxTokens,
-    MaxCompletionTokens,
-    /// llama.cpp native `n_predict`.
-    NPredict,
-    /// Ollama `options.num_predict`.
-    NumPredict,
-}
 
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

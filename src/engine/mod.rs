@@ -1,5 +1,6 @@
 //! The words every layer uses to speak of an engine: its kind ([`EngineKind`]), the
-//! target the client talks to ([`ApiTarget`]) and the GPUs it may use ([`multigpu`]).
+//! target the client talks to ([`ApiTarget`]) with the wire protocol it speaks
+//! ([`Protocol`], [`MaxTokensField`]), and the GPUs it may use ([`multigpu`]).
 //! Pure data, low in the house: the client, the config and the records read it. What
 //! starts, checks and drives engines (launch helpers, fairness, each engine's folder) is
 //! in `engines/`, above.
@@ -7,9 +8,43 @@
 pub mod kind;
 pub mod multigpu;
 
-use crate::client::{MaxTokensField, Protocol};
 pub use kind::EngineKind;
 use serde::{Deserialize, Serialize};
+
+/// The wire protocol a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// OpenAI `/v1/chat/completions` (messages in, deltas out).
+    OpenAiChat,
+    /// OpenAI `/v1/completions` (rendered prompt in, text out).
+    OpenAiCompletions,
+    /// llama.cpp native `/completion` (rendered prompt, `content` + `timings`).
+    LlamaCompletion,
+    /// Ollama `/api/generate` (NDJSON, nanosecond durations).
+    OllamaGenerate,
+    /// Ollama `/api/chat` (NDJSON, nanosecond durations).
+    OllamaChat,
+}
+
+impl Protocol {
+    /// Whether the streamed body is NDJSON (Ollama) rather than SSE.
+    pub fn is_ndjson(self) -> bool {
+        matches!(self, Protocol::OllamaGenerate | Protocol::OllamaChat)
+    }
+}
+
+/// Which field carries the output-length limit; engines read different ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensField {
+    MaxTokens,
+    MaxCompletionTokens,
+    /// llama.cpp native `n_predict`.
+    NPredict,
+    /// Ollama `options.num_predict`.
+    NumPredict,
+}
 
 /// How the benchmark talks to one engine's server: everything the runner needs to build
 /// requests and judge responses, as data.

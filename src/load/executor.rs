@@ -588,7 +588,7 @@ struct Ctx {
     label: String,
     warmup: u64,
     /// `--shard`: local request k is global request k·N + I.
-    shard: Option<super::shard::Shard>,
+    shard: Option<crate::results::Shard>,
     specs: Arc<Vec<(LoadPrompt, RequestSpec, Sampling)>>,
     /// The step's clock: every instant is an offset from here.
     origin: Instant,

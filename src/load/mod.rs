@@ -7,7 +7,8 @@
 //!   client's own TTFT and TPOT error at that load.
 //! - [`input_sweep`]: pure — `--sweep input:…`: prefill and decode apart at exact input
 //!   lengths, TTFT regressed on length, llama-bench's pp/tg beside them.
-//! - [`shard`]: pure — worker I of N's share of a step (`--shard I/N`).
+//! - worker I of N's share of a step (`--shard I/N`) is [`crate::results::Shard`]: the
+//!   results record it, and `inferbench merge` reads it back.
 //! - [`report`]: pure — one step's records → throughput windows, timeline, goodput,
 //!   client headroom.
 //! - [`search`]: pure — `--find`: which load to probe next, Wilson intervals on SLO
@@ -23,7 +24,6 @@ pub mod precision;
 pub mod report;
 pub mod schedule;
 pub mod search;
-pub mod shard;
 pub mod watchdog;
 
 pub use executor::{LoadOptions, LoadPrompt, run_load};

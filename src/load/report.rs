@@ -509,7 +509,7 @@ fn goodput(g: GoodCount, span_s: Option<f64>) -> Goodput {
     }
 }
 
-/// The mergeable histograms of a step (see [`crate::merge::hist`]): every step metric
+/// The mergeable histograms of a step (see [`crate::measure::hist`]): every step metric
 /// over measured, successful requests (as `metrics`), and `send_lag_ms` over every
 /// measured request (as the client headroom).
 pub fn step_histograms(records: &[RunRecord]) -> BTreeMap<String, crate::results::MetricHistogram> {
@@ -521,12 +521,12 @@ pub fn step_histograms(records: &[RunRecord]) -> BTreeMap<String, crate::results
             .filter(|r| r.ok)
             .filter_map(|r| m.of(r))
             .collect();
-        if let Some(h) = crate::merge::hist::from_values(&values) {
+        if let Some(h) = crate::measure::hist::from_values(&values) {
             out.insert(m.name.to_string(), h);
         }
     }
     let lags: Vec<f64> = measured.iter().filter_map(|r| r.send_lag_ms).collect();
-    if let Some(h) = crate::merge::hist::from_values(&lags) {
+    if let Some(h) = crate::measure::hist::from_values(&lags) {
         out.insert(SEND_LAG.to_string(), h);
     }
     out

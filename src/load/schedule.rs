@@ -69,9 +69,9 @@ pub struct Step {
     /// Seed of this step's arrival generator.
     pub seed: u64,
     /// Worker I of N of a sharded step (`--shard`): the executor sends only its numbers
-    /// of the whole schedule (see [`super::shard`]).
+    /// of the whole schedule (see [`crate::results::Shard`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<super::shard::Shard>,
+    pub shard: Option<crate::results::Shard>,
     /// Wall-clock instant (unix ns) before which the step's clock does not start
     /// (`--start-at`), so that every worker's schedule is one schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,12 +79,12 @@ pub struct Step {
 }
 
 impl Step {
-    /// Worker `shard`'s part of this step (see [`super::shard`]): its share of
+    /// Worker `shard`'s part of this step (see [`crate::results::Shard`]): its share of
     /// concurrency, warm-up and requests, the shard recorded so the executor maps local
     /// to global request numbers. An open-loop step
     /// keeps the whole rate: the worker draws the whole arrival sequence and sends its
     /// numbers (1/N of the arrivals).
-    pub fn for_shard(&self, shard: super::shard::Shard) -> Step {
+    pub fn for_shard(&self, shard: crate::results::Shard) -> Step {
         let warmup = shard.count_below(self.warmup);
         let requests = self
             .requests
@@ -470,7 +470,7 @@ mod tests {
 
     #[test]
     fn shards_partition_every_request_exactly() {
-        use super::super::shard::Shard;
+        use crate::results::Shard;
         use std::collections::BTreeSet;
         for n in 1..=7u32 {
             for (w, r, c) in [(64u64, 1024u64, 256u32), (5, 13, 3), (0, 1, 1), (7, 100, 9)] {
@@ -508,10 +508,10 @@ mod tests {
     #[test]
     fn a_shard_past_the_concurrency_has_nothing_to_send() {
         let s = shard_step(Arrival::Closed { concurrency: 2 }, Some(8), 0)
-            .for_shard(super::super::shard::Shard { index: 3, count: 4 });
+            .for_shard(crate::results::Shard { index: 3, count: 4 });
         assert!(s.has_nothing_to_send());
         let s = shard_step(Arrival::Closed { concurrency: 4 }, Some(8), 0)
-            .for_shard(super::super::shard::Shard { index: 3, count: 4 });
+            .for_shard(crate::results::Shard { index: 3, count: 4 });
         assert!(!s.has_nothing_to_send());
     }
 
@@ -525,7 +525,7 @@ mod tests {
             Some(40),
             8,
         );
-        let part = whole.for_shard(super::super::shard::Shard { index: 1, count: 4 });
+        let part = whole.for_shard(crate::results::Shard { index: 1, count: 4 });
         assert_eq!(part.arrival, whole.arrival);
         assert_eq!(part.seed, whole.seed);
         assert_eq!((part.warmup, part.requests), (2, Some(10)));

@@ -7,6 +7,7 @@ pub mod calibration;
 pub mod d2d;
 pub mod drift;
 pub mod gpu;
+pub mod hist;
 pub mod inference;
 pub mod metrics;
 pub mod parity;

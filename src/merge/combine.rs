@@ -26,8 +26,8 @@
 //! (`start_late`), different `--start-at` instants (`start_mismatch`), and shards absent
 //! from 0..N (`missing_shards`).
 
-use super::hist;
 use crate::load::report::{GoodCount, SEND_LAG, StepCounts, StepParts, assemble};
+use crate::measure::hist;
 use crate::measure::stats::Summary;
 use crate::results::{
     ClientHeadroom, Flag, MergedStep, MergedWorker, MetricHistogram, ResultsDoc, RunRecord, Second,

@@ -1,13 +1,13 @@
 //! `inferbench merge`: the results of the workers of a sharded load run (`--shard I/N`)
 //! → the result one client would have given.
 //!
-//! - [`hist`]: pure — mergeable metric summaries (exact moments + HdrHistogram).
+//! - [`crate::measure::hist`] (pure, below): mergeable metric summaries (exact moments +
+//!   HdrHistogram); each worker writes them (`load::report`), this command merges them.
 //! - [`combine`]: pure — several workers' results documents → one, or a
 //!   [`combine::MergeError`] naming the files and the field they differ in.
 //! - [`run`]: the command: read the files, combine, write the merged JSON, print the steps.
 
 pub mod combine;
-pub mod hist;
 
 use crate::cli::MergeArgs;
 use crate::error::UserError;

@@ -50,7 +50,7 @@ pub enum PlanError {
         url: &'static str,
     },
     #[error("{0}")]
-    Shard(#[from] crate::load::shard::ShardError),
+    Shard(#[from] crate::results::ShardError),
     #[error(
         "--shard {shard}: step {step} leaves this worker nothing to send (its share of the concurrency or requests is 0); give at least N-fold concurrency and requests, or fewer shards"
     )]
@@ -194,7 +194,7 @@ pub struct Plan {
 /// that every worker shares (what `inferbench merge` checks they agree on).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorkerPlan {
-    pub shard: Option<crate::load::shard::Shard>,
+    pub shard: Option<crate::results::Shard>,
     /// `--start-at` / `--start-file`, RFC 3339 UTC.
     pub start_at: Option<String>,
     /// The whole (unsharded) steps, by index: label and arrival.
@@ -479,7 +479,7 @@ pub fn plan_api(
     let shard = load
         .shard
         .as_deref()
-        .map(crate::load::shard::Shard::parse)
+        .map(crate::results::Shard::parse)
         .transpose()?;
     let start = start_instant(load)?;
     let shared = serde_json::json!({
