@@ -45,7 +45,8 @@
 //!   parser, known names per engine, series (counters as rates), the sampler.
 //! - [`output`]: file naming, the append-only JSONL of records, writing exports.
 //! - [`export`]: assembling the results document and summaries; JSON, Markdown, log,
-//!   HTML, CSV and console renderers (pure: records → bytes).
+//!   HTML, CSV and console renderers (pure: records → bytes). The HTML page is the
+//!   minijinja template `templates/report.html.j2` (embedded, auto-escaped).
 //! - [`compare`]: two results files → per-metric verdicts; a vLLM `bench serve` or AIPerf
 //!   result beside ours ([`compare::peers`] parses and maps, [`compare::beside`] sets side
 //!   by side).

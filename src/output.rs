@@ -208,7 +208,7 @@ impl Session {
         write_file(&self.paths.json, &crate::export::json::render(doc)?)?;
         write_file(&self.paths.report, &crate::export::markdown::render(doc))?;
         if html {
-            write_file(&self.paths.html, &crate::export::html::render(doc))?;
+            write_file(&self.paths.html, &crate::export::html::render(doc)?)?;
         }
         if csv {
             write_file(&self.paths.csv, &crate::export::csv::render(doc))?;

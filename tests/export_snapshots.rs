@@ -299,7 +299,7 @@ fn log_lines() {
 /// The HTML page, one element per line so that a change reads as a diff.
 #[test]
 fn html_report_api() {
-    let page = html::render(&api_doc());
+    let page = html::render(&api_doc()).unwrap();
     insta::assert_snapshot!(page.replace("><", ">\n<"));
 }
 

@@ -124,7 +124,7 @@ fn doc() -> ResultsDoc {
 #[test]
 fn html_report_is_self_contained_with_charts_and_escaped_text() {
     let d = doc();
-    let page = html::render(&d);
+    let page = html::render(&d).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert!(page.trim_end().ends_with("</html>"));
     assert_eq!(page.matches("<svg").count(), page.matches("</svg>").count());

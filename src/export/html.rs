@@ -1,4 +1,4 @@
-//! A self-contained HTML report (pure: `&ResultsDoc → String`).
+//! A self-contained HTML report (pure: `&ResultsDoc → Result<String>`).
 //!
 //! One file with inline CSS and inline SVG charts ([`super::chart`]): no script, no
 //! fonts, no network access needed to view it. Charts: output tok/s per engine and mode
@@ -8,15 +8,28 @@
 //! metrics on each step's timeline (queue depth, running requests, KV cache, token rates),
 //! each line named with its source.
 //!
-//! Every string that came from outside (model output, engine names, errors, notes,
-//! environment, config) passes through [`esc`] before it reaches the page.
+//! The page is the minijinja template `templates/report.html.j2` (embedded in the
+//! binary). This module only prepares the data: which sections and rows exist, and every
+//! number already formatted, as plain serializable structs. The template engine escapes
+//! every value it prints (auto-escaping, the template's name ends in `.html.j2`) with
+//! [`esc`], so model output, engine names, errors, notes, environment and config never
+//! reach the page unescaped. Only markup our own code made is passed in as safe: the SVG
+//! charts (which escape their labels) and the sections of the other exporters
+//! ([`super::parity`], [`super::search`], [`super::input_sweep`], [`super::energy`]).
+//!
+//! The template is written one element or block per line for reading; its tags strip the
+//! line breaks around them (`{%- … -%}`), so the page itself stays as it was: one line
+//! after the doctype.
 
 use crate::measure::inference::{Bootstrap, infer, mad_outliers};
 use crate::measure::stats::summarize;
 use crate::results::metric::{self, Metric};
-use crate::results::{ResultsDoc, RunRecord};
+use crate::results::{ResultsDoc, RunRecord, ServerMetrics, StepReport};
+use anyhow::Context as _;
+use minijinja::value::{Serde, Value};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use super::chart::*;
 pub use super::escape_html as esc;
@@ -24,13 +37,23 @@ pub use super::escape_html as esc;
 /// Runs whose output text is shown in full; the rest are in the JSON and CSV.
 pub const MAX_RUNS_SHOWN: usize = 200;
 
-const CSS: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}\
-h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}\
-table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right;vertical-align:top}\
-th{background:#f4f4f4}td.l,th.l{text-align:left}.bad{color:#b00}.flag{background:#fff4e0}\
-pre{white-space:pre-wrap;word-break:break-word;background:#f8f8f8;padding:.5em;margin:.3em 0;max-width:900px}\
-svg{display:block;margin:1em 0;max-width:100%;height:auto}.charts{display:flex;flex-wrap:wrap;gap:1em}\
-.note{color:#555;font-size:.9em}";
+/// The page's template, its name (the `.html` before `.j2` turns auto-escaping on).
+const TEMPLATE_NAME: &str = "report.html.j2";
+const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
+
+/// Markup made by our own code (charts, other exporters' sections): printed as is.
+fn safe(html: String) -> Value {
+    Value::from_safe_string(html)
+}
+
+/// A mean with its 95% bootstrap interval, formatted; `mark` adds the lump mark.
+#[derive(Serialize)]
+struct Est {
+    mean: String,
+    lo: String,
+    hi: String,
+    mark: bool,
+}
 
 /// Successful, measured runs grouped by engine × mode (in first-seen order).
 fn groups(runs: &[RunRecord]) -> Vec<(String, Vec<&RunRecord>)> {
@@ -65,27 +88,54 @@ fn mean_ci(v: &[f64]) -> Option<BarValue> {
     Some((inf.mean.value, Some((inf.mean.ci.lo, inf.mean.ci.hi))))
 }
 
-fn est_cell(v: &[f64]) -> String {
-    match infer(v, Bootstrap::default()) {
+fn est(v: &[f64], mark: bool) -> Option<Est> {
+    let i = infer(v, Bootstrap::default())?;
+    Some(Est {
+        mean: num(Some(i.mean.value)),
+        lo: num(Some(i.mean.ci.lo)),
+        hi: num(Some(i.mean.ci.hi)),
+        mark,
+    })
+}
+
+/// "p50 / p99" of a sample, or "–".
+fn pct(v: &[f64]) -> String {
+    match summarize(v) {
+        Some(x) => format!("{} / {}", num(Some(x.p50)), num(Some(x.p99))),
         None => "–".into(),
-        Some(i) => format!(
-            "{} <span class=\"note\">[{}, {}]</span>",
-            num(Some(i.mean.value)),
-            num(Some(i.mean.ci.lo)),
-            num(Some(i.mean.ci.hi))
-        ),
     }
 }
 
-fn summary_section(s: &mut String, doc: &ResultsDoc) {
+#[derive(Serialize)]
+struct SummaryRow {
+    name: String,
+    runs: usize,
+    ok: usize,
+    failed: usize,
+    ttft: Option<Est>,
+    ttft_pct: String,
+    tpot: Option<Est>,
+    tpot_pct: String,
+    decode: Option<Est>,
+    e2e: Option<Est>,
+    outliers_ttft: usize,
+    outliers_tpot: usize,
+}
+
+#[derive(Serialize)]
+struct SummarySection {
+    rows: Vec<SummaryRow>,
+    notes: Vec<String>,
+    charts: Vec<Value>,
+}
+
+fn summary_section(doc: &ResultsDoc) -> Option<SummarySection> {
     let groups = groups(&doc.runs);
     if groups.is_empty() {
-        s.push_str("<p>No runs.</p>");
-        return;
+        return None;
     }
-    s.push_str("<h2>Summary</h2><p class=\"note\">Means with 95% percentile-bootstrap intervals (2000 resamples, fixed seed); outliers by median absolute deviation (modified z &gt; 3.5), counted, not removed.</p>");
-    s.push_str("<table><tr><th class=\"l\">engine (mode)</th><th>runs</th><th>ok</th><th>failed</th><th>TTFT ms</th><th>TTFT p50 / p99</th><th>TPOT ms</th><th>TPOT p50 / p99</th><th>decode tok/s</th><th>e2e tok/s</th><th>outliers TTFT / TPOT</th></tr>");
-    let mut notes = String::new();
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
     for (name, runs) in &groups {
         let ok = runs.iter().filter(|r| r.ok).count();
         // TTFT of replies in one lump holds the whole generation: marked, noted below.
@@ -94,43 +144,34 @@ fn summary_section(s: &mut String, doc: &ResultsDoc) {
             .filter(|r| r.ok && r.ttft_holds_generation)
             .count() as u64;
         if lumps > 0 {
-            let _ = write!(
-                notes,
-                "<p class=\"note\">{}</p>",
-                esc(&super::lump_note(name, lumps, ok as u64))
-            );
+            notes.push(super::lump_note(name, lumps, ok as u64));
         }
         let ttft = values(runs, &metric::TTFT);
         let tpot = values(runs, &metric::TPOT);
-        let pct = |v: &[f64]| match summarize(v) {
-            Some(x) => format!("{} / {}", num(Some(x.p50)), num(Some(x.p99))),
-            None => "–".into(),
-        };
-        let _ = write!(
-            s,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>",
-            esc(name),
-            runs.len(),
+        rows.push(SummaryRow {
+            name: name.clone(),
+            runs: runs.len(),
             ok,
-            if ok < runs.len() {
-                " class=\"bad\""
-            } else {
-                ""
-            },
-            runs.len() - ok,
-            super::lump_marked(est_cell(&ttft), lumps),
-            super::lump_marked(pct(&ttft), lumps),
-            est_cell(&tpot),
-            pct(&tpot),
-            est_cell(&values(runs, &metric::DECODE_TPS)),
-            est_cell(&values(runs, &metric::E2E_TPS)),
-            mad_outliers(&ttft).len(),
-            mad_outliers(&tpot).len(),
-        );
+            failed: runs.len() - ok,
+            ttft: est(&ttft, lumps > 0),
+            ttft_pct: super::lump_marked(pct(&ttft), lumps),
+            tpot: est(&tpot, false),
+            tpot_pct: pct(&tpot),
+            decode: est(&values(runs, &metric::DECODE_TPS), false),
+            e2e: est(&values(runs, &metric::E2E_TPS), false),
+            outliers_ttft: mad_outliers(&ttft).len(),
+            outliers_tpot: mad_outliers(&tpot).len(),
+        });
     }
-    s.push_str("</table>");
-    s.push_str(&notes);
+    Some(SummarySection {
+        rows,
+        notes,
+        charts: summary_charts(&groups),
+    })
+}
 
+/// Output tok/s bars, then the TTFT and TPOT box plots of the groups that have them.
+fn summary_charts(groups: &[(String, Vec<&RunRecord>)]) -> Vec<Value> {
     let cats: Vec<String> = groups.iter().map(|(n, _)| n.clone()).collect();
     let series: Vec<BarSeries> = [
         metric::DECODE_TPS,
@@ -142,57 +183,77 @@ fn summary_section(s: &mut String, doc: &ResultsDoc) {
         name: format!("{} {}", m.label, m.unit.as_str()),
         values: groups.iter().map(|(_, r)| mean_ci(&values(r, m))).collect(),
     })
+    .filter(|x| x.values.iter().any(Option::is_some))
     .collect();
-    let series: Vec<BarSeries> = series
-        .into_iter()
-        .filter(|x| x.values.iter().any(Option::is_some))
-        .collect();
-    s.push_str("<div class=\"charts\">");
-    s.push_str(&bar_chart(
+    let mut charts = vec![safe(bar_chart(
         "Output tokens per second by engine and mode (mean, 95% CI)",
         "tok/s",
         &cats,
         &series,
-    ));
+    ))];
     for m in [metric::TTFT, metric::TPOT] {
         let boxes: Vec<(String, BoxStats)> = groups
             .iter()
             .filter_map(|(n, r)| Some((n.clone(), box_stats(&values(r, &m))?)))
             .collect();
         if !boxes.is_empty() {
-            s.push_str(&box_chart(
+            charts.push(safe(box_chart(
                 &format!("{} distribution", m.label),
                 m.unit.as_str(),
                 &boxes,
-            ));
+            )));
         }
     }
-    s.push_str("</div>");
+    charts
 }
 
-fn load_section(s: &mut String, doc: &ResultsDoc) {
-    if doc.load.is_empty() {
-        return;
-    }
-    s.push_str("<h2>Load</h2><p class=\"note\">System output tok/s over the whole span and over the steady-state window (ramp-up before the N-th request starts and drain after the first of the last N requests ends are cut off). Latency from the actual send; “from scheduled” includes time queued in the client (coordinated omission). Goodput counts failed requests in the denominator.</p>");
-    s.push_str("<table><tr><th class=\"l\">engine</th><th class=\"l\">step</th><th>requests</th><th>failed</th><th>out tok/s (span)</th><th>out tok/s (steady)</th><th>ramp-up / drain s</th><th>req/s</th><th>goodput</th><th>TTFT p50 / p99</th><th>TTFT p99 from scheduled</th><th>TPOT p50 / p99</th><th>send lag p99 ms</th><th>client CPU</th><th>connect ms</th></tr>");
-    let mut notes = String::new();
-    for st in &doc.load {
-        let p = |m: &Metric| match st.metrics.get(m.name) {
-            Some(x) => format!("{} / {}", num(Some(x.p50)), num(Some(x.p99))),
-            None => "–".into(),
-        };
-        // TTFT of replies in one lump holds the whole generation: marked, noted below.
-        let lumps = st.ttft_holds_generation;
-        if lumps > 0 {
-            let who = format!("{} {}", st.engine, st.step);
-            let _ = write!(
-                notes,
-                "<p class=\"note\">{}</p>",
-                esc(&super::lump_note(&who, lumps, st.ok))
-            );
-        }
-        let good = match &st.goodput {
+#[derive(Serialize)]
+struct LoadRow<'a> {
+    /// The client was the bottleneck: the row is flagged.
+    flag: bool,
+    engine: &'a str,
+    step: &'a str,
+    requests: u64,
+    failed: u64,
+    tps: String,
+    tps_steady: String,
+    ramp_up: String,
+    drain: String,
+    rps: String,
+    goodput: String,
+    ttft: String,
+    ttft_scheduled: String,
+    tpot: String,
+    send_lag: String,
+    cpu: String,
+    connect: String,
+}
+
+#[derive(Serialize)]
+struct LoadSection<'a> {
+    rows: Vec<LoadRow<'a>>,
+    notes: Vec<String>,
+    charts: Vec<Value>,
+}
+
+fn load_row(st: &StepReport) -> LoadRow<'_> {
+    let p = |m: &Metric| match st.metrics.get(m.name) {
+        Some(x) => format!("{} / {}", num(Some(x.p50)), num(Some(x.p99))),
+        None => "–".into(),
+    };
+    let lumps = st.ttft_holds_generation;
+    LoadRow {
+        flag: st.client.bottleneck,
+        engine: &st.engine,
+        step: &st.step,
+        requests: st.requests,
+        failed: st.failed,
+        tps: num(st.output_tps),
+        tps_steady: num(st.output_tps_steady),
+        ramp_up: num(st.ramp_up_s),
+        drain: num(st.drain_s),
+        rps: num(st.request_rps),
+        goodput: match &st.goodput {
             Some(g) => format!(
                 "{:.1}% ({}/{}), {} req/s",
                 100.0 * g.fraction,
@@ -201,47 +262,49 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
                 num(Some(g.good_rps))
             ),
             None => "–".into(),
-        };
-        let _ = write!(
-            s,
-            "<tr{}><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if st.client.bottleneck {
-                " class=\"flag\""
-            } else {
-                ""
-            },
-            esc(&st.engine),
-            esc(&st.step),
-            st.requests,
-            st.failed,
-            num(st.output_tps),
-            num(st.output_tps_steady),
-            num(st.ramp_up_s),
-            num(st.drain_s),
-            num(st.request_rps),
-            esc(&good),
-            super::lump_marked(p(&metric::TTFT), lumps),
-            super::lump_marked(
-                num(super::stat(
-                    &st.metrics,
-                    &metric::TTFT_SCHEDULED,
-                    super::Stat::P99
-                )),
-                lumps
-            ),
-            p(&metric::TPOT),
-            num(st.client.send_lag_ms.as_ref().map(|l| l.p99)),
-            match st.client.cpu_cores {
-                Some(c) => format!("{:.0}% of {}", 100.0 * c, st.client.cores_available),
-                None => "–".into(),
-            },
-            num(st.connect_ms.as_ref().map(|c| c.mean)),
-        );
+        },
+        ttft: super::lump_marked(p(&metric::TTFT), lumps),
+        ttft_scheduled: super::lump_marked(
+            num(super::stat(
+                &st.metrics,
+                &metric::TTFT_SCHEDULED,
+                super::Stat::P99,
+            )),
+            lumps,
+        ),
+        tpot: p(&metric::TPOT),
+        send_lag: num(st.client.send_lag_ms.as_ref().map(|l| l.p99)),
+        cpu: match st.client.cpu_cores {
+            Some(c) => format!("{:.0}% of {}", 100.0 * c, st.client.cores_available),
+            None => "–".into(),
+        },
+        connect: num(st.connect_ms.as_ref().map(|c| c.mean)),
     }
-    s.push_str("</table>");
-    s.push_str(&notes);
+}
 
-    // Latency against throughput: one line per engine and percentile.
+fn load_section(doc: &ResultsDoc) -> Option<LoadSection<'_>> {
+    if doc.load.is_empty() {
+        return None;
+    }
+    let mut notes = Vec::new();
+    for st in &doc.load {
+        // TTFT of replies in one lump holds the whole generation: marked, noted below.
+        let lumps = st.ttft_holds_generation;
+        if lumps > 0 {
+            let who = format!("{} {}", st.engine, st.step);
+            notes.push(super::lump_note(&who, lumps, st.ok));
+        }
+    }
+    Some(LoadSection {
+        rows: doc.load.iter().map(load_row).collect(),
+        notes,
+        charts: load_charts(doc),
+    })
+}
+
+/// Latency against throughput (one line per engine and percentile), then output tok/s
+/// over each step's time.
+fn load_charts(doc: &ResultsDoc) -> Vec<Value> {
     let mut engines: Vec<&str> = Vec::new();
     for st in &doc.load {
         if !engines.contains(&st.engine.as_str()) {
@@ -273,7 +336,7 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
         }
         out
     };
-    s.push_str("<div class=\"charts\">");
+    let mut charts = Vec::new();
     for (m, title) in [
         (metric::TTFT, "TTFT against throughput"),
         (metric::TPOT, "TPOT against throughput"),
@@ -281,12 +344,12 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
     ] {
         let series = series_for(&m);
         if !series.is_empty() {
-            s.push_str(&xy_chart(
+            charts.push(safe(xy_chart(
                 title,
                 "system output tok/s (steady state)",
                 m.unit.as_str(),
                 &series,
-            ));
+            )));
         }
     }
     let timeline: Vec<XySeries> = doc
@@ -304,324 +367,478 @@ fn load_section(s: &mut String, doc: &ResultsDoc) {
         })
         .collect();
     if !timeline.is_empty() {
-        s.push_str(&xy_chart(
+        charts.push(safe(xy_chart(
             "Output tokens per second over time",
             "seconds from the step's start",
             "tok/s",
             &timeline,
-        ));
+        )));
     }
-    s.push_str("</div>");
+    charts
+}
+
+#[derive(Serialize)]
+struct ReasoningRow {
+    name: String,
+    reasoned: usize,
+    runs: usize,
+    ttft: String,
+    answer: String,
+    reasoning_tokens: String,
+    output_tokens: String,
 }
 
 /// Reasoning models, only when a run reasoned: time to first token (the first reasoning
 /// token) beside time to first answer token, and the reasoning tokens.
-fn reasoning_section(s: &mut String, doc: &ResultsDoc) {
-    let groups: Vec<_> = groups(&doc.runs)
+fn reasoning_rows(doc: &ResultsDoc) -> Vec<ReasoningRow> {
+    groups(&doc.runs)
         .into_iter()
         .filter(|(_, runs)| runs.iter().any(|r| r.reasoning_tokens.is_some()))
-        .collect();
-    if groups.is_empty() {
-        return;
-    }
-    s.push_str("<h2>Reasoning</h2><p class=\"note\">Runs whose stream carried reasoning (a reasoning field of its own, or a &lt;think&gt; block). TTFT is the first token of any kind; the answer starts at the first answer token. Reasoning tokens are the server's count where it gives one, else the reasoning events.</p><table><tr><th class=\"l\">engine</th><th>runs that reasoned</th><th>TTFT mean ms</th><th>first answer token mean ms</th><th>reasoning tokens mean</th><th>output tokens mean</th></tr>");
-    for (name, runs) in groups {
-        let reasoned: Vec<&RunRecord> = runs
-            .iter()
-            .copied()
-            .filter(|r| r.reasoning_tokens.is_some())
-            .collect();
-        let mean = |m: &Metric| crate::measure::stats::mean(&values(&reasoned, m));
-        let _ = write!(
-            s,
-            "<tr><td class=\"l\">{}</td><td>{} of {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&name),
-            reasoned.len(),
-            runs.len(),
-            num(mean(&metric::TTFT)),
-            num(mean(&metric::TTFT_ANSWER)),
-            num(mean(&metric::REASONING_TOKENS)),
-            num(mean(&metric::OUTPUT_TOKENS)),
-        );
-    }
-    s.push_str("</table>");
+        .map(|(name, runs)| {
+            let reasoned: Vec<&RunRecord> = runs
+                .iter()
+                .copied()
+                .filter(|r| r.reasoning_tokens.is_some())
+                .collect();
+            let mean = |m: &Metric| num(crate::measure::stats::mean(&values(&reasoned, m)));
+            ReasoningRow {
+                name,
+                reasoned: reasoned.len(),
+                runs: runs.len(),
+                ttft: mean(&metric::TTFT),
+                answer: mean(&metric::TTFT_ANSWER),
+                reasoning_tokens: mean(&metric::REASONING_TOKENS),
+                output_tokens: mean(&metric::OUTPUT_TOKENS),
+            }
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct SeriesRow<'a> {
+    label: &'a str,
+    metric: &'a str,
+    endpoint: &'a str,
+    read: &'a str,
+    points: usize,
+    min: String,
+    max: String,
+}
+
+#[derive(Serialize)]
+struct HistogramRow<'a> {
+    label: &'a str,
+    metric: &'a str,
+    endpoint: &'a str,
+    count: String,
+    mean: String,
+    p50: String,
+    p90: String,
+    p99: String,
+}
+
+#[derive(Serialize)]
+struct ServerStep<'a> {
+    engine: &'a str,
+    step: &'a str,
+    scrapes: u64,
+    interval: String,
+    failed: u64,
+    note: Option<&'a str>,
+    charts: Vec<Value>,
+    series: Vec<SeriesRow<'a>>,
+    histograms: Vec<HistogramRow<'a>>,
 }
 
 /// The engine's own metrics on each step's timeline: one chart per unit (requests
 /// waiting and running; KV cache; token rates), every line named with its source, then
 /// the server-side latency histograms and what could not be scraped.
-fn server_metrics_section(s: &mut String, doc: &ResultsDoc) {
-    let steps: Vec<_> = doc
-        .load
+fn server_steps(doc: &ResultsDoc) -> Vec<ServerStep<'_>> {
+    doc.load
         .iter()
-        .filter_map(|st| st.server_metrics.as_ref().map(|m| (st, m)))
-        .collect();
-    if steps.is_empty() {
-        return;
+        .filter_map(|st| st.server_metrics.as_ref().map(|m| server_step(st, m)))
+        .collect()
+}
+
+fn server_step<'a>(st: &'a StepReport, m: &'a ServerMetrics) -> ServerStep<'a> {
+    let mut units: Vec<&str> = Vec::new();
+    for x in &m.series {
+        if !units.contains(&x.unit.as_str()) {
+            units.push(&x.unit);
+        }
     }
-    s.push_str("<h2>Server metrics</h2><p class=\"note\">What each engine said about itself while a step ran, scraped at a fixed interval on the step's clock (seconds from its start, as the timeline above). Gauges as read; counters as rates between two scrapes; histograms over the step (the difference between its first and last scrape, quantiles interpolated inside the engine's buckets).</p>");
-    for (st, m) in steps {
-        let _ = write!(
-            s,
-            "<h3>{} {}</h3><p class=\"note\">{} scrapes every {} s{}{}</p>",
-            esc(&st.engine),
-            esc(&st.step),
-            m.scrapes,
-            num(Some(m.interval_s)),
-            if m.failed_scrapes > 0 {
-                format!(", {} failed", m.failed_scrapes)
-            } else {
-                String::new()
-            },
-            match &m.note {
-                Some(n) => format!("; {}", esc(n)),
-                None => String::new(),
+    let charts = units
+        .iter()
+        .map(|unit| {
+            let series: Vec<XySeries> = m
+                .series
+                .iter()
+                .filter(|x| x.unit == *unit)
+                .map(|x| XySeries {
+                    name: format!("{} ({})", x.label, x.metric),
+                    dashed: x.read == "rate",
+                    points: x
+                        .points
+                        .iter()
+                        .map(|p| (p.t_s, p.value, format!("t={:.1}s", p.t_s)))
+                        .collect(),
+                })
+                .collect();
+            let what = match *unit {
+                "requests" => "requests waiting and running",
+                "ratio" => "KV cache in use",
+                "tokens" => "KV cache tokens",
+                "tok/s" => "token rates",
+                other => other,
+            };
+            safe(xy_chart(
+                &format!("{} {}: {what}", st.engine, st.step),
+                "seconds from the step's start",
+                unit,
+                &series,
+            ))
+        })
+        .collect();
+    let series = m
+        .series
+        .iter()
+        .map(|x| {
+            let vals = x.points.iter().map(|p| p.value);
+            let min = vals.clone().fold(f64::INFINITY, f64::min);
+            let max = vals.fold(f64::NEG_INFINITY, f64::max);
+            SeriesRow {
+                label: &x.label,
+                metric: &x.metric,
+                endpoint: &x.endpoint,
+                read: &x.read,
+                points: x.points.len(),
+                min: num(Some(min)),
+                max: num(Some(max)),
             }
-        );
-        let mut units: Vec<&str> = Vec::new();
-        for x in &m.series {
-            if !units.contains(&x.unit.as_str()) {
-                units.push(&x.unit);
-            }
-        }
-        if !units.is_empty() {
-            s.push_str("<div class=\"charts\">");
-            for unit in &units {
-                let series: Vec<XySeries> = m
-                    .series
-                    .iter()
-                    .filter(|x| x.unit == *unit)
-                    .map(|x| XySeries {
-                        name: format!("{} ({})", x.label, x.metric),
-                        dashed: x.read == "rate",
-                        points: x
-                            .points
-                            .iter()
-                            .map(|p| (p.t_s, p.value, format!("t={:.1}s", p.t_s)))
-                            .collect(),
-                    })
-                    .collect();
-                let what = match *unit {
-                    "requests" => "requests waiting and running",
-                    "ratio" => "KV cache in use",
-                    "tokens" => "KV cache tokens",
-                    "tok/s" => "token rates",
-                    other => other,
-                };
-                s.push_str(&xy_chart(
-                    &format!("{} {}: {what}", st.engine, st.step),
-                    "seconds from the step's start",
-                    unit,
-                    &series,
-                ));
-            }
-            s.push_str("</div>");
-            s.push_str("<table><tr><th class=\"l\">series</th><th class=\"l\">source</th><th class=\"l\">read</th><th>points</th><th>min</th><th>max</th></tr>");
-            for x in &m.series {
-                let vals = x.points.iter().map(|p| p.value);
-                let min = vals.clone().fold(f64::INFINITY, f64::min);
-                let max = vals.fold(f64::NEG_INFINITY, f64::max);
-                let _ = write!(
-                    s,
-                    "<tr><td class=\"l\">{}</td><td class=\"l\">{} at {}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&x.label),
-                    esc(&x.metric),
-                    esc(&x.endpoint),
-                    esc(&x.read),
-                    x.points.len(),
-                    num(Some(min)),
-                    num(Some(max))
-                );
-            }
-            s.push_str("</table>");
-        }
-        if !m.histograms.is_empty() {
-            s.push_str("<table><tr><th class=\"l\">server histogram</th><th class=\"l\">source</th><th>count</th><th>mean ms</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th></tr>");
-            for h in &m.histograms {
-                let _ = write!(
-                    s,
-                    "<tr><td class=\"l\">{}</td><td class=\"l\">{} at {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&h.label),
-                    esc(&h.metric),
-                    esc(&h.endpoint),
-                    num(Some(h.count)),
-                    num(h.mean_ms),
-                    num(h.p50_ms),
-                    num(h.p90_ms),
-                    num(h.p99_ms)
-                );
-            }
-            s.push_str("</table>");
-        }
+        })
+        .collect();
+    let histograms = m
+        .histograms
+        .iter()
+        .map(|h| HistogramRow {
+            label: &h.label,
+            metric: &h.metric,
+            endpoint: &h.endpoint,
+            count: num(Some(h.count)),
+            mean: num(h.mean_ms),
+            p50: num(h.p50_ms),
+            p90: num(h.p90_ms),
+            p99: num(h.p99_ms),
+        })
+        .collect();
+    ServerStep {
+        engine: &st.engine,
+        step: &st.step,
+        scrapes: m.scrapes,
+        interval: num(Some(m.interval_s)),
+        failed: m.failed_scrapes,
+        note: m.note.as_deref(),
+        charts,
+        series,
+        histograms,
     }
 }
 
-fn flags_section(s: &mut String, doc: &ResultsDoc) {
-    let mut lines: Vec<String> = Vec::new();
+/// One line of the flags list: "**kind** who: message".
+#[derive(Serialize)]
+struct FlagLine<'a> {
+    kind: &'a str,
+    who: String,
+    message: &'a str,
+}
+
+fn flag_lines(doc: &ResultsDoc) -> Vec<FlagLine<'_>> {
+    let mut lines = Vec::new();
     for st in &doc.load {
         for f in &st.flags {
-            lines.push(format!(
-                "<li><b>{}</b> {} {}: {}</li>",
-                esc(&f.kind),
-                esc(&st.engine),
-                esc(&st.step),
-                esc(&f.message)
-            ));
+            lines.push(FlagLine {
+                kind: &f.kind,
+                who: format!("{} {}", st.engine, st.step),
+                message: &f.message,
+            });
         }
     }
-    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut seen: BTreeMap<(String, &str), usize> = BTreeMap::new();
     for r in &doc.runs {
         for f in &r.flags {
             *seen
-                .entry((
-                    format!("{} ({})", r.engine, r.mode.as_str()),
-                    f.kind.clone(),
-                ))
+                .entry((format!("{} ({})", r.engine, r.mode.as_str()), &f.kind))
                 .or_default() += 1;
         }
     }
-    for ((g, kind), n) in &seen {
+    for ((g, kind), n) in seen {
         let example = doc
             .runs
             .iter()
             .flat_map(|r| r.flags.iter())
-            .find(|f| &f.kind == kind)
+            .find(|f| f.kind == kind)
             .map(|f| f.message.as_str())
             .unwrap_or("");
-        lines.push(format!(
-            "<li><b>{}</b> {} ({} runs): {}</li>",
-            esc(kind),
-            esc(g),
-            n,
-            esc(example)
-        ));
+        lines.push(FlagLine {
+            kind,
+            who: format!("{g} ({n} runs)"),
+            message: example,
+        });
     }
-    if !lines.is_empty() {
-        s.push_str("<h2>Flags</h2><ul>");
-        for l in lines {
-            s.push_str(&l);
-        }
-        s.push_str("</ul>");
+    lines
+}
+
+#[derive(Serialize)]
+struct RunRow<'a> {
+    engine: &'a str,
+    mode: &'static str,
+    step: &'a str,
+    prompt: &'a str,
+    tier: &'a str,
+    index: u32,
+    warmup: bool,
+    ok: bool,
+    ttft: String,
+    tpot: String,
+    e2e: String,
+    tokens: String,
+    decode: String,
+    error: Option<&'a str>,
+    chars: usize,
+    output: &'a str,
+}
+
+fn run_row(r: &RunRecord) -> RunRow<'_> {
+    RunRow {
+        engine: &r.engine,
+        mode: r.mode.as_str(),
+        step: r.load_step.as_deref().unwrap_or(""),
+        prompt: &r.prompt_id,
+        tier: &r.tier,
+        index: r.run_index,
+        warmup: r.warmup,
+        ok: r.ok,
+        ttft: super::lump_marked(num(r.ttft_ms), u64::from(r.ttft_holds_generation)),
+        tpot: num(r.tpot_ms),
+        e2e: num(r.e2e_ms),
+        tokens: r.output_tokens.map(|n| n.to_string()).unwrap_or("–".into()),
+        decode: num(r.decode_tps),
+        error: r.error.as_deref(),
+        chars: r.output_text.chars().count(),
+        output: &r.output_text,
     }
 }
 
-fn runs_section(s: &mut String, doc: &ResultsDoc) {
-    let _ = write!(
-        s,
-        "<h2>Runs</h2><p class=\"note\">{} runs{}. Model output is shown as plain text.</p>",
-        doc.runs.len(),
-        if doc.runs.len() > MAX_RUNS_SHOWN {
-            format!("; the first {MAX_RUNS_SHOWN} are listed here, all are in the JSON and CSV")
-        } else {
-            String::new()
-        }
-    );
-    s.push_str("<table><tr><th class=\"l\">engine</th><th class=\"l\">mode</th><th class=\"l\">step</th><th class=\"l\">prompt</th><th>run</th><th>ok</th><th>TTFT ms</th><th>TPOT ms</th><th>E2E ms</th><th>tokens</th><th>decode tok/s</th><th class=\"l\">output / error</th></tr>");
-    for r in doc.runs.iter().take(MAX_RUNS_SHOWN) {
-        let body = match &r.error {
-            Some(e) => format!("<span class=\"bad\">{}</span>", esc(e)),
-            None => format!(
-                "<details><summary>{} chars</summary><pre>{}</pre></details>",
-                r.output_text.chars().count(),
-                esc(&r.output_text)
-            ),
-        };
-        let _ = write!(
-            s,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{} ({})</td><td>{}{}</td><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
-            esc(&r.engine),
-            r.mode.as_str(),
-            esc(r.load_step.as_deref().unwrap_or("")),
-            esc(&r.prompt_id),
-            esc(&r.tier),
-            r.run_index,
-            if r.warmup { " (warm-up)" } else { "" },
-            if r.ok { "" } else { " class=\"bad\"" },
-            if r.ok { "yes" } else { "no" },
-            super::lump_marked(num(r.ttft_ms), u64::from(r.ttft_holds_generation)),
-            num(r.tpot_ms),
-            num(r.e2e_ms),
-            r.output_tokens.map(|n| n.to_string()).unwrap_or("–".into()),
-            num(r.decode_tps),
-            body
-        );
-    }
-    s.push_str("</table>");
+#[derive(Serialize)]
+struct EngineRow<'a> {
+    engine: &'a str,
+    kind: &'a str,
+    url: &'a str,
+    load_ms: String,
+    template: &'a str,
+    notes: String,
 }
 
-fn header_section(s: &mut String, doc: &ResultsDoc) {
+/// The machine on one line: "os kernel (arch), cpu, N cores, M GiB, GPUs: …".
+fn machine_line(doc: &ResultsDoc) -> String {
     let e = &doc.environment;
-    let _ = write!(
-        s,
-        "<h1>inferbench report: {} mode</h1><table><tr><th class=\"l\">started</th><td class=\"l\">{}</td></tr><tr><th class=\"l\">finished</th><td class=\"l\">{}</td></tr><tr><th class=\"l\">tool</th><td class=\"l\">{}</td></tr><tr><th class=\"l\">machine</th><td class=\"l\">{} {} ({}), {}, {} cores, {:.1} GiB{}</td></tr></table>",
-        doc.mode.as_str(),
-        esc(&doc.started_at),
-        esc(&doc.finished_at),
-        esc(&doc.tool),
-        esc(&e.os),
-        esc(e.kernel.as_deref().unwrap_or("")),
-        esc(&e.arch),
-        esc(&e.cpu_model),
+    format!(
+        "{} {} ({}), {}, {} cores, {:.1} GiB{}",
+        e.os,
+        e.kernel.as_deref().unwrap_or(""),
+        e.arch,
+        e.cpu_model,
         e.cores,
         e.memory_gib,
         if e.gpus.is_empty() {
             String::new()
         } else {
-            format!(", GPUs: {}", esc(&e.gpus.join(", ")))
+            format!(", GPUs: {}", e.gpus.join(", "))
         }
-    );
-    if !doc.engines.is_empty() {
-        s.push_str("<h2>Engines</h2><table><tr><th class=\"l\">engine</th><th class=\"l\">kind</th><th class=\"l\">URL</th><th>load ms</th><th class=\"l\">template</th><th class=\"l\">fairness / notes</th></tr>");
-        for en in &doc.engines {
+    )
+}
+
+fn engine_rows(doc: &ResultsDoc) -> Vec<EngineRow<'_>> {
+    doc.engines
+        .iter()
+        .map(|en| {
             let mut notes: Vec<String> = en.fairness.iter().cloned().collect();
             notes.extend(super::engine_settings_line(en).map(|l| format!("settings: {l}")));
             notes.extend(en.notes.iter().cloned());
-            let _ = write!(
-                s,
-                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
-                esc(&en.engine),
-                esc(&en.kind),
-                esc(en.base_url.as_deref().unwrap_or("")),
-                num(en.load_ms),
-                esc(en.template.as_deref().unwrap_or("")),
-                esc(&notes.join("; "))
-            );
-        }
-        s.push_str("</table>");
+            EngineRow {
+                engine: &en.engine,
+                kind: &en.kind,
+                url: en.base_url.as_deref().unwrap_or(""),
+                load_ms: num(en.load_ms),
+                template: en.template.as_deref().unwrap_or(""),
+                notes: notes.join("; "),
+            }
+        })
+        .collect()
+}
+
+/// Everything the template shows, prepared.
+#[derive(Serialize)]
+struct Page<'a> {
+    lump_mark: &'static str,
+    mode: &'static str,
+    started_at: &'a str,
+    finished_at: &'a str,
+    tool: &'a str,
+    machine: String,
+    engines: Vec<EngineRow<'a>>,
+    summary: Option<SummarySection>,
+    parity: Value,
+    reasoning: Vec<ReasoningRow>,
+    load: Option<LoadSection<'a>>,
+    search: Value,
+    input_sweep: Value,
+    server: Vec<ServerStep<'a>>,
+    energy: Value,
+    flags: Vec<FlagLine<'a>>,
+    runs_total: usize,
+    max_runs_shown: usize,
+    runs: Vec<RunRow<'a>>,
+    config: String,
+}
+
+fn page(doc: &ResultsDoc) -> Page<'_> {
+    Page {
+        lump_mark: super::LUMP_MARK,
+        mode: doc.mode.as_str(),
+        started_at: &doc.started_at,
+        finished_at: &doc.finished_at,
+        tool: &doc.tool,
+        machine: machine_line(doc),
+        engines: engine_rows(doc),
+        summary: summary_section(doc),
+        parity: safe(super::parity::html(doc)),
+        reasoning: reasoning_rows(doc),
+        load: load_section(doc),
+        search: safe(super::search::html(doc)),
+        input_sweep: safe(super::input_sweep::html(doc)),
+        server: server_steps(doc),
+        energy: safe(super::energy::html(doc)),
+        flags: flag_lines(doc),
+        runs_total: doc.runs.len(),
+        max_runs_shown: MAX_RUNS_SHOWN,
+        runs: doc.runs.iter().take(MAX_RUNS_SHOWN).map(run_row).collect(),
+        config: serde_json::to_string_pretty(&doc.config).unwrap_or_default(),
     }
 }
 
-/// The whole report.
-pub fn render(doc: &ResultsDoc) -> String {
-    let mut s = String::with_capacity(64 * 1024);
-    let _ = write!(
-        s,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>inferbench report {}</title><style>{CSS}</style></head><body>",
-        esc(&doc.started_at)
+/// The template environment: auto-escaping by the template's name, with our [`esc`]
+/// (minijinja's own escaper also turns `/` into an entity, which the page never did);
+/// strict about undefined names, so a typo in the template is an error, not a blank.
+fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()?,
     );
-    header_section(&mut s, doc);
-    summary_section(&mut s, doc);
-    s.push_str(&super::parity::html(doc));
-    reasoning_section(&mut s, doc);
-    load_section(&mut s, doc);
-    s.push_str(&super::search::html(doc));
-    s.push_str(&super::input_sweep::html(doc));
-    server_metrics_section(&mut s, doc);
-    s.push_str(&super::energy::html(doc));
-    flags_section(&mut s, doc);
-    runs_section(&mut s, doc);
-    let config = serde_json::to_string_pretty(&doc.config).unwrap_or_default();
-    let _ = writeln!(
-        s,
-        "<h2>Configuration</h2><details><summary>effective settings</summary><pre>{}</pre></details></body></html>",
-        esc(&config)
-    );
-    s
+    env.set_formatter(|out, state, value| {
+        if *state.auto_escape() == AutoEscape::Html && !value.is_safe() {
+            out.write_str(&esc(&value.to_string()))
+                .map_err(minijinja::Error::from)
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
+    env.add_template(TEMPLATE_NAME, TEMPLATE)?;
+    Ok(env)
+}
+
+/// The whole report. An error only if the template is broken (a unit test renders it).
+pub fn render(doc: &ResultsDoc) -> anyhow::Result<String> {
+    let env = environment().context("compiling the HTML report template")?;
+    env.get_template(TEMPLATE_NAME)
+        .and_then(|t| t.render(Serde(page(doc))))
+        .context("rendering the HTML report")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::results::{Environment, Mode};
+
+    fn doc(runs: Vec<RunRecord>) -> ResultsDoc {
+        ResultsDoc {
+            schema_version: crate::results::SCHEMA_VERSION,
+            tool: "inferbench".into(),
+            mode: Mode::Api,
+            started_at: "s".into(),
+            finished_at: "f".into(),
+            environment: Environment::default(),
+            config: serde_json::json!({"note": "<i>'x' & \"y\"</i>"}),
+            engines: vec![],
+            summaries: crate::export::summary::summarize_runs(&runs),
+            runs,
+            load: Vec::new(),
+            search: Vec::new(),
+            workload: None,
+            parity: None,
+        }
+    }
+
+    /// The template is ours and embedded: it compiles and renders, empty or not, and
+    /// stays one line after the doctype.
+    #[test]
+    fn template_renders_an_empty_and_a_full_document() {
+        let mut empty = doc(vec![]);
+        empty.config = serde_json::json!({});
+        let empty = render(&empty).unwrap();
+        assert!(
+            empty.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"),
+            "{empty}"
+        );
+        assert!(empty.ends_with("</body></html>\n"), "{empty}");
+        assert_eq!(empty.lines().count(), 2, "{empty}");
+        assert!(empty.contains("<p>No runs.</p>"));
+
+        use crate::export::summary::tests::rec;
+        let a = rec("a", "short", true, 10.0);
+        let mut b = rec("b", "short", false, 0.0);
+        b.error = Some("HTTP 500".into());
+        let page = render(&doc(vec![a, b])).unwrap();
+        assert!(
+            page.contains("<h2>Summary</h2>") && page.contains("<svg"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<span class=\"bad\">HTTP 500</span>"),
+            "{page}"
+        );
+        assert!(!page.contains("<p>No runs.</p>"));
+    }
+
+    /// Model output, errors and config reach the page escaped by the engine (with our
+    /// entities: `/` stays as is), never as markup.
+    #[test]
+    fn outside_text_is_escaped_by_the_template_engine() {
+        use crate::export::summary::tests::rec;
+        let mut a = rec("<b>eng</b>", "short", true, 10.0);
+        a.output_text = "</pre><script>alert('x')</script> a/b".into();
+        let mut b = rec("e", "short", false, 0.0);
+        b.error = Some("<img src=x onerror=alert(1)>".into());
+        let page = render(&doc(vec![a, b])).unwrap();
+        assert!(
+            !page.contains("<script>") && !page.contains("<img"),
+            "{page}"
+        );
+        assert!(!page.contains("<b>eng</b>"), "{page}");
+        assert!(page.contains("&lt;/pre&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; a/b"));
+        assert!(page.contains("&lt;b&gt;eng&lt;/b&gt; (api)"), "{page}");
+        assert!(
+            page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{page}"
+        );
+        assert!(
+            page.contains("&lt;i&gt;&#39;x&#39; &amp; \\&quot;y\\&quot;&lt;/i&gt;"),
+            "{page}"
+        );
+    }
 
     #[test]
     fn escapes_everything_that_matters() {
