@@ -58,9 +58,12 @@
 //! - [`environment`]: facts about the host (OS, CPU, memory, GPU).
 //! - [`checks`]: doctor's verdicts, pure: [`checks::Check`] (✓/✗/– with its fix) and the
 //!   engine-neutral judges; each engine's own judges are in `engines/<name>/doctor.rs`.
-//! - [`doctor`]: `inferbench doctor`: gathers facts about the host, engines, models,
-//!   ports, tokenizer and bandwidth, judges them into ✓/✗/– lines, each ✗ with its fix;
-//!   `--deep` brings each server up through the pipeline's bring-up.
+//! - [`doctor`]: doctor's checks: gathers facts about the host, engines, models, ports,
+//!   tokenizer and bandwidth, judges them into ✓/✗/– lines, each ✗ with its fix;
+//!   [`doctor::survey`] is what the pipeline records in every result. Below the pipeline.
+//! - [`doctor_cmd`]: the `inferbench doctor` command: [`doctor`]'s checks, then `--deep`'s
+//!   ([`doctor_cmd::deep`]: each server brought up through the pipeline's bring-up). Above
+//!   the pipeline, so that [`pipeline`] → [`doctor`] is the only way between those two.
 //! - [`timer`]: sub-millisecond sleeps and `--busy-poll` (the mock's deadlines, open-loop
 //!   arrivals, and a client that never waits for a wake-up).
 //! - [`workload`]: workload sources beyond the prompt suite (ShareGPT, JSONL, synthetic
@@ -89,6 +92,7 @@ pub mod climode;
 pub mod compare;
 pub mod config;
 pub mod doctor;
+pub mod doctor_cmd;
 pub mod engine;
 pub mod engines;
 pub mod environment;
@@ -161,7 +165,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             },
             Command::Cli(args) => crate::pipeline::run_cli(args).await,
-            Command::Doctor(args) => crate::doctor::command::run(args).await,
+            Command::Doctor(args) => crate::doctor_cmd::run(args).await,
             Command::Schema => crate::schema::run(),
         }
     })

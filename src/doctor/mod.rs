@@ -1,21 +1,19 @@
-//! `inferbench doctor`: the seed's troubleshooting as one command that answers before
-//! anything is measured. One line per check (✓ / ✗ / –); every ✗ names its fix.
+//! Doctor's checks: the seed's troubleshooting, answered before anything is measured.
+//! One line per check (✓ / ✗ / –); every ✗ names its fix.
 //!
 //! - [`gather`]: the I/O (binaries, versions, GGUF headers, ports and who holds them,
 //!   the Ollama store, the venv's Python, tokenizer, bandwidth cache).
 //! - [`checks`]: facts → verdicts, pure.
 //! - [`render`]: verdicts → lines or JSON, pure.
-//! - [`deep`]: `--deep`, each server through the pipeline's own bring-up (start,
-//!   readiness, fairness), one short request, stop.
-//! - [`command`]: the `inferbench doctor` command (this module's checks, then `--deep`'s).
-//!   Kept apart so that the pipeline, which records [`survey`] in every result, and
-//!   `--deep`, which uses the pipeline's bring-up, do not import each other in a circle.
+//! - [`survey`]: the checks that the pipeline records in every result.
+//!
+//! This module sits below the pipeline and imports nothing of it. The `inferbench doctor`
+//! command and its `--deep` checks, which bring servers up through the pipeline, stand
+//! above both, in `doctor_cmd`.
 //!
 //! Fast: no model is loaded without `--deep`. The slowest check is the PyTorch venv's
 //! `import torch` (seconds); it runs in the background while the others are gathered.
 
-pub mod command;
-pub mod deep;
 pub mod gather;
 pub mod render;
 

@@ -1,8 +1,17 @@
-//! `inferbench doctor`: the checks of [`super::checks_for`], with `--deep`'s after them,
-//! printed as lines or JSON.
+//! `inferbench doctor`: the checks of [`crate::doctor::checks_for`], with `--deep`'s after
+//! them, printed as lines or JSON.
+//!
+//! - [`deep`]: `--deep`, each server through the pipeline's own bring-up (start,
+//!   readiness, fairness), one short request, stop.
+//!
+//! The imports run one way: this command → [`crate::pipeline`] (whose bring-up `--deep`
+//! uses) → [`crate::doctor`] (whose [`survey`](crate::doctor::survey) the pipeline records
+//! in every result).
 
-use super::{checks_for, deep, render, report, selected};
+pub mod deep;
+
 use crate::cli::DoctorArgs;
+use crate::doctor::{checks_for, render, report, selected};
 use std::time::Instant;
 
 /// `inferbench doctor`. Returns the exit code: 0 when nothing failed, 2 otherwise.

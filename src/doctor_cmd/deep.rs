@@ -4,9 +4,9 @@
 //! then stopped through the same bring-down, and checked gone. Logs go to a temporary
 //! directory, removed when every check passed.
 
-use super::Selected;
 use crate::checks::Check;
 use crate::config::Settings;
+use crate::doctor::Selected;
 use crate::engine::EngineKind;
 use crate::output::Session;
 use crate::pipeline::Inputs;
@@ -112,7 +112,7 @@ async fn one(
                 left.reason,
                 format!(
                     "what the message says, then `inferbench doctor --deep --engines {key}{}` (server log in {logs})",
-                    super::config_flag(settings)
+                    crate::doctor::config_flag(settings)
                 ),
             )];
         }
