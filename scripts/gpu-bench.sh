@@ -48,7 +48,8 @@
 # Settings (environment): RESULTS_DIR, PACK_DIR, DEADLINE (default 3600 s), SHAPE (1b),
 # MAX_TOKENS (128), SWEEPS (how many times the llama-server sweep runs, 1), PYTORCH (1; 0: no
 # PyTorch steps; compiled: only the compiled one), RESERVE (seconds the compiled PyTorch step
-# leaves for llama.cpp, 200), CHECKS (1; 0: sweeps only), LLAMACPP (1; 0: no llama.cpp
+# leaves for llama.cpp, 200), CHECKS (1; 0: sweeps only), OLLAMA_FIRST (0; 1: Ollama's steps
+# before llama.cpp's, on its own build's cores while llama.cpp builds), LLAMACPP (1; 0: no llama.cpp
 # build or steps), OLLAMA (1; 0: no Ollama build or steps), UZU_BIN and UZU_MODEL (a Uzu
 # binary and its model folder, measured on the CPU), LLAMA_BIN_DIR, PYTORCH_COMPILE.
 set -uo pipefail
@@ -202,83 +203,100 @@ fi
 fi # PYTORCH
 
 export PATH="$INFERBENCH_HOME/bin:$PATH"
-LLAMA_OK="$LLAMACPP"
-if [ -n "$BUILD_PID" ]; then
-    log "llama.cpp: waiting for the build"
-    if wait "$BUILD_PID"; then
-        log "llama.cpp: built"
-    else
-        log "llama.cpp: build FAILED (llama-build.log)"
-        LLAMA_OK=0
-        not_run "api, cli" llamacpp "the $BACKEND build failed: $(tail -1 "$R/llama-build.log" | cut -c1-200)"
+llama_section() {
+    LLAMA_OK="$LLAMACPP"
+    if [ -n "$BUILD_PID" ]; then
+        log "llama.cpp: waiting for the build"
+        if wait "$BUILD_PID"; then
+            log "llama.cpp: built"
+        else
+            log "llama.cpp: build FAILED (llama-build.log)"
+            LLAMA_OK=0
+            not_run "api, cli" llamacpp "the $BACKEND build failed: $(tail -1 "$R/llama-build.log" | cut -c1-200)"
+        fi
     fi
-fi
-if [ "$LLAMA_OK" != 0 ]; then
-llama_link_tools "$LLB" "$INFERBENCH_HOME/bin"
-"$INFERBENCH_HOME/bin/llama-server" --version >"$R/llama-version.txt" 2>&1
+    if [ "$LLAMA_OK" != 0 ]; then
+    llama_link_tools "$LLB" "$INFERBENCH_HOME/bin"
+    "$INFERBENCH_HOME/bin/llama-server" --version >"$R/llama-version.txt" 2>&1
 
-# --- 5. llama.cpp: the cross-check, both modes, the sweep -------------------------------------
-if [ "$CHECKS" = 1 ]; then
-step llama-bench 40 90 "$INFERBENCH_HOME/bin/llama-bench" -m "$MODEL" -ngl 99 -p 512 -n "$MAX_TOKENS" \
-    -fa 0,1 -r 3 -o json
-# The JSON array is llama-bench's stdout; its stderr (device logs) shares the log file.
-llama_bench_json "$R/llama-bench.log" "$R/llama-bench.json" 2>>"$R/gpu-bench.log" || log "llama-bench: no JSON in its output"
-mapfile -t A < <(ib_in cli-llamacpp)
-step cli-llamacpp 40 120 "$IB" cli --engines llamacpp --quick --runs 5 --warmup 1 "${A[@]}"
-mapfile -t A < <(ib_in api-llamacpp)
-step api-llamacpp 40 120 "$IB" api --engines llamacpp --quick --runs 5 --warmup 1 "${A[@]}"
-fi # CHECKS
-
-# SWEEPS=N repeats it (issue 18 asks for five: no request may be lost, no step may stall).
-for i in $(seq "$SWEEPS"); do
-    name=load-llamacpp; [ "$SWEEPS" -gt 1 ] && name="load-llamacpp-$i"
-    mapfile -t A < <(ib_in "$name")
-    step "$name" 40 150 "$IB" api --engines llamacpp --sweep 1,16,64 --requests "$LOAD_REQUESTS" --max-tokens 64 "${A[@]}"
-done
-
-if [ "$CHECKS" = 1 ]; then
-# A llama-server with llama.cpp's default 4 slots, started by hand: a c=64 step is flagged.
-PORT=18089
-"$INFERBENCH_HOME/bin/llama-server" -m "$MODEL" -ngl 99 --parallel 4 --host 127.0.0.1 --port "$PORT" \
-    --chat-template-file "$REPO/templates/gemma3.jinja" >"$R/llama-server-np4.log" 2>&1 &
-NP4=$!
-for _ in $(seq 60); do
-    curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-    sleep 0.5
-done
-mapfile -t A < <(ib_in load-np4)
-step load-np4 30 120 "$IB" api --url "http://127.0.0.1:$PORT" --model gemma --concurrency 64 \
-    --requests 128 --max-tokens 64 --model-file "$MODEL" --tokenizer "$TOKDIR/tokenizer.json" "${A[@]}"
-kill "$NP4" 2>/dev/null; wait "$NP4" 2>/dev/null
-fi # CHECKS
-fi # LLAMA_OK
-
-# --- 6. Ollama: both modes, its own clock beside ours, the sweep ------------------------------
-if [ -n "$OLLAMA_PID" ]; then
-    log "ollama: waiting for the CUDA build"
-    if wait "$OLLAMA_PID"; then
-        log "ollama: CUDA back end built ($(ls "$INFERBENCH_HOME"/lib/ollama | tr '\n' ' '))"
-    else
-        log "ollama: CUDA build FAILED (ollama-build.log): it runs on the CPU"
-        not_run "cuda" ollama "Ollama's ggml CUDA build failed: $(tail -1 "$R/ollama-build.log" | cut -c1-200); its rows ran on the CPU"
-    fi
-fi
-if [ "$OLLAMA" != 0 ] && [ -x "$INFERBENCH_HOME/bin/ollama" ]; then
-    "$INFERBENCH_HOME/bin/ollama" --version >"$R/ollama-version.txt" 2>&1
+    # --- 5. llama.cpp: the cross-check, both modes, the sweep -------------------------------------
     if [ "$CHECKS" = 1 ]; then
-        mapfile -t A < <(ib_in api-ollama)
-        step api-ollama 40 150 "$IB" api --engines ollama --quick --runs 5 --warmup 1 "${A[@]}"
-        # The same greedy: Ollama's eval rate leaves its Go sampler's time out (top-k over
-        # Gemma's 262k logits at the config's temperature); at temperature 0 its sampler
-        # is one pass, so its eval rate and our clock should meet.
-        mapfile -t A < <(ib_in api-ollama-greedy)
-        step api-ollama-greedy 40 120 "$IB" api --engines ollama --quick --runs 5 --warmup 1 --temperature 0 "${A[@]}"
-        mapfile -t A < <(ib_in cli-ollama)
-        step cli-ollama 40 120 "$IB" cli --engines ollama --quick --runs 3 --warmup 1 "${A[@]}"
+    step llama-bench 40 90 "$INFERBENCH_HOME/bin/llama-bench" -m "$MODEL" -ngl 99 -p 512 -n "$MAX_TOKENS" \
+        -fa 0,1 -r 3 -o json
+    # The JSON array is llama-bench's stdout; its stderr (device logs) shares the log file.
+    llama_bench_json "$R/llama-bench.log" "$R/llama-bench.json" 2>>"$R/gpu-bench.log" || log "llama-bench: no JSON in its output"
+    mapfile -t A < <(ib_in cli-llamacpp)
+    step cli-llamacpp 40 120 "$IB" cli --engines llamacpp --quick --runs 5 --warmup 1 "${A[@]}"
+    mapfile -t A < <(ib_in api-llamacpp)
+    step api-llamacpp 40 120 "$IB" api --engines llamacpp --quick --runs 5 --warmup 1 "${A[@]}"
+    fi # CHECKS
+
+    # SWEEPS=N repeats it (issue 18 asks for five: no request may be lost, no step may stall).
+    for i in $(seq "$SWEEPS"); do
+        name=load-llamacpp; [ "$SWEEPS" -gt 1 ] && name="load-llamacpp-$i"
+        mapfile -t A < <(ib_in "$name")
+        step "$name" 40 150 "$IB" api --engines llamacpp --sweep 1,16,64 --requests "$LOAD_REQUESTS" --max-tokens 64 "${A[@]}"
+    done
+
+    if [ "$CHECKS" = 1 ]; then
+    # A llama-server with llama.cpp's default 4 slots, started by hand: a c=64 step is flagged.
+    PORT=18089
+    "$INFERBENCH_HOME/bin/llama-server" -m "$MODEL" -ngl 99 --parallel 4 --host 127.0.0.1 --port "$PORT" \
+        --chat-template-file "$REPO/templates/gemma3.jinja" >"$R/llama-server-np4.log" 2>&1 &
+    NP4=$!
+    for _ in $(seq 60); do
+        curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    mapfile -t A < <(ib_in load-np4)
+    step load-np4 30 120 "$IB" api --url "http://127.0.0.1:$PORT" --model gemma --concurrency 64 \
+        --requests 128 --max-tokens 64 --model-file "$MODEL" --tokenizer "$TOKDIR/tokenizer.json" "${A[@]}"
+    kill "$NP4" 2>/dev/null; wait "$NP4" 2>/dev/null
+    fi # CHECKS
+    fi # LLAMA_OK
+}
+
+ollama_section() {
+    # While llama.cpp still builds (OLLAMA_FIRST=1), Ollama's steps keep to its own build's cores.
+    local pin=()
+    [ "${OLLAMA_FIRST:-0}" = 1 ] && [ -n "$BUILD_PID" ] && pin=(taskset -c "$OLLAMA_CPUS")
+    if [ -n "$OLLAMA_PID" ]; then
+        log "ollama: waiting for the CUDA build"
+        if wait "$OLLAMA_PID"; then
+            log "ollama: CUDA back end built ($(ls "$INFERBENCH_HOME"/lib/ollama | tr '\n' ' '))"
+        else
+            log "ollama: CUDA build FAILED (ollama-build.log): it runs on the CPU"
+            not_run "cuda" ollama "Ollama's ggml CUDA build failed: $(tail -1 "$R/ollama-build.log" | cut -c1-200); its rows ran on the CPU"
+        fi
     fi
-    # One server for the sweep, OLLAMA_NUM_PARALLEL at its highest step.
-    mapfile -t A < <(ib_in load-ollama)
-    step load-ollama 40 180 "$IB" api --engines ollama --sweep "$OLLAMA_SWEEP" --requests "$LOAD_REQUESTS" --max-tokens 64 "${A[@]}"
+    if [ "$OLLAMA" != 0 ] && [ -x "$INFERBENCH_HOME/bin/ollama" ]; then
+        "$INFERBENCH_HOME/bin/ollama" --version >"$R/ollama-version.txt" 2>&1
+        if [ "$CHECKS" = 1 ]; then
+            mapfile -t A < <(ib_in api-ollama)
+            step api-ollama 40 150 "${pin[@]}" "$IB" api --engines ollama --quick --runs 5 --warmup 1 "${A[@]}"
+            # The same greedy: Ollama's eval rate leaves its Go sampler's time out (top-k over
+            # Gemma's 262k logits at the config's temperature); at temperature 0 its sampler
+            # is one pass, so its eval rate and our clock should meet.
+            mapfile -t A < <(ib_in api-ollama-greedy)
+            step api-ollama-greedy 40 120 "${pin[@]}" "$IB" api --engines ollama --quick --runs 5 --warmup 1 --temperature 0 "${A[@]}"
+            mapfile -t A < <(ib_in cli-ollama)
+            step cli-ollama 40 120 "${pin[@]}" "$IB" cli --engines ollama --quick --runs 3 --warmup 1 "${A[@]}"
+        fi
+        # One server for the sweep, OLLAMA_NUM_PARALLEL at its highest step.
+        mapfile -t A < <(ib_in load-ollama)
+        step load-ollama 40 180 "${pin[@]}" "$IB" api --engines ollama --sweep "$OLLAMA_SWEEP" --requests "$LOAD_REQUESTS" --max-tokens 64 "${A[@]}"
+    fi
+
+}
+
+# Ollama first where asked (OLLAMA_FIRST=1): its build ends long before llama.cpp's, and its
+# steps then run pinned to its own build's cores while llama.cpp still builds on the others.
+if [ "${OLLAMA_FIRST:-0}" = 1 ]; then
+    ollama_section
+    llama_section
+else
+    llama_section
+    ollama_section
 fi
 
 # --- 7. Uzu: no CUDA back end on Linux; on the CPU where a binary is given ------------------------
