@@ -56,6 +56,12 @@ def tele(runs, key):
     return mean([(r.get("telemetry") or {}).get(key) for r in runs])
 
 
+def temps(runs):
+    """The sampling temperature where it is 0 (greedy), which a row must say; else nothing."""
+    ts = {(r.get("sampling") or {}).get("temperature") for r in runs}
+    return [0] if ts == {0.0} else []
+
+
 def engine_rows(path, doc):
     rows = []
     for e in doc.get("engines", []):
@@ -82,11 +88,15 @@ def engine_rows(path, doc):
             # like-for-like figure ours is compared with, where the engine gives one.
             engine_wall=mean([(r.get("engine_report") or {}).get("decode_wall_tps")
                               for r in runs]),
+            # Where every run's decode figure is the engine's own (a CLI that prints its
+            # rate), "ours" is theirs and there are not two clocks to compare.
+            ours_is_engine=all(r.get("decode_tps_source") == "engine_clock" for r in runs),
             ttft=summary(doc, name, "ttft_ms", "p50"), roof=roof,
             pct=(100.0 * dec / roof) if dec and roof else None, bw_label=bw.get("label"),
             gpu_mib=gm.get("mib"), gpu_mem_source=gm.get("source") or gm.get("reason"),
             power=tele(runs, "gpu_power_mean_w"), jpt=tele(runs, "gpu_j_per_token"),
-            settings=", ".join(f"{k} {v}" for k, v in shown.items() if v)))
+            settings=", ".join([f"{k} {v}" for k, v in shown.items() if v]
+                               + [f"temperature {t}" for t in temps(runs)])))
     return rows
 
 
@@ -160,7 +170,9 @@ def main():
         mem = fmt(r["gpu_mib"], 0) + (f" ({r['gpu_mem_source']})" if r["gpu_mem_source"] else "")
         theirs = r["engine_wall"] or r["engine_decode"]
         gap = (f"{100.0 * (r['decode'] / theirs - 1):+.1f}%" if r["decode"] and theirs else "–")
-        if r["engine_wall"]:
+        if r["ours_is_engine"]:
+            gap = "– (ours is the engine's figure)"
+        elif r["engine_wall"] and gap != "–":
             gap += " vs its wall clock"
         engine = fmt(r["engine_decode"])
         if r["engine_wall"] and r["engine_decode"]:
