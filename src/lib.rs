@@ -45,8 +45,9 @@
 //!   parser, known names per engine, series (counters as rates), the sampler.
 //! - [`output`]: file naming, the append-only JSONL of records, writing exports.
 //! - [`export`]: assembling the results document and summaries; JSON, Markdown, log,
-//!   HTML, CSV and console renderers (pure: records → bytes). The HTML page is the
-//!   minijinja template `templates/report.html.j2` (embedded, auto-escaped).
+//!   HTML, CSV and console renderers (pure: records → bytes). The HTML page and the
+//!   Markdown report are the minijinja templates `templates/report.html.j2` and
+//!   `templates/report.md.j2` (embedded, auto-escaped: HTML, and Markdown table cells).
 //! - [`compare`]: two results files → per-metric verdicts; a vLLM `bench serve` or AIPerf
 //!   result beside ours ([`compare::peers`] parses and maps, [`compare::beside`] sets side
 //!   by side).

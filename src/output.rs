@@ -206,7 +206,7 @@ impl Session {
     /// Write the JSON document and the Markdown report (plus HTML/CSV when asked).
     pub fn write_exports(&mut self, doc: &ResultsDoc, html: bool, csv: bool) -> anyhow::Result<()> {
         write_file(&self.paths.json, &crate::export::json::render(doc)?)?;
-        write_file(&self.paths.report, &crate::export::markdown::render(doc))?;
+        write_file(&self.paths.report, &crate::export::markdown::render(doc)?)?;
         if html {
             write_file(&self.paths.html, &crate::export::html::render(doc)?)?;
         }

@@ -244,12 +244,12 @@ fn cli_doc() -> ResultsDoc {
 
 #[test]
 fn markdown_report_api() {
-    insta::assert_snapshot!(markdown::render(&api_doc()));
+    insta::assert_snapshot!(markdown::render(&api_doc()).unwrap());
 }
 
 #[test]
 fn markdown_report_cli() {
-    insta::assert_snapshot!(markdown::render(&cli_doc()));
+    insta::assert_snapshot!(markdown::render(&cli_doc()).unwrap());
 }
 
 #[test]

@@ -1,10 +1,25 @@
 //! The Markdown report: the seed's tables (engine, mean TPS, relative performance vs the
 //! first engine, notes) plus latency tables, per-tier figures, where every figure came
 //! from, flags, failures and an escaped sample of each engine's output.
+//!
+//! The report is the minijinja template `templates/report.md.j2` (embedded in the
+//! binary). This module only prepares the data: which sections and rows exist, and every
+//! number already formatted, as plain serializable structs. The template engine escapes
+//! every value it prints with the Markdown cell escape ([`escape_text`]: `|` and the
+//! other Markdown and HTML specials escaped, line breaks folded), so model output, engine
+//! names, errors, notes, flags and the environment never break a table or a list. Only
+//! Markdown our own code made is passed in as safe: the sections of the other exporters,
+//! the relative and roofline cells, the one warning that keeps its line breaks, and the
+//! architecture (printed as is, as it always was). Text inside a code span goes through
+//! the template's `code` filter (a backtick would end the span).
 
 use super::{Stat, escape_text, lump_marked, lump_note};
 use crate::results::metric::{self, Metric};
 use crate::results::{GroupSummary, ResultsDoc, RunRecord};
+use anyhow::Context as _;
+use minijinja::value::{Serde, Value};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -28,24 +43,17 @@ fn ttft_cell(g: &GroupSummary, stat: Stat) -> String {
     )
 }
 
-/// The footnotes of [`super::LUMP_MARK`] for the groups that carry it, one line each
-/// (each ending in a newline); empty when none does.
-fn lump_notes(groups: &[&GroupSummary], escape: bool) -> String {
-    let mut out = String::new();
-    for g in groups.iter().filter(|g| g.ttft_holds_generation > 0) {
+/// The footnotes of [`super::LUMP_MARK`] for the groups that carry it, one each.
+fn lump_notes(groups: &[&GroupSummary]) -> Vec<String> {
+    let note = |g: &&&GroupSummary| {
         let who = format!("{} ({})", g.engine, g.mode.as_str());
-        let note = lump_note(&who, g.ttft_holds_generation as u64, g.ok as u64);
-        let _ = writeln!(
-            out,
-            "{}",
-            if escape {
-                escape_text(&note, true)
-            } else {
-                note
-            }
-        );
-    }
-    out
+        lump_note(&who, g.ttft_holds_generation as u64, g.ok as u64)
+    };
+    groups
+        .iter()
+        .filter(|g| g.ttft_holds_generation > 0)
+        .map(|g| note(&g))
+        .collect()
 }
 
 /// The decode figure a group is ranked by: ours, else the engine's.
@@ -92,98 +100,282 @@ fn sources(runs: &[RunRecord], engine: &str) -> String {
     )
 }
 
-/// Render the whole report.
-pub fn render(doc: &ResultsDoc) -> String {
-    let mut md = String::new();
-    header(&mut md, doc);
-    let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
-    throughput_section(&mut md, doc, &overall);
-    output_length_section(&mut md, doc, &overall);
-    md.push_str(&super::parity::markdown(doc));
-    died_section(&mut md, doc);
-    left_out_section(&mut md, doc);
-    latency_section(&mut md, &overall);
-    engine_figures_section(&mut md, &overall);
-    md.push_str(&super::calibration::markdown(doc));
-    tier_section(&mut md, doc);
-    md.push_str(&reasoning_lines(doc));
-    md.push_str(&server_metrics_lines(doc));
-    md.push_str(&super::search::markdown(doc));
-    md.push_str(&super::input_sweep::markdown(doc));
-    md.push_str(&super::starts::markdown(doc));
-    md.push_str(&super::energy::markdown(doc));
-    md.push_str(&super::clocks::markdown(doc));
-    engines_section(&mut md, doc);
-    flags_section(&mut md, doc);
-    failed_section(&mut md, doc);
-    sample_output_section(&mut md, doc);
-    md
+/// The report's template, its name and its Markdown escape mode.
+const TEMPLATE_NAME: &str = "report.md.j2";
+const TEMPLATE: &str = include_str!("../../templates/report.md.j2");
+const ESCAPE: AutoEscape = AutoEscape::Custom(std::borrow::Cow::Borrowed("markdown"));
+
+/// Markdown our own code made or escaped (other exporters' sections): printed as is.
+fn safe(md: String) -> Value {
+    Value::from_safe_string(md)
 }
 
-/// The title, when, the host, the tool and the main settings.
-fn header(md: &mut String, doc: &ResultsDoc) {
-    let title = match doc.mode {
-        crate::results::Mode::Api => "API Benchmark Report",
-        crate::results::Mode::Cli => "CLI (subprocess) Benchmark Report",
-    };
-    let _ = writeln!(md, "# {title}\n");
-    let env = &doc.environment;
-    let _ = writeln!(
-        md,
-        "- Started: {}  \n- Finished: {}",
-        doc.started_at, doc.finished_at
-    );
-    let _ = writeln!(
-        md,
-        "- Host: {} ({} cores, {:.1} GiB), {} {}{}",
-        escape_text(&env.cpu_model, true),
-        env.cores,
-        env.memory_gib,
-        escape_text(&env.os, true),
-        env.arch,
-        if env.gpus.is_empty() {
-            String::new()
-        } else {
-            format!(", GPUs: {}", escape_text(&env.gpus.join(", "), true))
+/// A table row (or a line of figures): engine, mode and the other cells in order.
+#[derive(Serialize)]
+struct Row<'a> {
+    engine: &'a str,
+    mode: &'a str,
+    cells: Vec<Value>,
+}
+
+impl<'a> Row<'a> {
+    fn of(g: &'a GroupSummary, cells: impl IntoIterator<Item = impl Into<Value>>) -> Self {
+        let cells = cells.into_iter().map(Into::into).collect();
+        Row {
+            engine: &g.engine,
+            mode: g.mode.as_str(),
+            cells,
         }
-    );
-    let _ = writeln!(md, "- Tool: {}", env.tool_version);
-    if let Some(settings) = doc.config.get("settings") {
-        let get = |k: &str| {
-            settings
-                .get(k)
-                .and_then(|v| v.get("value"))
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .unwrap_or_else(|| "–".into())
-        };
-        let _ = writeln!(
-            md,
-            "- Settings: max_tokens {}, temperature {}, seed {}, runs per prompt {}, chat template {}",
-            get("max_tokens"),
-            get("temperature"),
-            get("seed"),
-            get("num_runs"),
-            escape_text(&get("chat_template"), true)
-        );
     }
-    let _ = writeln!(md);
 }
 
-/// "## Throughput": decode TPS per engine, relative to the first, against the roofline.
-fn throughput_section(md: &mut String, doc: &ResultsDoc, overall: &[&GroupSummary]) {
-    let _ = writeln!(md, "## Throughput (decode tokens per second, batch 1)\n");
-    let _ = writeln!(
-        md,
-        "| Engine | Mode | Mean TPS | Relative | % of roofline | Runs ok/total | Notes |\n|---|---|---:|---:|---:|---:|---|"
+/// A line about one run: a flag (`kind`, `text`), a failure or a sample of its output.
+#[derive(Serialize)]
+struct RunLine<'a> {
+    engine: &'a str,
+    mode: &'a str,
+    prompt: &'a str,
+    run: usize,
+    kind: &'a str,
+    text: String,
+}
+
+impl<'a> RunLine<'a> {
+    fn of(r: &'a RunRecord, kind: &'a str, text: String) -> Self {
+        let (engine, mode, prompt) = (r.engine.as_str(), r.mode.as_str(), r.prompt_id.as_str());
+        RunLine {
+            engine,
+            mode,
+            prompt,
+            run: r.run_index as usize,
+            kind,
+            text,
+        }
+    }
+}
+
+/// A flag kind listed [`FLAGS_SHOWN`] times of `n`: `more` not listed.
+#[derive(Serialize)]
+struct FlagCount<'a> {
+    engine: &'a str,
+    mode: &'a str,
+    kind: &'a str,
+    n: usize,
+    more: usize,
+}
+
+/// An engine whose process exited: how, when, in which steps, its last log line.
+#[derive(Serialize)]
+struct Died<'a> {
+    engine: &'a str,
+    how: &'a str,
+    at: &'a str,
+    steps: String,
+    last_log: Option<&'a str>,
+}
+
+/// An engine selected but not measured: the first line of why, `more` when there is more.
+#[derive(Serialize)]
+struct LeftOut<'a> {
+    engine: &'a str,
+    kind: &'a str,
+    why: &'a str,
+    more: bool,
+}
+
+#[derive(Serialize)]
+struct Engine<'a> {
+    engine: &'a str,
+    kind: &'a str,
+    load_ms: Option<String>,
+    template: Option<&'a str>,
+    fairness: Option<&'a str>,
+    settings: Option<String>,
+    notes: &'a [String],
+}
+
+/// A load step's server metrics: each series and histogram in words, and the note.
+#[derive(Serialize)]
+struct Server<'a> {
+    engine: &'a str,
+    step: &'a str,
+    scrapes: usize,
+    interval: String,
+    series: Vec<String>,
+    note: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Host<'a> {
+    cpu: &'a str,
+    cores: usize,
+    memory: String,
+    os: &'a str,
+    /// As is, as it always was ("x86_64", not "x86\_64").
+    arch: Value,
+    gpus: String,
+}
+
+/// Everything the template shows: plain text (escaped by the template engine) except
+/// the [`Value`]s our code made safe.
+#[derive(Serialize)]
+struct Page<'a> {
+    title: &'static str,
+    started_at: &'a str,
+    finished_at: &'a str,
+    host: Host<'a>,
+    tool: &'a str,
+    /// max_tokens, temperature, seed, runs per prompt, chat template.
+    settings: Option<[String; 5]>,
+    throughput: Vec<Row<'a>>,
+    length_warning: Option<Value>,
+    output_length: Vec<Row<'a>>,
+    died: Vec<Died<'a>>,
+    left_out: Vec<LeftOut<'a>>,
+    latency: Vec<Row<'a>>,
+    lump_notes: Vec<String>,
+    engine_figures: Vec<Row<'a>>,
+    tiers: Vec<Row<'a>>,
+    reasoning: Vec<Row<'a>>,
+    server: Vec<Server<'a>>,
+    engines: Vec<Engine<'a>>,
+    flags: Vec<RunLine<'a>>,
+    flags_more: Vec<FlagCount<'a>>,
+    failed: Vec<RunLine<'a>>,
+    samples: Vec<RunLine<'a>>,
+    parity: Value,
+    calibration: Value,
+    search: Value,
+    input_sweep: Value,
+    starts: Value,
+    energy: Value,
+    clocks: Value,
+}
+
+fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
     );
+    env.set_auto_escape_callback(|_| ESCAPE);
+    env.set_formatter(|out, state, value| {
+        if *state.auto_escape() == ESCAPE && !value.is_safe() && !value.is_none() {
+            out.write_str(&escape_text(&value.to_string(), true))
+                .map_err(minijinja::Error::from)
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
+    // Text inside a `code span`: a backtick would end it.
+    env.add_filter("code", |s: String| safe(s.replace('`', "'")));
+    env.add_template(TEMPLATE_NAME, TEMPLATE)?;
+    Ok(env)
+}
+
+/// Render the whole report. An error only if the template is broken (a unit test
+/// renders it).
+pub fn render(doc: &ResultsDoc) -> anyhow::Result<String> {
+    let env = environment().context("compiling the Markdown report template")?;
+    env.get_template(TEMPLATE_NAME)
+        .and_then(|t| t.render(Serde(page(doc))))
+        .context("rendering the Markdown report")
+}
+
+fn page(doc: &ResultsDoc) -> Page<'_> {
+    let overall: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier == "all").collect();
+    let env = &doc.environment;
+    Page {
+        title: match doc.mode {
+            crate::results::Mode::Api => "API Benchmark Report",
+            crate::results::Mode::Cli => "CLI (subprocess) Benchmark Report",
+        },
+        started_at: &doc.started_at,
+        finished_at: &doc.finished_at,
+        host: Host {
+            cpu: &env.cpu_model,
+            cores: env.cores,
+            memory: format!("{:.1}", env.memory_gib),
+            os: &env.os,
+            arch: safe(env.arch.clone()),
+            gpus: env.gpus.join(", "),
+        },
+        tool: &env.tool_version,
+        settings: settings(doc),
+        throughput: throughput_rows(doc, &overall),
+        length_warning: super::summary::length_mismatch(&overall)
+            .map(|w| safe(escape_text(&w, false))),
+        output_length: output_length_rows(doc, &overall),
+        died: died(doc),
+        left_out: left_out(doc),
+        latency: overall.iter().map(|g| latency_row(g)).collect(),
+        lump_notes: lump_notes(&overall),
+        engine_figures: overall.iter().map(|g| figures_row(g)).collect(),
+        tiers: doc
+            .summaries
+            .iter()
+            .filter(|g| g.tier != "all")
+            .map(tier_row)
+            .collect(),
+        reasoning: overall.iter().filter_map(|g| reasoning_row(g)).collect(),
+        server: server_lines(doc),
+        engines: doc.engines.iter().map(engine).collect(),
+        flags: Vec::new(),
+        flags_more: Vec::new(),
+        failed: doc
+            .runs
+            .iter()
+            .filter(|r| !r.ok)
+            .map(|r| RunLine::of(r, "", r.error.as_deref().unwrap_or("unknown").into()))
+            .collect(),
+        samples: samples(doc),
+        parity: safe(super::parity::markdown(doc)),
+        calibration: safe(super::calibration::markdown(doc)),
+        search: safe(super::search::markdown(doc)),
+        input_sweep: safe(super::input_sweep::markdown(doc)),
+        starts: safe(super::starts::markdown(doc)),
+        energy: safe(super::energy::markdown(doc)),
+        clocks: safe(super::clocks::markdown(doc)),
+    }
+    .with_flags(doc)
+}
+
+/// The run settings of the config, each "–" when missing.
+fn settings(doc: &ResultsDoc) -> Option<[String; 5]> {
+    let settings = doc.config.get("settings")?;
+    let get = |k: &str| {
+        settings
+            .get(k)
+            .and_then(|v| v.get("value"))
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_else(|| "–".into())
+    };
+    Some(
+        [
+            "max_tokens",
+            "temperature",
+            "seed",
+            "num_runs",
+            "chat_template",
+        ]
+        .map(get),
+    )
+}
+
+/// Throughput: decode TPS per engine, relative to the first, against the roofline.
+fn throughput_rows<'a>(doc: &'a ResultsDoc, overall: &[&'a GroupSummary]) -> Vec<Row<'a>> {
     // The first engine with a figure: a failed first engine must not blank the column.
     let base = overall
         .iter()
         .find_map(|g| headline_tps(g).map(|t| (g.engine.as_str(), t)));
-    for g in overall {
+    let row = |g: &'a GroupSummary| {
         let tps = headline_tps(g);
         // No winner named within the client's error (where it was calibrated).
         let rel = super::calibration::relative_cell(doc, &g.engine, base, tps);
@@ -202,48 +394,32 @@ fn throughput_section(md: &mut String, doc: &ResultsDoc, overall: &[&GroupSummar
                 .unwrap_or_else(|| "–".into()),
             _ => "–".into(),
         };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {}/{} | {} |",
-            escape_text(&g.engine, true),
-            g.mode.as_str(),
-            num(tps, 2),
-            rel,
-            pct,
-            g.ok,
-            g.runs,
-            escape_text(&sources(&doc.runs, &g.engine), true)
+        let (ok, notes) = (
+            format!("{}/{}", g.ok, g.runs),
+            sources(&doc.runs, &g.engine),
         );
-    }
-    let _ = writeln!(
-        md,
-        "\nRelative performance is against the first engine that has a figure. Decode TPS = 1 / TPOT, \
-         TPOT = (last − first content event) / (output tokens − 1); failed runs are excluded. \
-         % of roofline = decode TPS ÷ the batch-1 ceiling (memory bandwidth ÷ bytes of weights \
-         read per token); a figure above the ceiling is a measurement error and is excluded.\n"
-    );
-    if let Some(w) = super::summary::length_mismatch(overall) {
-        let _ = writeln!(md, "**⚠ {}** (see Output length)\n", escape_text(&w, false));
-    }
+        let cells = [
+            num(tps, 2).into(),
+            safe(rel),
+            safe(pct),
+            ok.into(),
+            notes.into(),
+        ];
+        Row::of(g, cells)
+    };
+    overall.iter().map(|g| row(g)).collect()
 }
 
-/// "## Output length": per engine, the tokens asked, the mean delivered and the share of
-/// full-length replies, and a warning where the engines' mean lengths differ by more than
-/// [`super::summary::LENGTH_SPREAD_PCT`]. Only when some run reported a length.
-fn output_length_section(md: &mut String, doc: &ResultsDoc, overall: &[&GroupSummary]) {
+/// Output length: per engine, the tokens asked, the mean delivered and the share of
+/// full-length replies. Only when some run reported a length.
+fn output_length_rows<'a>(doc: &ResultsDoc, overall: &[&'a GroupSummary]) -> Vec<Row<'a>> {
     if !overall
         .iter()
         .any(|g| g.metrics.contains_key("output_tokens"))
     {
-        return;
+        return Vec::new();
     }
-    let _ = writeln!(
-        md,
-        "## Output length
-
-| Engine | Mode | Asked | Mean delivered | Full length |\n|---|---|---:|---:|---:|"
-    );
-    for g in overall {
+    let row = |g: &'a GroupSummary| {
         let asked = doc
             .runs
             .iter()
@@ -254,79 +430,41 @@ fn output_length_section(md: &mut String, doc: &ResultsDoc, overall: &[&GroupSum
         let counted = g.metrics.get("output_tokens").map_or(0, |s| s.n);
         let full = counted.saturating_sub(g.short_replies);
         let share = if counted > 0 {
-            format!(
-                "{full}/{counted} ({:.0}%)",
-                full as f64 / counted as f64 * 100.0
-            )
+            let pct = full as f64 / counted as f64 * 100.0;
+            format!("{full}/{counted} ({pct:.0}%)")
         } else {
             "–".into()
         };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
-            escape_text(&g.engine, true),
-            g.mode.as_str(),
-            asked.map(|a| a.to_string()).unwrap_or_else(|| "–".into()),
-            num(g.metrics.get("output_tokens").map(|s| s.mean), 1),
-            share
-        );
-    }
-    let _ = writeln!(
-        md,
-        "\nA reply shorter than asked is flagged `short_reply` with both counts and why the engine could stop."
-    );
-    md.push('\n');
+        let asked = asked.map(|a| a.to_string()).unwrap_or_else(|| "–".into());
+        let mean = num(g.metrics.get("output_tokens").map(|s| s.mean), 1);
+        Row::of(g, [asked, mean, share])
+    };
+    overall.iter().map(|g| row(g)).collect()
 }
 
-/// "## Left out", only when an engine was selected but not measured.
-fn left_out_section(md: &mut String, doc: &ResultsDoc) {
-    let left_out: Vec<_> = doc
-        .engines
-        .iter()
-        .filter(|e| e.left_out.is_some())
-        .collect();
-    if !left_out.is_empty() {
-        let _ = writeln!(md, "## Left out\n");
-        let _ = writeln!(
-            md,
-            "These engines were selected but not measured; the benchmark exits non-zero when an \
-             engine that is installed is left out.\n"
-        );
-        for e in left_out {
-            // The first line of the reason; the whole of it is in the JSON and the log.
-            let why = e.left_out.as_deref().unwrap_or_default();
-            let first = why.lines().next().unwrap_or_default();
-            let more = if first.len() < why.len() {
-                " (the whole reason is in the JSON and the log)"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                md,
-                "- **{}** ({}): {}{more}",
-                escape_text(&e.engine, true),
-                escape_text(&e.kind, true),
-                escape_text(first, true)
-            );
-        }
-        let _ = writeln!(md);
-    }
+/// Engines that were selected but not measured: the first line of the reason (the whole
+/// of it is in the JSON and the log).
+fn left_out<'a>(doc: &'a ResultsDoc) -> Vec<LeftOut<'a>> {
+    let line = |e: &'a crate::results::EngineInfo| {
+        let why = e.left_out.as_deref()?;
+        let first = why.lines().next().unwrap_or_default();
+        let (engine, kind, more) = (e.engine.as_str(), e.kind.as_str(), first.len() < why.len());
+        Some(LeftOut {
+            engine,
+            kind,
+            why: first,
+            more,
+        })
+    };
+    doc.engines.iter().filter_map(line).collect()
 }
 
-/// "## Latency": TTFT, TPOT, E2E, ICL and output tokens per engine, with the lump notes.
-fn latency_section(md: &mut String, overall: &[&GroupSummary]) {
-    let _ = writeln!(md, "## Latency\n");
-    let _ = writeln!(
-        md,
-        "| Engine | Mode | TTFT mean ms | TTFT p50 | TTFT p99 | TPOT mean ms | TPOT p99 | E2E mean ms | ICL mean ms | Output tokens mean |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for g in overall {
-        let m = |m: &Metric, stat: Stat| cell(g, m, stat, 2);
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            escape_text(&g.engine, true),
-            g.mode.as_str(),
+/// Latency: TTFT, TPOT, E2E, ICL and output tokens.
+fn latency_row(g: &GroupSummary) -> Row<'_> {
+    let m = |m: &Metric, stat: Stat| cell(g, m, stat, 2);
+    Row::of(
+        g,
+        [
             ttft_cell(g, Stat::Mean),
             ttft_cell(g, Stat::P50),
             ttft_cell(g, Stat::P99),
@@ -335,266 +473,177 @@ fn latency_section(md: &mut String, overall: &[&GroupSummary]) {
             m(&metric::E2E, Stat::Mean),
             m(&metric::ICL, Stat::Mean),
             m(&metric::OUTPUT_TOKENS, Stat::Mean),
-        );
-    }
-    let notes = lump_notes(overall, true);
-    if !notes.is_empty() {
-        // One footnote a line: a hard line break between them.
-        let _ = writeln!(md, "\n{}", notes.trim_end().replace('\n', "  \n"));
+        ],
+    )
+}
+
+/// Engine-reported figures and memory.
+fn figures_row(g: &GroupSummary) -> Row<'_> {
+    let ms = [
+        &metric::ENGINE_DECODE_TPS,
+        &metric::ENGINE_PREFILL_TPS,
+        &metric::PREFILL_TPS,
+        &metric::WALL,
+        &metric::RSS_PEAK,
+        &metric::GPU_MEMORY,
+    ];
+    Row::of(g, ms.map(|m| cell(g, m, Stat::Mean, 1)))
+}
+
+/// By prompt tier: a row per engine, mode and tier.
+fn tier_row(g: &GroupSummary) -> Row<'_> {
+    let m = |m: &Metric| cell(g, m, Stat::Mean, 2);
+    Row::of(
+        g,
+        [
+            g.tier.clone(),
+            g.ok.to_string(),
+            m(&metric::DECODE_TPS),
+            ttft_cell(g, Stat::Mean),
+            m(&metric::E2E),
+            m(&metric::OUTPUT_TOKENS),
+        ],
+    )
+}
+
+/// Reasoning, for a group whose runs reasoned: TTFT, first answer token, reasoning
+/// tokens and runs.
+fn reasoning_row(g: &GroupSummary) -> Option<Row<'_>> {
+    let rt = g.metrics.get(metric::REASONING_TOKENS.name)?;
+    Some(Row::of(
+        g,
+        [
+            ttft_cell(g, Stat::Mean),
+            cell(g, &metric::TTFT_ANSWER, Stat::Mean, 2),
+            format!("{:.1}", rt.mean),
+            rt.n.to_string(),
+        ],
+    ))
+}
+
+/// Server metrics: a line per load step, naming each source.
+fn server_lines<'a>(doc: &'a ResultsDoc) -> Vec<Server<'a>> {
+    let line = |st: &'a crate::results::StepReport| {
+        let m = st.server_metrics.as_ref()?;
+        let series = m.series.iter().map(|x| {
+            let max = x
+                .points
+                .iter()
+                .map(|p| p.value)
+                .fold(f64::NEG_INFINITY, f64::max);
+            format!(
+                "{} max {} {} ({})",
+                x.label,
+                num(Some(max), 2),
+                x.unit,
+                x.metric
+            )
+        });
+        let histograms = m.histograms.iter().map(|h| {
+            let p50 = num(h.p50_ms, 1);
+            format!("{} p50 {p50} ms over {} ({})", h.label, h.count, h.metric)
+        });
+        Some(Server {
+            engine: &st.engine,
+            step: &st.step,
+            scrapes: m.scrapes as usize,
+            interval: m.interval_s.to_string(),
+            series: series.chain(histograms).collect(),
+            note: m.note.as_deref(),
+        })
+    };
+    doc.load.iter().filter_map(line).collect()
+}
+
+/// Engines: how each was brought up, its settings and notes.
+fn engine(e: &crate::results::EngineInfo) -> Engine<'_> {
+    Engine {
+        engine: &e.engine,
+        kind: &e.kind,
+        load_ms: e.load_ms.map(|l| format!("{l:.0}")),
+        template: e.template.as_deref(),
+        fairness: e.fairness.as_deref(),
+        settings: super::engine_settings_line(e),
+        notes: &e.notes,
     }
 }
 
-/// "## Engine-reported figures and memory".
-fn engine_figures_section(md: &mut String, overall: &[&GroupSummary]) {
-    let _ = writeln!(md, "\n## Engine-reported figures and memory\n");
-    let _ = writeln!(
-        md,
-        "| Engine | Mode | Engine decode TPS | Engine prefill TPS | Our prefill TPS | Wall ms | Peak RSS MiB | GPU MiB |\n|---|---|---:|---:|---:|---:|---:|---:|"
-    );
-    for g in overall {
-        let m = |m: &Metric| cell(g, m, Stat::Mean, 1);
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            escape_text(&g.engine, true),
-            g.mode.as_str(),
-            m(&metric::ENGINE_DECODE_TPS),
-            m(&metric::ENGINE_PREFILL_TPS),
-            m(&metric::PREFILL_TPS),
-            m(&metric::WALL),
-            m(&metric::RSS_PEAK),
-            m(&metric::GPU_MEMORY),
-        );
-    }
-}
-
-/// "## By prompt tier", only when the summaries have tiers.
-fn tier_section(md: &mut String, doc: &ResultsDoc) {
-    let tiers: Vec<&GroupSummary> = doc.summaries.iter().filter(|g| g.tier != "all").collect();
-    if !tiers.is_empty() {
-        let _ = writeln!(md, "\n## By prompt tier\n");
-        let _ = writeln!(
-            md,
-            "| Engine | Mode | Tier | n | Decode TPS mean | TTFT mean ms | E2E mean ms | Output tokens mean |\n|---|---|---|---:|---:|---:|---:|---:|"
-        );
-        for g in tiers {
-            let m = |m: &Metric| cell(g, m, Stat::Mean, 2);
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                escape_text(&g.engine, true),
-                g.mode.as_str(),
-                escape_text(&g.tier, true),
-                g.ok,
-                m(&metric::DECODE_TPS),
-                ttft_cell(g, Stat::Mean),
-                m(&metric::E2E),
-                m(&metric::OUTPUT_TOKENS),
-            );
-        }
-    }
-}
-
-/// "## Engines": how each was brought up, its settings and notes.
-fn engines_section(md: &mut String, doc: &ResultsDoc) {
-    if !doc.engines.is_empty() {
-        let _ = writeln!(md, "\n## Engines\n");
-        for e in &doc.engines {
-            let _ = writeln!(
-                md,
-                "- **{}** ({}){}{}{}",
-                escape_text(&e.engine, true),
-                escape_text(&e.kind, true),
-                e.load_ms
-                    .map(|l| format!(", loaded in {l:.0} ms"))
-                    .unwrap_or_default(),
-                e.template
-                    .as_ref()
-                    .map(|t| format!(", template {}", escape_text(t, true)))
-                    .unwrap_or_default(),
-                e.fairness
-                    .as_ref()
-                    .map(|f| format!(", fairness: {}", escape_text(f, true)))
-                    .unwrap_or_default(),
-            );
-            if let Some(line) = super::engine_settings_line(e) {
-                let _ = writeln!(md, "  - settings: {}", escape_text(&line, true));
+impl<'a> Page<'a> {
+    /// Flags: every flag of every run, a kind that flags many runs of one engine (a short
+    /// reply at every EOS) listed [`FLAGS_SHOWN`] times, then counted; the JSON keeps
+    /// every one.
+    fn with_flags(mut self, doc: &'a ResultsDoc) -> Self {
+        let mut seen: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+        for r in &doc.runs {
+            for f in &r.flags {
+                let n = seen
+                    .entry((&r.engine, r.mode.as_str(), &f.kind))
+                    .or_default();
+                *n += 1;
+                if *n <= FLAGS_SHOWN {
+                    self.flags.push(RunLine::of(r, &f.kind, f.message.clone()));
+                }
             }
-            for n in &e.notes {
-                let _ = writeln!(md, "  - {}", escape_text(n, true));
-            }
         }
-    }
-}
-
-/// "## Flags": every flag of every run, only when there is one.
-fn flags_section(md: &mut String, doc: &ResultsDoc) {
-    let flagged: Vec<&RunRecord> = doc.runs.iter().filter(|r| !r.flags.is_empty()).collect();
-    if flagged.is_empty() {
-        return;
-    }
-    let _ = writeln!(md, "\n## Flags\n");
-    // A kind that flags many runs of one engine (a short reply at every EOS) is shown
-    // [`FLAGS_SHOWN`] times, then counted; the JSON keeps every one.
-    let mut seen: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
-    for r in flagged {
-        for f in &r.flags {
-            let n = seen
-                .entry((&r.engine, r.mode.as_str(), &f.kind))
-                .or_default();
-            *n += 1;
-            if *n > FLAGS_SHOWN {
-                continue;
-            }
-            let _ = writeln!(
-                md,
-                "- {} {} {} run {}: **{}** {}",
-                escape_text(&r.engine, true),
-                r.mode.as_str(),
-                escape_text(&r.prompt_id, true),
-                r.run_index,
-                escape_text(&f.kind, true),
-                escape_text(&f.message, true)
-            );
-        }
-    }
-    for ((engine, mode, kind), n) in seen.into_iter().filter(|(_, n)| *n > FLAGS_SHOWN) {
-        let _ = writeln!(
-            md,
-            "- {} {mode}: **{}** on {n} runs in all ({} more than listed; every one is in the JSON)",
-            escape_text(engine, true),
-            escape_text(kind, true),
-            n - FLAGS_SHOWN
-        );
+        self.flags_more = seen
+            .into_iter()
+            .filter(|(_, n)| *n > FLAGS_SHOWN)
+            .map(|((engine, mode, kind), n)| FlagCount {
+                engine,
+                mode,
+                kind,
+                n,
+                more: n - FLAGS_SHOWN,
+            })
+            .collect();
+        self
     }
 }
 
 /// How many runs of one engine and mode a flag kind is listed for in the Markdown.
 const FLAGS_SHOWN: usize = 5;
 
-/// "## Failed runs", only when a run failed.
-fn failed_section(md: &mut String, doc: &ResultsDoc) {
-    let failed: Vec<&RunRecord> = doc.runs.iter().filter(|r| !r.ok).collect();
-    if !failed.is_empty() {
-        let _ = writeln!(md, "\n## Failed runs\n");
-        for r in failed {
-            let _ = writeln!(
-                md,
-                "- {} {} {} run {}: {}",
-                escape_text(&r.engine, true),
-                r.mode.as_str(),
-                escape_text(&r.prompt_id, true),
-                r.run_index,
-                escape_text(r.error.as_deref().unwrap_or("unknown"), true)
-            );
+/// Sample output: the first 400 characters of the first successful measured run of each
+/// engine and mode.
+fn samples(doc: &ResultsDoc) -> Vec<RunLine<'_>> {
+    let mut seen: Vec<(&str, crate::results::Mode)> = Vec::new();
+    let mut out = Vec::new();
+    for r in doc.runs.iter().filter(|r| r.ok && !r.warmup) {
+        if !seen.contains(&(r.engine.as_str(), r.mode)) {
+            seen.push((r.engine.as_str(), r.mode));
+            out.push(RunLine::of(
+                r,
+                "",
+                r.output_text.chars().take(400).collect(),
+            ));
         }
     }
+    out
 }
 
-/// "## Sample output": the first successful measured run of each engine and mode.
-fn sample_output_section(md: &mut String, doc: &ResultsDoc) {
-    let _ = writeln!(md, "\n## Sample output\n");
-    let mut seen: Vec<(&str, crate::results::Mode)> = Vec::new();
-    for r in doc.runs.iter().filter(|r| r.ok && !r.warmup) {
-        if seen.contains(&(r.engine.as_str(), r.mode)) {
-            continue;
-        }
-        seen.push((r.engine.as_str(), r.mode));
-        let text: String = r.output_text.chars().take(400).collect();
-        let _ = writeln!(
-            md,
-            "**{} ({}, {})**:\n\n> {}\n",
-            escape_text(&r.engine, true),
-            r.mode.as_str(),
-            escape_text(&r.prompt_id, true),
-            escape_text(&text, true)
-        );
-    }
+/// Engines whose process exited while they were measured: when, how, in which step, and
+/// the last line of their log.
+fn died<'a>(doc: &'a ResultsDoc) -> Vec<Died<'a>> {
+    let line = |e: &'a crate::results::EngineInfo| {
+        let x = e.exited.as_ref()?;
+        let steps: Vec<&str> = doc
+            .load
+            .iter()
+            .filter(|s| s.engine == e.engine && s.engine_exit.is_some())
+            .map(|s| s.step.as_str())
+            .collect();
+        Some(Died {
+            engine: &e.engine,
+            how: &x.how,
+            at: &x.at,
+            steps: steps.join(", "),
+            last_log: x.log_tail.lines().rev().find(|l| !l.trim().is_empty()),
+        })
+    };
+    doc.engines.iter().filter_map(line).collect()
 }
 
 /// A short plain-text summary for the terminal: one line per engine × mode.
-/// "## Reasoning", only when a run reasoned: a line per engine and mode.
-fn reasoning_lines(doc: &ResultsDoc) -> String {
-    let mut md = String::new();
-    for g in doc.summaries.iter().filter(|g| g.tier == "all") {
-        let Some(rt) = g.metrics.get(metric::REASONING_TOKENS.name) else {
-            continue;
-        };
-        if md.is_empty() {
-            let _ = writeln!(md, "\n## Reasoning\n");
-        }
-        let _ = writeln!(
-            md,
-            "- {} ({}): TTFT mean {} ms (first token, reasoning included), first answer token mean {} ms, reasoning tokens mean {:.1} over {} runs",
-            escape_text(&g.engine, true),
-            g.mode.as_str(),
-            ttft_cell(g, Stat::Mean),
-            cell(g, &metric::TTFT_ANSWER, Stat::Mean, 2),
-            rt.mean,
-            rt.n,
-        );
-    }
-    md
-}
-
-/// "## Server metrics": a line per load step, naming each source.
-fn server_metrics_lines(doc: &ResultsDoc) -> String {
-    let mut md = String::new();
-    for st in &doc.load {
-        let Some(m) = &st.server_metrics else {
-            continue;
-        };
-        if md.is_empty() {
-            let _ = writeln!(md, "\n## Server metrics\n");
-        }
-        let series: Vec<String> = m
-            .series
-            .iter()
-            .map(|x| {
-                let max = x
-                    .points
-                    .iter()
-                    .map(|p| p.value)
-                    .fold(f64::NEG_INFINITY, f64::max);
-                format!(
-                    "{} max {} {} ({})",
-                    x.label,
-                    num(Some(max), 2),
-                    x.unit,
-                    x.metric
-                )
-            })
-            .chain(m.histograms.iter().map(|h| {
-                format!(
-                    "{} p50 {} ms over {} ({})",
-                    h.label,
-                    num(h.p50_ms, 1),
-                    h.count,
-                    h.metric
-                )
-            }))
-            .collect();
-        let _ = writeln!(
-            md,
-            "- {} {}: {} scrapes every {} s{}{}",
-            escape_text(&st.engine, true),
-            escape_text(&st.step, true),
-            m.scrapes,
-            m.interval_s,
-            if series.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", escape_text(&series.join("; "), true))
-            },
-            m.note
-                .as_ref()
-                .map(|n| format!("; {}", escape_text(n, true)))
-                .unwrap_or_default(),
-        );
-    }
-    md
-}
-
 pub fn console_summary(doc: &ResultsDoc) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -622,7 +671,9 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
             format!("{}/{}", g.ok, g.runs)
         );
     }
-    out.push_str(&lump_notes(&overall, false));
+    for n in lump_notes(&overall) {
+        let _ = writeln!(out, "{n}");
+    }
     if let Some(w) = super::summary::length_mismatch(&overall) {
         let _ = writeln!(out, "⚠ {w}");
     }
@@ -638,51 +689,6 @@ pub fn console_summary(doc: &ResultsDoc) -> String {
         }
     }
     out
-}
-
-/// Engines whose process exited while they were measured: when, how, in which step, and
-/// the end of their log.
-fn died_section(md: &mut String, doc: &ResultsDoc) {
-    let died: Vec<_> = doc.engines.iter().filter(|e| e.exited.is_some()).collect();
-    if died.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "## Engines that died
-"
-    );
-    let _ = writeln!(
-        md,
-        "These engines' processes exited while they were measured; nothing was sent to them \
-         afterwards and the benchmark exits non-zero.\n"
-    );
-    for e in died {
-        let Some(x) = &e.exited else { continue };
-        let steps: Vec<&str> = doc
-            .load
-            .iter()
-            .filter(|s| s.engine == e.engine && s.engine_exit.is_some())
-            .map(|s| s.step.as_str())
-            .collect();
-        let during = if steps.is_empty() {
-            String::new()
-        } else {
-            format!(" during step {}", steps.join(", "))
-        };
-        let _ = writeln!(
-            md,
-            "- **{}**: {} at {}{}",
-            escape_text(&e.engine, true),
-            escape_text(&x.how, true),
-            escape_text(&x.at, true),
-            escape_text(&during, true)
-        );
-        if let Some(last) = x.log_tail.lines().rev().find(|l| !l.trim().is_empty()) {
-            let _ = writeln!(md, "  - last log line: `{}`", last.replace('`', "'"));
-        }
-    }
-    let _ = writeln!(md);
 }
 
 #[cfg(test)]
@@ -720,8 +726,36 @@ mod tests {
         let mut c = rec("b", "short", false, 0.0);
         c.started_at = "2025-01-01T00:00:02Z".into();
         c.error = Some("HTTP 500".into());
-        let md = render(&doc(vec![a, b, c]));
+        let md = render(&doc(vec![a, b, c])).unwrap();
         assert!(!md.contains("<script>"), "{md}");
         insta::assert_snapshot!(md);
+    }
+
+    /// The template is ours and embedded: it compiles and renders an empty document, and
+    /// outside text in a cell, a list item or a code span cannot break out of it.
+    #[test]
+    fn template_renders_and_escapes_outside_text() {
+        use crate::export::summary::tests::rec;
+        let empty = render(&doc(vec![])).unwrap();
+        assert!(empty.starts_with("# API Benchmark Report\n\n"), "{empty}");
+        assert!(empty.ends_with("## Sample output\n\n"), "{empty}");
+        let mut a = rec("a|b\nc", "short", true, 10.0);
+        a.output_text = "x | y\n# z".into();
+        let mut d = doc(vec![a]);
+        d.engines.push(crate::results::EngineInfo {
+            engine: "e".into(),
+            exited: Some(crate::results::EngineExit {
+                how: "exited".into(),
+                code: Some(1),
+                signal: None,
+                at: "t".into(),
+                log_tail: "a `b`\n".into(),
+            }),
+            ..Default::default()
+        });
+        let md = render(&d).unwrap();
+        assert!(md.contains("| a\\|b c | api |"), "{md}");
+        assert!(md.contains("> x \\| y \\# z\n"), "{md}");
+        assert!(md.contains("  - last log line: `a 'b'`\n"), "{md}");
     }
 }
