@@ -48,7 +48,7 @@
 # Settings (environment): RESULTS_DIR, PACK_DIR, DEADLINE (default 3600 s), SHAPE (1b),
 # MAX_TOKENS (128), SWEEPS (how many times the llama-server sweep runs, 1), PYTORCH (1; 0: no
 # PyTorch steps; compiled: only the compiled one), RESERVE (seconds the compiled PyTorch step
-# leaves for llama.cpp, 200), CHECKS (1; 0: sweeps only), OLLAMA_FIRST (0; 1: Ollama's steps
+# leaves for llama.cpp, 200), CHECKS (1; 0: sweeps only), OLLAMA_GREEDY (1; 0: no greedy Ollama step), OLLAMA_FIRST (0; 1: Ollama's steps
 # before llama.cpp's, on its own build's cores while llama.cpp builds), LLAMACPP (1; 0: no llama.cpp
 # build or steps), OLLAMA (1; 0: no Ollama build or steps), UZU_BIN and UZU_MODEL (a Uzu
 # binary and its model folder, measured on the CPU), LLAMA_BIN_DIR, PYTORCH_COMPILE.
@@ -278,7 +278,7 @@ ollama_section() {
             # Gemma's 262k logits at the config's temperature); at temperature 0 its sampler
             # is one pass, so its eval rate and our clock should meet.
             mapfile -t A < <(ib_in api-ollama-greedy)
-            step api-ollama-greedy 40 120 "${pin[@]}" "$IB" api --engines ollama --quick --runs 5 --warmup 1 --temperature 0 "${A[@]}"
+            [ "${OLLAMA_GREEDY:-1}" = 1 ] && step api-ollama-greedy 40 120 "${pin[@]}" "$IB" api --engines ollama --quick --runs 5 --warmup 1 --temperature 0 "${A[@]}"
             mapfile -t A < <(ib_in cli-ollama)
             step cli-ollama 40 120 "${pin[@]}" "$IB" cli --engines ollama --quick --runs 3 --warmup 1 "${A[@]}"
         fi
