@@ -622,8 +622,8 @@ impl Ctx {
     async fn attempt(&self, http: &HttpClient, spec: &RequestSpec, scheduled: Instant) -> Trace {
         let first = self.inflight.register();
         let mut trace = self.attempt_once(http, spec, scheduled, first).await;
-        if let Some(RequestError::NotSent(why)) = &trace.error {
-            let first_error = RequestError::NotSent(why.clone()).to_string();
+        if let Some(e @ RequestError::NotSent(_)) = &trace.error {
+            let first_error = e.to_string();
             tracing::warn!("sending again on a new connection: {first_error}");
             let mut again = spec.clone();
             again.timeout = spec.timeout.saturating_sub(scheduled.elapsed());

@@ -97,7 +97,7 @@ pub async fn run(
             .as_ref()
             .map(RunningEngine::pid)
             .filter(|pid| *pid != 0)
-            .map(|pid| super::gpu::engine_gpu_memory(pid, &Err(String::new())));
+            .and_then(super::gpu::server_gpu_memory);
         if let Some(server) = u.server
             && let Err(e) = server.stop().await
         {

@@ -401,20 +401,38 @@ pub fn engine_split(
 /// The GPU memory of a started engine right after load (see [`gpu_memory`]).
 pub fn engine_gpu_memory(pid: u32, used_before: &Result<u64, String>) -> GpuMemory {
     let tel = crate::measure::telemetry::shared();
-    let reading = tel.gpu().ok().and_then(|g| {
-        crate::measure::gpu::read_all(g, &crate::measure::resources::process_tree(pid)).ok()
-    });
-    let per_process = reading.as_ref().and_then(|r| r.pids_bytes);
+    let reading = read_tree(pid);
+    if let Some(m) = reading.as_ref().and_then(per_process_memory) {
+        return m;
+    }
     // The reading holds the device's memory in use too; read again only without it.
     let used_now = match reading.as_ref().and_then(|r| r.used_bytes) {
         Some(b) => Ok(b),
         None => tel.device_used_bytes(),
     };
-    let mut m = gpu_memory(per_process, used_before, &used_now);
-    if let Some(r) = reading.filter(|_| per_process.is_some()) {
-        m.per_gpu = crate::measure::telemetry::pids_mib_per_device(&r);
-    }
-    m
+    gpu_memory(None, used_before, &used_now)
+}
+
+/// NVML's figure for the process tree of a server we started, where NVML lists one (a
+/// CLI client's server: see [`cli_gpu_memory`]).
+pub fn server_gpu_memory(pid: u32) -> Option<GpuMemory> {
+    read_tree(pid).as_ref().and_then(per_process_memory)
+}
+
+fn read_tree(pid: u32) -> Option<crate::measure::gpu::Reading> {
+    let tel = crate::measure::telemetry::shared();
+    tel.gpu().ok().and_then(|g| {
+        crate::measure::gpu::read_all(g, &crate::measure::resources::process_tree(pid)).ok()
+    })
+}
+
+/// The per-process figure of a reading, with its split over the GPUs; none where NVML
+/// listed no memory for the processes.
+fn per_process_memory(r: &crate::measure::gpu::Reading) -> Option<GpuMemory> {
+    let no_delta = Err(String::new());
+    let mut m = gpu_memory(Some(r.pids_bytes?), &no_delta, &no_delta);
+    m.per_gpu = crate::measure::telemetry::pids_mib_per_device(r);
+    Some(m)
 }
 
 /// The ceiling of a CLI-mode engine, with its bandwidth report: the host figure for a
@@ -535,17 +553,15 @@ impl<'a> CliTelemetry<'a> {
 /// delta. Pure.
 pub fn cli_gpu_memory(served: Option<GpuMemory>, client: GpuMemory) -> GpuMemory {
     match served {
-        Some(m) if m.mib.is_some() && m.source.as_deref() == Some("nvml per process") => {
-            GpuMemory {
-                reason: Some(
-                    "CLI mode: the model runs in the `ollama serve` inferbench started for the \
-                     client; NVML's figure for that server's process tree, read after the runs"
-                        .into(),
-                ),
-                ..m
-            }
-        }
-        _ => client,
+        Some(m) => GpuMemory {
+            reason: Some(
+                "CLI mode: the model runs in the `ollama serve` inferbench started for the \
+                 client; NVML's figure for that server's process tree, read after the runs"
+                    .into(),
+            ),
+            ..m
+        },
+        None => client,
     }
 }
 
@@ -718,8 +734,6 @@ mod tests {
         assert!(m.reason.is_some_and(|r| r.contains("ollama serve")));
         // No server, or NVML could not say for its processes: the client's delta.
         assert_eq!(cli_gpu_memory(None, client.clone()), client);
-        let unknown = gpu_memory(None, &Err("no NVML".into()), &Ok(0));
-        assert_eq!(cli_gpu_memory(Some(unknown), client.clone()), client);
     }
 
     #[test]
