@@ -267,9 +267,10 @@ pub fn longest_silence(t: &crate::measure::metrics::Timeline) -> Duration {
 }
 
 /// Whether a request sits on a connection hyper gave it without having been written
-/// there: the engine cannot have it, so sending it again cannot run it twice. Pure.
+/// there (also one already closed under it: seen in CI, 3.6 s with no error from hyper):
+/// the engine cannot have it, so sending it again cannot run it twice. Pure.
 pub fn unwritten(conn: &crate::client::http::ConnState) -> bool {
-    conn.chosen && !conn.written_unanswered() && !conn.closed
+    conn.chosen && !conn.written_unanswered()
 }
 
 /// Where a silent request sat, in words (reads the kernel's socket tables).
@@ -451,7 +452,7 @@ mod tests {
             closed: true,
             ..chosen
         };
-        assert!(!unwritten(&closed));
+        assert!(unwritten(&closed), "closed under it, never written");
     }
 
     #[tokio::test]
